@@ -1,0 +1,92 @@
+// Whisper's weights and sizes, read from a CTranslate2 model folder into float32.
+#pragma once
+
+#include <filesystem>
+#include <span>
+#include <utility>
+#include <vector>
+
+#include "kernels/backend.h"
+
+namespace amanuensis::model {
+
+struct Linear {
+  std::vector<float> weight;  // [out, in], as CTranslate2 stores it
+  std::vector<float> bias;    // [out], or empty
+  int out = 0;
+  int in = 0;
+
+  [[nodiscard]] kernels::MatrixView view() const { return {weight.data(), out, in, in}; }
+};
+
+struct LayerNorm {
+  std::vector<float> gamma;
+  std::vector<float> beta;
+};
+
+struct SelfAttention {
+  LayerNorm norm;
+  Linear query_key_value;  // the three projections fused: [3 * n_state, n_state]
+  Linear output;
+};
+
+struct CrossAttention {
+  LayerNorm norm;
+  Linear query;
+  Linear key_value;  // fused: [2 * n_state, n_state], applied once to the encoder output
+  Linear output;
+};
+
+struct FeedForward {
+  LayerNorm norm;
+  Linear up;
+  Linear down;
+};
+
+struct EncoderLayer {
+  SelfAttention attention;
+  FeedForward feed_forward;
+};
+
+struct DecoderLayer {
+  SelfAttention self_attention;
+  CrossAttention cross_attention;
+  FeedForward feed_forward;
+};
+
+// What config.json holds beyond the weights.
+struct WhisperConfig {
+  std::vector<int> suppress_ids;        // the model's non-speech tokens (suppress_tokens=-1)
+  std::vector<int> suppress_ids_begin;  // tokens forbidden as the first sampled token
+  std::vector<int> lang_ids;
+  std::vector<std::pair<int, int>> alignment_heads;  // (layer, head)
+};
+
+struct WhisperWeights {
+  int n_mels = 0;
+  int n_audio_ctx = 0;  // encoder positions: 1500 for 30 s
+  int n_state = 0;
+  int n_audio_heads = 0;
+  int n_text_heads = 0;
+  int n_vocab = 0;
+  int n_text_ctx = 0;  // decoder positions: 448
+
+  Linear conv1;  // weight [n_state, n_mels * 3]: a kernel-3 convolution as a dense layer over im2col
+  Linear conv2;  // weight [n_state, n_state * 3]
+  std::vector<float> encoder_positions;  // [n_audio_ctx, n_state]
+  std::vector<EncoderLayer> encoder_layers;
+  LayerNorm encoder_norm;
+
+  std::vector<float> token_embedding;  // [n_vocab, n_state], tied to the output projection
+  std::vector<float> decoder_positions;  // [n_text_ctx, n_state]
+  std::vector<DecoderLayer> decoder_layers;
+  LayerNorm decoder_norm;
+
+  WhisperConfig config;
+};
+
+// Reads <dir>/model.bin and <dir>/config.json. Throws amanuensis::Error naming the file and the
+// problem for a missing, truncated or corrupt file, or a model that is not Whisper.
+WhisperWeights load_whisper_weights(const std::filesystem::path& model_dir);
+
+}  // namespace amanuensis::model
