@@ -18,7 +18,9 @@
 #include <optional>
 #include <span>
 #include <stdexcept>
+#include <stop_token>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace amanuensis {
@@ -27,6 +29,12 @@ namespace amanuensis {
 class Error : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
+};
+
+/// Thrown by `Model::transcribe` when its stop token is triggered (a client went away, say).
+class Cancelled : public Error {
+ public:
+  Cancelled() : Error("transcription cancelled") {}
 };
 
 /// Sample rate of every waveform the library works on.
@@ -50,22 +58,70 @@ struct ModelOptions {
   int threads = 0;
 };
 
-/// Decoding options. Names and defaults follow faster-whisper's `transcribe()`.
+/// Decoding options. Names and defaults follow faster-whisper's `WhisperModel.transcribe()`.
 struct TranscribeOptions {
-  /// ISO-639-1 code of the spoken language; empty means English on English-only models.
+  /// ISO-639-1 code of the spoken language; empty means detect it from the first 30 seconds.
   std::string language;
-  /// Feed the previous window's text as a prompt to the next window.
-  bool condition_on_previous_text = true;
-  /// Forbid the model's non-speech tokens (faster-whisper's suppress_tokens=[-1]).
-  bool suppress_tokens = true;
-  /// Forbid a blank or end-of-text as the first sampled token.
-  bool suppress_blank = true;
-  /// Latest start time, in seconds, the first timestamp of a window may have.
-  float max_initial_timestamp = 1.0F;
+  /// "transcribe", or "translate" (into English; multilingual models only).
+  std::string task = "transcribe";
+
+  /// Beams for beam search at temperature 0; 1 means greedy decoding.
+  int beam_size = 5;
+  /// Candidates sampled at each temperature above 0; the likeliest is kept.
+  int best_of = 5;
+  /// Beam search stops once beam_size * patience hypotheses have finished.
+  float patience = 1.0F;
+  /// Hypotheses are ranked by sum_logprob / length^length_penalty.
+  float length_penalty = 1.0F;
+  /// Tried in order until a window's decode passes the quality thresholds below.
+  std::vector<float> temperatures = {0.0F, 0.2F, 0.4F, 0.6F, 0.8F, 1.0F};
+  /// A decode whose text compresses better than this (gzip ratio) is a repetition loop.
+  std::optional<float> compression_ratio_threshold = 2.4F;
+  /// A decode whose average token log-probability is below this is too uncertain.
+  std::optional<float> log_prob_threshold = -1.0F;
   /// Windows whose no-speech probability exceeds this (with a low log-probability) are skipped.
   std::optional<float> no_speech_threshold = 0.6F;
-  /// Average log-probability below which a window counts as a poor decode.
-  std::optional<float> log_prob_threshold = -1.0F;
+  /// Feed the previous window's text as a prompt to the next window.
+  bool condition_on_previous_text = true;
+  /// After a fallback above this temperature, the previous text stops being used as prompt.
+  float prompt_reset_on_temperature = 0.5F;
+  /// Text to condition the first window on (names, spelling, style).
+  std::string initial_prompt;
+  /// Text the first window's transcript must start with.
+  std::string prefix;
+  /// Words to favour, given to every window as a prompt (ignored when `prefix` is set).
+  std::string hotwords;
+  /// Forbid a blank or end-of-text as the first sampled token.
+  bool suppress_blank = true;
+  /// Token ids never to sample; -1 stands for the model's non-speech set.
+  std::vector<int> suppress_tokens = {-1};
+  /// Decode text only, one segment per window.
+  bool without_timestamps = false;
+  /// Latest start time, in seconds, the first timestamp of a window may have.
+  float max_initial_timestamp = 1.0F;
+  /// Cap on tokens sampled per window; unset means until the decoder's context is full.
+  std::optional<int> max_new_tokens;
+  /// Time each word from the cross-attention of the model's alignment heads.
+  bool word_timestamps = false;
+  /// Punctuation merged into the next word (word timestamps).
+  std::string prepend_punctuations = "\"'\u201c\u00bf([{-";
+  /// Punctuation merged into the previous word (word timestamps).
+  std::string append_punctuations = "\"'.\u3002,\uff0c!\uff01?\uff1f:\uff1a\u201d)]}\u3001";
+  /// With word timestamps: skip silences longer than this many seconds around likely
+  /// hallucinations.
+  std::optional<float> hallucination_silence_threshold;
+  /// Start,end pairs in seconds of the parts of the audio to transcribe; empty means all of it.
+  std::vector<float> clip_timestamps;
+  /// Seed of the sampler used at temperatures above 0.
+  std::uint64_t seed = 0;
+};
+
+/// One word with its timing, as faster-whisper's `Word`.
+struct Word {
+  double start = 0.0;
+  double end = 0.0;
+  std::string word;
+  float probability = 0.0F;
 };
 
 /// One timed piece of the transcript, as faster-whisper's `Segment`.
@@ -81,11 +137,15 @@ struct Segment {
   float avg_logprob = 0.0F;
   float compression_ratio = 0.0F;
   float no_speech_prob = 0.0F;
+  std::vector<Word> words;  ///< filled when word_timestamps is on
 };
 
 /// A finished transcription.
 struct Transcription {
   std::string language;
+  float language_probability = 1.0F;
+  /// Every language's probability, likeliest first (when the language was detected).
+  std::vector<std::pair<std::string, float>> all_language_probs;
   double duration = 0.0;  ///< seconds of audio
   std::vector<Segment> segments;
 };
@@ -113,9 +173,11 @@ class Model {
   [[nodiscard]] const ModelInfo& info() const;
 
   /// Transcribes a 16 kHz mono waveform. `on_segment`, if set, sees each segment as it is made.
+  /// When `stop` is triggered, the work ends soon after by throwing `Cancelled`.
   [[nodiscard]] Transcription transcribe(std::span<const float> audio,
                                          const TranscribeOptions& options,
-                                         const SegmentCallback& on_segment = {}) const;
+                                         const SegmentCallback& on_segment = {},
+                                         std::stop_token stop = {}) const;
 
   struct Impl;
 

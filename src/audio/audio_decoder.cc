@@ -129,7 +129,9 @@ std::string seconds_text(double seconds) {
 
 template <typename T>
 T* check_allocated(T* pointer, const std::string& source) {
-  if (pointer == nullptr) fail(source, "out of memory");
+  if (pointer == nullptr) {
+    fail(source, "out of memory");
+  }
   return pointer;
 }
 
@@ -148,7 +150,9 @@ struct MemoryReader {
 int read_memory(void* opaque, std::uint8_t* buffer, int size) {
   auto& reader = *static_cast<MemoryReader*>(opaque);
   const auto remaining = static_cast<std::int64_t>(reader.bytes.size()) - reader.position;
-  if (remaining <= 0) return AVERROR_EOF;
+  if (remaining <= 0) {
+    return AVERROR_EOF;
+  }
   const auto count = static_cast<int>(std::min<std::int64_t>(std::max(size, 0), remaining));
   std::copy_n(reader.bytes.begin() + reader.position, count, buffer);
   reader.position += count;
@@ -158,7 +162,9 @@ int read_memory(void* opaque, std::uint8_t* buffer, int size) {
 std::int64_t seek_memory(void* opaque, std::int64_t offset, int whence) {
   auto& reader = *static_cast<MemoryReader*>(opaque);
   const auto size = static_cast<std::int64_t>(reader.bytes.size());
-  if ((whence & AVSEEK_SIZE) != 0) return size;
+  if ((whence & AVSEEK_SIZE) != 0) {
+    return size;
+  }
   std::int64_t base = 0;
   switch (whence & ~AVSEEK_FORCE) {
     case SEEK_SET:
@@ -194,9 +200,15 @@ MemoryIo open_memory_io(MemoryReader& reader, const std::string& source) {
 FileIo open_file_io(const std::filesystem::path& path, const std::string& source) {
   std::error_code error;
   const auto status = std::filesystem::status(path, error);
-  if (status.type() == std::filesystem::file_type::not_found) fail(source, "file not found");
-  if (error) fail(source, "file cannot be read: " + error.message());
-  if (std::filesystem::is_directory(status)) fail(source, "is a directory, not a file");
+  if (status.type() == std::filesystem::file_type::not_found) {
+    fail(source, "file not found");
+  }
+  if (error) {
+    fail(source, "file cannot be read: " + error.message());
+  }
+  if (std::filesystem::is_directory(status)) {
+    fail(source, "is a directory, not a file");
+  }
   // Only a regular file's size is known up front; a pipe, say, can still be read.
   if (std::filesystem::is_regular_file(status) && std::filesystem::file_size(path, error) == 0) {
     fail(source, "file is empty (0 bytes)");
@@ -206,7 +218,9 @@ FileIo open_file_io(const std::filesystem::path& path, const std::string& source
   const int result = avio_open2(&opened, ("file:" + path.string()).c_str(), AVIO_FLAG_READ,
                                 /*int_cb=*/nullptr, /*options=*/nullptr);
   FileIo io(opened);
-  if (result < 0) fail(source, "file cannot be read: " + ffmpeg_error_text(result));
+  if (result < 0) {
+    fail(source, "file cannot be read: " + ffmpeg_error_text(result));
+  }
   return io;
 }
 
@@ -218,7 +232,9 @@ const AVInputFormat& probe_format(AVIOContext& io, const std::string& name_hint,
   const int result = av_probe_input_buffer2(&io, &input_format, name_hint.c_str(),
                                             /*logctx=*/nullptr, /*offset=*/0,
                                             /*max_probe_size=*/0);
-  if (result == AVERROR_INVALIDDATA) fail(source, "not a recognised audio or video format");
+  if (result == AVERROR_INVALIDDATA) {
+    fail(source, "not a recognised audio or video format");
+  }
   if (result < 0 || input_format == nullptr) {
     fail(source, "cannot be read: " + ffmpeg_error_text(result));
   }
@@ -249,9 +265,13 @@ FormatContext open_container(AVIOContext& io, const std::string& name_hint,
 // Picks the stream ffmpeg would, and tells the demuxer to drop the others' packets.
 int select_audio_stream(AVFormatContext& format, const std::string& source) {
   const int index = av_find_best_stream(&format, AVMEDIA_TYPE_AUDIO, -1, -1, nullptr, 0);
-  if (index < 0) fail(source, "contains no audio stream");
+  if (index < 0) {
+    fail(source, "contains no audio stream");
+  }
   for (unsigned i = 0; i < format.nb_streams; ++i) {
-    if (static_cast<int>(i) != index) format.streams[i]->discard = AVDISCARD_ALL;
+    if (static_cast<int>(i) != index) {
+      format.streams[i]->discard = AVDISCARD_ALL;
+    }
   }
   return index;
 }
@@ -286,7 +306,9 @@ class MonoResampler {
         max_samples_(static_cast<std::size_t>(max_seconds * kSampleRate)) {}
 
   void push(const AVFrame& frame) {
-    if (frame.nb_samples <= 0) return;
+    if (frame.nb_samples <= 0) {
+      return;
+    }
     if (!matches(frame)) {
       drain();
       configure(frame);
@@ -311,7 +333,9 @@ class MonoResampler {
       fail(source_, "unsupported sample rate of " + std::to_string(frame.sample_rate) +
                         " Hz (the limit is " + std::to_string(kMaxInputSampleRate) + " Hz)");
     }
-    if (!input_layout_.assign(frame.ch_layout)) fail(source_, "out of memory");
+    if (!input_layout_.assign(frame.ch_layout)) {
+      fail(source_, "out of memory");
+    }
     input_format_ = frame.format;
     input_rate_ = frame.sample_rate;
     // Without a known channel order swr cannot downmix, so assume the usual one for the count.
@@ -325,7 +349,9 @@ class MonoResampler {
                                      static_cast<AVSampleFormat>(frame.format), frame.sample_rate,
                                      /*log_offset=*/0, /*log_ctx=*/nullptr);
     swr_.reset(allocated);
-    if (result >= 0) result = swr_init(swr_.get());
+    if (result >= 0) {
+      result = swr_init(swr_.get());
+    }
     if (result < 0) {
       fail(source_, "cannot convert its audio (" + std::to_string(layout.nb_channels) +
                         " channels at " + std::to_string(frame.sample_rate) +
@@ -344,7 +370,9 @@ class MonoResampler {
     buffer_.resize(static_cast<std::size_t>(bound));
     auto* output = reinterpret_cast<std::uint8_t*>(buffer_.data());
     const int made = swr_convert(swr_.get(), &output, bound, input, count);
-    if (made < 0) fail(source_, "resampling failed: " + ffmpeg_error_text(made));
+    if (made < 0) {
+      fail(source_, "resampling failed: " + ffmpeg_error_text(made));
+    }
     std::transform(buffer_.begin(), buffer_.begin() + made, std::back_inserter(samples_),
                    [](std::int16_t sample) { return static_cast<float>(sample) / kInt16Scale; });
     return made;
@@ -352,7 +380,9 @@ class MonoResampler {
 
   // Emits the samples the resampler's filter still holds.
   void drain() {
-    if (!swr_) return;
+    if (!swr_) {
+      return;
+    }
     while (convert(nullptr, 0) > 0) {
     }
   }
@@ -402,7 +432,9 @@ Waveform decode(AVIOContext& io, const std::string& name_hint, const std::string
   MonoResampler output(source, max_seconds);
   decode_stream(*format, *codec, stream, output, source);
   Waveform samples = output.finish();
-  if (samples.empty()) fail(source, "contains no decodable audio (corrupt or truncated data)");
+  if (samples.empty()) {
+    fail(source, "contains no decodable audio (corrupt or truncated data)");
+  }
   return samples;
 }
 
@@ -423,7 +455,9 @@ Waveform audio::decode_audio_bytes(std::span<const std::uint8_t> bytes,
                                    double max_duration_seconds) {
   silence_ffmpeg_logs();
   const std::string source = "<memory buffer>";
-  if (bytes.empty()) fail(source, "input is empty (0 bytes)");
+  if (bytes.empty()) {
+    fail(source, "input is empty (0 bytes)");
+  }
   MemoryReader reader{.bytes = bytes};
   const MemoryIo io = open_memory_io(reader, source);
   return decode(*io, "", source, max_duration_seconds);

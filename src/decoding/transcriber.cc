@@ -78,11 +78,16 @@ std::pair<std::vector<TimedTokens>, int> split_at_timestamps(const model::Tokeni
   return {segments, next_seek};
 }
 
+// The user's list, with -1 standing for the model's non-speech tokens, plus the special tokens
+// that must never appear inside a transcript.
 std::vector<int> suppressed_tokens(const model::WhisperWeights& weights,
-                                   const model::SpecialTokens& special, bool suppress_non_speech) {
+                                   const model::SpecialTokens& special, const std::vector<int>& requested) {
   std::set<int> ids = {special.transcribe,    special.translate,   special.start_of_transcript,
                        special.start_of_prev, special.start_of_lm, special.no_speech};
-  if (suppress_non_speech) ids.insert(weights.config.suppress_ids.begin(), weights.config.suppress_ids.end());
+  for (const int id : requested) {
+    if (id == -1) ids.insert(weights.config.suppress_ids.begin(), weights.config.suppress_ids.end());
+    ids.insert(id);
+  }
   std::erase_if(ids, [&](int id) { return id < 0 || id >= weights.n_vocab; });
   return {ids.begin(), ids.end()};
 }
@@ -123,7 +128,7 @@ std::vector<std::pair<std::string, float>> detect_language(const model::WhisperM
 
 Transcription transcribe(const model::WhisperModel& model, const model::Tokenizer& tokenizer,
                          std::span<const float> audio, const TranscribeOptions& options,
-                         const SegmentCallback& on_segment) {
+                         const SegmentCallback& on_segment, const std::stop_token& stop) {
   if (audio.empty()) throw Error("the audio is empty");
   const auto& weights = model.weights();
   const auto& special = tokenizer.special();
@@ -170,6 +175,7 @@ Transcription transcribe(const model::WhisperModel& model, const model::Tokenize
   std::vector<int> all_tokens;  // every emitted segment's tokens, the prompt of later windows
   int seek = 0;
   while (seek < content_frames) {
+    if (stop.stop_requested()) throw Cancelled();
     const int window_size = std::min(window_frames, content_frames - seek);
     if (seek > 0 || encoder_output.empty()) {
       encoder_output = model.encode(features::window(mel, seek, window_size, window_frames));

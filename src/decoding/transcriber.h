@@ -24,6 +24,6 @@ float compression_ratio(const std::string& text);
 
 Transcription transcribe(const model::WhisperModel& model, const model::Tokenizer& tokenizer,
                          std::span<const float> audio, const TranscribeOptions& options,
-                         const SegmentCallback& on_segment);
+                         const SegmentCallback& on_segment, const std::stop_token& stop);
 
 }  // namespace amanuensis::decoding

@@ -47,8 +47,8 @@ Model Model::load(const ModelOptions& options) {
 const ModelInfo& Model::info() const { return impl_->info; }
 
 Transcription Model::transcribe(std::span<const float> audio, const TranscribeOptions& options,
-                                const SegmentCallback& on_segment) const {
-  return decoding::transcribe(impl_->model, impl_->tokenizer, audio, options, on_segment);
+                                const SegmentCallback& on_segment, std::stop_token stop) const {
+  return decoding::transcribe(impl_->model, impl_->tokenizer, audio, options, on_segment, stop);
 }
 
 }  // namespace amanuensis

@@ -1,6 +1,7 @@
 #include "audio/audio_decoder.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -9,9 +10,11 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <numbers>
 #include <random>
 #include <span>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "amanuensis/amanuensis.h"
@@ -30,8 +33,8 @@ Bytes read_bytes(const std::filesystem::path& path) {
   return {std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>()};
 }
 
-// A file in a fresh temporary folder, removed with the fixture.
-class TempFiles : public ::testing::Test {
+// Writes test files into a fresh temporary folder, removed after each test.
+class AudioDecoderFileTest : public ::testing::Test {
  protected:
   void SetUp() override {
     const auto* test = ::testing::UnitTest::GetInstance()->current_test_info();
@@ -42,7 +45,7 @@ class TempFiles : public ::testing::Test {
   void TearDown() override { std::filesystem::remove_all(folder_); }
 
   std::filesystem::path write(const std::string& name, std::span<const std::uint8_t> bytes) {
-    const auto path = folder_ / name;
+    auto path = folder_ / name;
     std::ofstream file(path, std::ios::binary);
     file.write(reinterpret_cast<const char*>(bytes.data()),
                static_cast<std::streamsize>(bytes.size()));
@@ -62,13 +65,17 @@ std::uint32_t read_le32(const Bytes& bytes, std::size_t at) {
 }
 
 void write_le32(Bytes& bytes, std::size_t at, std::uint32_t value) {
-  for (int i = 0; i < 4; ++i) bytes[at + i] = static_cast<std::uint8_t>(value >> (8 * i));
+  for (int i = 0; i < 4; ++i) {
+    bytes[at + i] = static_cast<std::uint8_t>(value >> (8 * i));
+  }
 }
 
 // Offset of the RIFF chunk `id`'s payload (its size field sits 4 bytes before).
 std::size_t find_chunk(const Bytes& wav, const char* id) {
   for (std::size_t at = 12; at + 8 <= wav.size(); at += 8 + read_le32(wav, at + 4)) {
-    if (std::memcmp(&wav[at], id, 4) == 0) return at + 8;
+    if (std::memcmp(&wav[at], id, 4) == 0) {
+      return at + 8;
+    }
   }
   ADD_FAILURE() << "no " << id << " chunk";
   return wav.size();
@@ -104,8 +111,8 @@ Bytes make_wav(std::uint32_t rate, const std::vector<std::int16_t>& samples) {
 // Normalised cross-correlation of a 2 s stretch of `reference` with `other`, at the best lag
 // within +-2000 samples (codecs add a delay).
 double best_correlation(const Waveform& reference, const Waveform& other) {
-  constexpr std::ptrdiff_t kStart = 3 * kSampleRate;
-  constexpr std::ptrdiff_t kLength = 2 * kSampleRate;
+  constexpr std::ptrdiff_t kStart = 3 * std::ptrdiff_t{kSampleRate};
+  constexpr std::ptrdiff_t kLength = 2 * std::ptrdiff_t{kSampleRate};
   constexpr std::ptrdiff_t kMaxLag = 2000;
   double best = -1.0;
   for (std::ptrdiff_t lag = -kMaxLag; lag <= kMaxLag; ++lag) {
@@ -178,7 +185,8 @@ TEST(AudioDecoderTest, ResamplesOtherRates) {
   // One second of a 441 Hz tone at 44.1 kHz becomes one second at 16 kHz.
   std::vector<std::int16_t> tone(44100);
   for (std::size_t i = 0; i < tone.size(); ++i) {
-    tone[i] = static_cast<std::int16_t>(10000.0 * std::sin(2.0 * M_PI * 441.0 * i / 44100.0));
+    tone[i] =
+        static_cast<std::int16_t>(10000.0 * std::sin(2.0 * std::numbers::pi * 441.0 * i / 44100.0));
   }
   const Waveform audio = decode_audio_bytes(make_wav(44100, tone));
   EXPECT_NEAR(static_cast<double>(audio.size()), 16000.0, 2.0);
@@ -211,8 +219,6 @@ TEST(AudioDecoderTest, Directory) {
   const std::string message = error_of([] { decode_audio_file(AMANUENSIS_SHARED_AUDIO); });
   EXPECT_TRUE(contains(message, "is a directory")) << message;
 }
-
-using AudioDecoderFileTest = TempFiles;
 
 TEST_F(AudioDecoderFileTest, EmptyFile) {
   const auto path = write("empty.wav", "");
@@ -269,6 +275,32 @@ TEST_F(AudioDecoderFileTest, TextFile) {
   EXPECT_TRUE(contains(message, "not a recognised audio or video format")) << message;
 }
 
+TEST_F(AudioDecoderFileTest, SubtitlesOnly) {
+  // FFmpeg reads SubRip as a container with one subtitle stream and no audio.
+  const auto path = write(
+      "speech.srt", "1\n00:00:01,000 --> 00:00:02,500\nAsk not what your country can do.\n\n");
+  const std::string message = error_of([&] { decode_audio_file(path); });
+  EXPECT_TRUE(contains(message, path.string())) << message;
+  EXPECT_TRUE(contains(message, "contains no audio stream")) << message;
+}
+
+// Server workers decode at the same time; FFmpeg's state is per call, so results must not mix.
+TEST(AudioDecoderTest, DecodesConcurrently) {
+  const Bytes mp3 = read_bytes(shared_audio("jfk.mp3"));
+  const Waveform expected = decode_audio_bytes(mp3);
+  std::vector<Waveform> results(6);
+  {
+    std::vector<std::jthread> workers;
+    workers.reserve(results.size());
+    for (auto& result : results) {
+      workers.emplace_back([&] { result = decode_audio_bytes(mp3); });
+    }
+  }
+  for (const auto& result : results) {
+    EXPECT_EQ(result, expected);
+  }
+}
+
 // Hostile or damaged input must end in a result or an amanuensis::Error, never a crash or any
 // other exception. A low length limit keeps mutated headers from asking for hours of audio.
 TEST(AudioDecoderTest, SurvivesRandomAndDamagedInput) {
@@ -279,27 +311,30 @@ TEST(AudioDecoderTest, SurvivesRandomAndDamagedInput) {
   auto below = [&](std::size_t n) {
     return std::uniform_int_distribution<std::size_t>(0, n - 1)(random);
   };
-  for (int round = 0; round < 200; ++round) {
-    Bytes bytes;
-    if (round % 4 == 0) {
-      bytes.resize(1 + below(4096));
-      std::generate(bytes.begin(), bytes.end(),
-                    [&] { return static_cast<std::uint8_t>(random()); });
-    } else {
-      bytes = seeds[below(seeds.size())];
-      // Damage the first kilobyte (headers) more often than the rest.
-      for (std::size_t flips = 1 + below(16); flips > 0; --flips) {
-        const std::size_t range =
-            below(2) == 0 ? std::min<std::size_t>(1024, bytes.size()) : bytes.size();
-        bytes[below(range)] = static_cast<std::uint8_t>(random());
-      }
-      if (below(2) == 0) bytes.resize(1 + below(bytes.size()));
-    }
+  auto decode = [](const Bytes& bytes) {
     try {
       static_cast<void>(audio::decode_audio_bytes(bytes, 60.0));
     } catch (const Error&) {
       // Refusing damaged input is fine.
     }
+  };
+  for (int round = 0; round < 200; ++round) {
+    Bytes noise(1 + below(4096));
+    std::generate(noise.begin(), noise.end(), [&] { return static_cast<std::uint8_t>(random()); });
+    decode(noise);
+  }
+  for (int round = 0; round < 200; ++round) {
+    Bytes bytes = seeds[below(seeds.size())];
+    // Half the damage lands in the first kilobyte, where the headers are.
+    for (std::size_t flips = 1 + below(16); flips > 0; --flips) {
+      const std::size_t range =
+          below(2) == 0 ? std::min<std::size_t>(1024, bytes.size()) : bytes.size();
+      bytes[below(range)] = static_cast<std::uint8_t>(random());
+    }
+    if (below(2) == 0) {
+      bytes.resize(1 + below(bytes.size()));
+    }
+    decode(bytes);
   }
 }
 

@@ -1,11 +1,11 @@
-#include "cli/output_writers.h"
+#include "formats/transcript_formats.h"
 
 #include <cmath>
 #include <cstdio>
 
 #include <nlohmann/json.hpp>
 
-namespace amanuensis::cli {
+namespace amanuensis::formats {
 
 namespace {
 
@@ -103,4 +103,4 @@ void write_transcript(std::ostream& out, OutputFormat format, const Transcriptio
   }
 }
 
-}  // namespace amanuensis::cli
+}  // namespace amanuensis::formats

@@ -1,4 +1,4 @@
-// Transcript formats the CLI writes: plain text, JSON, SubRip and WebVTT.
+// Transcript formats shared by the CLI and the service: plain text, JSON, SubRip, WebVTT, TSV.
 #pragma once
 
 #include <ostream>
@@ -7,7 +7,7 @@
 
 #include "amanuensis/amanuensis.h"
 
-namespace amanuensis::cli {
+namespace amanuensis::formats {
 
 enum class OutputFormat { kText, kJson, kSrt, kVtt };
 
@@ -19,4 +19,4 @@ std::string_view file_extension(OutputFormat format);
 void write_transcript(std::ostream& out, OutputFormat format, const Transcription& transcription,
                       const std::string& source);
 
-}  // namespace amanuensis::cli
+}  // namespace amanuensis::formats
