@@ -138,7 +138,7 @@ def main() -> int:
         "models": models,
     }
     out = report.write_json(args.out_dir / f"dev_set-{datetime.date.today().isoformat()}.json", data)
-    print(f"wrote {out.relative_to(REPO_ROOT)}", file=sys.stderr)
+    print(f"wrote {out}", file=sys.stderr)
     return 0
 
 
