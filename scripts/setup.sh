@@ -127,7 +127,8 @@ if [[ ${AMANUENSIS_SKIP_BUILD:-0} == 1 ]]; then
   log "AMANUENSIS_SKIP_BUILD=1: not building"
   exit 0
 fi
-if [[ ! -f build/$PRESET/CMakeCache.txt ]]; then
+# Configure once; again only if an earlier configure did not finish (no build.ninja).
+if [[ ! -f build/$PRESET/CMakeCache.txt || ! -f build/$PRESET/build.ninja ]]; then
   log "configuring preset $PRESET"
   cmake --preset "$PRESET" -DAMANUENSIS_VENV_PYTHON="$PY" >&2
 fi

@@ -1,6 +1,8 @@
 #include "model/tokenizer.h"
 
 #include <array>
+#include <cctype>
+#include <limits>
 #include <fstream>
 #include <sstream>
 
@@ -14,17 +16,44 @@ namespace {
 
 // GPT-2's byte-level BPE spells each byte as a printable code point: printable Latin-1 bytes
 // stand for themselves and the rest are shifted to U+0100 and up. This is the inverse map.
-const std::unordered_map<char32_t, unsigned char>& code_point_to_byte() {
+char32_t byte_to_code_point(unsigned char b) {
   static const auto table = [] {
-    std::unordered_map<char32_t, unsigned char> map;
+    std::array<char32_t, 256> map{};
     char32_t next_shifted = 256;
-    for (int b = 0; b < 256; ++b) {
-      const bool printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
-      map.emplace(printable ? static_cast<char32_t>(b) : next_shifted++, static_cast<unsigned char>(b));
+    for (int c = 0; c < 256; ++c) {
+      const bool printable = (c >= '!' && c <= '~') || (c >= 0xA1 && c <= 0xAC) || (c >= 0xAE && c <= 0xFF);
+      map[c] = printable ? static_cast<char32_t>(c) : next_shifted++;
     }
     return map;
   }();
+  return table[b];
+}
+
+const std::unordered_map<char32_t, unsigned char>& code_point_to_byte() {
+  static const auto table = [] {
+    std::unordered_map<char32_t, unsigned char> map;
+    for (int b = 0; b < 256; ++b) map.emplace(byte_to_code_point(static_cast<unsigned char>(b)), static_cast<unsigned char>(b));
+    return map;
+  }();
   return table;
+}
+
+void append_utf8(std::string& out, char32_t cp) {
+  if (cp < 0x80) {
+    out += static_cast<char>(cp);
+  } else if (cp < 0x800) {
+    out += static_cast<char>(0xC0 | (cp >> 6U));
+    out += static_cast<char>(0x80 | (cp & 0x3FU));
+  } else if (cp < 0x10000) {
+    out += static_cast<char>(0xE0 | (cp >> 12U));
+    out += static_cast<char>(0x80 | ((cp >> 6U) & 0x3FU));
+    out += static_cast<char>(0x80 | (cp & 0x3FU));
+  } else {
+    out += static_cast<char>(0xF0 | (cp >> 18U));
+    out += static_cast<char>(0x80 | ((cp >> 12U) & 0x3FU));
+    out += static_cast<char>(0x80 | ((cp >> 6U) & 0x3FU));
+    out += static_cast<char>(0x80 | (cp & 0x3FU));
+  }
 }
 
 // Decodes one UTF-8 code point starting at text[i]; advances i. Vocabulary strings are valid UTF-8.
@@ -98,6 +127,102 @@ std::string valid_utf8(const std::string& bytes) {
   return out;
 }
 
+enum class CharClass { kLetter, kNumber, kSpace, kOther };
+
+// Unicode classes as GPT-2's pre-tokeniser regex uses them, without a full Unicode table:
+// ASCII exactly; beyond it, the punctuation and space blocks, and everything else a letter.
+CharClass classify(char32_t cp) {
+  if (cp < 0x80) {
+    if (std::isalpha(static_cast<int>(cp)) != 0) return CharClass::kLetter;
+    if (std::isdigit(static_cast<int>(cp)) != 0) return CharClass::kNumber;
+    if (std::isspace(static_cast<int>(cp)) != 0) return CharClass::kSpace;
+    return CharClass::kOther;
+  }
+  if (cp == 0x85 || cp == 0xA0 || cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 ||
+      cp == 0x2029 || cp == 0x202F || cp == 0x205F || cp == 0x3000) {
+    return CharClass::kSpace;
+  }
+  if ((cp >= 0xA1 && cp <= 0xBF && cp != 0xAA && cp != 0xB5 && cp != 0xBA) || cp == 0xD7 || cp == 0xF7 ||
+      (cp >= 0x2010 && cp <= 0x206F) || (cp >= 0x3001 && cp <= 0x303F) || (cp >= 0xFF01 && cp <= 0xFF0F) ||
+      (cp >= 0xFF1A && cp <= 0xFF20)) {
+    return CharClass::kOther;
+  }
+  if ((cp >= 0xFF10 && cp <= 0xFF19) || (cp >= 0x0660 && cp <= 0x0669)) return CharClass::kNumber;
+  return CharClass::kLetter;
+}
+
+// Splits text as GPT-2's regex does:
+//   's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
+std::vector<std::string> pre_tokenize(std::string_view text) {
+  std::vector<char32_t> cps;
+  const std::string owned(text);
+  for (std::size_t i = 0; i < owned.size();) cps.push_back(next_code_point(owned, i));
+  std::vector<std::string> pieces;
+  std::size_t i = 0;
+  const auto emit = [&](std::size_t from, std::size_t to) {
+    std::string piece;
+    for (std::size_t k = from; k < to; ++k) append_utf8(piece, cps[k]);
+    pieces.push_back(std::move(piece));
+  };
+  const auto run_of = [&](std::size_t from, CharClass c) {
+    while (from < cps.size() && classify(cps[from]) == c) ++from;
+    return from;
+  };
+  while (i < cps.size()) {
+    if (cps[i] == '\'' && i + 1 < cps.size()) {
+      static constexpr std::array<std::u32string_view, 7> kContractions = {U"s", U"t", U"re", U"ve", U"m", U"ll", U"d"};
+      bool matched = false;
+      for (const auto suffix : kContractions) {
+        if (i + 1 + suffix.size() <= cps.size() &&
+            std::equal(suffix.begin(), suffix.end(), cps.begin() + static_cast<std::ptrdiff_t>(i + 1))) {
+          emit(i, i + 1 + suffix.size());
+          i += 1 + suffix.size();
+          matched = true;
+          break;
+        }
+      }
+      if (matched) continue;
+    }
+    const std::size_t start = i;
+    const std::size_t body = (cps[i] == ' ' && i + 1 < cps.size() && classify(cps[i + 1]) != CharClass::kSpace) ? i + 1 : i;
+    const CharClass c = classify(cps[body]);
+    if (c == CharClass::kLetter || c == CharClass::kNumber) {
+      i = run_of(body, c);
+    } else if (c == CharClass::kOther) {
+      i = body;
+      while (i < cps.size() && classify(cps[i]) == CharClass::kOther) ++i;
+    } else {
+      // Whitespace: leave the last space to prefix the next word, unless the text ends here.
+      const std::size_t end = run_of(i, CharClass::kSpace);
+      i = (end < cps.size() && end - start > 1) ? end - 1 : end;
+    }
+    emit(start, i);
+  }
+  return pieces;
+}
+
+std::vector<std::pair<std::string, std::string>> read_merges(const std::filesystem::path& path) {
+  std::vector<std::pair<std::string, std::string>> merges;
+  if (!std::filesystem::exists(path)) return merges;
+  std::ifstream stream(path);
+  try {
+    const auto json = nlohmann::json::parse(stream);
+    for (const auto& merge : json.at("model").at("merges")) {
+      if (merge.is_string()) {
+        const auto text = merge.get<std::string>();
+        const auto space = text.find(' ');
+        if (space == std::string::npos) continue;
+        merges.emplace_back(text.substr(0, space), text.substr(space + 1));
+      } else {
+        merges.emplace_back(merge.at(0).get<std::string>(), merge.at(1).get<std::string>());
+      }
+    }
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(path.string() + ": cannot read the BPE merges: " + e.what());
+  }
+  return merges;
+}
+
 std::vector<std::string> read_vocabulary(const std::filesystem::path& model_dir, std::string& source) {
   const auto json_path = model_dir / "vocabulary.json";
   const auto text_path = model_dir / "vocabulary.txt";
@@ -125,11 +250,15 @@ std::vector<std::string> read_vocabulary(const std::filesystem::path& model_dir,
 Tokenizer Tokenizer::load(const std::filesystem::path& model_dir) {
   std::string source;
   auto tokens = read_vocabulary(model_dir, source);
-  return Tokenizer(std::move(tokens), source);
+  return Tokenizer(std::move(tokens), source, read_merges(model_dir / "tokenizer.json"));
 }
 
-Tokenizer::Tokenizer(std::vector<std::string> tokens, const std::string& source)
+Tokenizer::Tokenizer(std::vector<std::string> tokens, const std::string& source,
+                     std::vector<std::pair<std::string, std::string>> merges)
     : tokens_(std::move(tokens)) {
+  for (std::size_t rank = 0; rank < merges.size(); ++rank) {
+    merge_ranks_.emplace(merges[rank].first + " " + merges[rank].second, static_cast<int>(rank));
+  }
   for (int i = 0; i < static_cast<int>(tokens_.size()); ++i) ids_.emplace(tokens_[i], i);
   special_.end_of_text = require("<|endoftext|>", source);
   special_.start_of_transcript = require("<|startoftranscript|>", source);
@@ -179,6 +308,53 @@ std::string Tokenizer::decode(std::span<const int> tokens) const {
     }
   }
   return valid_utf8(bytes);
+}
+
+std::string Tokenizer::token_text(int token) const {
+  const int one[] = {token};
+  return decode(one);
+}
+
+std::vector<std::string> Tokenizer::byte_pair_merge(const std::string& word) const {
+  std::vector<std::string> symbols;
+  for (std::size_t i = 0; i < word.size();) {
+    const std::size_t start = i;
+    next_code_point(word, i);
+    symbols.push_back(word.substr(start, i - start));
+  }
+  // Repeatedly merge the adjacent pair with the best (lowest) rank.
+  while (symbols.size() > 1) {
+    int best_rank = std::numeric_limits<int>::max();
+    std::size_t best = 0;
+    for (std::size_t i = 0; i + 1 < symbols.size(); ++i) {
+      const auto found = merge_ranks_.find(symbols[i] + " " + symbols[i + 1]);
+      if (found != merge_ranks_.end() && found->second < best_rank) {
+        best_rank = found->second;
+        best = i;
+      }
+    }
+    if (best_rank == std::numeric_limits<int>::max()) break;
+    symbols[best] += symbols[best + 1];
+    symbols.erase(symbols.begin() + static_cast<std::ptrdiff_t>(best) + 1);
+  }
+  return symbols;
+}
+
+std::vector<int> Tokenizer::encode(std::string_view text) const {
+  if (merge_ranks_.empty()) {
+    throw Error("cannot encode text: the model folder has no tokenizer.json with BPE merges");
+  }
+  std::vector<int> ids;
+  for (const auto& piece : pre_tokenize(text)) {
+    std::string word;  // the piece's bytes, spelled in byte-level code points
+    for (const char c : piece) append_utf8(word, byte_to_code_point(static_cast<unsigned char>(c)));
+    for (const auto& symbol : byte_pair_merge(word)) {
+      const auto found = ids_.find(symbol);
+      if (found == ids_.end()) throw Error("cannot encode text: no token for '" + symbol + "'");
+      ids.push_back(found->second);
+    }
+  }
+  return ids;
 }
 
 }  // namespace amanuensis::model

@@ -26,9 +26,11 @@ struct SpecialTokens {
 
 class Tokenizer {
  public:
-  // Reads vocabulary.json (a JSON list) or vocabulary.txt (one token per line) from the folder.
+  // Reads vocabulary.json (a JSON list) or vocabulary.txt (one token per line) from the folder,
+  // and the BPE merges from tokenizer.json when it is there (needed only to encode prompts).
   static Tokenizer load(const std::filesystem::path& model_dir);
-  explicit Tokenizer(std::vector<std::string> tokens, const std::string& source);
+  explicit Tokenizer(std::vector<std::string> tokens, const std::string& source,
+                     std::vector<std::pair<std::string, std::string>> merges = {});
 
   [[nodiscard]] const SpecialTokens& special() const { return special_; }
   [[nodiscard]] int size() const { return static_cast<int>(tokens_.size()); }
@@ -43,11 +45,21 @@ class Tokenizer {
   // that are not valid UTF-8 become U+FFFD, as the reference tokenizer does.
   [[nodiscard]] std::string decode(std::span<const int> tokens) const;
 
+  // Token ids of UTF-8 text (no special tokens), by GPT-2's pre-tokenisation and byte-level BPE.
+  // Throws when the model folder had no tokenizer.json to take the merges from.
+  [[nodiscard]] std::vector<int> encode(std::string_view text) const;
+
+  // Text of one token as it would print (e.g. " the"), for word timings.
+  [[nodiscard]] std::string token_text(int token) const;
+
  private:
   int require(std::string_view text, const std::string& source) const;
 
+  [[nodiscard]] std::vector<std::string> byte_pair_merge(const std::string& word) const;
+
   std::vector<std::string> tokens_;
   std::unordered_map<std::string, int> ids_;
+  std::unordered_map<std::string, int> merge_ranks_;  // "left right" -> priority
   SpecialTokens special_;
 };
 

@@ -78,9 +78,10 @@ std::vector<float> WhisperModel::encode(std::span<const float> mel) const {
   return x;
 }
 
+template <typename OnScores>
 void WhisperModel::attend(kernels::MatrixView queries, kernels::MatrixView keys,
-                          kernels::MatrixView values, int n_heads, int causal_offset,
-                          float* out) const {
+                          kernels::MatrixView values, int n_heads, int causal_offset, float* out,
+                          OnScores on_scores) const {
   const int d = weights_.n_state;
   const int head_dim = d / n_heads;
   const float scale = 1.0F / std::sqrt(static_cast<float>(head_dim));
@@ -91,6 +92,7 @@ void WhisperModel::attend(kernels::MatrixView queries, kernels::MatrixView keys,
     backend_->matmul({queries.data + column, queries.rows, head_dim, queries.ld},
                      {keys.data + column, keys.rows, head_dim, keys.ld}, /*transpose_b=*/true, scale,
                      0.0F, score_view);
+    on_scores(h, std::span<const float>(scores));
     backend_->softmax_rows(score_view, causal_offset);
     backend_->matmul({scores.data(), queries.rows, keys.rows, keys.rows},
                      {values.data + column, values.rows, head_dim, values.ld},
@@ -105,7 +107,7 @@ void WhisperModel::encoder_self_attention(const SelfAttention& layer, std::vecto
   std::vector<float> context(static_cast<std::size_t>(rows) * d);
   attend({qkv.data(), rows, d, 3 * d}, {qkv.data() + d, rows, d, 3 * d},
          {qkv.data() + 2 * d, rows, d, 3 * d}, weights_.n_audio_heads, /*causal_offset=*/-1,
-         context.data());
+         context.data(), [](int, std::span<const float>) {});
   backend_->add(apply(layer.output, context, rows), x);
 }
 
@@ -115,75 +117,127 @@ void WhisperModel::feed_forward(const FeedForward& layer, std::vector<float>& x,
   backend_->add(apply(layer.down, hidden, rows), x);
 }
 
-DecoderState WhisperModel::start_decoding(std::span<const float> encoder_output) const {
-  const auto& w = weights_;
-  const std::vector<float> memory(encoder_output.begin(), encoder_output.end());
-  DecoderState state;
-  const auto cache_size = static_cast<std::size_t>(w.n_text_ctx) * w.n_state;
-  for (const auto& layer : w.decoder_layers) {
-    state.self_keys.emplace_back(cache_size);
-    state.self_values.emplace_back(cache_size);
-    state.cross_key_values.push_back(apply(layer.cross_attention.key_value, memory, w.n_audio_ctx));
+void DecoderState::reorder(std::span<const int> order) {
+  std::vector<int> uses(sequences.size(), 0);
+  for (const int source : order) ++uses[source];
+  std::vector<SequenceCache> reordered;
+  reordered.reserve(order.size());
+  for (const int source : order) {
+    if (--uses[source] == 0) {
+      reordered.push_back(std::move(sequences[source]));
+    } else {
+      reordered.push_back(sequences[source]);
+    }
   }
+  sequences = std::move(reordered);
+}
+
+std::shared_ptr<const CrossAttentionCache> WhisperModel::cross_attention_cache(
+    std::span<const float> encoder_output) const {
+  const std::vector<float> memory(encoder_output.begin(), encoder_output.end());
+  auto cache = std::make_shared<CrossAttentionCache>();
+  for (const auto& layer : weights_.decoder_layers) {
+    cache->key_values.push_back(apply(layer.cross_attention.key_value, memory, weights_.n_audio_ctx));
+  }
+  return cache;
+}
+
+DecoderState WhisperModel::start_decoding(std::shared_ptr<const CrossAttentionCache> cross,
+                                          int batch) const {
+  const auto& w = weights_;
+  const auto cache_size = static_cast<std::size_t>(w.n_text_ctx) * w.n_state;
+  SequenceCache empty;
+  empty.keys.assign(w.decoder_layers.size(), std::vector<float>(cache_size));
+  empty.values.assign(w.decoder_layers.size(), std::vector<float>(cache_size));
+  DecoderState state;
+  state.cross = std::move(cross);
+  state.sequences.assign(static_cast<std::size_t>(batch), empty);
   return state;
 }
 
-void WhisperModel::decoder_self_attention(const SelfAttention& layer, std::vector<float>& x,
-                                          int rows, std::vector<float>& keys,
-                                          std::vector<float>& values, int offset) const {
+void WhisperModel::decoder_self_attention(const SelfAttention& layer, int layer_index,
+                                          std::vector<float>& x, int new_tokens,
+                                          DecoderState& state) const {
   const int d = weights_.n_state;
+  const int offset = state.length;
+  const auto batch = static_cast<int>(state.sequences.size());
+  const int rows = batch * new_tokens;
   const auto qkv = apply(layer.query_key_value, normalized(layer.norm, x, rows), rows);
-  for (int r = 0; r < rows; ++r) {
-    const float* source = qkv.data() + static_cast<std::size_t>(r) * 3 * d;
-    std::copy(source + d, source + 2 * d, keys.begin() + static_cast<std::ptrdiff_t>(offset + r) * d);
-    std::copy(source + 2 * d, source + 3 * d,
-              values.begin() + static_cast<std::ptrdiff_t>(offset + r) * d);
-  }
   std::vector<float> context(static_cast<std::size_t>(rows) * d);
-  attend({qkv.data(), rows, d, 3 * d}, {keys.data(), offset + rows, d, d},
-         {values.data(), offset + rows, d, d}, weights_.n_text_heads, /*causal_offset=*/offset,
-         context.data());
+  for (int b = 0; b < batch; ++b) {
+    auto& keys = state.sequences[b].keys[layer_index];
+    auto& values = state.sequences[b].values[layer_index];
+    const float* block = qkv.data() + static_cast<std::size_t>(b) * new_tokens * 3 * d;
+    for (int r = 0; r < new_tokens; ++r) {
+      const float* source = block + static_cast<std::size_t>(r) * 3 * d;
+      std::copy(source + d, source + 2 * d, keys.begin() + static_cast<std::ptrdiff_t>(offset + r) * d);
+      std::copy(source + 2 * d, source + 3 * d,
+                values.begin() + static_cast<std::ptrdiff_t>(offset + r) * d);
+    }
+    attend({block, new_tokens, d, 3 * d}, {keys.data(), offset + new_tokens, d, d},
+           {values.data(), offset + new_tokens, d, d}, weights_.n_text_heads,
+           /*causal_offset=*/offset, context.data() + static_cast<std::size_t>(b) * new_tokens * d,
+           [](int, std::span<const float>) {});
+  }
   backend_->add(apply(layer.output, context, rows), x);
 }
 
-void WhisperModel::cross_attention(const CrossAttention& layer, std::vector<float>& x, int rows,
-                                   const std::vector<float>& key_values) const {
+void WhisperModel::cross_attention(const CrossAttention& layer, int layer_index,
+                                   std::vector<float>& x, int rows, const DecoderState& state,
+                                   AttentionCapture* capture) const {
   const int d = weights_.n_state;
+  const int n_keys = weights_.n_audio_ctx;
+  const auto& key_values = state.cross->key_values[layer_index];
+  // Every sequence attends to the same window, so all their queries go through one product.
   const auto queries = apply(layer.query, normalized(layer.norm, x, rows), rows);
   std::vector<float> context(static_cast<std::size_t>(rows) * d);
-  const int n_keys = weights_.n_audio_ctx;
+  const auto record = [&](int head, std::span<const float> scores) {
+    if (capture == nullptr) return;
+    for (std::size_t i = 0; i < capture->heads.size(); ++i) {
+      if (capture->heads[i] != std::pair{layer_index, head}) continue;
+      std::copy(scores.begin(), scores.end(),
+                capture->scores.begin() + static_cast<std::ptrdiff_t>(i * scores.size()));
+    }
+  };
   attend({queries.data(), rows, d, d}, {key_values.data(), n_keys, d, 2 * d},
          {key_values.data() + d, n_keys, d, 2 * d}, weights_.n_text_heads, /*causal_offset=*/-1,
-         context.data());
+         context.data(), record);
   backend_->add(apply(layer.output, context, rows), x);
 }
 
 std::vector<float> WhisperModel::decode(DecoderState& state, std::span<const int> tokens,
-                                        std::span<const int> positions) const {
+                                        std::span<const int> positions,
+                                        AttentionCapture* capture) const {
   const auto& w = weights_;
   const int d = w.n_state;
+  const auto batch = static_cast<int>(state.sequences.size());
   const int rows = static_cast<int>(tokens.size());
+  if (batch == 0 || rows % batch != 0) throw Error("decoder input does not match its batch");
+  const int new_tokens = rows / batch;
   const int offset = state.length;
-  if (offset + rows > w.n_text_ctx) {
+  if (offset + new_tokens > w.n_text_ctx) {
     throw Error("decoder context of " + std::to_string(w.n_text_ctx) + " tokens exceeded");
+  }
+  if (capture != nullptr) {
+    capture->scores.assign(capture->heads.size() * rows * w.n_audio_ctx, 0.0F);
   }
   std::vector<float> x(static_cast<std::size_t>(rows) * d);
   for (int r = 0; r < rows; ++r) {
     const int token = tokens[r];
     if (token < 0 || token >= w.n_vocab) throw Error("token id " + std::to_string(token) + " out of range");
     const float* embedding = w.token_embedding.data() + static_cast<std::size_t>(token) * d;
-    const float* position = w.decoder_positions.data() + static_cast<std::size_t>(offset + r) * d;
+    const float* position =
+        w.decoder_positions.data() + static_cast<std::size_t>(offset + r % new_tokens) * d;
     for (int i = 0; i < d; ++i) x[static_cast<std::size_t>(r) * d + i] = embedding[i] + position[i];
   }
   for (std::size_t l = 0; l < w.decoder_layers.size(); ++l) {
     const auto& layer = w.decoder_layers[l];
-    decoder_self_attention(layer.self_attention, x, rows, state.self_keys[l], state.self_values[l],
-                           offset);
-    cross_attention(layer.cross_attention, x, rows, state.cross_key_values[l]);
+    const auto index = static_cast<int>(l);
+    decoder_self_attention(layer.self_attention, index, x, new_tokens, state);
+    cross_attention(layer.cross_attention, index, x, rows, state, capture);
     feed_forward(layer.feed_forward, x, rows);
   }
-  state.length += rows;
-
+  state.length += new_tokens;
   const int n_out = static_cast<int>(positions.size());
   std::vector<float> selected(static_cast<std::size_t>(n_out) * d);
   for (int i = 0; i < n_out; ++i) {

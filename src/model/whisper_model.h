@@ -3,6 +3,7 @@
 
 #include <memory>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "kernels/backend.h"
@@ -10,13 +11,34 @@
 
 namespace amanuensis::model {
 
-// Per-sequence decoder state: the self-attention cache grows one row per token; the
-// cross-attention keys and values are computed once per window from the encoder output.
+// The cross-attention keys and values of one window: computed once from the encoder output and
+// shared by every sequence (beam, sample, retry) decoded against that window.
+struct CrossAttentionCache {
+  std::vector<std::vector<float>> key_values;  // per layer: [n_audio_ctx, 2 * n_state]
+};
+
+// One sequence's self-attention cache: one row per token fed so far.
+struct SequenceCache {
+  std::vector<std::vector<float>> keys;    // per layer: [n_text_ctx, n_state]
+  std::vector<std::vector<float>> values;  // per layer: [n_text_ctx, n_state]
+};
+
+// Decoder state for a batch of sequences of equal length (the beams of a beam search, say).
 struct DecoderState {
-  int length = 0;                                // tokens fed so far
-  std::vector<std::vector<float>> self_keys;     // per layer: [n_text_ctx, n_state]
-  std::vector<std::vector<float>> self_values;   // per layer: [n_text_ctx, n_state]
-  std::vector<std::vector<float>> cross_key_values;  // per layer: [n_audio_ctx, 2 * n_state]
+  int length = 0;  // tokens fed to each sequence so far
+  std::shared_ptr<const CrossAttentionCache> cross;
+  std::vector<SequenceCache> sequences;
+
+  // Keeps sequence order[i] as the new sequence i (beam search's reordering). A sequence kept
+  // once is moved, not copied; only duplicates pay for a copy.
+  void reorder(std::span<const int> order);
+};
+
+// Cross-attention scores (scaled query-key products, before the softmax) of chosen heads, for
+// aligning tokens with audio frames.
+struct AttentionCapture {
+  std::vector<std::pair<int, int>> heads;  // (layer, head)
+  std::vector<float> scores;               // filled: [heads.size(), rows, n_audio_ctx]
 };
 
 class WhisperModel {
@@ -32,30 +54,37 @@ class WhisperModel {
   // mel: [n_mels, window_frames()] row-major. Returns the encoder output [n_audio_ctx, n_state].
   [[nodiscard]] std::vector<float> encode(std::span<const float> mel) const;
 
-  // A fresh decoder state attending to `encoder_output`.
-  [[nodiscard]] DecoderState start_decoding(std::span<const float> encoder_output) const;
+  [[nodiscard]] std::shared_ptr<const CrossAttentionCache> cross_attention_cache(
+      std::span<const float> encoder_output) const;
 
-  // Feeds `tokens` after those already in `state` and returns the logits [positions.size(),
-  // n_vocab] at the given indices into `tokens` (typically just the last one).
+  // A decoder state with `batch` empty sequences attending to one window.
+  [[nodiscard]] DecoderState start_decoding(std::shared_ptr<const CrossAttentionCache> cross,
+                                            int batch = 1) const;
+
+  // Feeds tokens.size() / batch new tokens to each sequence of the state (tokens grouped by
+  // sequence) and returns the logits [positions.size(), n_vocab] of the given rows of that
+  // [batch * new_tokens] block. `capture`, if set, records the cross-attention of its heads.
   [[nodiscard]] std::vector<float> decode(DecoderState& state, std::span<const int> tokens,
-                                          std::span<const int> positions) const;
+                                          std::span<const int> positions,
+                                          AttentionCapture* capture = nullptr) const;
 
  private:
   void encoder_self_attention(const SelfAttention& layer, std::vector<float>& x, int rows) const;
-  void decoder_self_attention(const SelfAttention& layer, std::vector<float>& x, int rows,
-                              std::vector<float>& keys, std::vector<float>& values,
-                              int offset) const;
-  void cross_attention(const CrossAttention& layer, std::vector<float>& x, int rows,
-                       const std::vector<float>& key_values) const;
+  void decoder_self_attention(const SelfAttention& layer, int layer_index, std::vector<float>& x,
+                              int new_tokens, DecoderState& state) const;
+  void cross_attention(const CrossAttention& layer, int layer_index, std::vector<float>& x,
+                       int rows, const DecoderState& state, AttentionCapture* capture) const;
   void feed_forward(const FeedForward& layer, std::vector<float>& x, int rows) const;
+  // Multi-head scaled dot-product attention; each view holds all heads side by side.
+  // `on_scores(head, scores)` sees each head's scores [queries.rows, keys.rows] before softmax.
+  template <typename OnScores>
+  void attend(kernels::MatrixView queries, kernels::MatrixView keys, kernels::MatrixView values,
+              int n_heads, int causal_offset, float* out, OnScores on_scores) const;
   // Returns layer_norm(x) as a new matrix, leaving the residual stream x untouched.
   [[nodiscard]] std::vector<float> normalized(const LayerNorm& norm, const std::vector<float>& x,
                                               int rows) const;
   [[nodiscard]] std::vector<float> apply(const Linear& layer, const std::vector<float>& x,
                                          int rows) const;
-  // Multi-head scaled dot-product attention; each view holds all heads side by side.
-  void attend(kernels::MatrixView queries, kernels::MatrixView keys, kernels::MatrixView values,
-              int n_heads, int causal_offset, float* out) const;
 
   WhisperWeights weights_;
   // Compute kernels hold no per-request state, so one backend serves every concurrent request.

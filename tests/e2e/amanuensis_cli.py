@@ -19,6 +19,13 @@ from pathlib import Path
 from typing import Sequence
 
 
+# Decoding options of faster-whisper's greedy reference (fw_reference.GREEDY_TRANSCRIBE_OPTIONS:
+# beam_size=1, temperature=0.0 without fallback), spelled out because the CLI's own defaults
+# follow faster-whisper's transcribe() defaults (beam_size=5, temperatures 0.0, 0.2, ..., 1.0).
+# The remaining options (condition_on_previous_text, thresholds, no VAD) are the defaults on both sides.
+GREEDY_ARGS = ("--beam-size", "1", "--temperature", "0")
+
+
 @dataclass
 class CliRun:
     args: list[str]
@@ -49,8 +56,8 @@ def run(binary: Path, args: Sequence[str | Path], timeout: float = 900,
 
 def transcribe_args(model_dir: Path, files: Sequence[Path], output_format: str = "json",
                     language: str | None = "en", threads: int | None = 2,
-                    extra: Sequence[str] = ()) -> list[str]:
-    args = ["transcribe", "--model", str(model_dir)]
+                    extra: Sequence[str] = (), decoding: Sequence[str] = GREEDY_ARGS) -> list[str]:
+    args = ["transcribe", "--model", str(model_dir), *decoding]
     if language:
         args += ["--language", language]
     if threads:

@@ -2,7 +2,8 @@
 
 For each model (tiny.en, base) our CLI runs once over every clip of the dev subset (English rows
 except lj_longform_dev and the jfk re-encodings; jfk.wav and jfk.mp3 stay), with
---language en --output-format json --threads 2. Asserted:
+--language en --output-format json --threads 2 and the greedy decoding options
+(amanuensis_cli.GREEDY_ARGS: --beam-size 1 --temperature 0). Asserted:
   (a) our corpus WER against the manifest references <= faster-whisper's + 1.0 points;
   (b) our normalised text is identical to faster-whisper's on >= 90 % of the clips.
 Results go to build/e2e-cache/results-<model>.json.
