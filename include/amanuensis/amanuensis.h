@@ -56,6 +56,9 @@ struct ModelOptions {
   std::filesystem::path path;
   /// Threads for compute; 0 means one per available core.
   int threads = 0;
+  /// Weight and arithmetic precision, as CTranslate2 names them: "default" (the stored type,
+  /// float16 computed in float32 on CPUs), "float32", "float16", "int8", "int8_float32".
+  std::string compute_type = "default";
 };
 
 /// Decoding options. Names and defaults follow faster-whisper's `WhisperModel.transcribe()`.

@@ -1,0 +1,64 @@
+#include "service/api_error.h"
+
+#include <utility>
+
+#include <nlohmann/json.hpp>
+
+namespace amanuensis::service {
+
+ApiError::ApiError(int status, std::string message, std::string type, std::string param,
+                   std::string code)
+    : std::runtime_error(std::move(message)),
+      status_(status),
+      type_(std::move(type)),
+      param_(std::move(param)),
+      code_(std::move(code)) {}
+
+ApiError& ApiError::with_retry_after(int seconds) {
+  retry_after_ = seconds;
+  return *this;
+}
+
+std::string ApiError::body() const {
+  // OpenAI sends null, not "", for an absent param or code; clients test for null.
+  const auto or_null = [](const std::string& s) { return s.empty() ? nlohmann::json() : nlohmann::json(s); };
+  const nlohmann::json error = {{"message", what()},
+                                {"type", type_},
+                                {"param", or_null(param_)},
+                                {"code", or_null(code_)}};
+  // Messages can quote client input (a field value, a file name): never let bad UTF-8 throw.
+  return nlohmann::json{{"error", error}}.dump(-1, ' ', false,
+                                               nlohmann::json::error_handler_t::replace);
+}
+
+ApiError bad_request(std::string message, std::string param, std::string code) {
+  return {400, std::move(message), "invalid_request_error", std::move(param), std::move(code)};
+}
+
+ApiError unauthorized(std::string message) {
+  return {401, std::move(message), "invalid_request_error", {}, "invalid_api_key"};
+}
+
+ApiError payload_too_large(std::string message) {
+  return {413, std::move(message), "invalid_request_error", "file", "file_too_large"};
+}
+
+ApiError too_many_requests(std::string message, int retry_after_seconds) {
+  ApiError error(429, std::move(message), "rate_limit_error", {}, "queue_full");
+  error.with_retry_after(retry_after_seconds);
+  return error;
+}
+
+ApiError unavailable(std::string message) {
+  return {503, std::move(message), "server_error", {}, "unavailable"};
+}
+
+ApiError timed_out(std::string message) {
+  return {504, std::move(message), "server_error", {}, "timeout"};
+}
+
+ApiError internal_error(std::string message) {
+  return {500, std::move(message), "server_error", {}, "internal_error"};
+}
+
+}  // namespace amanuensis::service
