@@ -27,6 +27,7 @@ struct TranscribeArguments {
   int threads = 0;
   std::string output_format = "txt";
   std::filesystem::path output_dir;
+  formats::WriteOptions write_options;
   std::vector<std::string> files;
   TranscribeOptions options;
 };
@@ -91,13 +92,13 @@ int run(const TranscribeArguments& args) {
       const double wall = std::chrono::duration<double>(Clock::now() - started).count();
 
       if (args.output_dir.empty()) {
-        write_transcript(std::cout, format, transcription, file);
+        write_transcript(std::cout, format, transcription, file, args.write_options);
         std::cout.flush();
       } else {
         auto path = args.output_dir / std::filesystem::path(file).stem();
         path += "." + std::string(file_extension(format));
         std::ofstream out(path);
-        write_transcript(out, format, transcription, file);
+        write_transcript(out, format, transcription, file, args.write_options);
         if (!out) throw Error(path.string() + ": cannot write");
       }
       std::fprintf(stderr, "%s: %.1f s of audio in %.2f s (real-time factor %.1fx)\n", file.c_str(),
@@ -122,6 +123,8 @@ CommandAction add_transcribe_command(CLI::App& app) {
       ->check(CLI::IsMember({"txt", "json", "srt", "vtt", "tsv"}));
   command->add_option("--output-dir", args->output_dir,
                       "Write <name>.<format> per input here instead of to standard output");
+  command->add_flag("--highlight-words", args->write_options.highlight_words,
+                    "SRT/VTT: one cue per word, underlined (needs --word-timestamps)");
   add_decoding_options(*command, args->options);
   command->add_option("files", args->files, "Audio or video files")->required();
   return [args] { return run(*args); };

@@ -1,9 +1,8 @@
 #include "formats/transcript_formats.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
-
-#include <nlohmann/json.hpp>
 
 namespace amanuensis::formats {
 
@@ -24,53 +23,111 @@ std::string timestamp(double seconds, char decimal_marker) {
   return buffer;
 }
 
-// Rounds to milliseconds so the JSON does not carry binary noise such as 10.540000000000001.
-double rounded(double seconds) { return std::round(seconds * 1000.0) / 1000.0; }
-
 void write_json(std::ostream& out, const Transcription& transcription, const std::string& source) {
   nlohmann::json segments = nlohmann::json::array();
   std::string text;
   for (const auto& s : transcription.segments) {
     text += s.text;
-    segments.push_back({{"id", s.id},
-                        {"seek", s.seek},
-                        {"start", rounded(s.start)},
-                        {"end", rounded(s.end)},
-                        {"text", s.text},
-                        {"tokens", s.tokens},
-                        {"temperature", s.temperature},
-                        {"avg_logprob", s.avg_logprob},
-                        {"compression_ratio", s.compression_ratio},
-                        {"no_speech_prob", s.no_speech_prob}});
+    segments.push_back(segment_json(s));
   }
-  const nlohmann::json document = {{"file", source},
-                                   {"language", transcription.language},
-                                   {"duration", rounded(transcription.duration)},
-                                   {"text", text},
-                                   {"segments", segments}};
-  // Invalid UTF-8 cannot occur (the tokenizer repairs it), but a dump must never throw.
+  nlohmann::json document = {{"file", source},
+                             {"language", transcription.language},
+                             {"language_probability", transcription.language_probability},
+                             {"duration", rounded_seconds(transcription.duration)},
+                             {"text", text},
+                             {"segments", segments}};
+  // The tokenizer repairs invalid UTF-8, but a dump must never throw.
   out << document.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
 }
 
-void write_subtitles(std::ostream& out, const Transcription& transcription, bool vtt) {
+struct Cue {
+  double start;
+  double end;
+  std::string text;
+};
+
+// One cue per segment, or with highlighting one per word of each segment: the segment's text
+// with that word underlined.
+std::vector<Cue> cues(const Transcription& transcription, bool highlight_words) {
+  std::vector<Cue> out;
+  for (const auto& s : transcription.segments) {
+    if (!highlight_words || s.words.empty()) {
+      out.push_back({s.start, s.end, strip(s.text)});
+      continue;
+    }
+    for (std::size_t i = 0; i < s.words.size(); ++i) {
+      std::string text;
+      for (std::size_t k = 0; k < s.words.size(); ++k) {
+        const auto& word = s.words[k].word;
+        if (k != i) {
+          text += word;
+          continue;
+        }
+        const auto lead = word.find_first_not_of(' ');
+        text += word.substr(0, lead == std::string::npos ? 0 : lead) + "<u>" +
+                (lead == std::string::npos ? word : word.substr(lead)) + "</u>";
+      }
+      out.push_back({s.words[i].start, s.words[i].end, strip(text)});
+    }
+  }
+  return out;
+}
+
+void write_subtitles(std::ostream& out, const Transcription& transcription, bool vtt, bool highlight) {
   if (vtt) out << "WEBVTT\n\n";
   int index = 1;
-  for (const auto& s : transcription.segments) {
+  const char marker = vtt ? '.' : ',';
+  for (const auto& cue : cues(transcription, highlight)) {
     if (!vtt) out << index++ << '\n';
-    const char marker = vtt ? '.' : ',';
-    out << timestamp(s.start, marker) << " --> " << timestamp(s.end, marker) << '\n'
-        << strip(s.text) << "\n\n";
+    out << timestamp(cue.start, marker) << " --> " << timestamp(cue.end, marker) << '\n' << cue.text << "\n\n";
+  }
+}
+
+// openai-whisper's TSV: start and end in integer milliseconds, then the text.
+void write_tsv(std::ostream& out, const Transcription& transcription) {
+  out << "start\tend\ttext\n";
+  for (const auto& s : transcription.segments) {
+    auto text = strip(s.text);
+    std::replace(text.begin(), text.end(), '\t', ' ');
+    out << std::llround(s.start * 1000.0) << '\t' << std::llround(s.end * 1000.0) << '\t' << text << '\n';
   }
 }
 
 }  // namespace
+
+double rounded_seconds(double seconds) { return std::round(seconds * 1000.0) / 1000.0; }
+
+nlohmann::json segment_json(const Segment& s) {
+  nlohmann::json json = {{"id", s.id},
+                         {"seek", s.seek},
+                         {"start", rounded_seconds(s.start)},
+                         {"end", rounded_seconds(s.end)},
+                         {"text", s.text},
+                         {"tokens", s.tokens},
+                         {"temperature", s.temperature},
+                         {"avg_logprob", s.avg_logprob},
+                         {"compression_ratio", s.compression_ratio},
+                         {"no_speech_prob", s.no_speech_prob}};
+  if (!s.words.empty()) {
+    nlohmann::json words = nlohmann::json::array();
+    for (const auto& w : s.words) {
+      words.push_back({{"start", rounded_seconds(w.start)},
+                       {"end", rounded_seconds(w.end)},
+                       {"word", w.word},
+                       {"probability", w.probability}});
+    }
+    json["words"] = std::move(words);
+  }
+  return json;
+}
 
 OutputFormat parse_output_format(std::string_view name) {
   if (name == "txt") return OutputFormat::kText;
   if (name == "json") return OutputFormat::kJson;
   if (name == "srt") return OutputFormat::kSrt;
   if (name == "vtt") return OutputFormat::kVtt;
-  throw Error("unknown output format '" + std::string(name) + "' (expected txt, json, srt or vtt)");
+  if (name == "tsv") return OutputFormat::kTsv;
+  throw Error("unknown output format '" + std::string(name) + "' (expected txt, json, srt, vtt or tsv)");
 }
 
 std::string_view file_extension(OutputFormat format) {
@@ -83,12 +140,14 @@ std::string_view file_extension(OutputFormat format) {
       return "srt";
     case OutputFormat::kVtt:
       return "vtt";
+    case OutputFormat::kTsv:
+      return "tsv";
   }
   return "txt";
 }
 
 void write_transcript(std::ostream& out, OutputFormat format, const Transcription& transcription,
-                      const std::string& source) {
+                      const std::string& source, const WriteOptions& options) {
   switch (format) {
     case OutputFormat::kText:
       for (const auto& s : transcription.segments) out << strip(s.text) << '\n';
@@ -98,7 +157,10 @@ void write_transcript(std::ostream& out, OutputFormat format, const Transcriptio
       break;
     case OutputFormat::kSrt:
     case OutputFormat::kVtt:
-      write_subtitles(out, transcription, format == OutputFormat::kVtt);
+      write_subtitles(out, transcription, format == OutputFormat::kVtt, options.highlight_words);
+      break;
+    case OutputFormat::kTsv:
+      write_tsv(out, transcription);
       break;
   }
 }

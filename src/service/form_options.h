@@ -1,0 +1,56 @@
+// Turns the fields of a transcription form into engine options, checking every value.
+//
+// Field names follow the OpenAI audio API (file, model, language, prompt, temperature,
+// response_format, timestamp_granularities[], stream) plus faster-whisper's transcribe() options
+// (beam_size, best_of, word_timestamps, hotwords, vad_filter, ...). A bad value is a 400 that names
+// the field; unknown fields are ignored, as OpenAI clients send fields some models do not use.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "amanuensis/amanuensis.h"
+#include "service/multipart.h"
+
+namespace amanuensis::service {
+
+enum class ResponseFormat { kJson, kText, kSrt, kVtt, kVerboseJson };
+
+std::string_view response_format_name(ResponseFormat format);
+
+// Longest text field (prompt, hotwords, prefix) accepted; the model only sees a few hundred
+// tokens of it anyway.
+inline constexpr std::size_t kMaxTextFieldBytes = 64 * 1024;
+
+// The alias every OpenAI client sends as `model`.
+inline constexpr std::string_view kOpenAiModelAlias = "whisper-1";
+
+struct TranscriptionRequest {
+  TranscribeOptions options;
+  ResponseFormat response_format = ResponseFormat::kJson;
+  bool stream = false;
+  // timestamp_granularities[]: which timings verbose_json lists.
+  bool include_words = false;
+  bool include_segments = true;
+  // vad_filter was asked for (accepted for faster-whisper clients; the engine has no VAD yet).
+  bool vad_filter = false;
+  std::string model;          // as the client named it; empty when not given
+  std::string file_name;      // the upload's filename, for messages
+  std::string_view file;      // the upload's bytes (points into the request body)
+};
+
+// What a form is checked against: the endpoint and the loaded model.
+struct FormContext {
+  std::string task = "transcribe";  // "translate" on /v1/audio/translations
+  bool task_field_allowed = false;  // the legacy /transcribe takes `task` as a field
+  std::vector<std::string> file_fields = {"file"};  // field names that may carry the upload
+  std::string model_name;           // the loaded model's name, accepted as `model`
+  bool multilingual = false;
+};
+
+// Throws ApiError (400) naming the field for a missing file, an unknown model or a bad value.
+TranscriptionRequest parse_transcription_form(const std::vector<FormPart>& parts,
+                                              const FormContext& context);
+
+}  // namespace amanuensis::service
