@@ -44,6 +44,7 @@ void add_decoding_options(CLI::App& command, TranscribeOptions& o) {
   command.add_option("--length-penalty", o.length_penalty, "Exponent of the length normalisation");
   command.add_option("--temperature", o.temperatures, "Temperatures to fall back through")
       ->delimiter(',')
+      ->allow_extra_args(false)
       ->check(CLI::Range(0.0F, 10.0F));
   command.add_option("--compression-ratio-threshold", o.compression_ratio_threshold,
                      "Fall back when the text's gzip ratio is above this");
@@ -60,7 +61,8 @@ void add_decoding_options(CLI::App& command, TranscribeOptions& o) {
   command.add_option("--hotwords", o.hotwords, "Words to favour");
   command.add_option("--suppress-blank", o.suppress_blank, "Forbid a blank first token (true/false)");
   command.add_option("--suppress-tokens", o.suppress_tokens, "Token ids to forbid; -1: non-speech")
-      ->delimiter(',');
+      ->delimiter(',')
+      ->allow_extra_args(false);
   command.add_flag("--without-timestamps", o.without_timestamps, "Decode text only");
   command.add_option("--max-initial-timestamp", o.max_initial_timestamp,
                      "Latest first timestamp, in seconds");
@@ -70,7 +72,8 @@ void add_decoding_options(CLI::App& command, TranscribeOptions& o) {
   command.add_option("--hallucination-silence-threshold", o.hallucination_silence_threshold,
                      "Skip silences longer than this around hallucinations (word timestamps)");
   command.add_option("--clip-timestamps", o.clip_timestamps, "start,end,... seconds to transcribe")
-      ->delimiter(',');
+      ->delimiter(',')
+      ->allow_extra_args(false);
 }
 
 int run(const TranscribeArguments& args) {

@@ -31,7 +31,7 @@ GREEDY_TRANSCRIBE_OPTIONS = {
     "condition_on_previous_text": True,
     "language": "en",
 }
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 
 
 def _versions() -> dict:
@@ -63,6 +63,7 @@ def transcribe_one(model, path: Path, transcribe_options: dict | None = None) ->
     return {
         "path": str(path),
         "language": info.language,
+        "language_probability": info.language_probability,
         "duration": info.duration,
         "text": "".join(s.text for s in segments),
         "segments": [
@@ -77,6 +78,8 @@ def transcribe_one(model, path: Path, transcribe_options: dict | None = None) ->
                 "compression_ratio": s.compression_ratio,
                 "no_speech_prob": s.no_speech_prob,
                 "temperature": s.temperature,
+                "words": [{"word": w.word, "start": w.start, "end": w.end,
+                           "probability": w.probability} for w in (s.words or [])],
             }
             for s in segments
         ],
@@ -84,18 +87,20 @@ def transcribe_one(model, path: Path, transcribe_options: dict | None = None) ->
     }
 
 
-def generate(model_dir: Path, clips: list[Path], cpu_threads: int = 2) -> dict:
+def generate(model_dir: Path, clips: list[Path], cpu_threads: int = 2,
+             transcribe_options: dict | None = None) -> dict:
     """Loads the model and transcribes each clip (no cache)."""
+    options = GREEDY_TRANSCRIBE_OPTIONS if transcribe_options is None else transcribe_options
     start = time.perf_counter()
     model = load_model(model_dir, cpu_threads)
     load_seconds = time.perf_counter() - start
     results = {}
     for clip in clips:
-        results[Path(clip).name] = transcribe_one(model, Path(clip))
+        results[Path(clip).name] = transcribe_one(model, Path(clip), options)
     return {
         "model": _model_id(model_dir),
         "options": {"model": dict(GREEDY_MODEL_OPTIONS, cpu_threads=cpu_threads),
-                    "transcribe": GREEDY_TRANSCRIBE_OPTIONS},
+                    "transcribe": options},
         "versions": _versions(),
         "load_seconds": load_seconds,
         "total_seconds": time.perf_counter() - start,
@@ -103,12 +108,14 @@ def generate(model_dir: Path, clips: list[Path], cpu_threads: int = 2) -> dict:
     }
 
 
-def cache_key(model_dir: Path, clips: list[Path], cpu_threads: int = 2) -> str:
+def cache_key(model_dir: Path, clips: list[Path], cpu_threads: int = 2,
+              transcribe_options: dict | None = None) -> str:
     key = {
         "format": CACHE_FORMAT,
         "model": _model_id(model_dir),
         "model_options": dict(GREEDY_MODEL_OPTIONS, cpu_threads=cpu_threads),
-        "transcribe_options": GREEDY_TRANSCRIBE_OPTIONS,
+        "transcribe_options": GREEDY_TRANSCRIBE_OPTIONS if transcribe_options is None
+                              else transcribe_options,
         "versions": _versions(),
         "clips": [[Path(c).name, Path(c).stat().st_size] for c in clips],
     }
@@ -118,7 +125,13 @@ def cache_key(model_dir: Path, clips: list[Path], cpu_threads: int = 2) -> str:
 
 def greedy_reference(model_dir: Path, clips: list[Path], cache_dir: Path,
                      cpu_threads: int = 2) -> dict:
-    """The greedy reference for `clips`, from the cache or freshly generated.
+    """The greedy reference for `clips`, from the cache or freshly generated."""
+    return reference(model_dir, clips, cache_dir, GREEDY_TRANSCRIBE_OPTIONS, cpu_threads)
+
+
+def reference(model_dir: Path, clips: list[Path], cache_dir: Path, transcribe_options: dict,
+              cpu_threads: int = 2) -> dict:
+    """faster-whisper's transcripts of `clips` with `transcribe_options` (cached).
 
     Returns {"clips": {file name: {"text", "segments", "duration", "wall_seconds", ...}},
              "load_seconds", "total_seconds", "cached": bool, ...}.
@@ -128,7 +141,8 @@ def greedy_reference(model_dir: Path, clips: list[Path], cache_dir: Path,
     if len(set(names)) != len(names):
         raise ValueError("clip file names must be unique")
     cache_dir.mkdir(parents=True, exist_ok=True)
-    cache_file = cache_dir / f"fw-{model_dir.name}-{cache_key(model_dir, clips, cpu_threads)}.json"
+    key = cache_key(model_dir, clips, cpu_threads, transcribe_options)
+    cache_file = cache_dir / f"fw-{model_dir.name}-{key}.json"
     if cache_file.exists():
         try:
             data = json.loads(cache_file.read_text())
@@ -137,7 +151,7 @@ def greedy_reference(model_dir: Path, clips: list[Path], cache_dir: Path,
                 return data
         except (ValueError, KeyError):
             pass  # damaged cache file: regenerate
-    data = generate(model_dir, clips, cpu_threads)
+    data = generate(model_dir, clips, cpu_threads, transcribe_options)
     tmp = cache_file.with_suffix(f".tmp{os.getpid()}")
     tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False))
     tmp.replace(cache_file)
