@@ -66,12 +66,15 @@ std::pair<std::vector<float>, float> feed_prompt(const model::WhisperModel& mode
                                                  model::DecoderState& state,
                                                  const DecodeRequest& request) {
   const int n_vocab = model.weights().n_vocab;
-  const auto prompt_length = static_cast<int>(request.prompt.size());
-  if (prompt_length == 0 || prompt_length >= model.weights().n_text_ctx) {
-    throw Error("prompt of " + std::to_string(prompt_length) + " tokens does not fit the decoder context");
+  // A forced prefix is fed with the prompt; the search then continues after it.
+  std::vector<int> fed = request.prompt;
+  fed.insert(fed.end(), request.forced.begin(), request.forced.end());
+  const auto fed_length = static_cast<int>(fed.size());
+  if (request.prompt.empty() || fed_length >= model.weights().n_text_ctx) {
+    throw Error("prompt of " + std::to_string(fed_length) + " tokens does not fit the decoder context");
   }
-  const int positions[] = {request.start_of_transcript_index, prompt_length - 1};
-  auto logits = model.decode(state, request.prompt, positions);
+  const int positions[] = {request.start_of_transcript_index, fed_length - 1};
+  auto logits = model.decode(state, fed, positions);
   const float no_speech = softmax_probability({logits.data(), static_cast<std::size_t>(n_vocab)},
                                               request.no_speech_token);
   logits.erase(logits.begin(), logits.begin() + n_vocab);
@@ -93,7 +96,7 @@ DecodeResult beam_search(const model::WhisperModel& model, model::DecoderState& 
   const int n_candidates = 2 * beam_size;
 
   auto [logits, no_speech] = feed_prompt(model, state, request);
-  std::vector<std::vector<int>> beams(1);
+  std::vector<std::vector<int>> beams(1, request.forced);
   std::vector<double> scores(1, 0.0);
   std::vector<Hypothesis> finished;
 
@@ -173,7 +176,7 @@ DecodeResult sample(const model::WhisperModel& model, model::DecoderState& state
     state.reorder(std::vector<int>(samples, 0));
   }
 
-  std::vector<Hypothesis> live(samples);
+  std::vector<Hypothesis> live(samples, Hypothesis{request.forced, 0.0});
   std::vector<Hypothesis> finished;
   std::vector<double> weights(n_vocab);
   for (int step = 0; step < request.max_new_tokens && !live.empty(); ++step) {
