@@ -1,0 +1,268 @@
+// Every kernel against a plain loop, on every instruction set this machine runs.
+// Tolerances: float32 element-wise ops 2e-6 relative (+1e-7 absolute; GELU + 2e-7 |x|); products 1e-4 relative
+// to the sum of |terms|; int8 products exact in int32, so 1e-5 relative to the float result.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <vector>
+
+#include "kernels/backend.h"
+#include "kernels/cpu_isa.h"
+#include "kernels/int8_gemm.h"
+#include "kernels/thread_pool.h"
+#include "kernels/vector_ops.h"
+
+namespace amanuensis::kernels {
+namespace {
+
+std::vector<float> random_values(std::size_t n, float scale, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0F, scale);
+  std::vector<float> v(n);
+  for (auto& x : v) x = dist(rng);
+  return v;
+}
+
+// Runs `check` once per Highway instruction set available here, then restores the best.
+template <typename Check>
+void for_each_vector_target(Check check) {
+  const auto targets = vector_ops_available_targets();
+  ASSERT_FALSE(targets.empty());
+  for (const auto target : targets) {
+    vector_ops_force_target(target);
+    SCOPED_TRACE(vector_ops_target());
+    check();
+  }
+  vector_ops_force_target(0);
+}
+
+std::vector<CpuIsa> runnable_isas() {
+  std::vector<CpuIsa> isas;
+  for (const auto isa : {CpuIsa::kGeneric, CpuIsa::kAvx2, CpuIsa::kAvx512Vnni}) {
+    if (cpu_supports(isa)) isas.push_back(isa);
+  }
+  return isas;
+}
+
+TEST(VectorOps, GeluMatchesErfOnEveryTarget) {
+  auto x = random_values(1027, 3.0F, 1);
+  x.push_back(0.0F);
+  x.push_back(-9.0F);
+  x.push_back(9.0F);
+  for_each_vector_target([&] {
+    auto y = x;
+    gelu(y.data(), y.size());
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      const double want = 0.5 * x[i] * (1.0 + std::erf(static_cast<double>(x[i]) / std::sqrt(2.0)));
+      // Near erf = -1, 1 + erf cancels: the error is float rounding of erf, scaled by x.
+      ASSERT_NEAR(y[i], want, 2e-6 * std::fabs(want) + 2e-7 * std::fabs(x[i]) + 1e-7) << "x=" << x[i];
+    }
+  });
+}
+
+TEST(VectorOps, SoftmaxRowMatchesNaiveOnEveryTarget) {
+  const auto x = random_values(1500, 4.0F, 2);
+  for_each_vector_target([&] {
+    for (const int visible : {1, 7, 16, 1000, 1500}) {
+      auto y = x;
+      softmax_row(y.data(), visible, static_cast<int>(y.size()));
+      double max_value = -1e30;
+      for (int i = 0; i < visible; ++i) max_value = std::max(max_value, static_cast<double>(x[i]));
+      double sum = 0;
+      for (int i = 0; i < visible; ++i) sum += std::exp(x[i] - max_value);
+      for (int i = 0; i < visible; ++i) {
+        const double want = std::exp(x[i] - max_value) / sum;
+        ASSERT_NEAR(y[i], want, 2e-6 * want + 1e-9);
+      }
+      for (std::size_t i = visible; i < y.size(); ++i) ASSERT_EQ(y[i], 0.0F);
+    }
+  });
+}
+
+TEST(VectorOps, LayerNormAddMaxAbsOnEveryTarget) {
+  const int n = 515;
+  const auto x = random_values(n, 2.0F, 3);
+  const auto gamma = random_values(n, 1.0F, 4);
+  const auto beta = random_values(n, 1.0F, 5);
+  for_each_vector_target([&] {
+    auto y = x;
+    layer_norm_row(y.data(), gamma.data(), beta.data(), n, 1e-5F);
+    double mean = 0, var = 0;
+    for (const float v : x) mean += v;
+    mean /= n;
+    for (const float v : x) var += (v - mean) * (v - mean);
+    var /= n;
+    for (int i = 0; i < n; ++i) {
+      const double want = (x[i] - mean) / std::sqrt(var + 1e-5) * gamma[i] + beta[i];
+      ASSERT_NEAR(y[i], want, 1e-5 * (std::fabs(want) + 1.0));
+    }
+    auto z = x;
+    add(gamma.data(), z.data(), z.size());
+    for (int i = 0; i < n; ++i) ASSERT_EQ(z[i], x[i] + gamma[i]);
+    float want_max = 0;
+    for (const float v : x) want_max = std::max(want_max, std::fabs(v));
+    ASSERT_EQ(max_abs(x.data(), x.size()), want_max);
+  });
+}
+
+TEST(ThreadPool, RunsEveryTaskOnce) {
+  ThreadPool pool(3);
+  for (const int n : {0, 1, 2, 5, 1000}) {
+    std::vector<std::atomic<int>> hits(n);
+    pool.run(n, [&](int i) { ++hits[i]; });
+    for (int i = 0; i < n; ++i) ASSERT_EQ(hits[i].load(), 1);
+  }
+  std::atomic<int> covered{0};
+  pool.for_range(1001, 16, [&](int b, int e) { covered += e - b; });
+  EXPECT_EQ(covered.load(), 1001);
+}
+
+TEST(Int8, QuantizeRoundTripsWithinHalfAStep) {
+  const int rows = 37, cols = 70;
+  const auto w = random_values(static_cast<std::size_t>(rows) * cols, 0.1F, 6);
+  const auto q = quantize_int8(w.data(), rows, cols, cols);
+  EXPECT_EQ(q.padded_rows, 48);
+  EXPECT_EQ(q.padded_cols, 72);
+  std::vector<float> row(cols);
+  for (int r = 0; r < rows; ++r) {
+    q.dequantize_row(r, row.data());
+    for (int c = 0; c < cols; ++c) ASSERT_NEAR(row[c], w[r * cols + c], 0.5F * q.scales[r] + 1e-7F);
+  }
+}
+
+// int8_gemm against exact integer products of the same quantised values, on every kernel.
+TEST(Int8, GemmMatchesIntegerReferenceOnEveryIsa) {
+  for (const auto& [m, n, k] : {std::tuple{1, 16, 4}, {5, 51, 70}, {13, 100, 512}, {96, 64, 240}}) {
+    const auto w = random_values(static_cast<std::size_t>(n) * k, 0.05F, 7);
+    const auto x = random_values(static_cast<std::size_t>(m) * k, 1.0F, 8);
+    const auto bias = random_values(n, 1.0F, 9);
+    const auto wq = quantize_int8(w.data(), n, k, k);
+    for (const auto isa : runnable_isas()) {
+      SCOPED_TRACE(std::string(cpu_isa_name(isa)) + " m=" + std::to_string(m) + " n=" +
+                   std::to_string(n) + " k=" + std::to_string(k));
+      QuantizedRows a;
+      quantize_rows(isa, x.data(), m, k, k, wq.padded_cols, a);
+      std::vector<float> y(static_cast<std::size_t>(m) * n, -1.0F);
+      int8_gemm(isa, a, 0, m, wq, 0, wq.padded_rows, bias.data(), y.data(), n);
+      for (int r = 0; r < m; ++r) {
+        for (int c = 0; c < n; ++c) {
+          std::int64_t acc = 0;
+          for (int i = 0; i < k; ++i) {
+            int av = a.data[static_cast<std::size_t>(r) * a.padded_cols + i];
+            if (a.biased) av = static_cast<int>(static_cast<std::uint8_t>(av)) - 128;
+            acc += static_cast<std::int64_t>(av) * wq.q(c, i);
+          }
+          const double want = static_cast<double>(acc) * a.scales[r] * wq.scales[c] + bias[c];
+          ASSERT_NEAR(y[static_cast<std::size_t>(r) * n + c], want, 1e-5 * (std::fabs(want) + 1.0));
+          // And the float product, within what 8-bit quantisation allows.
+          double exact = bias[c];
+          double magnitude = 0;
+          for (int i = 0; i < k; ++i) {
+            exact += static_cast<double>(x[r * k + i]) * w[c * k + i];
+            magnitude += std::fabs(static_cast<double>(x[r * k + i]) * w[c * k + i]);
+          }
+          ASSERT_NEAR(want, exact, 0.02 * magnitude + 1e-6);
+        }
+      }
+    }
+  }
+}
+
+// Backend ops (with 1 and 3 threads) against naive loops.
+class BackendTest : public ::testing::TestWithParam<int> {};
+
+void naive_linear(const std::vector<float>& x, const std::vector<float>& w, const std::vector<float>& bias,
+                  int m, int n, int k, std::vector<double>& y, std::vector<double>& magnitude) {
+  y.assign(static_cast<std::size_t>(m) * n, 0.0);
+  magnitude.assign(y.size(), 0.0);
+  for (int r = 0; r < m; ++r) {
+    for (int c = 0; c < n; ++c) {
+      double acc = bias.empty() ? 0.0 : bias[c];
+      double mag = 0;
+      for (int i = 0; i < k; ++i) {
+        acc += static_cast<double>(x[r * k + i]) * w[c * k + i];
+        mag += std::fabs(static_cast<double>(x[r * k + i]) * w[c * k + i]);
+      }
+      y[r * n + c] = acc;
+      magnitude[r * n + c] = mag;
+    }
+  }
+}
+
+TEST_P(BackendTest, LinearFloatAndInt8) {
+  auto backend = make_cpu_backend(GetParam());
+  for (const auto& [m, n, k] : {std::tuple{1, 300, 64}, {3, 517, 128}, {200, 96, 80}}) {
+    const auto x = random_values(static_cast<std::size_t>(m) * k, 1.0F, 10);
+    const auto w = random_values(static_cast<std::size_t>(n) * k, 0.1F, 11);
+    const auto bias = random_values(n, 1.0F, 12);
+    std::vector<double> want, magnitude;
+    naive_linear(x, w, bias, m, n, k, want, magnitude);
+    std::vector<float> y(want.size());
+    backend->linear({x.data(), m, k, k}, {w.data(), n, k, k}, bias, {y.data(), m, n, n});
+    for (std::size_t i = 0; i < y.size(); ++i) ASSERT_NEAR(y[i], want[i], 1e-4 * (magnitude[i] + 1.0));
+    const auto wq = quantize_int8(w.data(), n, k, k);
+    backend->linear_int8({x.data(), m, k, k}, wq, bias, {y.data(), m, n, n});
+    for (std::size_t i = 0; i < y.size(); ++i) ASSERT_NEAR(y[i], want[i], 0.02 * magnitude[i] + 1e-5);
+  }
+}
+
+TEST_P(BackendTest, AttentionMatchesNaive) {
+  auto backend = make_cpu_backend(GetParam());
+  const int heads = 4, head_dim = 16, d = heads * head_dim;
+  for (const auto& [queries, keys, causal] : {std::tuple{130, 130, -1}, {3, 1500, -1}, {5, 12, 7}, {70, 70, 0}}) {
+    const auto q = random_values(static_cast<std::size_t>(queries) * d, 1.0F, 13);
+    const auto kv = random_values(static_cast<std::size_t>(keys) * 2 * d, 1.0F, 14);
+    std::vector<float> out(static_cast<std::size_t>(queries) * d, -1.0F);
+    const float scale = 0.25F;
+    backend->attention({q.data(), queries, d, d}, {kv.data(), keys, d, 2 * d}, {kv.data() + d, keys, d, 2 * d},
+                       heads, scale, causal, {out.data(), queries, d, d});
+    for (int h = 0; h < heads; ++h) {
+      for (int r = 0; r < queries; ++r) {
+        const int visible = causal < 0 ? keys : std::min(keys, r + causal + 1);
+        std::vector<double> p(visible);
+        double max_value = -1e30, sum = 0;
+        for (int j = 0; j < visible; ++j) {
+          double s = 0;
+          for (int i = 0; i < head_dim; ++i) s += static_cast<double>(q[r * d + h * head_dim + i]) * kv[j * 2 * d + h * head_dim + i];
+          p[j] = s * scale;
+          max_value = std::max(max_value, p[j]);
+        }
+        for (auto& v : p) sum += (v = std::exp(v - max_value));
+        for (int i = 0; i < head_dim; ++i) {
+          double want = 0;
+          for (int j = 0; j < visible; ++j) want += p[j] / sum * kv[j * 2 * d + d + h * head_dim + i];
+          ASSERT_NEAR(out[r * d + h * head_dim + i], want, 1e-4) << "head " << h << " row " << r;
+        }
+      }
+    }
+  }
+}
+
+TEST_P(BackendTest, ElementwiseOpsSplitAcrossThreads) {
+  auto backend = make_cpu_backend(GetParam());
+  const int rows = 300, cols = 257;
+  const auto x = random_values(static_cast<std::size_t>(rows) * cols, 2.0F, 15);
+  auto y = x;
+  backend->gelu(y);
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    ASSERT_NEAR(y[i], 0.5 * x[i] * (1.0 + std::erf(x[i] / std::sqrt(2.0))), 1e-5);
+  }
+  y = x;
+  backend->softmax_rows({y.data(), rows, cols, cols}, 3);
+  for (int r = 0; r < rows; ++r) {
+    double sum = 0;
+    for (int c = 0; c < cols; ++c) sum += y[r * cols + c];
+    ASSERT_NEAR(sum, 1.0, 1e-5);
+    if (r + 4 < cols) {
+      ASSERT_EQ(y[r * cols + r + 4], 0.0F);
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Threads, BackendTest, ::testing::Values(1, 3));
+
+}  // namespace
+}  // namespace amanuensis::kernels
