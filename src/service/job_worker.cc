@@ -1,0 +1,149 @@
+#include "service/job_worker.h"
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <mutex>
+#include <thread>
+
+#include "formats/transcript_formats.h"
+#include "service/api_error.h"
+#include "service/form_options.h"
+
+namespace amanuensis::service {
+
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr auto kTakeWait = 1000ms;
+constexpr auto kRedisRetryDelay = 500ms;
+
+nlohmann::json result_json(const Transcription& t) {
+  nlohmann::json segments = nlohmann::json::array();
+  for (const auto& s : t.segments) segments.push_back(formats::segment_json(s));
+  return {{"language", t.language},
+          {"language_probability", t.language_probability},
+          {"duration", formats::rounded_seconds(t.duration)},
+          {"text", formats::full_text(t)},
+          {"segments", segments}};
+}
+
+// Keeps the claim on a job alive while it runs, on its own connection, and stops the work when
+// the job is cancelled or the claim is lost to another worker.
+class ClaimKeeper {
+ public:
+  ClaimKeeper(const JobWorkerConfig& config, const jobs::Lease& lease, std::stop_source& stop)
+      : thread_([&config, lease, &stop, this](std::stop_token keeper_stop) {
+          jobs::JobStore store(config.redis, config.store);
+          const auto period = config.store.visibility_timeout / 3;
+          while (true) {
+            {
+              std::unique_lock lock(mutex_);
+              wake_.wait_for(lock, keeper_stop, period, [] { return false; });
+            }
+            if (keeper_stop.stop_requested()) break;
+            try {
+              if (store.renew(lease) != jobs::ClaimState::kOwned) {
+                stop.request_stop();  // cancelled, or another worker holds the job now
+                break;
+              }
+              const double done = progress_done_;
+              const double total = progress_total_;
+              if (total > 0) store.report_progress(lease, done, total);
+            } catch (const jobs::RedisError&) {
+              // Redis is away (restarting): keep working; the next renewal will reconnect.
+            }
+          }
+        }) {}
+
+  void progress(double done, double total) {
+    progress_done_ = done;
+    progress_total_ = total;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable_any wake_;
+  std::atomic<double> progress_done_{0.0};
+  std::atomic<double> progress_total_{0.0};
+  std::jthread thread_;  // last: it starts after the members it uses exist
+};
+
+void run_one(const JobWorkerConfig& config, const Model& model, jobs::JobStore& store,
+             const jobs::Lease& lease) {
+  std::stop_source stop;
+  ClaimKeeper keeper(config, lease, stop);
+  try {
+    const auto request = JobRequest::from_json(nlohmann::json::parse(lease.request));
+    // A path job has no upload; the form only needs a non-empty file part to name it.
+    const std::string_view file = request.path.empty() ? std::string_view(lease.audio) : request.path;
+    const auto form = parse_transcription_form(
+        job_form_parts(request, file),
+        {.task = "transcribe", .task_field_allowed = true, .model_name = config.model_name,
+         .multilingual = config.multilingual});
+    const auto audio = request.path.empty()
+                           ? decode_audio_bytes({reinterpret_cast<const std::uint8_t*>(lease.audio.data()),
+                                                 lease.audio.size()})
+                           : decode_audio_file(request.path);
+    if (stop.stop_requested()) throw Cancelled();
+    const double total = static_cast<double>(audio.size()) / kSampleRate;
+    keeper.progress(0.0, total);
+    const auto transcription = model.transcribe(
+        audio, form.options, [&](const Segment& s) { keeper.progress(std::min(s.end, total), total); },
+        stop.get_token());
+    store.report_progress(lease, total, total);
+    store.complete(lease, result_json(transcription).dump());
+  } catch (const Cancelled&) {
+    // Cancelled by DELETE, or the claim went to another worker: nothing to record.
+  } catch (const ApiError& e) {
+    store.fail(lease, e.what(), /*retryable=*/false);  // a bad request stays bad
+  } catch (const Error& e) {
+    store.fail(lease, e.what(), /*retryable=*/false);  // undecodable audio, a rejected option
+  } catch (const nlohmann::json::exception& e) {
+    store.fail(lease, std::string("corrupt job request: ") + e.what(), false);
+  } catch (const std::exception& e) {
+    store.fail(lease, e.what(), /*retryable=*/true);
+  }
+}
+
+}  // namespace
+
+nlohmann::json JobRequest::to_json() const {
+  nlohmann::json json_fields = nlohmann::json::array();
+  for (const auto& [name, value] : fields) json_fields.push_back({name, value});
+  return {{"fields", json_fields}, {"file_name", file_name}, {"path", path}};
+}
+
+JobRequest JobRequest::from_json(const nlohmann::json& json) {
+  JobRequest request;
+  for (const auto& field : json.at("fields")) {
+    request.fields.emplace_back(field.at(0).get<std::string>(), field.at(1).get<std::string>());
+  }
+  request.file_name = json.value("file_name", "");
+  request.path = json.value("path", "");
+  return request;
+}
+
+std::vector<FormPart> job_form_parts(const JobRequest& request, std::string_view audio) {
+  std::vector<FormPart> parts;
+  for (const auto& [name, value] : request.fields) parts.push_back({name, false, "", "", value});
+  parts.push_back({"file", true, request.file_name, "application/octet-stream", audio});
+  return parts;
+}
+
+void run_job_worker(const JobWorkerConfig& config, const Model& model, std::stop_token stop) {
+  jobs::JobStore store(config.redis, config.store);
+  while (!stop.stop_requested()) {
+    try {
+      const auto lease = store.take(config.consumer, kTakeWait);
+      if (lease) run_one(config, model, store, *lease);
+    } catch (const jobs::RedisError& e) {
+      std::fprintf(stderr, "worker %s: %s; retrying\n", config.consumer.c_str(), e.what());
+      std::this_thread::sleep_for(kRedisRetryDelay);
+    }
+  }
+}
+
+}  // namespace amanuensis::service

@@ -1,0 +1,44 @@
+// Runs queued batch jobs (POST /v1/jobs) from Redis: `amanuensis worker`, or threads inside
+// `amanuensis serve --redis URL`. Any worker of any instance may take any job.
+#pragma once
+
+#include <filesystem>
+#include <stop_token>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "amanuensis/amanuensis.h"
+#include "jobs/job_store.h"
+#include "service/multipart.h"
+
+namespace amanuensis::service {
+
+// What a job stores as its request: the form's text fields, the upload's name, and either the
+// uploaded bytes (kept beside it) or a server-side path the operator allowed.
+struct JobRequest {
+  std::vector<std::pair<std::string, std::string>> fields;
+  std::string file_name;
+  std::string path;  // empty for uploads
+
+  [[nodiscard]] nlohmann::json to_json() const;
+  static JobRequest from_json(const nlohmann::json& json);
+};
+
+// The request's fields as form parts, with `audio` as the file part: what the form parser reads.
+std::vector<FormPart> job_form_parts(const JobRequest& request, std::string_view audio);
+
+struct JobWorkerConfig {
+  jobs::RedisAddress redis;
+  jobs::JobStoreConfig store;
+  std::string consumer;  // unique per worker: host, process and index
+  std::string model_name;
+  bool multilingual = false;
+};
+
+// Takes and runs jobs until `stop` is requested. Survives Redis restarts (it reconnects) and
+// reports the results, progress and failures in the job store.
+void run_job_worker(const JobWorkerConfig& config, const Model& model, std::stop_token stop);
+
+}  // namespace amanuensis::service

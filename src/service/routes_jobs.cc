@@ -1,0 +1,144 @@
+// Batch jobs: POST /v1/jobs queues a transcription in Redis and answers at once with its id;
+// GET /v1/jobs/{id} reports its state, progress and, when done, the result in any response
+// format; DELETE /v1/jobs/{id} cancels it. Workers of any instance run the jobs.
+#include <filesystem>
+
+#include <nlohmann/json.hpp>
+
+#include "formats/transcript_formats.h"
+#include "service/job_worker.h"
+#include "service/multipart.h"
+#include "service/responses.h"
+#include "service/routes.h"
+#include "service/transcription_flow.h"
+
+namespace amanuensis::service {
+
+namespace {
+
+// A path the request names, checked against the operator's --allow-path folders: the resolved
+// file (symbolic links and ".." followed) must lie inside one of them.
+std::string allowed_path(const ServiceContext& context, const std::string& requested) {
+  std::error_code error;
+  const auto resolved = std::filesystem::weakly_canonical(requested, error);
+  if (!error) {
+    for (const auto& root : context.config().allow_paths) {
+      const auto allowed_root = std::filesystem::weakly_canonical(root, error);
+      if (error) continue;
+      const auto relative = resolved.lexically_relative(allowed_root);
+      if (!relative.empty() && *relative.begin() != ".." && relative.is_relative()) {
+        if (!std::filesystem::is_regular_file(resolved)) {
+          throw ApiError(400, "path '" + requested + "' is not a file", "invalid_request_error", "path");
+        }
+        return resolved.string();
+      }
+    }
+  }
+  throw ApiError(403, "path '" + requested + "' is outside the folders this server may read (--allow-path)",
+                 "permission_error", "path", "path_not_allowed");
+}
+
+nlohmann::json status_json(const jobs::JobStatus& status) {
+  nlohmann::json json = {{"id", status.id},
+                         {"object", "transcription.job"},
+                         {"state", status.state},
+                         {"progress", {{"done_seconds", status.progress_done},
+                                       {"total_seconds", status.progress_total}}},
+                         {"attempts", status.attempts},
+                         {"created_at", status.created_at},
+                         {"updated_at", status.updated_at}};
+  if (!status.error.empty() && status.state != "done") json["error"] = status.error;
+  return json;
+}
+
+void submit_job(ServiceContext& context, const httplib::Request& http_request, httplib::Response& response,
+                const httplib::ContentReader& reader) {
+  auto& connection = *HttpServer::current_connection();
+  connection.close_after_response(has_body(http_request));
+  const auto boundary = multipart_boundary(connection.content_type());
+  const auto body = read_body(context, http_request, reader);
+  connection.close_after_response(false);
+  const auto parts = parse_multipart(*body, boundary);
+
+  JobRequest job;
+  std::string_view upload;
+  for (const auto& part : parts) {
+    if (part.name == "file" && part.has_filename) {
+      upload = part.data;
+      job.file_name = part.filename;
+    } else if (part.name == "path") {
+      job.path = allowed_path(context, std::string(part.data));
+      job.file_name = std::filesystem::path(job.path).filename().string();
+    } else if (part.name != "file") {
+      job.fields.emplace_back(part.name, std::string(part.data));
+    }
+  }
+  if (upload.empty() && job.path.empty()) {
+    throw ApiError(400, "a job needs an uploaded `file` or a `path`", "invalid_request_error", "file");
+  }
+  // Check the options now, so that a bad value is this request's 400 rather than a failed job.
+  const auto model = context.model();
+  (void)parse_transcription_form(job_form_parts(job, upload.empty() ? std::string_view(job.path) : upload),
+                                 {.task = "transcribe", .task_field_allowed = true,
+                                  .model_name = model.info().name,
+                                  .multilingual = model.info().multilingual});
+  const auto id = context.with_job_store(
+      [&](jobs::JobStore& store) { return store.submit(job.to_json().dump(), upload); });
+  send_json(response, 202, {{"id", id}, {"object", "transcription.job"}, {"state", "queued"}});
+}
+
+void report_job(ServiceContext& context, const httplib::Request& request, httplib::Response& response) {
+  const std::string id = request.matches[1];
+  const auto status = context.with_job_store([&](jobs::JobStore& store) { return store.status(id); });
+  if (!status) throw ApiError(404, "no job '" + id + "' (unknown, or its result expired)", "invalid_request_error", "id", "job_not_found");
+  auto json = status_json(*status);
+  if (status->state == "done") {
+    const auto job = JobRequest::from_json(nlohmann::json::parse(status->request));
+    auto fields = job.fields;
+    if (request.has_param("response_format")) {
+      std::erase_if(fields, [](const auto& f) { return f.first == "response_format"; });
+      fields.emplace_back("response_format", request.get_param_value("response_format"));
+    }
+    JobRequest rendering = job;
+    rendering.fields = fields;
+    const auto model = context.model();
+    const auto form = parse_transcription_form(
+        job_form_parts(rendering, "-"), {.task = "transcribe", .task_field_allowed = true,
+                                         .model_name = model.info().name,
+                                         .multilingual = model.info().multilingual});
+    const auto transcription = formats::transcription_from_json(nlohmann::json::parse(status->result));
+    json["result"] = rendered_result(form, transcription);
+    json["response_format"] = response_format_name(form.response_format);
+  }
+  send_json(response, 200, json);
+}
+
+void cancel_job(ServiceContext& context, const httplib::Request& request, httplib::Response& response) {
+  const std::string id = request.matches[1];
+  const auto cancelled = context.with_job_store([&](jobs::JobStore& store) { return store.cancel(id); });
+  const auto status = context.with_job_store([&](jobs::JobStore& store) { return store.status(id); });
+  if (!status) throw ApiError(404, "no job '" + id + "'", "invalid_request_error", "id", "job_not_found");
+  if (!cancelled) {
+    throw ApiError(409, "job '" + id + "' already ended (" + status->state + ")", "invalid_request_error", "id",
+                   "job_finished");
+  }
+  send_json(response, 200, status_json(*status));
+}
+
+}  // namespace
+
+void add_job_routes(HttpServer& server, ServiceContext& context) {
+  if (!context.jobs_enabled()) return;
+  server.Post("/v1/jobs", [&context](const httplib::Request& request, httplib::Response& response,
+                                     const httplib::ContentReader& reader) {
+    guarded(response, [&] { submit_job(context, request, response, reader); });
+  });
+  server.Get(R"(/v1/jobs/([A-Za-z0-9_]+))", [&context](const httplib::Request& request, httplib::Response& response) {
+    guarded(response, [&] { report_job(context, request, response); });
+  });
+  server.Delete(R"(/v1/jobs/([A-Za-z0-9_]+))", [&context](const httplib::Request& request, httplib::Response& response) {
+    guarded(response, [&] { cancel_job(context, request, response); });
+  });
+}
+
+}  // namespace amanuensis::service
