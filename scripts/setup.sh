@@ -24,6 +24,7 @@ APT_PACKAGES=(
   libopenblas-dev libhwy-dev nlohmann-json3-dev libcli11-dev
   libgtest-dev libgmock-dev zlib1g-dev libcpp-httplib-dev
   python3-venv
+  clang libclang-rt-14-dev  # libFuzzer, for tests/fuzz/run.sh
 )
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

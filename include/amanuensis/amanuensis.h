@@ -59,6 +59,11 @@ struct ModelOptions {
   /// Weight and arithmetic precision, as CTranslate2 names them: "default" (the stored type,
   /// float16 computed in float32 on CPUs), "float32", "float16", "int8", "int8_float32".
   std::string compute_type = "default";
+  /// Compute device: "auto", "cpu", "cuda", "opencl" or "npu". "auto" (or an empty string) takes
+  /// $AMANUENSIS_DEVICE when it is set, else tries npu, cuda, opencl, cpu in that order and uses
+  /// the first that initialises and passes a self-test against the CPU. A named device that fails
+  /// falls back to the CPU too. Either way `Model::backend_reports()` says what happened and why.
+  std::string device = "auto";
 };
 
 /// Decoding options. Names and defaults follow faster-whisper's `WhisperModel.transcribe()`.
@@ -168,12 +173,33 @@ struct ModelInfo {
   int n_heads = 0;
 };
 
+/// One compute backend as detection and selection saw it (`amanuensis devices`, `/status`).
+struct BackendReport {
+  std::string name;        ///< "npu", "cuda", "opencl" or "cpu"
+  bool available = false;  ///< initialised and passed its self-test (or, if not tried, was detected)
+  bool selected = false;   ///< the backend the model computes with
+  std::string reason;      ///< why it is or is not available, and why it was or was not chosen
+  /// Device name, memory, compute units, driver..., and for the selected backend its run-time
+  /// record (failures, requests retried on the CPU).
+  std::vector<std::pair<std::string, std::string>> details;
+};
+
+/// Every backend this build knows, in `auto`'s order (npu, cuda, opencl, cpu), each detected,
+/// initialised and self-tested; `selected` marks the one `Model::load` would choose for `device`.
+/// Backends left out of the build are listed as unavailable, "not built in (...)".
+std::vector<BackendReport> list_backends(const std::string& device = "auto");
+
 /// A loaded Whisper model. Cheap to copy (copies share the weights).
 class Model {
  public:
   static Model load(const ModelOptions& options);
 
   [[nodiscard]] const ModelInfo& info() const;
+
+  /// What selection tried for `ModelOptions::device`, in order, and why each backend was or was
+  /// not chosen; the selected one carries its run-time record. A device that fails during a
+  /// request makes that request run again on the CPU (logged on standard error, counted here).
+  [[nodiscard]] std::vector<BackendReport> backend_reports() const;
 
   /// Transcribes a 16 kHz mono waveform. `on_segment`, if set, sees each segment as it is made.
   /// When `stop` is triggered, the work ends soon after by throwing `Cancelled`.

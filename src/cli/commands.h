@@ -16,5 +16,6 @@ inline constexpr int kExitUsage = 2;
 using CommandAction = std::function<int()>;
 
 CommandAction add_transcribe_command(CLI::App& app);
+CommandAction add_serve_command(CLI::App& app);
 
 }  // namespace amanuensis::cli

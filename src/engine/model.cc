@@ -21,7 +21,8 @@ struct Model::Impl {
 Model::Model(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
 
 Model Model::load(const ModelOptions& options) {
-  auto weights = model::load_whisper_weights(options.path);
+  auto weights = model::load_whisper_weights(
+      options.path, model::weight_type_for(options.compute_type, options.path));
   auto tokenizer = model::Tokenizer::load(options.path);
   if (tokenizer.size() > weights.n_vocab) {
     throw Error((options.path / "vocabulary").string() + ": " + std::to_string(tokenizer.size()) +

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <utility>
 
 namespace amanuensis::formats {
 
@@ -119,6 +120,87 @@ nlohmann::json segment_json(const Segment& s) {
     json["words"] = std::move(words);
   }
   return json;
+}
+
+std::string full_text(const Transcription& transcription) {
+  std::string text;
+  for (const auto& s : transcription.segments) text += s.text;
+  return strip(text);
+}
+
+std::string_view language_name(std::string_view code) {
+  // openai-whisper's LANGUAGES table, in its order (most used first).
+  static constexpr std::pair<std::string_view, std::string_view> kNames[] = {
+      {"en", "english"},     {"zh", "chinese"},    {"de", "german"},
+      {"es", "spanish"},     {"ru", "russian"},    {"ko", "korean"},
+      {"fr", "french"},      {"ja", "japanese"},   {"pt", "portuguese"},
+      {"tr", "turkish"},     {"pl", "polish"},     {"ca", "catalan"},
+      {"nl", "dutch"},       {"ar", "arabic"},     {"sv", "swedish"},
+      {"it", "italian"},     {"id", "indonesian"}, {"hi", "hindi"},
+      {"fi", "finnish"},     {"vi", "vietnamese"}, {"he", "hebrew"},
+      {"uk", "ukrainian"},   {"el", "greek"},      {"ms", "malay"},
+      {"cs", "czech"},       {"ro", "romanian"},   {"da", "danish"},
+      {"hu", "hungarian"},   {"ta", "tamil"},      {"no", "norwegian"},
+      {"th", "thai"},        {"ur", "urdu"},       {"hr", "croatian"},
+      {"bg", "bulgarian"},   {"lt", "lithuanian"}, {"la", "latin"},
+      {"mi", "maori"},       {"ml", "malayalam"},  {"cy", "welsh"},
+      {"sk", "slovak"},      {"te", "telugu"},     {"fa", "persian"},
+      {"lv", "latvian"},     {"bn", "bengali"},    {"sr", "serbian"},
+      {"az", "azerbaijani"}, {"sl", "slovenian"},  {"kn", "kannada"},
+      {"et", "estonian"},    {"mk", "macedonian"}, {"br", "breton"},
+      {"eu", "basque"},      {"is", "icelandic"},  {"hy", "armenian"},
+      {"ne", "nepali"},      {"mn", "mongolian"},  {"bs", "bosnian"},
+      {"kk", "kazakh"},      {"sq", "albanian"},   {"sw", "swahili"},
+      {"gl", "galician"},    {"mr", "marathi"},    {"pa", "punjabi"},
+      {"si", "sinhala"},     {"km", "khmer"},      {"sn", "shona"},
+      {"yo", "yoruba"},      {"so", "somali"},     {"af", "afrikaans"},
+      {"oc", "occitan"},     {"ka", "georgian"},   {"be", "belarusian"},
+      {"tg", "tajik"},       {"sd", "sindhi"},     {"gu", "gujarati"},
+      {"am", "amharic"},     {"yi", "yiddish"},    {"lo", "lao"},
+      {"uz", "uzbek"},       {"fo", "faroese"},    {"ht", "haitian creole"},
+      {"ps", "pashto"},      {"tk", "turkmen"},    {"nn", "nynorsk"},
+      {"mt", "maltese"},     {"sa", "sanskrit"},   {"lb", "luxembourgish"},
+      {"my", "myanmar"},     {"bo", "tibetan"},    {"tl", "tagalog"},
+      {"mg", "malagasy"},    {"as", "assamese"},   {"tt", "tatar"},
+      {"haw", "hawaiian"},   {"ln", "lingala"},    {"ha", "hausa"},
+      {"ba", "bashkir"},     {"jw", "javanese"},   {"su", "sundanese"},
+      {"yue", "cantonese"},
+  };
+  for (const auto& [known, name] : kNames) {
+    if (known == code) return name;
+  }
+  return {};
+}
+
+nlohmann::json verbose_json(const Transcription& transcription, const VerboseJsonOptions& options) {
+  const auto name = language_name(transcription.language);
+  nlohmann::json document = {
+      {"task", options.task},
+      {"language", name.empty() ? transcription.language : std::string(name)},
+      {"duration", rounded_seconds(transcription.duration)},
+      {"text", full_text(transcription)}};
+  if (options.segments) {
+    nlohmann::json segments = nlohmann::json::array();
+    for (std::size_t i = 0; i < transcription.segments.size(); ++i) {
+      auto segment = segment_json(transcription.segments[i]);
+      segment["id"] = i;  // OpenAI numbers segments from 0; faster-whisper from 1
+      segments.push_back(std::move(segment));
+    }
+    document["segments"] = std::move(segments);
+  }
+  if (options.words) {
+    nlohmann::json words = nlohmann::json::array();
+    for (const auto& s : transcription.segments) {
+      for (const auto& w : s.words) {
+        words.push_back({{"word", w.word},
+                         {"start", rounded_seconds(w.start)},
+                         {"end", rounded_seconds(w.end)},
+                         {"probability", w.probability}});
+      }
+    }
+    document["words"] = std::move(words);
+  }
+  return document;
 }
 
 OutputFormat parse_output_format(std::string_view name) {

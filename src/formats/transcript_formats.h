@@ -33,4 +33,20 @@ nlohmann::json segment_json(const Segment& segment);
 // Seconds rounded to milliseconds, so JSON does not carry binary noise such as 10.540000000000001.
 double rounded_seconds(double seconds);
 
+// The whole transcript as one string: the segments' text joined, without surrounding space.
+std::string full_text(const Transcription& transcription);
+
+// Whisper's English name of a language code, as OpenAI's verbose_json reports it ("en" ->
+// "english"); empty for a code Whisper does not know.
+std::string_view language_name(std::string_view code);
+
+// OpenAI's verbose_json response (the HTTP API): task, language by name, duration, text, and
+// segments (ids from 0) and/or words as asked by timestamp_granularities[].
+struct VerboseJsonOptions {
+  std::string task = "transcribe";
+  bool segments = true;
+  bool words = false;
+};
+nlohmann::json verbose_json(const Transcription& transcription, const VerboseJsonOptions& options);
+
 }  // namespace amanuensis::formats

@@ -6,7 +6,10 @@
 #include <cstddef>
 #include <memory>
 #include <span>
+#include <string>
 #include <string_view>
+
+#include "kernels/int8_gemm.h"
 
 namespace amanuensis::kernels {
 
@@ -29,6 +32,8 @@ class Backend {
   virtual ~Backend() = default;
 
   [[nodiscard]] virtual std::string_view name() const = 0;
+  // What the kernels run with, for logs and benchmarks (e.g. "cpu avx512 x2, blas SkylakeX").
+  [[nodiscard]] virtual std::string describe() const = 0;
 
   // c = alpha * a * op(b) + beta * c, where op(b) is b or its transpose.
   virtual void matmul(MatrixView a, MatrixView b, bool transpose_b, float alpha, float beta,
@@ -37,6 +42,16 @@ class Backend {
   // y[r] = x[r] * w^T + bias for every row: a dense layer with weights stored [out, in].
   virtual void linear(MatrixView x, MatrixView weight, std::span<const float> bias,
                       MutableMatrixView y) = 0;
+
+  // The same with int8 weights (per-row scales); x is quantised per row on the fly.
+  virtual void linear_int8(MatrixView x, const Int8Matrix& weight, std::span<const float> bias,
+                           MutableMatrixView y) = 0;
+
+  // Multi-head scaled dot-product attention; each view holds all heads side by side
+  // (head h is columns [h * cols / n_heads, (h + 1) * cols / n_heads)):
+  // out_h = softmax(scale * q_h k_h^T) v_h, causal as in softmax_rows when causal_offset >= 0.
+  virtual void attention(MatrixView q, MatrixView k, MatrixView v, int n_heads, float scale,
+                         int causal_offset, MutableMatrixView out) = 0;
 
   // Normalises each row of x in place to zero mean and unit variance, then scales and shifts.
   virtual void layer_norm(MutableMatrixView x, std::span<const float> gamma,
@@ -54,7 +69,8 @@ class Backend {
   virtual void add(std::span<const float> x, std::span<float> y) = 0;
 };
 
-// The reference backend: OpenBLAS for matrix products, plain loops for the rest.
+// The CPU backend: OpenBLAS (single-threaded) for float products, our int8 kernels, Highway for
+// the rest, all spread over one pool of `threads` threads created here.
 std::unique_ptr<Backend> make_cpu_backend(int threads);
 
 }  // namespace amanuensis::kernels

@@ -1,89 +1,189 @@
-#include <cblas.h>
-
 #include <algorithm>
-#include <cmath>
-#include <limits>
-#include <numbers>
+#include <cstdint>
+#include <string>
+#include <vector>
 
 #include "kernels/backend.h"
+#include "kernels/blas.h"
+#include "kernels/cpu_isa.h"
+#include "kernels/int8_gemm.h"
+#include "kernels/thread_pool.h"
+#include "kernels/vector_ops.h"
 
 namespace amanuensis::kernels {
 
 namespace {
 
+// Below this many multiply-adds a product runs on the calling thread alone.
+constexpr std::int64_t kParallelWork = 1 << 16;
+// Element-wise work per task.
+constexpr int kElementGrain = 1 << 14;
+// Query rows per attention task: their scores [64, keys] stay in the core's L2.
+constexpr int kAttentionRows = 64;
+
+int ceil_div(int a, int b) { return (a + b - 1) / b; }
+
+// Per-thread scratch that grows to the largest size asked and is then reused.
+float* scratch_floats(std::size_t n) {
+  thread_local std::vector<float> buffer;
+  if (buffer.size() < n) buffer.resize(n);
+  return buffer.data();
+}
+
 class CpuBackend final : public Backend {
  public:
-  explicit CpuBackend(int threads) {
-    if (threads > 0) openblas_set_num_threads(threads);
-  }
+  explicit CpuBackend(int threads) : blas_(blas()), isa_(cpu_isa()), pool_(std::max(1, threads)) {}
 
   [[nodiscard]] std::string_view name() const override { return "cpu"; }
 
+  [[nodiscard]] std::string describe() const override {
+    return "cpu " + std::string(cpu_isa_name(isa_)) + " x" + std::to_string(pool_.size()) +
+           ", vector ops " + vector_ops_target() + ", blas " + blas_.core;
+  }
+
   void matmul(MatrixView a, MatrixView b, bool transpose_b, float alpha, float beta,
               MutableMatrixView c) override {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, transpose_b ? CblasTrans : CblasNoTrans, c.rows,
-                c.cols, a.cols, alpha, a.data, a.ld, b.data, b.ld, beta, c.data, c.ld);
+    const auto gemm = [&](int r0, int r1, int n0, int n1) {
+      const float* b_part = transpose_b ? b.data + static_cast<std::size_t>(n0) * b.ld : b.data + n0;
+      blas_.sgemm(kRowMajor, kNoTrans, transpose_b ? kTrans : kNoTrans, r1 - r0, n1 - n0, a.cols,
+                  alpha, a.data + static_cast<std::size_t>(r0) * a.ld, a.ld, b_part, b.ld, beta,
+                  c.data + static_cast<std::size_t>(r0) * c.ld + n0, c.ld);
+    };
+    split_product(c.rows, c.cols, a.cols, gemm);
   }
 
   void linear(MatrixView x, MatrixView weight, std::span<const float> bias,
               MutableMatrixView y) override {
-    float beta = 0.0F;
-    if (!bias.empty()) {
-      for (int r = 0; r < y.rows; ++r) std::copy(bias.begin(), bias.end(), y.data + r * y.ld);
-      beta = 1.0F;
+    const auto part = [&](int r0, int r1, int n0, int n1) {
+      float beta = 0.0F;
+      if (!bias.empty()) {
+        for (int r = r0; r < r1; ++r) {
+          std::copy(bias.begin() + n0, bias.begin() + n1, y.data + static_cast<std::size_t>(r) * y.ld + n0);
+        }
+        beta = 1.0F;
+      }
+      const float* w = weight.data + static_cast<std::size_t>(n0) * weight.ld;
+      if (r1 - r0 == 1) {
+        // One row is a matrix-vector product, which streams the weights once.
+        blas_.sgemv(kRowMajor, kNoTrans, n1 - n0, weight.cols, 1.0F, w, weight.ld,
+                    x.data + static_cast<std::size_t>(r0) * x.ld, 1, beta,
+                    y.data + static_cast<std::size_t>(r0) * y.ld + n0, 1);
+        return;
+      }
+      blas_.sgemm(kRowMajor, kNoTrans, kTrans, r1 - r0, n1 - n0, x.cols, 1.0F,
+                  x.data + static_cast<std::size_t>(r0) * x.ld, x.ld, w, weight.ld, beta,
+                  y.data + static_cast<std::size_t>(r0) * y.ld + n0, y.ld);
+    };
+    split_product(y.rows, y.cols, x.cols, part);
+  }
+
+  void linear_int8(MatrixView x, const Int8Matrix& weight, std::span<const float> bias,
+                   MutableMatrixView y) override {
+    thread_local QuantizedRows quantized;
+    quantize_rows(isa_, x.data, x.rows, x.cols, x.ld, weight.padded_cols, quantized);
+    const float* bias_data = bias.empty() ? nullptr : bias.data();
+    constexpr int kRowChunk = 96;
+    const int row_chunks = ceil_div(x.rows, kRowChunk);
+    const int blocks = weight.padded_rows / 16;
+    const int column_tasks = std::max(1, 4 * pool_.size() / row_chunks);
+    int blocks_per_task = std::max(2, ceil_div(blocks, column_tasks));
+    blocks_per_task += blocks_per_task % 2;
+    const int column_chunks = ceil_div(blocks, blocks_per_task);
+    const auto& a = quantized;
+    const auto task = [&](int t) {
+      const int rc = t / column_chunks;
+      const int cc = t % column_chunks;
+      const int r0 = rc * kRowChunk;
+      const int r1 = std::min(x.rows, r0 + kRowChunk);
+      const int n0 = cc * blocks_per_task * 16;
+      const int n1 = std::min(blocks, (cc + 1) * blocks_per_task) * 16;
+      int8_gemm(isa_, a, r0, r1, weight, n0, n1, bias_data, y.data, y.ld);
+    };
+    const std::int64_t work = static_cast<std::int64_t>(x.rows) * weight.rows * weight.cols;
+    if (work < kParallelWork) {
+      for (int t = 0; t < row_chunks * column_chunks; ++t) task(t);
+    } else {
+      pool_.run(row_chunks * column_chunks, task);
     }
-    if (x.rows == 1) {
-      // One row is a matrix-vector product; gemv streams the weights once, which is what
-      // token-by-token decoding is bound by.
-      cblas_sgemv(CblasRowMajor, CblasNoTrans, weight.rows, weight.cols, 1.0F, weight.data,
-                  weight.ld, x.data, 1, beta, y.data, 1);
-      return;
-    }
-    matmul(x, weight, /*transpose_b=*/true, 1.0F, beta, y);
+  }
+
+  void attention(MatrixView q, MatrixView k, MatrixView v, int n_heads, float scale,
+                 int causal_offset, MutableMatrixView out) override {
+    const int head_dim = q.cols / n_heads;
+    const int row_blocks = ceil_div(q.rows, kAttentionRows);
+    const auto task = [&](int t) {
+      const int h = t / row_blocks;
+      const int r0 = (t % row_blocks) * kAttentionRows;
+      const int rows = std::min(kAttentionRows, q.rows - r0);
+      // Keys beyond the last row's causal limit are never seen: skip them.
+      const int keys = causal_offset < 0 ? k.rows : std::min(k.rows, r0 + rows + causal_offset);
+      const int column = h * head_dim;
+      float* scores = scratch_floats(static_cast<std::size_t>(rows) * keys);
+      blas_.sgemm(kRowMajor, kNoTrans, kTrans, rows, keys, head_dim, scale,
+                  q.data + static_cast<std::size_t>(r0) * q.ld + column, q.ld, k.data + column, k.ld,
+                  0.0F, scores, keys);
+      for (int r = 0; r < rows; ++r) {
+        const int visible = causal_offset < 0 ? keys : std::min(keys, r0 + r + causal_offset + 1);
+        softmax_row(scores + static_cast<std::size_t>(r) * keys, visible, keys);
+      }
+      blas_.sgemm(kRowMajor, kNoTrans, kNoTrans, rows, head_dim, keys, 1.0F, scores, keys,
+                  v.data + column, v.ld, 0.0F,
+                  out.data + static_cast<std::size_t>(r0) * out.ld + column, out.ld);
+    };
+    pool_.run(n_heads * row_blocks, task);
   }
 
   void layer_norm(MutableMatrixView x, std::span<const float> gamma, std::span<const float> beta,
                   float epsilon) override {
-    for (int r = 0; r < x.rows; ++r) {
-      float* row = x.data + r * x.ld;
-      double sum = 0.0;
-      for (int i = 0; i < x.cols; ++i) sum += row[i];
-      const auto mean = static_cast<float>(sum / x.cols);
-      double squares = 0.0;
-      for (int i = 0; i < x.cols; ++i) {
-        const float d = row[i] - mean;
-        squares += static_cast<double>(d) * d;
+    pool_.for_range(x.rows, std::max(1, kElementGrain / std::max(1, x.cols)), [&](int r0, int r1) {
+      for (int r = r0; r < r1; ++r) {
+        layer_norm_row(x.data + static_cast<std::size_t>(r) * x.ld, gamma.data(), beta.data(), x.cols,
+                       epsilon);
       }
-      const auto inv_std = static_cast<float>(1.0 / std::sqrt(squares / x.cols + epsilon));
-      for (int i = 0; i < x.cols; ++i) row[i] = (row[i] - mean) * inv_std * gamma[i] + beta[i];
-    }
+    });
   }
 
   void gelu(std::span<float> x) override {
-    constexpr float kInvSqrt2 = 1.0F / std::numbers::sqrt2_v<float>;
-    for (float& v : x) v = 0.5F * v * (1.0F + std::erf(v * kInvSqrt2));
+    pool_.for_range(static_cast<int>(x.size()), kElementGrain, [&](int i0, int i1) {
+      kernels::gelu(x.data() + i0, static_cast<std::size_t>(i1 - i0));
+    });
   }
 
   void softmax_rows(MutableMatrixView x, int causal_offset) override {
-    for (int r = 0; r < x.rows; ++r) {
-      float* row = x.data + r * x.ld;
-      const int visible = causal_offset < 0 ? x.cols : std::min(x.cols, r + causal_offset + 1);
-      float max_value = -std::numeric_limits<float>::infinity();
-      for (int i = 0; i < visible; ++i) max_value = std::max(max_value, row[i]);
-      float sum = 0.0F;
-      for (int i = 0; i < visible; ++i) {
-        row[i] = std::exp(row[i] - max_value);
-        sum += row[i];
+    pool_.for_range(x.rows, std::max(1, kElementGrain / std::max(1, x.cols)), [&](int r0, int r1) {
+      for (int r = r0; r < r1; ++r) {
+        const int visible = causal_offset < 0 ? x.cols : std::min(x.cols, r + causal_offset + 1);
+        softmax_row(x.data + static_cast<std::size_t>(r) * x.ld, visible, x.cols);
       }
-      const float inv_sum = 1.0F / sum;
-      for (int i = 0; i < visible; ++i) row[i] *= inv_sum;
-      std::fill(row + visible, row + x.cols, 0.0F);
-    }
+    });
   }
 
   void add(std::span<const float> x, std::span<float> y) override {
-    for (std::size_t i = 0; i < y.size(); ++i) y[i] += x[i];
+    pool_.for_range(static_cast<int>(y.size()), 4 * kElementGrain, [&](int i0, int i1) {
+      kernels::add(x.data() + i0, y.data() + i0, static_cast<std::size_t>(i1 - i0));
+    });
   }
+
+ private:
+  // Runs part(r0, r1, n0, n1) over an [m, n] output with inner dimension k: whole on this thread
+  // when small, else split by rows (many rows) or by columns (few rows: decoding).
+  template <typename Part>
+  void split_product(int m, int n, int k, const Part& part) {
+    const std::int64_t work = static_cast<std::int64_t>(m) * n * k;
+    if (pool_.size() == 1 || work < kParallelWork) {
+      part(0, m, 0, n);
+      return;
+    }
+    if (m >= 16 * pool_.size()) {
+      pool_.for_range(m, 16, [&](int r0, int r1) { part(r0, r1, 0, n); });
+    } else {
+      pool_.for_range(n, 64, [&](int n0, int n1) { part(0, m, n0, n1); });
+    }
+  }
+
+  const Blas& blas_;
+  CpuIsa isa_;
+  ThreadPool pool_;
 };
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "model/whisper_model.h"
 
+#include <chrono>
 #include <cmath>
 #include <string>
 
@@ -11,12 +12,30 @@ namespace {
 
 constexpr float kLayerNormEpsilon = 1e-5F;
 
+// Buffers reused by every call on one thread: after the first window nothing is allocated.
+struct Workspace {
+  std::vector<float> columns;
+  std::vector<float> normed;
+  std::vector<float> qkv;
+  std::vector<float> context;
+  std::vector<float> projected;
+  std::vector<float> hidden;
+  std::vector<float> scores;
+  std::vector<float> x;
+};
+
+Workspace& workspace() {
+  thread_local Workspace buffers;
+  return buffers;
+}
+
 // Unfolds a kernel-3, padding-1 convolution input into rows of (channel, tap), so that the
 // convolution becomes one matrix product with the [out, in * 3] weights. `at(t, c)` reads the
 // input at time t and channel c; times outside [0, length) are the zero padding.
 template <typename At>
-std::vector<float> im2col_kernel3(int out_length, int stride, int length, int channels, At at) {
-  std::vector<float> columns(static_cast<std::size_t>(out_length) * channels * 3, 0.0F);
+void im2col_kernel3(int out_length, int stride, int length, int channels, At at,
+                    std::vector<float>& columns) {
+  columns.assign(static_cast<std::size_t>(out_length) * channels * 3, 0.0F);
   for (int t = 0; t < out_length; ++t) {
     float* row = columns.data() + static_cast<std::size_t>(t) * channels * 3;
     for (int tap = 0; tap < 3; ++tap) {
@@ -25,28 +44,55 @@ std::vector<float> im2col_kernel3(int out_length, int stride, int length, int ch
       for (int c = 0; c < channels; ++c) row[c * 3 + tap] = at(source, c);
     }
   }
-  return columns;
 }
+
+class Timer {
+ public:
+  explicit Timer(std::atomic<std::int64_t>& total)
+      : total_(total), start_(std::chrono::steady_clock::now()) {}
+  ~Timer() {
+    total_ += std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start_)
+                  .count();
+  }
+  Timer(const Timer&) = delete;
+  Timer& operator=(const Timer&) = delete;
+
+ private:
+  std::atomic<std::int64_t>& total_;
+  std::chrono::steady_clock::time_point start_;
+};
 
 }  // namespace
 
 WhisperModel::WhisperModel(WhisperWeights weights, std::unique_ptr<kernels::Backend> backend)
     : weights_(std::move(weights)), backend_(std::move(backend)) {}
 
-std::vector<float> WhisperModel::normalized(const LayerNorm& norm, const std::vector<float>& x,
-                                            int rows) const {
-  std::vector<float> out = x;
-  backend_->layer_norm({out.data(), rows, weights_.n_state, weights_.n_state}, norm.gamma,
-                       norm.beta, kLayerNormEpsilon);
-  return out;
+ModelStats WhisperModel::stats() const {
+  ModelStats s;
+  s.encoder_seconds = static_cast<double>(counters_->encoder_ns.load()) * 1e-9;
+  s.decoder_seconds = static_cast<double>(counters_->decoder_ns.load()) * 1e-9;
+  s.decoder_calls = counters_->decoder_calls.load();
+  s.decoded_tokens = counters_->decoded_tokens.load();
+  return s;
 }
 
-std::vector<float> WhisperModel::apply(const Linear& layer, const std::vector<float>& x,
-                                       int rows) const {
-  std::vector<float> out(static_cast<std::size_t>(rows) * layer.out);
-  backend_->linear({x.data(), rows, layer.in, layer.in}, layer.view(), layer.bias,
-                   {out.data(), rows, layer.out, layer.out});
-  return out;
+void WhisperModel::normalized(const LayerNorm& norm, const std::vector<float>& x, int rows,
+                              std::vector<float>& out) const {
+  const auto n = static_cast<std::size_t>(rows) * weights_.n_state;
+  out.resize(n);
+  std::copy(x.begin(), x.begin() + static_cast<std::ptrdiff_t>(n), out.begin());
+  backend_->layer_norm({out.data(), rows, weights_.n_state, weights_.n_state}, norm.gamma, norm.beta,
+                       kLayerNormEpsilon);
+}
+
+void WhisperModel::apply(const Linear& layer, const float* x, int rows, std::vector<float>& out) const {
+  out.resize(static_cast<std::size_t>(rows) * layer.out);
+  const kernels::MutableMatrixView y{out.data(), rows, layer.out, layer.out};
+  if (!layer.int8.empty()) {
+    backend_->linear_int8({x, rows, layer.in, layer.in}, layer.int8, layer.bias, y);
+  } else {
+    backend_->linear({x, rows, layer.in, layer.in}, layer.view(), layer.bias, y);
+  }
 }
 
 std::vector<float> WhisperModel::encode(std::span<const float> mel) const {
@@ -56,16 +102,20 @@ std::vector<float> WhisperModel::encode(std::span<const float> mel) const {
     throw Error("encoder input has " + std::to_string(mel.size()) + " values, expected " +
                 std::to_string(w.n_mels) + " mel bins x " + std::to_string(frames) + " frames");
   }
+  const Timer timer(counters_->encoder_ns);
   const int d = w.n_state;
+  auto& ws = workspace();
 
-  auto columns = im2col_kernel3(frames, 1, frames, w.n_mels,
-                                [&](int t, int c) { return mel[static_cast<std::size_t>(c) * frames + t]; });
-  auto hidden = apply(w.conv1, columns, frames);
-  backend_->gelu(hidden);
+  im2col_kernel3(frames, 1, frames, w.n_mels,
+                 [&](int t, int c) { return mel[static_cast<std::size_t>(c) * frames + t]; }, ws.columns);
+  apply(w.conv1, ws.columns.data(), frames, ws.hidden);
+  backend_->gelu(ws.hidden);
 
-  columns = im2col_kernel3(w.n_audio_ctx, 2, frames, d,
-                           [&](int t, int c) { return hidden[static_cast<std::size_t>(t) * d + c]; });
-  auto x = apply(w.conv2, columns, w.n_audio_ctx);
+  const auto& hidden = ws.hidden;
+  im2col_kernel3(w.n_audio_ctx, 2, frames, d,
+                 [&](int t, int c) { return hidden[static_cast<std::size_t>(t) * d + c]; }, ws.columns);
+  std::vector<float> x;
+  apply(w.conv2, ws.columns.data(), w.n_audio_ctx, x);
   backend_->gelu(x);
   backend_->add(w.encoder_positions, x);
 
@@ -81,18 +131,23 @@ std::vector<float> WhisperModel::encode(std::span<const float> mel) const {
 template <typename OnScores>
 void WhisperModel::attend(kernels::MatrixView queries, kernels::MatrixView keys,
                           kernels::MatrixView values, int n_heads, int causal_offset, float* out,
-                          OnScores on_scores) const {
+                          const OnScores* on_scores) const {
   const int d = weights_.n_state;
   const int head_dim = d / n_heads;
   const float scale = 1.0F / std::sqrt(static_cast<float>(head_dim));
-  std::vector<float> scores(static_cast<std::size_t>(queries.rows) * keys.rows);
+  if (on_scores == nullptr) {
+    backend_->attention(queries, keys, values, n_heads, scale, causal_offset, {out, queries.rows, d, d});
+    return;
+  }
+  auto& scores = workspace().scores;
+  scores.resize(static_cast<std::size_t>(queries.rows) * keys.rows);
   const kernels::MutableMatrixView score_view{scores.data(), queries.rows, keys.rows, keys.rows};
   for (int h = 0; h < n_heads; ++h) {
     const int column = h * head_dim;
     backend_->matmul({queries.data + column, queries.rows, head_dim, queries.ld},
                      {keys.data + column, keys.rows, head_dim, keys.ld}, /*transpose_b=*/true, scale,
                      0.0F, score_view);
-    on_scores(h, std::span<const float>(scores));
+    (*on_scores)(h, std::span<const float>(scores));
     backend_->softmax_rows(score_view, causal_offset);
     backend_->matmul({scores.data(), queries.rows, keys.rows, keys.rows},
                      {values.data + column, values.rows, head_dim, values.ld},
@@ -100,21 +155,31 @@ void WhisperModel::attend(kernels::MatrixView queries, kernels::MatrixView keys,
   }
 }
 
+namespace {
+using NoScores = void (*)(int, std::span<const float>);
+}  // namespace
+
 void WhisperModel::encoder_self_attention(const SelfAttention& layer, std::vector<float>& x,
                                           int rows) const {
   const int d = weights_.n_state;
-  const auto qkv = apply(layer.query_key_value, normalized(layer.norm, x, rows), rows);
-  std::vector<float> context(static_cast<std::size_t>(rows) * d);
-  attend({qkv.data(), rows, d, 3 * d}, {qkv.data() + d, rows, d, 3 * d},
-         {qkv.data() + 2 * d, rows, d, 3 * d}, weights_.n_audio_heads, /*causal_offset=*/-1,
-         context.data(), [](int, std::span<const float>) {});
-  backend_->add(apply(layer.output, context, rows), x);
+  auto& ws = workspace();
+  normalized(layer.norm, x, rows, ws.normed);
+  apply(layer.query_key_value, ws.normed.data(), rows, ws.qkv);
+  ws.context.resize(static_cast<std::size_t>(rows) * d);
+  attend<NoScores>({ws.qkv.data(), rows, d, 3 * d}, {ws.qkv.data() + d, rows, d, 3 * d},
+                   {ws.qkv.data() + 2 * d, rows, d, 3 * d}, weights_.n_audio_heads,
+                   /*causal_offset=*/-1, ws.context.data(), nullptr);
+  apply(layer.output, ws.context.data(), rows, ws.projected);
+  backend_->add(ws.projected, x);
 }
 
 void WhisperModel::feed_forward(const FeedForward& layer, std::vector<float>& x, int rows) const {
-  auto hidden = apply(layer.up, normalized(layer.norm, x, rows), rows);
-  backend_->gelu(hidden);
-  backend_->add(apply(layer.down, hidden, rows), x);
+  auto& ws = workspace();
+  normalized(layer.norm, x, rows, ws.normed);
+  apply(layer.up, ws.normed.data(), rows, ws.hidden);
+  backend_->gelu(ws.hidden);
+  apply(layer.down, ws.hidden.data(), rows, ws.projected);
+  backend_->add(ws.projected, x);
 }
 
 void DecoderState::reorder(std::span<const int> order) {
@@ -134,10 +199,12 @@ void DecoderState::reorder(std::span<const int> order) {
 
 std::shared_ptr<const CrossAttentionCache> WhisperModel::cross_attention_cache(
     std::span<const float> encoder_output) const {
-  const std::vector<float> memory(encoder_output.begin(), encoder_output.end());
+  const Timer timer(counters_->encoder_ns);
   auto cache = std::make_shared<CrossAttentionCache>();
-  for (const auto& layer : weights_.decoder_layers) {
-    cache->key_values.push_back(apply(layer.cross_attention.key_value, memory, weights_.n_audio_ctx));
+  cache->key_values.resize(weights_.decoder_layers.size());
+  for (std::size_t l = 0; l < weights_.decoder_layers.size(); ++l) {
+    apply(weights_.decoder_layers[l].cross_attention.key_value, encoder_output.data(),
+          weights_.n_audio_ctx, cache->key_values[l]);
   }
   return cache;
 }
@@ -162,24 +229,28 @@ void WhisperModel::decoder_self_attention(const SelfAttention& layer, int layer_
   const int offset = state.length;
   const auto batch = static_cast<int>(state.sequences.size());
   const int rows = batch * new_tokens;
-  const auto qkv = apply(layer.query_key_value, normalized(layer.norm, x, rows), rows);
-  std::vector<float> context(static_cast<std::size_t>(rows) * d);
+  auto& ws = workspace();
+  // All beams' projections go through one product; only attention is per sequence.
+  normalized(layer.norm, x, rows, ws.normed);
+  apply(layer.query_key_value, ws.normed.data(), rows, ws.qkv);
+  ws.context.resize(static_cast<std::size_t>(rows) * d);
   for (int b = 0; b < batch; ++b) {
     auto& keys = state.sequences[b].keys[layer_index];
     auto& values = state.sequences[b].values[layer_index];
-    const float* block = qkv.data() + static_cast<std::size_t>(b) * new_tokens * 3 * d;
+    const float* block = ws.qkv.data() + static_cast<std::size_t>(b) * new_tokens * 3 * d;
     for (int r = 0; r < new_tokens; ++r) {
       const float* source = block + static_cast<std::size_t>(r) * 3 * d;
       std::copy(source + d, source + 2 * d, keys.begin() + static_cast<std::ptrdiff_t>(offset + r) * d);
       std::copy(source + 2 * d, source + 3 * d,
                 values.begin() + static_cast<std::ptrdiff_t>(offset + r) * d);
     }
-    attend({block, new_tokens, d, 3 * d}, {keys.data(), offset + new_tokens, d, d},
-           {values.data(), offset + new_tokens, d, d}, weights_.n_text_heads,
-           /*causal_offset=*/offset, context.data() + static_cast<std::size_t>(b) * new_tokens * d,
-           [](int, std::span<const float>) {});
+    attend<NoScores>({block, new_tokens, d, 3 * d}, {keys.data(), offset + new_tokens, d, d},
+                     {values.data(), offset + new_tokens, d, d}, weights_.n_text_heads,
+                     /*causal_offset=*/offset,
+                     ws.context.data() + static_cast<std::size_t>(b) * new_tokens * d, nullptr);
   }
-  backend_->add(apply(layer.output, context, rows), x);
+  apply(layer.output, ws.context.data(), rows, ws.projected);
+  backend_->add(ws.projected, x);
 }
 
 void WhisperModel::cross_attention(const CrossAttention& layer, int layer_index,
@@ -188,21 +259,27 @@ void WhisperModel::cross_attention(const CrossAttention& layer, int layer_index,
   const int d = weights_.n_state;
   const int n_keys = weights_.n_audio_ctx;
   const auto& key_values = state.cross->key_values[layer_index];
+  auto& ws = workspace();
   // Every sequence attends to the same window, so all their queries go through one product.
-  const auto queries = apply(layer.query, normalized(layer.norm, x, rows), rows);
-  std::vector<float> context(static_cast<std::size_t>(rows) * d);
+  normalized(layer.norm, x, rows, ws.normed);
+  apply(layer.query, ws.normed.data(), rows, ws.qkv);
+  ws.context.resize(static_cast<std::size_t>(rows) * d);
   const auto record = [&](int head, std::span<const float> scores) {
-    if (capture == nullptr) return;
     for (std::size_t i = 0; i < capture->heads.size(); ++i) {
       if (capture->heads[i] != std::pair{layer_index, head}) continue;
       std::copy(scores.begin(), scores.end(),
                 capture->scores.begin() + static_cast<std::ptrdiff_t>(i * scores.size()));
     }
   };
-  attend({queries.data(), rows, d, d}, {key_values.data(), n_keys, d, 2 * d},
+  bool captured_layer = false;
+  if (capture != nullptr) {
+    for (const auto& head : capture->heads) captured_layer = captured_layer || head.first == layer_index;
+  }
+  attend({ws.qkv.data(), rows, d, d}, {key_values.data(), n_keys, d, 2 * d},
          {key_values.data() + d, n_keys, d, 2 * d}, weights_.n_text_heads, /*causal_offset=*/-1,
-         context.data(), record);
-  backend_->add(apply(layer.output, context, rows), x);
+         ws.context.data(), captured_layer ? &record : nullptr);
+  apply(layer.output, ws.context.data(), rows, ws.projected);
+  backend_->add(ws.projected, x);
 }
 
 std::vector<float> WhisperModel::decode(DecoderState& state, std::span<const int> tokens,
@@ -218,17 +295,29 @@ std::vector<float> WhisperModel::decode(DecoderState& state, std::span<const int
   if (offset + new_tokens > w.n_text_ctx) {
     throw Error("decoder context of " + std::to_string(w.n_text_ctx) + " tokens exceeded");
   }
+  for (const int token : tokens) {
+    if (token < 0 || token >= w.n_vocab) throw Error("token id " + std::to_string(token) + " out of range");
+  }
+  const Timer timer(counters_->decoder_ns);
+  ++counters_->decoder_calls;
+  counters_->decoded_tokens += rows;
   if (capture != nullptr) {
     capture->scores.assign(capture->heads.size() * rows * w.n_audio_ctx, 0.0F);
   }
-  std::vector<float> x(static_cast<std::size_t>(rows) * d);
+  auto& ws = workspace();
+  auto& x = ws.x;
+  x.resize(static_cast<std::size_t>(rows) * d);
   for (int r = 0; r < rows; ++r) {
-    const int token = tokens[r];
-    if (token < 0 || token >= w.n_vocab) throw Error("token id " + std::to_string(token) + " out of range");
-    const float* embedding = w.token_embedding.data() + static_cast<std::size_t>(token) * d;
+    float* out = x.data() + static_cast<std::size_t>(r) * d;
+    if (w.token_embedding_int8.empty()) {
+      const float* embedding = w.token_embedding.data() + static_cast<std::size_t>(tokens[r]) * d;
+      std::copy(embedding, embedding + d, out);
+    } else {
+      w.token_embedding_int8.dequantize_row(tokens[r], out);
+    }
     const float* position =
         w.decoder_positions.data() + static_cast<std::size_t>(offset + r % new_tokens) * d;
-    for (int i = 0; i < d; ++i) x[static_cast<std::size_t>(r) * d + i] = embedding[i] + position[i];
+    for (int i = 0; i < d; ++i) out[i] += position[i];
   }
   for (std::size_t l = 0; l < w.decoder_layers.size(); ++l) {
     const auto& layer = w.decoder_layers[l];
@@ -239,7 +328,8 @@ std::vector<float> WhisperModel::decode(DecoderState& state, std::span<const int
   }
   state.length += new_tokens;
   const int n_out = static_cast<int>(positions.size());
-  std::vector<float> selected(static_cast<std::size_t>(n_out) * d);
+  auto& selected = ws.normed;
+  selected.resize(static_cast<std::size_t>(n_out) * d);
   for (int i = 0; i < n_out; ++i) {
     const auto row = x.begin() + static_cast<std::ptrdiff_t>(positions[i]) * d;
     std::copy(row, row + d, selected.begin() + static_cast<std::ptrdiff_t>(i) * d);
@@ -247,8 +337,12 @@ std::vector<float> WhisperModel::decode(DecoderState& state, std::span<const int
   backend_->layer_norm({selected.data(), n_out, d, d}, w.decoder_norm.gamma, w.decoder_norm.beta,
                        kLayerNormEpsilon);
   std::vector<float> logits(static_cast<std::size_t>(n_out) * w.n_vocab);
-  backend_->linear({selected.data(), n_out, d, d}, {w.token_embedding.data(), w.n_vocab, d, d}, {},
-                   {logits.data(), n_out, w.n_vocab, w.n_vocab});
+  const kernels::MutableMatrixView out{logits.data(), n_out, w.n_vocab, w.n_vocab};
+  if (w.token_embedding_int8.empty()) {
+    backend_->linear({selected.data(), n_out, d, d}, {w.token_embedding.data(), w.n_vocab, d, d}, {}, out);
+  } else {
+    backend_->linear_int8({selected.data(), n_out, d, d}, w.token_embedding_int8, {}, out);
+  }
   return logits;
 }
 

@@ -1,6 +1,8 @@
 // Whisper's encoder and decoder on top of a kernels::Backend.
 #pragma once
 
+#include <atomic>
+#include <cstdint>
 #include <memory>
 #include <span>
 #include <utility>
@@ -41,6 +43,14 @@ struct AttentionCapture {
   std::vector<float> scores;               // filled: [heads.size(), rows, n_audio_ctx]
 };
 
+// Time spent in the model since it was loaded, summed over every thread (for benchmarks).
+struct ModelStats {
+  double encoder_seconds = 0;  // encode() and cross_attention_cache()
+  double decoder_seconds = 0;  // decode()
+  std::int64_t decoder_calls = 0;
+  std::int64_t decoded_tokens = 0;  // token rows fed to decode()
+};
+
 class WhisperModel {
  public:
   WhisperModel(WhisperWeights weights, std::unique_ptr<kernels::Backend> backend);
@@ -61,6 +71,8 @@ class WhisperModel {
   [[nodiscard]] DecoderState start_decoding(std::shared_ptr<const CrossAttentionCache> cross,
                                             int batch = 1) const;
 
+  [[nodiscard]] ModelStats stats() const;
+
   // Feeds tokens.size() / batch new tokens to each sequence of the state (tokens grouped by
   // sequence) and returns the logits [positions.size(), n_vocab] of the given rows of that
   // [batch * new_tokens] block. `capture`, if set, records the cross-attention of its heads.
@@ -69,6 +81,13 @@ class WhisperModel {
                                           AttentionCapture* capture = nullptr) const;
 
  private:
+  struct Counters {
+    std::atomic<std::int64_t> encoder_ns{0};
+    std::atomic<std::int64_t> decoder_ns{0};
+    std::atomic<std::int64_t> decoder_calls{0};
+    std::atomic<std::int64_t> decoded_tokens{0};
+  };
+
   void encoder_self_attention(const SelfAttention& layer, std::vector<float>& x, int rows) const;
   void decoder_self_attention(const SelfAttention& layer, int layer_index, std::vector<float>& x,
                               int new_tokens, DecoderState& state) const;
@@ -76,19 +95,21 @@ class WhisperModel {
                        int rows, const DecoderState& state, AttentionCapture* capture) const;
   void feed_forward(const FeedForward& layer, std::vector<float>& x, int rows) const;
   // Multi-head scaled dot-product attention; each view holds all heads side by side.
-  // `on_scores(head, scores)` sees each head's scores [queries.rows, keys.rows] before softmax.
+  // `on_scores(head, scores)`, if given, sees each head's scores [queries.rows, keys.rows]
+  // before softmax (this takes the unfused path).
   template <typename OnScores>
   void attend(kernels::MatrixView queries, kernels::MatrixView keys, kernels::MatrixView values,
-              int n_heads, int causal_offset, float* out, OnScores on_scores) const;
-  // Returns layer_norm(x) as a new matrix, leaving the residual stream x untouched.
-  [[nodiscard]] std::vector<float> normalized(const LayerNorm& norm, const std::vector<float>& x,
-                                              int rows) const;
-  [[nodiscard]] std::vector<float> apply(const Linear& layer, const std::vector<float>& x,
-                                         int rows) const;
+              int n_heads, int causal_offset, float* out, const OnScores* on_scores) const;
+  // out = layer_norm(x), leaving the residual stream x untouched; `out` is reused storage.
+  void normalized(const LayerNorm& norm, const std::vector<float>& x, int rows,
+                  std::vector<float>& out) const;
+  // out = x * layer^T + bias, through the layer's int8 or float32 weights.
+  void apply(const Linear& layer, const float* x, int rows, std::vector<float>& out) const;
 
   WhisperWeights weights_;
   // Compute kernels hold no per-request state, so one backend serves every concurrent request.
   std::unique_ptr<kernels::Backend> backend_;
+  std::unique_ptr<Counters> counters_ = std::make_unique<Counters>();
 };
 
 }  // namespace amanuensis::model

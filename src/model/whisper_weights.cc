@@ -38,6 +38,16 @@ float half_to_float(std::uint16_t h) {
   return std::bit_cast<float>(bits);
 }
 
+// All 65536 halves, widened once: a table look-up per element at load time.
+const std::vector<float>& half_table() {
+  static const std::vector<float> table = [] {
+    std::vector<float> t(1U << 16U);
+    for (std::uint32_t h = 0; h < t.size(); ++h) t[h] = half_to_float(static_cast<std::uint16_t>(h));
+    return t;
+  }();
+  return table;
+}
+
 template <typename T>
 T load_element(const std::byte* p) {
   T value;
@@ -55,9 +65,11 @@ std::vector<float> to_float(const Ct2ModelFile& file, const Variable& variable) 
     case DType::kFloat32:
       std::memcpy(out.data(), p, n * sizeof(float));
       break;
-    case DType::kFloat16:
-      for (std::size_t i = 0; i < n; ++i) out[i] = half_to_float(load_element<std::uint16_t>(p + 2 * i));
+    case DType::kFloat16: {
+      const auto& table = half_table();
+      for (std::size_t i = 0; i < n; ++i) out[i] = table[load_element<std::uint16_t>(p + 2 * i)];
       break;
+    }
     case DType::kBFloat16:
       for (std::size_t i = 0; i < n; ++i) {
         out[i] = std::bit_cast<float>(static_cast<std::uint32_t>(load_element<std::uint16_t>(p + 2 * i)) << 16U);
@@ -87,7 +99,8 @@ std::vector<float> to_float(const Ct2ModelFile& file, const Variable& variable) 
 
 class WeightReader {
  public:
-  explicit WeightReader(const Ct2ModelFile& file) : file_(file) {}
+  WeightReader(const Ct2ModelFile& file, WeightType weight_type)
+      : file_(file), weight_type_(weight_type) {}
 
   std::vector<float> tensor(const std::string& name, std::initializer_list<std::int64_t> shape) {
     const auto& variable = file_.get(name);
@@ -104,9 +117,28 @@ class WeightReader {
     Linear layer;
     layer.out = out;
     layer.in = in;
-    layer.weight = tensor(prefix + "/weight", {out, in});
+    if (weight_type_ == WeightType::kInt8) {
+      layer.int8 = int8_matrix(prefix + "/weight", out, in);
+    } else {
+      layer.weight = tensor(prefix + "/weight", {out, in});
+    }
     if (with_bias) layer.bias = tensor(prefix + "/bias", {out});
     return layer;
+  }
+
+  // The weights [rows, cols] as int8: taken as stored when the file holds int8 (with
+  // CTranslate2's per-row scales), else quantised per row.
+  kernels::Int8Matrix int8_matrix(const std::string& name, int rows, int cols) {
+    const auto& variable = file_.get(name);
+    const auto* scale = file_.find(name + "_scale");
+    if (variable.dtype == DType::kInt8 && scale != nullptr && variable.shape.size() == 2 &&
+        variable.shape[0] == rows && variable.shape[1] == cols && scale->element_count() == rows) {
+      const auto scales = to_float(file_, *scale);
+      return kernels::pack_int8(reinterpret_cast<const std::int8_t*>(variable.data.data()),
+                                scales.data(), rows, cols);
+    }
+    const auto values = tensor(name, {rows, cols});
+    return kernels::quantize_int8(values.data(), rows, cols, cols);
   }
 
   LayerNorm layer_norm(const std::string& prefix, int size) {
@@ -136,6 +168,7 @@ class WeightReader {
   }
 
   const Ct2ModelFile& file_;
+  WeightType weight_type_;
 };
 
 SelfAttention read_self_attention(WeightReader& reader, const std::string& prefix, int d) {
@@ -179,7 +212,28 @@ WhisperConfig read_config(const std::filesystem::path& path) {
 
 }  // namespace
 
-WhisperWeights load_whisper_weights(const std::filesystem::path& model_dir) {
+WeightType weight_type_for(std::string_view compute_type, const std::filesystem::path& model_dir) {
+  if (compute_type == "float32" || compute_type == "float16" || compute_type == "bfloat16") {
+    return WeightType::kFloat32;
+  }
+  if (compute_type == "int8" || compute_type == "int8_float32" || compute_type == "int8_float16" ||
+      compute_type == "int8_bfloat16") {
+    return WeightType::kInt8;
+  }
+  if (compute_type == "default" || compute_type.empty()) {
+    // The stored type: an int8 model stays int8.
+    const auto path = model_dir / "model.bin";
+    if (!std::filesystem::is_regular_file(path)) return WeightType::kFloat32;
+    const auto file = Ct2ModelFile::open(path);
+    const auto* probe = file.find("encoder/layer_0/ffn/linear_0/weight");
+    return probe != nullptr && probe->dtype == DType::kInt8 ? WeightType::kInt8 : WeightType::kFloat32;
+  }
+  throw Error("unknown compute type \"" + std::string(compute_type) +
+              "\" (expected default, float32, float16, bfloat16, int8, int8_float32, int8_float16 or "
+              "int8_bfloat16)");
+}
+
+WhisperWeights load_whisper_weights(const std::filesystem::path& model_dir, WeightType weight_type) {
   if (!std::filesystem::is_directory(model_dir)) {
     throw Error(model_dir.string() + ": model folder not found");
   }
@@ -188,8 +242,9 @@ WhisperWeights load_whisper_weights(const std::filesystem::path& model_dir) {
     throw Error(file.path().string() + ": not a Whisper model (the file holds a " + file.spec_name() +
                 ")");
   }
-  WeightReader reader(file);
+  WeightReader reader(file, weight_type);
   WhisperWeights w;
+  w.weight_type = weight_type;
 
   const auto conv1_shape = reader.shape("encoder/conv1/weight");
   const auto embedding_shape = reader.shape("decoder/embeddings/weight");
@@ -215,10 +270,11 @@ WhisperWeights load_whisper_weights(const std::filesystem::path& model_dir) {
 
   // The convolutions are stored [out, in, kernel]; flattened, each row is already the dense
   // weight over an im2col row laid out as (in, kernel).
-  w.conv1 = {reader.tensor("encoder/conv1/weight", {d, w.n_mels, 3}),
-             reader.tensor("encoder/conv1/bias", {d}), d, w.n_mels * 3};
-  w.conv2 = {reader.tensor("encoder/conv2/weight", {d, d, 3}), reader.tensor("encoder/conv2/bias", {d}),
-             d, d * 3};
+  w.conv1 = {.weight = reader.tensor("encoder/conv1/weight", {d, w.n_mels, 3}),
+             .int8 = {}, .bias = reader.tensor("encoder/conv1/bias", {d}), .out = d,
+             .in = w.n_mels * 3};
+  w.conv2 = {.weight = reader.tensor("encoder/conv2/weight", {d, d, 3}),
+             .int8 = {}, .bias = reader.tensor("encoder/conv2/bias", {d}), .out = d, .in = d * 3};
   w.encoder_positions = reader.tensor("encoder/position_encodings/encodings", {w.n_audio_ctx, d});
   const int n_encoder_layers = count_layers(file, "encoder");
   for (int i = 0; i < n_encoder_layers; ++i) {
@@ -228,7 +284,11 @@ WhisperWeights load_whisper_weights(const std::filesystem::path& model_dir) {
   }
   w.encoder_norm = reader.layer_norm("encoder/layer_norm", d);
 
-  w.token_embedding = reader.tensor("decoder/embeddings/weight", {w.n_vocab, d});
+  if (weight_type == WeightType::kInt8) {
+    w.token_embedding_int8 = reader.int8_matrix("decoder/embeddings/weight", w.n_vocab, d);
+  } else {
+    w.token_embedding = reader.tensor("decoder/embeddings/weight", {w.n_vocab, d});
+  }
   w.decoder_positions = reader.tensor("decoder/position_encodings/encodings", {w.n_text_ctx, d});
   const int n_decoder_layers = count_layers(file, "decoder");
   for (int i = 0; i < n_decoder_layers; ++i) {

@@ -1,17 +1,27 @@
-// Whisper's weights and sizes, read from a CTranslate2 model folder into float32.
+// Whisper's weights and sizes, read from a CTranslate2 model folder into float32, or with the
+// dense layers' weights as int8 (per output channel scales) for WeightType::kInt8.
 #pragma once
 
 #include <filesystem>
 #include <span>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 #include "kernels/backend.h"
+#include "kernels/int8_gemm.h"
 
 namespace amanuensis::model {
 
+// How the dense layers' weights are held in memory (and so how they are multiplied).
+enum class WeightType {
+  kFloat32,  // float32 weights, float32 products
+  kInt8,     // int8 weights with per-output-channel scales, int8 products; the rest float32
+};
+
 struct Linear {
-  std::vector<float> weight;  // [out, in], as CTranslate2 stores it
+  std::vector<float> weight;  // [out, in], as CTranslate2 stores it; empty when int8 is used
+  kernels::Int8Matrix int8;   // the same weights quantised, for WeightType::kInt8
   std::vector<float> bias;    // [out], or empty
   int out = 0;
   int in = 0;
@@ -77,7 +87,10 @@ struct WhisperWeights {
   std::vector<EncoderLayer> encoder_layers;
   LayerNorm encoder_norm;
 
+  WeightType weight_type = WeightType::kFloat32;
+
   std::vector<float> token_embedding;  // [n_vocab, n_state], tied to the output projection
+  kernels::Int8Matrix token_embedding_int8;  // instead of token_embedding for WeightType::kInt8
   std::vector<float> decoder_positions;  // [n_text_ctx, n_state]
   std::vector<DecoderLayer> decoder_layers;
   LayerNorm decoder_norm;
@@ -87,6 +100,14 @@ struct WhisperWeights {
 
 // Reads <dir>/model.bin and <dir>/config.json. Throws amanuensis::Error naming the file and the
 // problem for a missing, truncated or corrupt file, or a model that is not Whisper.
-WhisperWeights load_whisper_weights(const std::filesystem::path& model_dir);
+// Dense layers (not the convolutions) and the token embedding are quantised per output channel
+// for WeightType::kInt8, or taken as stored when the model file already holds int8.
+WhisperWeights load_whisper_weights(const std::filesystem::path& model_dir,
+                                    WeightType weight_type = WeightType::kFloat32);
+
+// The weight type a CTranslate2 compute type means on a CPU ("default" keeps the stored type:
+// int8 for an int8 model, else float32; float16 and bfloat16 are computed in float32). Throws
+// amanuensis::Error for an unknown name.
+WeightType weight_type_for(std::string_view compute_type, const std::filesystem::path& model_dir);
 
 }  // namespace amanuensis::model

@@ -1,8 +1,7 @@
 #include "service/api_error.h"
 
-#include <utility>
-
 #include <nlohmann/json.hpp>
+#include <utility>
 
 namespace amanuensis::service {
 
@@ -19,16 +18,19 @@ ApiError& ApiError::with_retry_after(int seconds) {
   return *this;
 }
 
-std::string ApiError::body() const {
+nlohmann::json ApiError::error_json() const {
   // OpenAI sends null, not "", for an absent param or code; clients test for null.
-  const auto or_null = [](const std::string& s) { return s.empty() ? nlohmann::json() : nlohmann::json(s); };
-  const nlohmann::json error = {{"message", what()},
-                                {"type", type_},
-                                {"param", or_null(param_)},
-                                {"code", or_null(code_)}};
+  const auto or_null = [](const std::string& s) {
+    return s.empty() ? nlohmann::json() : nlohmann::json(s);
+  };
+  return {
+      {"message", what()}, {"type", type_}, {"param", or_null(param_)}, {"code", or_null(code_)}};
+}
+
+std::string ApiError::body() const {
   // Messages can quote client input (a field value, a file name): never let bad UTF-8 throw.
-  return nlohmann::json{{"error", error}}.dump(-1, ' ', false,
-                                               nlohmann::json::error_handler_t::replace);
+  return nlohmann::json{{"error", error_json()}}.dump(-1, ' ', false,
+                                                      nlohmann::json::error_handler_t::replace);
 }
 
 ApiError bad_request(std::string message, std::string param, std::string code) {

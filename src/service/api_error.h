@@ -4,6 +4,7 @@
 // no handler writes an error body by hand.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
 
@@ -22,7 +23,8 @@ class ApiError : public std::runtime_error {
   [[nodiscard]] int retry_after() const { return retry_after_; }
   ApiError& with_retry_after(int seconds);
 
-  // The JSON body for this error.
+  // The inner object {"message", "type", "param", "code"}, and the whole body {"error": ...}.
+  [[nodiscard]] nlohmann::json error_json() const;
   [[nodiscard]] std::string body() const;
 
  private:

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <functional>
 #include <limits>
 #include <map>
@@ -44,10 +45,17 @@ std::string shown(std::string_view text) {
   return out + (text.size() > kMaxShown ? "...'" : "'");
 }
 
-[[noreturn]] void bad_value(std::string_view field, std::string_view value, std::string_view expected) {
-  throw bad_request("invalid " + std::string(field) + " " + shown(value) + ": expected " +
-                        std::string(expected),
-                    std::string(field));
+[[noreturn]] void bad_value(std::string_view field, std::string_view value,
+                            std::string_view expected) {
+  throw bad_request(
+      "invalid " + std::string(field) + " " + shown(value) + ": expected " + std::string(expected),
+      std::string(field));
+}
+
+std::string number_text(float value) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%g", static_cast<double>(value));
+  return buffer;
 }
 
 template <typename T>
@@ -68,8 +76,7 @@ T parse_number(std::string_view field, std::string_view raw, std::string_view ex
 float parse_float(std::string_view field, std::string_view raw, float min, float max) {
   const auto value = parse_number<float>(field, raw, "a number");
   if (value < min || value > max) {
-    bad_value(field, raw, "a number from " + std::to_string(min).substr(0, 4) + " to " +
-                              std::to_string(max).substr(0, 4));
+    bad_value(field, raw, "a number from " + number_text(min) + " to " + number_text(max));
   }
   return value;
 }
@@ -110,16 +117,17 @@ std::vector<std::string_view> split_list(std::string_view raw) {
 
 std::string parse_text(std::string_view field, std::string_view raw) {
   if (raw.size() > kMaxTextFieldBytes) {
-    throw bad_request(std::string(field) + " is longer than " + std::to_string(kMaxTextFieldBytes) +
-                          " bytes",
-                      std::string(field));
+    throw bad_request(
+        std::string(field) + " is longer than " + std::to_string(kMaxTextFieldBytes) + " bytes",
+        std::string(field));
   }
   return std::string(raw);
 }
 
 std::vector<float> temperature_ladder(float first) {
   std::vector<float> ladder;
-  for (float t = first; t <= 1.0F + 1e-4F; t += kTemperatureStep) ladder.push_back(std::min(t, 1.0F));
+  for (float t = first; t <= 1.0F + 1e-4F; t += kTemperatureStep)
+    ladder.push_back(std::min(t, 1.0F));
   return ladder;
 }
 
@@ -134,9 +142,15 @@ ResponseFormat parse_response_format(std::string_view raw) {
 }
 
 // Fields OpenAI clients may send that mean nothing to Whisper; accepted and ignored.
-const std::set<std::string, std::less<>> kIgnoredFields = {
-    "chunking_strategy", "include[]", "include", "user", "known_speaker_names[]",
-    "known_speaker_references[]", "vad_parameters", "keywords", "languages[]"};
+const std::set<std::string, std::less<>> kIgnoredFields = {"chunking_strategy",
+                                                           "include[]",
+                                                           "include",
+                                                           "user",
+                                                           "known_speaker_names[]",
+                                                           "known_speaker_references[]",
+                                                           "vad_parameters",
+                                                           "keywords",
+                                                           "languages[]"};
 
 // Fields that may repeat: each occurrence adds to a list.
 bool is_repeatable(std::string_view name) {
@@ -154,7 +168,8 @@ class FormReader {
     const std::string_view value = part.data;
     if (std::find(context_.file_fields.begin(), context_.file_fields.end(), name) !=
         context_.file_fields.end()) {
-      if (have_file_) throw bad_request("more than one file uploaded; send one 'file' field", "file");
+      if (have_file_)
+        throw bad_request("more than one file uploaded; send one 'file' field", "file");
       have_file_ = true;
       request_.file = value;
       request_.file_name = part.filename;
@@ -192,10 +207,11 @@ class FormReader {
       throw bad_request("no audio file: send it as the multipart field 'file'", "file");
     }
     if (request_.file.empty()) {
-      throw bad_request("the uploaded file" +
-                            (request_.file_name.empty() ? std::string() : " " + shown(request_.file_name)) +
-                            " is empty (0 bytes)",
-                        "file");
+      throw bad_request(
+          "the uploaded file" +
+              (request_.file_name.empty() ? std::string() : " " + shown(request_.file_name)) +
+              " is empty (0 bytes)",
+          "file");
     }
     if (!request_.model.empty() && request_.model != kOpenAiModelAlias &&
         request_.model != context_.model_name) {
@@ -235,7 +251,8 @@ class FormReader {
     const auto items = split_list(value);
     if (items.size() > 1) {  // faster-whisper's explicit ladder
       o_.temperatures.clear();
-      for (const auto item : items) o_.temperatures.push_back(parse_float("temperature", item, 0.0F, 1.0F));
+      for (const auto item : items)
+        o_.temperatures.push_back(parse_float("temperature", item, 0.0F, 1.0F));
       return;
     }
     const float t = parse_float("temperature", value, 0.0F, 1.0F);
@@ -264,13 +281,14 @@ class FormReader {
     const auto text = lower(trim(value));
     if (!context_.task_field_allowed) {
       if (text != context_.task) {
-        throw bad_request("task '" + text + "' does not match this endpoint, which does '" +
-                              context_.task + "'",
-                          "task");
+        throw bad_request(
+            "task '" + text + "' does not match this endpoint, which does '" + context_.task + "'",
+            "task");
       }
       return;
     }
-    if (text != "transcribe" && text != "translate") bad_value("task", value, "transcribe or translate");
+    if (text != "transcribe" && text != "translate")
+      bad_value("task", value, "transcribe or translate");
     task_ = text;
   }
 

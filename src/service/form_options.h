@@ -35,9 +35,9 @@ struct TranscriptionRequest {
   bool include_segments = true;
   // vad_filter was asked for (accepted for faster-whisper clients; the engine has no VAD yet).
   bool vad_filter = false;
-  std::string model;          // as the client named it; empty when not given
-  std::string file_name;      // the upload's filename, for messages
-  std::string_view file;      // the upload's bytes (points into the request body)
+  std::string model;      // as the client named it; empty when not given
+  std::string file_name;  // the upload's filename, for messages
+  std::string_view file;  // the upload's bytes (points into the request body)
 };
 
 // What a form is checked against: the endpoint and the loaded model.
@@ -45,7 +45,7 @@ struct FormContext {
   std::string task = "transcribe";  // "translate" on /v1/audio/translations
   bool task_field_allowed = false;  // the legacy /transcribe takes `task` as a field
   std::vector<std::string> file_fields = {"file"};  // field names that may carry the upload
-  std::string model_name;           // the loaded model's name, accepted as `model`
+  std::string model_name;                           // the loaded model's name, accepted as `model`
   bool multilingual = false;
 };
 

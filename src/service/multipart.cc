@@ -41,7 +41,7 @@ std::string quoted(std::string_view text) {
 // A header value such as `form-data; name="file"; filename="a.wav"`: the leading token, then
 // parameters whose values are tokens or quoted strings (RFC 7230 3.2.6, with backslash escapes).
 struct HeaderValue {
-  std::string token;  // lower-cased
+  std::string token;                                        // lower-cased
   std::vector<std::pair<std::string, std::string>> params;  // names lower-cased
 
   [[nodiscard]] std::optional<std::string> param(std::string_view name) const {
@@ -139,8 +139,8 @@ void parse_part_headers(std::string_view block, std::size_t index, FormPart& par
     block.remove_prefix(std::min(end + kCrlf.size(), block.size()));
     const auto colon = line.find(':');
     if (colon == std::string_view::npos || colon == 0) {
-      throw bad_request("malformed multipart body: " + where + " has a header line without a name: " +
-                        quoted(line));
+      throw bad_request("malformed multipart body: " + where +
+                        " has a header line without a name: " + quoted(line));
     }
     const std::string name = lower(trim(line.substr(0, colon)));
     const std::string_view value = trim(line.substr(colon + 1));
@@ -210,8 +210,8 @@ std::vector<FormPart> parse_multipart(std::string_view body, std::string_view bo
   // Boyer-Moore: a 25 MB upload is scanned once per part, in time linear in its size.
   const std::boyer_moore_searcher find_delimiter(delimiter.begin(), delimiter.end());
   const auto search = [&](std::size_t from) -> std::size_t {
-    const auto found = std::search(body.begin() + static_cast<std::ptrdiff_t>(from), body.end(),
-                                   find_delimiter);
+    const auto found =
+        std::search(body.begin() + static_cast<std::ptrdiff_t>(from), body.end(), find_delimiter);
     return found == body.end() ? std::string_view::npos
                                : static_cast<std::size_t>(found - body.begin());
   };

@@ -1,0 +1,168 @@
+#include "backends/failover.h"
+
+#include <cstdio>
+#include <exception>
+#include <utility>
+
+#include "backends/log.h"
+
+namespace amanuensis::backends {
+
+namespace {
+
+// > 0 while this thread re-runs a failed request: every op goes to the CPU.
+thread_local int cpu_only_depth = 0;
+
+class CpuOnlyScope {
+ public:
+  CpuOnlyScope() { ++cpu_only_depth; }
+  ~CpuOnlyScope() { --cpu_only_depth; }
+  CpuOnlyScope(const CpuOnlyScope&) = delete;
+  CpuOnlyScope& operator=(const CpuOnlyScope&) = delete;
+};
+
+}  // namespace
+
+BackendMonitor::BackendMonitor(std::vector<BackendReport> selection, std::string selected)
+    : selection_(std::move(selection)), selected_(std::move(selected)) {}
+
+std::vector<BackendReport> BackendMonitor::reports() const {
+  auto reports = selection_;
+  const std::lock_guard lock(mutex_);
+  if (selected_ == "cpu") return reports;
+  for (auto& report : reports) {
+    if (report.name == selected_) {
+      report.details.emplace_back("run_failures", std::to_string(failures_));
+      report.details.emplace_back("requests_retried_on_cpu", std::to_string(retries_));
+      if (!last_failure_.empty()) report.details.emplace_back("last_failure", last_failure_);
+      if (disabled_) {
+        report.selected = false;
+        report.reason = "disabled after " + std::to_string(kDisableAfterFailures) +
+                        " failed requests in a row (last: " + last_failure_ + "); was: " + report.reason;
+      }
+    } else if (report.name == "cpu" && disabled_) {
+      report.selected = true;
+      report.reason = "selected: fallback after " + selected_ + " was disabled";
+    }
+  }
+  return reports;
+}
+
+void BackendMonitor::record_failure(const std::string& reason) {
+  const std::lock_guard lock(mutex_);
+  ++failures_;
+  last_failure_ = reason;
+}
+
+void BackendMonitor::record_retry() {
+  bool now_disabled = false;
+  {
+    const std::lock_guard lock(mutex_);
+    ++retries_;
+    if (++consecutive_failures_ >= kDisableAfterFailures && !disabled_) {
+      disabled_ = true;
+      now_disabled = true;
+    }
+  }
+  if (now_disabled) {
+    log_line("backend " + selected_ + " disabled after " + std::to_string(kDisableAfterFailures) +
+             " failed requests in a row; every request now runs on cpu");
+  }
+}
+
+void BackendMonitor::record_success() {
+  const std::lock_guard lock(mutex_);
+  consecutive_failures_ = 0;
+}
+
+FailoverBackend::FailoverBackend(std::unique_ptr<kernels::Backend> device,
+                                 std::unique_ptr<kernels::Backend> cpu,
+                                 std::shared_ptr<BackendMonitor> monitor, ForcedFailures forced)
+    : device_(std::move(device)), cpu_(std::move(cpu)), monitor_(std::move(monitor)), forced_(forced) {}
+
+std::string FailoverBackend::describe() const {
+  return device_->describe() + "; fallback " + cpu_->describe();
+}
+
+template <typename Op>
+void FailoverBackend::call(const Op& op) {
+  if (cpu_only_depth > 0 || monitor_->disabled()) {
+    op(*cpu_);
+    return;
+  }
+  try {
+    if (forced_.run_from_call && ++calls_ >= *forced_.run_from_call) {
+      throw DeviceError(forced_failure_message(device_->name(), "run"));
+    }
+    op(*device_);
+  } catch (const std::exception& e) {
+    monitor_->record_failure(e.what());
+    throw BackendFailed(std::string(device_->name()), e.what());
+  }
+}
+
+void FailoverBackend::matmul(kernels::MatrixView a, kernels::MatrixView b, bool transpose_b,
+                             float alpha, float beta, kernels::MutableMatrixView c) {
+  call([&](kernels::Backend& backend) { backend.matmul(a, b, transpose_b, alpha, beta, c); });
+}
+
+void FailoverBackend::linear(kernels::MatrixView x, kernels::MatrixView weight,
+                             std::span<const float> bias, kernels::MutableMatrixView y) {
+  call([&](kernels::Backend& backend) { backend.linear(x, weight, bias, y); });
+}
+
+void FailoverBackend::linear_int8(kernels::MatrixView x, const kernels::Int8Matrix& weight,
+                                  std::span<const float> bias, kernels::MutableMatrixView y) {
+  call([&](kernels::Backend& backend) { backend.linear_int8(x, weight, bias, y); });
+}
+
+void FailoverBackend::attention(kernels::MatrixView q, kernels::MatrixView k, kernels::MatrixView v,
+                                int n_heads, float scale, int causal_offset,
+                                kernels::MutableMatrixView out) {
+  call([&](kernels::Backend& backend) { backend.attention(q, k, v, n_heads, scale, causal_offset, out); });
+}
+
+void FailoverBackend::layer_norm(kernels::MutableMatrixView x, std::span<const float> gamma,
+                                 std::span<const float> beta, float epsilon) {
+  call([&](kernels::Backend& backend) { backend.layer_norm(x, gamma, beta, epsilon); });
+}
+
+void FailoverBackend::gelu(std::span<float> x) {
+  call([&](kernels::Backend& backend) { backend.gelu(x); });
+}
+
+void FailoverBackend::softmax_rows(kernels::MutableMatrixView x, int causal_offset) {
+  call([&](kernels::Backend& backend) { backend.softmax_rows(x, causal_offset); });
+}
+
+void FailoverBackend::add(std::span<const float> x, std::span<float> y) {
+  call([&](kernels::Backend& backend) { backend.add(x, y); });
+}
+
+Transcription run_with_failover(BackendMonitor* monitor, const SegmentCallback& on_segment,
+                                const std::function<Transcription(const SegmentCallback&)>& request) {
+  if (monitor == nullptr || monitor->selected() == "cpu" || cpu_only_depth > 0) {
+    return request(on_segment);
+  }
+  std::size_t delivered = 0;
+  try {
+    auto result = request([&](const Segment& segment) {
+      ++delivered;
+      if (on_segment) on_segment(segment);
+    });
+    monitor->record_success();
+    return result;
+  } catch (const BackendFailed& e) {
+    log_line("backend " + e.backend() + " failed during a request: " + e.reason() +
+             "; running the request again on cpu");
+  }
+  monitor->record_retry();
+  const CpuOnlyScope cpu_only;
+  std::size_t replayed = 0;
+  return request([&](const Segment& segment) {
+    if (replayed++ < delivered) return;  // the caller has this one already
+    if (on_segment) on_segment(segment);
+  });
+}
+
+}  // namespace amanuensis::backends

@@ -1,0 +1,56 @@
+// amanuensis serve: the HTTP service (OpenAI-compatible API, status, metrics); see docs/service.md.
+#include <memory>
+#include <thread>
+
+#include "cli/commands.h"
+#include "service/server.h"
+
+namespace amanuensis::cli {
+
+CommandAction add_serve_command(CLI::App& app) {
+  auto config = std::make_shared<service::ServeConfig>();
+  auto* command = app.add_subcommand("serve", "Serve the OpenAI-compatible HTTP API");
+  command->add_option("--model", config->model_path, "CTranslate2 Whisper model folder")
+      ->required();
+  command->add_option("--host", config->host, "Address to listen on (0.0.0.0: every interface)")
+      ->capture_default_str();
+  command->add_option("--port", config->port, "Port to listen on (0: any free port)")
+      ->check(CLI::Range(0, 65535))
+      ->capture_default_str();
+  command->add_option("--workers", config->workers, "Transcriptions run at once")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  command
+      ->add_option("--threads", config->threads,
+                   "Compute threads per transcription (default: cores / workers)")
+      ->check(CLI::Range(1, 1024));
+  command
+      ->add_option("--max-queue", config->max_queue,
+                   "Transcriptions that may wait for a worker; beyond it: 429")
+      ->check(CLI::Range(0, 100000))
+      ->capture_default_str();
+  command
+      ->add_option("--max-upload-mb", config->max_upload_mb,
+                   "Largest upload accepted; beyond it: 413")
+      ->check(CLI::Range(0.001, 4096.0))
+      ->capture_default_str();
+  command
+      ->add_option("--api-key", config->api_key,
+                   "Require 'Authorization: Bearer KEY' (not on /health)")
+      ->envname("AMANUENSIS_API_KEY");
+  command
+      ->add_option("--request-timeout", config->request_timeout_seconds,
+                   "Seconds a transcription may take, queue included; then 504 (0: none)")
+      ->check(CLI::Range(0.0, 86400.0))
+      ->capture_default_str();
+  command
+      ->add_option("--compute-type", config->compute_type,
+                   "Weight precision: default, float32, float16, int8, int8_float32")
+      ->capture_default_str();
+  command->add_flag(
+      "--no-access-log", [config](std::int64_t) { config->access_log = false; },
+      "Do not log each request on standard error");
+  return [config] { return service::run_server(*config); };
+}
+
+}  // namespace amanuensis::cli

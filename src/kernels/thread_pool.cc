@@ -1,0 +1,102 @@
+#include "kernels/thread_pool.h"
+
+#include <algorithm>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
+namespace amanuensis::kernels {
+
+namespace {
+
+thread_local bool in_pool_task = false;
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  _mm_pause();
+#endif
+}
+
+// Spins this many rounds for new work before sleeping: decoding runs many short loops per token,
+// and a futex wake-up costs more than the loop itself.
+constexpr int kSpinRounds = 20000;
+
+}  // namespace
+
+ThreadPool::ThreadPool(int threads) {
+  for (int i = 1; i < std::max(1, threads); ++i) workers_.emplace_back([this] { worker_loop(); });
+}
+
+ThreadPool::~ThreadPool() {
+  {
+    const std::lock_guard lock(mutex_);
+    stop_ = true;
+    generation_.fetch_add(1);
+  }
+  wake_.notify_all();
+  for (auto& worker : workers_) worker.join();
+}
+
+void ThreadPool::work_on_current() {
+  const auto& task = *task_;
+  const int n = count_;
+  in_pool_task = true;
+  int done = 0;
+  for (int i = next_.fetch_add(1); i < n; i = next_.fetch_add(1)) {
+    task(i);
+    ++done;
+  }
+  in_pool_task = false;
+  if (done > 0) finished_.fetch_add(done);
+}
+
+void ThreadPool::worker_loop() {
+  std::uint64_t seen = 0;
+  for (;;) {
+    bool found = false;
+    for (int spin = 0; spin < kSpinRounds; ++spin) {
+      if (generation_.load(std::memory_order_acquire) != seen) {
+        found = true;
+        break;
+      }
+      cpu_relax();
+    }
+    std::unique_lock lock(mutex_);
+    if (!found) wake_.wait(lock, [&] { return generation_.load() != seen; });
+    seen = generation_.load();
+    if (stop_) return;
+    if (task_ == nullptr) continue;
+    ++active_workers_;
+    lock.unlock();
+    work_on_current();
+    lock.lock();
+    if (--active_workers_ == 0) done_.notify_all();
+  }
+}
+
+void ThreadPool::run(int n, const std::function<void(int)>& task) {
+  if (n <= 0) return;
+  std::unique_lock busy(busy_, std::defer_lock);
+  if (workers_.empty() || n == 1 || in_pool_task || !busy.try_lock()) {
+    for (int i = 0; i < n; ++i) task(i);
+    return;
+  }
+  {
+    const std::lock_guard lock(mutex_);
+    task_ = &task;
+    count_ = n;
+    next_.store(0);
+    finished_.store(0);
+    generation_.fetch_add(1, std::memory_order_release);
+  }
+  wake_.notify_all();
+  work_on_current();
+  // Every task claimed; wait until those claimed by workers have finished.
+  while (finished_.load(std::memory_order_acquire) < n) cpu_relax();
+  std::unique_lock lock(mutex_);
+  task_ = nullptr;
+  done_.wait(lock, [&] { return active_workers_ == 0; });
+}
+
+}  // namespace amanuensis::kernels

@@ -1,0 +1,26 @@
+// The route table, one file per group of endpoints.
+#pragma once
+
+#include "service/http_server.h"
+#include "service/service_context.h"
+
+namespace amanuensis::service {
+
+// API-key check, the access log and request metrics, 404/500 bodies in OpenAI's error shape.
+void add_common_handlers(HttpServer& server, ServiceContext& context);
+// GET /health, /status, /metrics.
+void add_status_routes(HttpServer& server, ServiceContext& context);
+// POST /v1/audio/transcriptions, /v1/audio/translations; GET /v1/models[/{id}].
+void add_openai_routes(HttpServer& server, ServiceContext& context);
+// POST /transcribe, for clients of the old service.
+void add_legacy_routes(HttpServer& server, ServiceContext& context);
+
+// All of the above.
+inline void add_routes(HttpServer& server, ServiceContext& context) {
+  add_common_handlers(server, context);
+  add_status_routes(server, context);
+  add_openai_routes(server, context);
+  add_legacy_routes(server, context);
+}
+
+}  // namespace amanuensis::service

@@ -1,0 +1,117 @@
+// The OpenAI audio API: POST /v1/audio/transcriptions and /v1/audio/translations
+// (multipart/form-data in; json, text, srt, vtt, verbose_json or server-sent events out) and
+// GET /v1/models.
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "formats/transcript_formats.h"
+#include "service/multipart.h"
+#include "service/responses.h"
+#include "service/routes.h"
+#include "service/transcription_flow.h"
+
+namespace amanuensis::service {
+
+namespace {
+
+constexpr const char* kTextType = "text/plain; charset=utf-8";
+
+void render(httplib::Response& response, const TranscriptionRequest& request,
+            const Transcription& transcription) {
+  const nlohmann::json usage = {{"type", "duration"},
+                                {"seconds", std::ceil(transcription.duration)}};
+  switch (request.response_format) {
+    case ResponseFormat::kJson:
+      send_json(response, 200, {{"text", formats::full_text(transcription)}, {"usage", usage}});
+      return;
+    case ResponseFormat::kVerboseJson: {
+      auto body = formats::verbose_json(transcription, {.task = request.options.task,
+                                                        .segments = request.include_segments,
+                                                        .words = request.include_words});
+      body["usage"] = usage;
+      send_json(response, 200, body);
+      return;
+    }
+    case ResponseFormat::kText:
+      response.set_content(formats::full_text(transcription) + "\n", kTextType);
+      return;
+    case ResponseFormat::kSrt:
+    case ResponseFormat::kVtt: {
+      const bool vtt = request.response_format == ResponseFormat::kVtt;
+      std::ostringstream out;
+      formats::write_transcript(out,
+                                vtt ? formats::OutputFormat::kVtt : formats::OutputFormat::kSrt,
+                                transcription, request.file_name);
+      response.set_content(out.str(), vtt ? "text/vtt; charset=utf-8" : kTextType);
+      return;
+    }
+  }
+}
+
+void transcribe(ServiceContext& context, const httplib::Request& http_request,
+                httplib::Response& response, const httplib::ContentReader& reader,
+                const std::string& task) {
+  auto in_flight = std::make_shared<InFlight>(context);
+  auto& connection = *HttpServer::current_connection();
+  // Until the body is read, any error leaves it on the wire.
+  connection.close_after_response(has_body(http_request));
+  const auto boundary = multipart_boundary(connection.content_type());
+  const auto body = read_body(context, http_request, reader);
+  connection.close_after_response(false);
+
+  const auto parts = parse_multipart(*body, boundary);
+  const auto model = context.model();  // 503 while loading; the upload was still checked
+  const auto request = parse_transcription_form(
+      parts,
+      {.task = task, .model_name = model.info().name, .multilingual = model.info().multilingual});
+  const auto job = submit(context, model, body, request);
+  if (request.stream) {
+    respond_with_events(context, response, job, request, std::move(in_flight));
+    return;
+  }
+  render(response, request, wait_for_completion(context, job, request).transcription);
+}
+
+nlohmann::json model_entry(const std::string& id, std::int64_t created) {
+  return {{"id", id}, {"object", "model"}, {"created", created}, {"owned_by", "amanuensis"}};
+}
+
+}  // namespace
+
+void add_openai_routes(HttpServer& server, ServiceContext& context) {
+  for (const auto& [path, task] : {std::pair{"/v1/audio/transcriptions", "transcribe"},
+                                   std::pair{"/v1/audio/translations", "translate"}}) {
+    server.Post(path, [&context, task = std::string(task)](const httplib::Request& request,
+                                                           httplib::Response& response,
+                                                           const httplib::ContentReader& reader) {
+      guarded(response, [&] { transcribe(context, request, response, reader, task); });
+    });
+  }
+
+  server.Get("/v1/models", [&context](const httplib::Request&, httplib::Response& response) {
+    guarded(response, [&] {
+      nlohmann::json data = nlohmann::json::array();
+      data.push_back(model_entry(std::string(kOpenAiModelAlias), context.started_unix_seconds()));
+      if (const auto summary = context.model_summary()) {
+        data.push_back(model_entry(summary->name, context.started_unix_seconds()));
+      }
+      send_json(response, 200, {{"object", "list"}, {"data", data}});
+    });
+  });
+
+  server.Get(R"(/v1/models/(.+))",
+             [&context](const httplib::Request& request, httplib::Response& response) {
+               guarded(response, [&] {
+                 const std::string id = request.matches[1];
+                 const auto summary = context.model_summary();
+                 if (id != kOpenAiModelAlias && !(summary && id == summary->name)) {
+                   throw ApiError(404, "no model named '" + id + "' on this server",
+                                  "invalid_request_error", "model", "model_not_found");
+                 }
+                 send_json(response, 200, model_entry(id, context.started_unix_seconds()));
+               });
+             });
+}
+
+}  // namespace amanuensis::service

@@ -1,0 +1,107 @@
+// GET /health, /status and /metrics: what orchestrators, operators and Prometheus ask.
+#include <nlohmann/json.hpp>
+
+#include "service/process_stats.h"
+#include "service/responses.h"
+#include "service/routes.h"
+
+#ifndef AMANUENSIS_VERSION
+#define AMANUENSIS_VERSION "unknown"
+#endif
+
+namespace amanuensis::service {
+
+namespace {
+
+std::string state_of(const ServiceContext& context) {
+  if (context.draining()) return "draining";
+  return context.ready() ? "ready" : "loading";
+}
+
+nlohmann::json model_json(const ServiceContext& context) {
+  const auto summary = context.model_summary();
+  if (!summary) return nullptr;
+  const auto& info = summary->info;
+  return {{"name", summary->name},
+          {"path", summary->path.string()},
+          {"size_bytes", summary->size_bytes},
+          {"compute_type", context.config().compute_type},
+          {"multilingual", info.multilingual},
+          {"n_mels", info.n_mels},
+          {"n_vocab", info.n_vocab},
+          {"n_audio_layers", info.n_audio_layers},
+          {"n_text_layers", info.n_text_layers},
+          {"n_state", info.n_state},
+          {"n_heads", info.n_heads}};
+}
+
+// The engine runs on the CPU only for now; backends with a fallback chain are a later issue.
+// The shape is already the final one: the chain, in order, with why each was or was not chosen.
+nlohmann::json backend_json() {
+  return {{"mode", "cpu"},
+          {"fallback_chain", nlohmann::json::array({{{"backend", "cpu"},
+                                                     {"available", true},
+                                                     {"chosen", true},
+                                                     {"reason", "reference backend"}}})}};
+}
+
+nlohmann::json device_json() {
+  const auto cpu = read_cpu_info();
+  const auto memory = read_memory_info();
+  return {{"cpu",
+           {{"model", cpu.model_name}, {"logical_cores", cpu.logical_cores}, {"simd", cpu.simd}}},
+          {"memory",
+           {{"total_bytes", memory.total_bytes}, {"available_bytes", memory.available_bytes}}}};
+}
+
+}  // namespace
+
+void add_status_routes(HttpServer& server, ServiceContext& context) {
+  // Liveness and readiness in one: 200 once the model is loaded, 503 while loading or draining,
+  // so a load balancer sends work only where it will be taken.
+  server.Get("/health", [&context](const httplib::Request&, httplib::Response& response) {
+    guarded(response, [&] {
+      const auto state = state_of(context);
+      nlohmann::json body = {{"status", state == "ready" ? "ok" : state}};
+      if (const auto summary = context.model_summary()) body["model"] = summary->name;
+      send_json(response, state == "ready" ? 200 : 503, body);
+    });
+  });
+
+  server.Get("/status", [&context](const httplib::Request&, httplib::Response& response) {
+    guarded(response, [&] {
+      const auto& config = context.config();
+      const auto& pool = context.pool();
+      const auto process = read_process_stats();
+      send_json(response, 200,
+                {{"version", AMANUENSIS_VERSION},
+                 {"status", state_of(context)},
+                 {"uptime_seconds", context.uptime_seconds()},
+                 {"backend", backend_json()},
+                 {"device", device_json()},
+                 {"model", model_json(context)},
+                 {"workers",
+                  {{"count", pool.workers()},
+                   {"busy", pool.busy()},
+                   {"threads_per_worker", threads_per_worker(config)}}},
+                 {"queue", {{"depth", pool.queued()}, {"max", pool.max_queue()}}},
+                 {"requests_in_flight", context.in_flight()},
+                 {"limits",
+                  {{"max_upload_bytes", context.max_upload_bytes()},
+                   {"request_timeout_seconds", config.request_timeout_seconds}}},
+                 {"process",
+                  {{"cpu_seconds", process.cpu_seconds},
+                   {"resident_memory_bytes", process.resident_bytes},
+                   {"threads", process.threads}}},
+                 {"auth", !config.api_key.empty()}});
+    });
+  });
+
+  server.Get("/metrics", [&context](const httplib::Request&, httplib::Response& response) {
+    guarded(response, [&] {
+      response.set_content(context.registry().render(), "text/plain; version=0.0.4; charset=utf-8");
+    });
+  });
+}
+
+}  // namespace amanuensis::service

@@ -1,0 +1,104 @@
+#include "service/server.h"
+
+#include <pthread.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <thread>
+
+#include "service/http_server.h"
+#include "service/routes.h"
+
+namespace amanuensis::service {
+
+namespace {
+
+// Connections served at once: every running and queued transcription holds one, and a few more
+// keep /health and /metrics answering under full load.
+constexpr int kSpareConnections = 16;
+
+// SIGTERM and SIGINT, blocked in every thread so that only our sigwait() sees them.
+sigset_t termination_signals() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  return signals;
+}
+
+// Stops the listener when run_server leaves early (the model failed to load, say).
+class ListenerGuard {
+ public:
+  ListenerGuard(HttpServer& server, std::thread& thread) : server_(server), thread_(thread) {}
+  ListenerGuard(const ListenerGuard&) = delete;
+  ListenerGuard& operator=(const ListenerGuard&) = delete;
+  ~ListenerGuard() {
+    server_.stop_accepting();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  HttpServer& server_;
+  std::thread& thread_;
+};
+
+}  // namespace
+
+int run_server(const ServeConfig& config) {
+  const sigset_t signals = termination_signals();
+  // Before any thread starts: threads inherit the mask.
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);  // a client that hangs up must not kill us mid-write
+
+  ServiceContext context(config);
+  HttpServer http(static_cast<std::size_t>(config.workers + config.max_queue + kSpareConnections));
+  add_routes(http, context);
+
+  int port = config.port;
+  if (port == 0) {
+    port = http.bind_to_any_port(config.host);
+  } else if (!http.bind_to_port(config.host, port)) {
+    port = -1;
+  }
+  if (port < 0) {
+    throw Error("cannot listen on " + config.host + ":" + std::to_string(config.port) +
+                " (address in use, or not an address of this machine)");
+  }
+  std::fprintf(stderr,
+               "serve: listening on http://%s:%d (%d workers x %d threads, queue %d, uploads up to "
+               "%.0f MB%s)\n",
+               config.host.c_str(), port, context.pool().workers(), threads_per_worker(config),
+               config.max_queue, config.max_upload_mb,
+               config.api_key.empty() ? "" : ", API key required");
+
+  std::thread listener([&http] {
+    http.listen_after_bind();
+    // Returning before stop_accepting() means the listening socket failed: end the process the
+    // same way a SIGTERM would.
+    if (!http.stopping()) kill(getpid(), SIGTERM);
+  });
+  const ListenerGuard guard(http, listener);
+
+  const auto load_started = std::chrono::steady_clock::now();
+  context.set_model(Model::load({.path = config.model_path,
+                                 .threads = threads_per_worker(config),
+                                 .compute_type = config.compute_type}));
+  std::fprintf(
+      stderr, "serve: model %s loaded in %.2f s; ready\n", context.model_summary()->name.c_str(),
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - load_started).count());
+
+  int signal_number = 0;
+  sigwait(&signals, &signal_number);
+  std::fprintf(stderr, "serve: %s: no new connections; finishing %d requests in progress\n",
+               signal_number == SIGINT ? "SIGINT" : "SIGTERM", context.in_flight());
+  context.begin_draining();
+  http.stop_accepting();
+  listener.join();  // returns once every connection is done
+  context.pool().shutdown();
+  std::fprintf(stderr, "serve: stopped\n");
+  return 0;
+}
+
+}  // namespace amanuensis::service

@@ -1,0 +1,105 @@
+// What every route shares: the configuration, the model (once loaded), the worker pool and the
+// metrics. One instance lives for the whole `amanuensis serve` process.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "amanuensis/amanuensis.h"
+#include "service/metrics.h"
+#include "service/worker_pool.h"
+
+namespace amanuensis::service {
+
+struct ServeConfig {
+  std::filesystem::path model_path;
+  std::string host = "127.0.0.1";
+  int port = 8000;
+  int workers = 2;
+  int threads = 0;  // compute threads per transcription; 0: cores / workers, at least 1
+  int max_queue = 16;
+  double max_upload_mb = 25.0;             // OpenAI's limit
+  std::string api_key;                     // empty: no authentication
+  double request_timeout_seconds = 600.0;  // 0: none
+  std::string compute_type = "default";
+  bool access_log = true;
+};
+
+// Compute threads one transcription uses under `config`.
+int threads_per_worker(const ServeConfig& config);
+
+// The metric families the handlers update.
+struct ServiceMetrics {
+  explicit ServiceMetrics(MetricsRegistry& registry);
+  Counter& requests;            // by endpoint and status
+  Histogram& latency;           // seconds, by endpoint
+  Counter& audio_seconds;       // audio transcribed
+  Histogram& real_time_factor;  // processing seconds / audio seconds
+  Histogram& queue_wait;        // seconds a transcription waited for a worker
+  Counter& cancelled;           // by reason: client_gone, timeout
+};
+
+struct ModelSummary {
+  std::string name;
+  std::filesystem::path path;
+  std::uintmax_t size_bytes = 0;
+  ModelInfo info;
+};
+
+class ServiceContext {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  explicit ServiceContext(ServeConfig config);
+  ServiceContext(const ServiceContext&) = delete;
+  ServiceContext& operator=(const ServiceContext&) = delete;
+
+  [[nodiscard]] const ServeConfig& config() const { return config_; }
+  [[nodiscard]] std::size_t max_upload_bytes() const;
+
+  // The loaded model; throws ApiError (503) while it is still loading.
+  [[nodiscard]] Model model() const;
+  [[nodiscard]] std::optional<ModelSummary> model_summary() const;
+  void set_model(Model model);
+  [[nodiscard]] bool ready() const { return ready_; }
+
+  // After SIGTERM: new work is refused, work in progress finishes.
+  void begin_draining() { draining_ = true; }
+  [[nodiscard]] bool draining() const { return draining_; }
+
+  [[nodiscard]] WorkerPool& pool() { return pool_; }
+  [[nodiscard]] const WorkerPool& pool() const { return pool_; }
+  [[nodiscard]] MetricsRegistry& registry() { return registry_; }
+  [[nodiscard]] ServiceMetrics& metrics() { return metrics_; }
+
+  [[nodiscard]] double uptime_seconds() const;
+  // Wall-clock start, for /v1/models' `created`.
+  [[nodiscard]] std::int64_t started_unix_seconds() const { return started_unix_; }
+
+  // Transcription requests between arrival and response (running, queued or being read).
+  void request_started() { ++in_flight_; }
+  void request_finished() { --in_flight_; }
+  [[nodiscard]] int in_flight() const { return in_flight_; }
+
+ private:
+  ServeConfig config_;
+  Clock::time_point started_ = Clock::now();
+  std::int64_t started_unix_;
+  MetricsRegistry registry_;
+  ServiceMetrics metrics_;
+  WorkerPool pool_;
+  mutable std::mutex model_mutex_;
+  std::optional<Model> model_;
+  std::optional<ModelSummary> summary_;
+  std::atomic<bool> ready_{false};
+  std::atomic<bool> draining_{false};
+  std::atomic<int> in_flight_{0};
+};
+
+}  // namespace amanuensis::service

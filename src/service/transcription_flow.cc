@@ -1,0 +1,274 @@
+#include "service/transcription_flow.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <utility>
+
+#include "formats/transcript_formats.h"
+#include "service/api_error.h"
+#include "service/http_server.h"
+#include "service/responses.h"
+
+namespace amanuensis::service {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Not a real HTTP status: nginx's code for "the client closed the connection", which is what
+// metrics and the access log record when nobody is left to read the response.
+constexpr int kClientClosedRequest = 499;
+
+Connection& connection() {
+  auto* current = HttpServer::current_connection();
+  if (current == nullptr) throw internal_error("request handled outside a connection");
+  return *current;
+}
+
+Clock::time_point deadline_of(const ServiceContext& context) {
+  const double timeout = context.config().request_timeout_seconds;
+  if (timeout <= 0) return Clock::time_point::max();
+  return connection().request_started() +
+         std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(timeout));
+}
+
+std::string megabytes(std::size_t bytes) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.1f MB", static_cast<double>(bytes) / (1024.0 * 1024.0));
+  return text;
+}
+
+// Stops work nobody waits for: a queued job leaves the queue, a running one ends at its next
+// 30-second window.
+void abandon(ServiceContext& context, TranscriptionJob& job, const std::string& reason) {
+  job.cancel();
+  context.pool().withdraw(job);
+  context.metrics().cancelled.add({reason});
+}
+
+ApiError timeout_error(const ServiceContext& context) {
+  char seconds[32];
+  std::snprintf(seconds, sizeof seconds, "%g", context.config().request_timeout_seconds);
+  return timed_out(std::string("the transcription did not finish within the request timeout of ") +
+                   seconds + " s (--request-timeout)");
+}
+
+ApiError client_gone() {
+  return {kClientClosedRequest, "the client closed the connection", "client_closed_request"};
+}
+
+// What a finished job's exception means for the client.
+ApiError job_error(const TranscriptionJob& job, const std::string& file_name) {
+  try {
+    std::rethrow_exception(job.error());
+  } catch (const Cancelled&) {
+    return client_gone();  // only the request thread cancels, and it has already answered
+  } catch (const Error& error) {
+    if (job.failed_in_decoding()) {
+      const std::string name = file_name.empty() ? "" : " '" + file_name + "'";
+      return bad_request(
+          "the uploaded file" + name + " is not audio we can decode: " + error.what(), "file",
+          "invalid_audio");
+    }
+    return bad_request(error.what());
+  } catch (const std::exception& error) {
+    return internal_error(std::string("transcription failed: ") + error.what());
+  } catch (...) {
+    return internal_error("transcription failed");
+  }
+}
+
+void record_success(ServiceContext& context, const TranscriptionJob& job) {
+  auto& metrics = context.metrics();
+  metrics.audio_seconds.add({}, job.audio_seconds());
+  metrics.queue_wait.observe(job.queue_seconds());
+  if (job.audio_seconds() > 0) {
+    metrics.real_time_factor.observe(job.processing_seconds() / job.audio_seconds());
+  }
+}
+
+std::string event(const nlohmann::json& data) {
+  return "data: " + data.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n\n";
+}
+
+// OpenAI clients raise an APIError for an event whose data has an "error" object.
+std::string error_event(const ApiError& error) {
+  return event({{"type", "error"}, {"error", error.error_json()}});
+}
+
+// Server-sent events for one streamed transcription; lives as long as the response.
+struct EventStream {
+  ServiceContext& context;
+  std::shared_ptr<TranscriptionJob> job;
+  std::shared_ptr<InFlight> in_flight;
+  std::string file_name;
+  Clock::time_point deadline;
+  std::size_t sent = 0;
+  bool finished = false;
+
+  // One call of httplib's content provider: waits for news, writes it. False aborts.
+  bool pump(httplib::DataSink& sink) {
+    const auto news = [&] {
+      return job->segment_count() > sent || job->phase() == TranscriptionJob::Phase::kDone;
+    };
+    const auto waited = job->wait(news, deadline, [&] { return !sink.is_writable(); });
+    if (waited == TranscriptionJob::Wait::kInterrupted) {
+      abandon(context, *job, "client_gone");
+      finished = true;
+      return false;
+    }
+    if (waited == TranscriptionJob::Wait::kDeadline) {
+      abandon(context, *job, "timeout");
+      return finish(sink, error_event(timeout_error(context)));
+    }
+    // Read before the segments: a job that is done has published all of them.
+    const bool done = job->current_phase() == TranscriptionJob::Phase::kDone;
+    std::string out;
+    for (const auto& segment : job->segments_from(sent)) {
+      // Deltas concatenate to the final text, which has no leading space.
+      std::string delta = segment.text;
+      if (sent == 0) delta.erase(0, std::min(delta.find_first_not_of(' '), delta.size()));
+      out += event({{"type", "transcript.text.delta"},
+                    {"delta", delta},
+                    {"segment_id", std::to_string(segment.id)},
+                    {"start", formats::rounded_seconds(segment.start)},
+                    {"end", formats::rounded_seconds(segment.end)}});
+      ++sent;
+    }
+    if (!out.empty() && !sink.write(out.data(), out.size())) {
+      abandon(context, *job, "client_gone");
+      finished = true;
+      return false;
+    }
+    if (!done) return true;
+    if (!job->result()) return finish(sink, error_event(job_error(*job, file_name)));
+    record_success(context, *job);
+    const auto& transcription = *job->result();
+    return finish(sink, event({{"type", "transcript.text.done"},
+                               {"text", formats::full_text(transcription)},
+                               {"language", transcription.language},
+                               {"duration", formats::rounded_seconds(transcription.duration)}}));
+  }
+
+  bool finish(httplib::DataSink& sink, const std::string& last_event) {
+    finished = true;
+    if (!sink.write(last_event.data(), last_event.size())) return false;
+    sink.done();
+    return true;
+  }
+};
+
+}  // namespace
+
+std::shared_ptr<std::string> read_body(ServiceContext& context, const httplib::Request& request,
+                                       const httplib::ContentReader& reader) {
+  const std::size_t limit = context.max_upload_bytes();
+  const auto too_large = [&](const std::string& size) {
+    connection().close_after_response();
+    return payload_too_large("the upload (" + size + ") is larger than this server's limit of " +
+                             megabytes(limit) + " (" + std::to_string(limit) +
+                             " bytes; --max-upload-mb)");
+  };
+  const auto declared = declared_length(request);
+  if (declared && *declared > limit) throw too_large(std::to_string(*declared) + " bytes");
+  if (!declared && request.has_header("Content-Length")) {
+    connection().close_after_response();
+    throw bad_request("invalid Content-Length header");
+  }
+
+  auto body = std::make_shared<std::string>();
+  if (declared) body->reserve(static_cast<std::size_t>(*declared));
+  bool over_limit = false;
+  const bool complete = reader([&](const char* data, std::size_t size) {
+    if (body->size() + size > limit) {
+      over_limit = true;
+      return false;
+    }
+    body->append(data, size);
+    return true;
+  });
+  if (over_limit) throw too_large("more than " + std::to_string(limit) + " bytes");
+  if (!complete) {
+    connection().close_after_response();
+    throw bad_request("the request body ended early or was malformed (" +
+                      std::to_string(body->size()) + " bytes received" +
+                      (declared ? " of " + std::to_string(*declared) + " declared)" : ")"));
+  }
+  return body;
+}
+
+std::shared_ptr<TranscriptionJob> submit(ServiceContext& context, const Model& model,
+                                         std::shared_ptr<const std::string> upload,
+                                         const TranscriptionRequest& request) {
+  if (context.draining()) throw unavailable("the server is shutting down");
+  auto job =
+      std::make_shared<TranscriptionJob>(model, std::move(upload), request.file, request.options);
+  if (!context.pool().try_submit(job)) {
+    auto& pool = context.pool();
+    // Long enough for the queue ahead to drain once, at the recent pace.
+    const double wait =
+        pool.mean_task_seconds() * (pool.queued() + pool.workers()) / std::max(1, pool.workers());
+    throw too_many_requests("the server is busy: " + std::to_string(pool.queued()) +
+                                " transcriptions are queued (--max-queue " +
+                                std::to_string(pool.max_queue()) + "); retry later",
+                            std::max(1, static_cast<int>(std::ceil(wait))));
+  }
+  return job;
+}
+
+Completed wait_for_completion(ServiceContext& context, const std::shared_ptr<TranscriptionJob>& job,
+                              const TranscriptionRequest& request) {
+  auto& client = connection();
+  const auto waited = job->wait([&] { return job->phase() == TranscriptionJob::Phase::kDone; },
+                                deadline_of(context), [&] { return client.peer_gone(); });
+  if (waited == TranscriptionJob::Wait::kDeadline) {
+    abandon(context, *job, "timeout");
+    throw timeout_error(context);
+  }
+  if (waited == TranscriptionJob::Wait::kInterrupted) {
+    abandon(context, *job, "client_gone");
+    throw client_gone();
+  }
+  if (!job->result()) throw job_error(*job, request.file_name);
+  record_success(context, *job);
+  return {*job->result(), job->audio_seconds(), job->processing_seconds(), job->queue_seconds()};
+}
+
+void respond_with_events(ServiceContext& context, httplib::Response& response,
+                         const std::shared_ptr<TranscriptionJob>& job,
+                         const TranscriptionRequest& request, std::shared_ptr<InFlight> in_flight) {
+  // Wait until the audio is decoded, so that an undecodable upload still gets a 400.
+  auto& client = connection();
+  const auto deadline = deadline_of(context);
+  const auto waited =
+      job->wait([&] { return job->phase() >= TranscriptionJob::Phase::kTranscribing; }, deadline,
+                [&] { return client.peer_gone(); });
+  if (waited == TranscriptionJob::Wait::kDeadline) {
+    abandon(context, *job, "timeout");
+    throw timeout_error(context);
+  }
+  if (waited == TranscriptionJob::Wait::kInterrupted) {
+    abandon(context, *job, "client_gone");
+    throw client_gone();
+  }
+  if (job->current_phase() == TranscriptionJob::Phase::kDone && !job->result()) {
+    throw job_error(*job, request.file_name);
+  }
+
+  auto stream = std::make_shared<EventStream>(
+      EventStream{context, job, std::move(in_flight), request.file_name, deadline, 0, false});
+  response.status = 200;
+  response.set_header("Cache-Control", "no-cache");
+  response.set_header("X-Accel-Buffering", "no");  // keep proxies from holding events back
+  // Exactly "text/event-stream": httplib would gzip anything else starting with text/.
+  response.set_chunked_content_provider(
+      "text/event-stream",
+      [stream](std::size_t /*offset*/, httplib::DataSink& sink) { return stream->pump(sink); },
+      [stream](bool /*success*/) {
+        if (!stream->finished) abandon(stream->context, *stream->job, "client_gone");
+      });
+}
+
+}  // namespace amanuensis::service

@@ -1,0 +1,60 @@
+// The steps every transcription endpoint takes, shared by the OpenAI routes and the legacy
+// /transcribe: read the upload (bounded), queue the work (or 429), then wait for it under the
+// request's deadline while watching the client, or stream its segments as server-sent events.
+#pragma once
+
+#include <httplib.h>
+
+#include <memory>
+#include <string>
+
+#include "amanuensis/amanuensis.h"
+#include "service/form_options.h"
+#include "service/service_context.h"
+#include "service/transcription_job.h"
+
+namespace amanuensis::service {
+
+// Counts a transcription request as in flight for as long as it (or its stream) lives.
+class InFlight {
+ public:
+  explicit InFlight(ServiceContext& context) : context_(context) { context_.request_started(); }
+  InFlight(const InFlight&) = delete;
+  InFlight& operator=(const InFlight&) = delete;
+  ~InFlight() { context_.request_finished(); }
+
+ private:
+  ServiceContext& context_;
+};
+
+// Reads the whole request body, refusing with 413 more than --max-upload-mb, before reading
+// when Content-Length declares it, or as soon as a chunked body passes the limit.
+std::shared_ptr<std::string> read_body(ServiceContext& context, const httplib::Request& request,
+                                       const httplib::ContentReader& reader);
+
+// Queues the transcription of `request.file` (which points into `upload`); 429 with
+// Retry-After when the queue is full.
+std::shared_ptr<TranscriptionJob> submit(ServiceContext& context, const Model& model,
+                                         std::shared_ptr<const std::string> upload,
+                                         const TranscriptionRequest& request);
+
+struct Completed {
+  Transcription transcription;
+  double audio_seconds = 0.0;
+  double processing_seconds = 0.0;  // a worker's time: decoding and transcribing
+  double queue_seconds = 0.0;
+};
+
+// Waits for `job`. Throws ApiError: 400 for undecodable audio or a rejected option, 504 past
+// --request-timeout, 499 when the client went away (both cancel the work).
+Completed wait_for_completion(ServiceContext& context, const std::shared_ptr<TranscriptionJob>& job,
+                              const TranscriptionRequest& request);
+
+// Answers with server-sent events, one `transcript.text.delta` per segment as it is decoded,
+// then `transcript.text.done` (or an `error` event). Errors found before the first byte (bad
+// audio) are still thrown as ApiError, so they get a proper status.
+void respond_with_events(ServiceContext& context, httplib::Response& response,
+                         const std::shared_ptr<TranscriptionJob>& job,
+                         const TranscriptionRequest& request, std::shared_ptr<InFlight> in_flight);
+
+}  // namespace amanuensis::service

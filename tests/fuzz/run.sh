@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets in tests/fuzz with clang (AddressSanitizer + UndefinedBehavior-
+# Sanitizer) and runs each for a bounded time from a seed corpus this script writes. Any crash,
+# sanitizer report, leak or input that takes over --timeout seconds fails the run (exit 1), and
+# libFuzzer leaves the input as crash-*/leak-*/timeout-* in the build folder.
+#
+#   tests/fuzz/run.sh [--seconds N] [--build-dir DIR] [TARGET...]
+#
+# Targets: multipart_fuzz (Content-Type + body -> multipart parser -> form options),
+# audio_decoder_fuzz (bytes -> decode_audio_bytes). ctest runs this as the `fuzz` test. Needs
+# clang++ with libFuzzer (Debian: clang, libclang-rt-14-dev; scripts/setup.sh installs them).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+SECONDS_PER_TARGET=30
+BUILD=$ROOT/build/fuzz
+TARGETS=()
+while (($#)); do
+  case $1 in
+    --seconds) SECONDS_PER_TARGET=$2; shift 2 ;;
+    --build-dir) BUILD=$2; shift 2 ;;
+    -h|--help) sed -n '2,13p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    *) TARGETS+=("$1"); shift ;;
+  esac
+done
+((${#TARGETS[@]})) || TARGETS=(multipart_fuzz audio_decoder_fuzz)
+
+CXX=${FUZZ_CXX:-clang++}
+command -v "$CXX" >/dev/null || { echo "fuzz: $CXX not found (apt-get install clang libclang-rt-14-dev)" >&2; exit 1; }
+mkdir -p "$BUILD"
+log() { printf 'fuzz: %s\n' "$*" >&2; }
+
+CXXFLAGS=(-std=c++20 -O1 -g -fno-omit-frame-pointer
+          -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+          -I"$ROOT/include" -I"$ROOT/src")
+
+build() {  # build NAME SOURCES...; links with ${LINK[@]}; skipped when nothing changed
+  local name=$1; shift
+  local out=$BUILD/$name
+  local newest
+  newest=$(ls -t "$@" "${BASH_SOURCE[0]}" "$ROOT"/include/amanuensis/*.h "$ROOT"/src/*/*.h | head -1)
+  if [[ -x $out && $out -nt $newest ]]; then return; fi
+  log "building $name"
+  "$CXX" "${CXXFLAGS[@]}" "$@" "${LINK[@]}" -o "$out"
+}
+
+# --- seeds --------------------------------------------------------------------------------------
+write_multipart_seeds() {
+  local dir=$1
+  mkdir -p "$dir"
+  printf 'multipart/form-data; boundary=b\n--b\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\nContent-Type: audio/wav\r\n\r\nRIFF....WAVEfmt data\r\n--b\r\nContent-Disposition: form-data; name="model"\r\n\r\nwhisper-1\r\n--b\r\nContent-Disposition: form-data; name="response_format"\r\n\r\nverbose_json\r\n--b\r\nContent-Disposition: form-data; name="timestamp_granularities[]"\r\n\r\nword\r\n--b--\r\n' >"$dir/openai"
+  printf 'multipart/form-data; boundary="quoted boundary"\npreamble\r\n--quoted boundary\r\nContent-Disposition: form-data; name=file; filename*=UTF-8'"''"'na%%C3%%AFve.wav\r\n\r\nxyz\r\n--quoted boundary\r\nContent-Disposition: form-data; name="temperature"\r\n\r\n0.2,0.4\r\n--quoted boundary\r\nContent-Disposition: form-data; name="language"\r\n\r\nde\r\n--quoted boundary--\r\nepilogue' >"$dir/quoted"
+  printf 'multipart/form-data; boundary=b\n--b\r\nContent-Disposition: form-data; name="audio"; filename="x"\r\n\r\n\x00\x01\r\n--b\r\nContent-Disposition: form-data; name="task"\r\n\r\ntranslate\r\n--b\r\nContent-Disposition: form-data; name="beam_size"\r\n\r\n5\r\n--b\r\nContent-Disposition: form-data; name="suppress_tokens"\r\n\r\n[-1, 50, 51]\r\n--b\r\nContent-Disposition: form-data; name="clip_timestamps"\r\n\r\n0,5.5\r\n--b\r\nContent-Disposition: form-data; name="no_speech_threshold"\r\n\r\nnone\r\n--b--\r\n' >"$dir/legacy"
+  printf 'multipart/form-data; boundary=b\n--b\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\nabc\r\n--b\r\nContent-Disposition: form-data; name="stream"\r\n\r\ntrue\r\n--b\r\nContent-Disposition: form-data; name="prompt"\r\n\r\nHello \\"world\\"\r\n--b--\r\n' >"$dir/stream"
+  printf 'multipart/form-data; boundary=b\n--b\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\nabc\r\n--b' >"$dir/truncated"
+  printf 'application/json\n{"file": 1}' >"$dir/json"
+}
+
+write_multipart_dictionary() {
+  cat >"$1" <<'EOF'
+"--"
+"\x0d\x0a"
+"\x0d\x0a\x0d\x0a"
+"--b"
+"--b--"
+"\x0d\x0a--b"
+"multipart/form-data"
+"boundary="
+"Content-Disposition: form-data; "
+"Content-Type: "
+"name=\"file\""
+"filename=\""
+"filename*=UTF-8''"
+"name=\"model\""
+"name=\"language\""
+"name=\"temperature\""
+"name=\"response_format\""
+"name=\"timestamp_granularities[]\""
+"name=\"stream\""
+"name=\"beam_size\""
+"name=\"word_timestamps\""
+"name=\"max_new_tokens\""
+"name=\"task\""
+"verbose_json"
+"whisper-1"
+"true"
+"none"
+"nan"
+"1e309"
+"-1"
+EOF
+}
+
+write_audio_seeds() {
+  local dir=$1
+  mkdir -p "$dir"
+  # A 16 kHz mono 16-bit WAV of 1600 samples (0.1 s).
+  { printf 'RIFF\x84\x0c\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00\x80\x3e\x00\x00\x00\x7d\x00\x00\x02\x00\x10\x00data\x80\x0c\x00\x00'
+    head -c 3200 /dev/zero | tr '\0' '\100'; } >"$dir/tiny.wav"
+  # The first bytes of real files in each container the dev set has, when the set is there.
+  local shared=$ROOT/../shared/audio
+  for f in jfk.wav jfk.mp3 jfk.flac jfk.ogg jfk.m4a; do
+    [[ -f $shared/$f ]] && head -c 16384 "$shared/$f" >"$dir/$f"
+  done
+  return 0
+}
+
+# --- build and run ------------------------------------------------------------------------------
+status=0
+for target in "${TARGETS[@]}"; do
+  seeds=$BUILD/seeds/$target
+  corpus=$BUILD/corpus/$target
+  mkdir -p "$corpus"
+  extra=()
+  case $target in
+    multipart_fuzz)
+      LINK=()
+      build multipart_fuzz "$ROOT/tests/fuzz/multipart_fuzz.cc" "$ROOT/src/service/multipart.cc" \
+        "$ROOT/src/service/form_options.cc" "$ROOT/src/service/api_error.cc" \
+        "$ROOT/src/formats/transcript_formats.cc"
+      write_multipart_seeds "$seeds"
+      write_multipart_dictionary "$BUILD/multipart.dict"
+      extra=(-dict="$BUILD/multipart.dict" -max_len=8192)
+      ;;
+    audio_decoder_fuzz)
+      read -r -a LINK <<<"$(pkg-config --cflags --libs libavformat libavcodec libswresample libavutil)"
+      build audio_decoder_fuzz "$ROOT/tests/fuzz/audio_decoder_fuzz.cc" "$ROOT/src/audio/audio_decoder.cc"
+      write_audio_seeds "$seeds"
+      extra=(-max_len=65536)
+      ;;
+    *) echo "fuzz: unknown target $target" >&2; exit 2 ;;
+  esac
+  log "running $target for ${SECONDS_PER_TARGET}s"
+  if (cd "$BUILD" && "./$target" "$corpus" "$seeds" -max_total_time="$SECONDS_PER_TARGET" \
+        -timeout=30 -rss_limit_mb=2048 -print_final_stats=1 "${extra[@]}" 2>"$BUILD/$target.log"); then
+    log "$target: no crash ($(grep -m1 -o 'stat::number_of_executed_units: *[0-9]*' "$BUILD/$target.log" | grep -o '[0-9]*$') runs)"
+  else
+    status=1
+    log "$target FAILED; tail of $BUILD/$target.log:"
+    tail -40 "$BUILD/$target.log" >&2
+  fi
+done
+if ((status == 0)); then
+  echo "fuzz: ${#TARGETS[@]} passed, 0 failed"
+else
+  echo "fuzz: some targets failed"
+fi
+exit $status
