@@ -23,6 +23,7 @@ APT_PACKAGES=(
   libavformat-dev libavcodec-dev libswresample-dev libavutil-dev
   libopenblas-dev libhwy-dev nlohmann-json3-dev libcli11-dev
   libgtest-dev libgmock-dev zlib1g-dev libcpp-httplib-dev
+  libhiredis-dev redis-server nginx  # batch jobs (tests/e2e/test_jobs.py, docs/deployment.md)
   python3-venv
   clang libclang-rt-14-dev  # libFuzzer, for tests/fuzz/run.sh
 )
