@@ -23,14 +23,16 @@ class CpuProvider final : public BackendProvider {
     return result;
   }
 
-  [[nodiscard]] std::unique_ptr<kernels::Backend> create(const BackendConfig& config) const override {
+  [[nodiscard]] std::unique_ptr<kernels::Backend> create(
+      const BackendConfig& config) const override {
     return kernels::make_cpu_backend(config.threads);
   }
 };
 
 class UnbuiltProvider final : public BackendProvider {
  public:
-  UnbuiltProvider(std::string name, std::string why) : name_(std::move(name)), why_(std::move(why)) {}
+  UnbuiltProvider(std::string name, std::string why)
+      : name_(std::move(name)), why_(std::move(why)) {}
 
   [[nodiscard]] std::string_view name() const override { return name_; }
 

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "backends/log.h"
+#include "backends/provider.h"
 
 namespace amanuensis::backends {
 
@@ -38,7 +39,8 @@ std::vector<BackendReport> BackendMonitor::reports() const {
       if (disabled_) {
         report.selected = false;
         report.reason = "disabled after " + std::to_string(kDisableAfterFailures) +
-                        " failed requests in a row (last: " + last_failure_ + "); was: " + report.reason;
+                        " failed requests in a row (last: " + last_failure_ +
+                        "); was: " + report.reason;
       }
     } else if (report.name == "cpu" && disabled_) {
       report.selected = true;
@@ -78,7 +80,10 @@ void BackendMonitor::record_success() {
 FailoverBackend::FailoverBackend(std::unique_ptr<kernels::Backend> device,
                                  std::unique_ptr<kernels::Backend> cpu,
                                  std::shared_ptr<BackendMonitor> monitor, ForcedFailures forced)
-    : device_(std::move(device)), cpu_(std::move(cpu)), monitor_(std::move(monitor)), forced_(forced) {}
+    : device_(std::move(device)),
+      cpu_(std::move(cpu)),
+      monitor_(std::move(monitor)),
+      forced_(forced) {}
 
 std::string FailoverBackend::describe() const {
   return device_->describe() + "; fallback " + cpu_->describe();
@@ -119,7 +124,17 @@ void FailoverBackend::linear_int8(kernels::MatrixView x, const kernels::Int8Matr
 void FailoverBackend::attention(kernels::MatrixView q, kernels::MatrixView k, kernels::MatrixView v,
                                 int n_heads, float scale, int causal_offset,
                                 kernels::MutableMatrixView out) {
-  call([&](kernels::Backend& backend) { backend.attention(q, k, v, n_heads, scale, causal_offset, out); });
+  call([&](kernels::Backend& backend) {
+    backend.attention(q, k, v, n_heads, scale, causal_offset, out);
+  });
+}
+
+void FailoverBackend::attention_head_major(kernels::MatrixView q, const float* k, const float* v,
+                                           int keys, int n_heads, float scale,
+                                           kernels::MutableMatrixView out) {
+  call([&](kernels::Backend& backend) {
+    backend.attention_head_major(q, k, v, keys, n_heads, scale, out);
+  });
 }
 
 void FailoverBackend::layer_norm(kernels::MutableMatrixView x, std::span<const float> gamma,
@@ -139,8 +154,9 @@ void FailoverBackend::add(std::span<const float> x, std::span<float> y) {
   call([&](kernels::Backend& backend) { backend.add(x, y); });
 }
 
-Transcription run_with_failover(BackendMonitor* monitor, const SegmentCallback& on_segment,
-                                const std::function<Transcription(const SegmentCallback&)>& request) {
+Transcription run_with_failover(
+    BackendMonitor* monitor, const SegmentCallback& on_segment,
+    const std::function<Transcription(const SegmentCallback&)>& request) {
   if (monitor == nullptr || monitor->selected() == "cpu" || cpu_only_depth > 0) {
     return request(on_segment);
   }

@@ -26,7 +26,9 @@ inline constexpr int kDisableAfterFailures = 3;
 class BackendFailed : public Error {
  public:
   BackendFailed(std::string backend, const std::string& reason)
-      : Error("backend " + backend + " failed: " + reason), backend_(std::move(backend)), reason_(reason) {}
+      : Error("backend " + backend + " failed: " + reason),
+        backend_(std::move(backend)),
+        reason_(reason) {}
   [[nodiscard]] const std::string& backend() const { return backend_; }
   [[nodiscard]] const std::string& reason() const { return reason_; }
 
@@ -70,16 +72,18 @@ class FailoverBackend final : public kernels::Backend {
   [[nodiscard]] std::string_view name() const override { return device_->name(); }
   [[nodiscard]] std::string describe() const override;
 
-  void matmul(kernels::MatrixView a, kernels::MatrixView b, bool transpose_b, float alpha, float beta,
-              kernels::MutableMatrixView c) override;
+  void matmul(kernels::MatrixView a, kernels::MatrixView b, bool transpose_b, float alpha,
+              float beta, kernels::MutableMatrixView c) override;
   void linear(kernels::MatrixView x, kernels::MatrixView weight, std::span<const float> bias,
               kernels::MutableMatrixView y) override;
-  void linear_int8(kernels::MatrixView x, const kernels::Int8Matrix& weight, std::span<const float> bias,
-                   kernels::MutableMatrixView y) override;
+  void linear_int8(kernels::MatrixView x, const kernels::Int8Matrix& weight,
+                   std::span<const float> bias, kernels::MutableMatrixView y) override;
   void attention(kernels::MatrixView q, kernels::MatrixView k, kernels::MatrixView v, int n_heads,
                  float scale, int causal_offset, kernels::MutableMatrixView out) override;
-  void layer_norm(kernels::MutableMatrixView x, std::span<const float> gamma, std::span<const float> beta,
-                  float epsilon) override;
+  void attention_head_major(kernels::MatrixView q, const float* k, const float* v, int keys,
+                            int n_heads, float scale, kernels::MutableMatrixView out) override;
+  void layer_norm(kernels::MutableMatrixView x, std::span<const float> gamma,
+                  std::span<const float> beta, float epsilon) override;
   void gelu(std::span<float> x) override;
   void softmax_rows(kernels::MutableMatrixView x, int causal_offset) override;
   void add(std::span<const float> x, std::span<float> y) override;
@@ -98,7 +102,8 @@ class FailoverBackend final : public kernels::Backend {
 // Runs `request` (one transcription, given the segment callback to use). If it throws
 // BackendFailed, logs the reason and runs it again with every op of this thread on the CPU;
 // segments the failed attempt already passed to `on_segment` are not passed again.
-Transcription run_with_failover(BackendMonitor* monitor, const SegmentCallback& on_segment,
-                                const std::function<Transcription(const SegmentCallback&)>& request);
+Transcription run_with_failover(
+    BackendMonitor* monitor, const SegmentCallback& on_segment,
+    const std::function<Transcription(const SegmentCallback&)>& request);
 
 }  // namespace amanuensis::backends

@@ -54,7 +54,8 @@ class BackendProvider {
   [[nodiscard]] virtual ProbeResult probe() const = 0;
 
   // Initialises the device; throws (DeviceError or any std::exception) when it cannot.
-  [[nodiscard]] virtual std::unique_ptr<kernels::Backend> create(const BackendConfig& config) const = 0;
+  [[nodiscard]] virtual std::unique_ptr<kernels::Backend> create(
+      const BackendConfig& config) const = 0;
 
   // Largest error allowed in the selection self-test against the CPU backend, relative to the
   // size of the values compared (float32 devices 1e-4; bfloat16 ones need more).

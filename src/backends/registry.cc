@@ -86,7 +86,8 @@ Attempt try_provider(const BackendProvider& provider, const BackendConfig& confi
       report.reason = "self-test against the cpu backend failed: " + test.failure;
       return attempt;
     }
-    report.details.emplace_back("self_test", format_error(test.max_error, provider.self_test_tolerance()));
+    report.details.emplace_back("self_test",
+                                format_error(test.max_error, provider.self_test_tolerance()));
   }
   report.details.emplace_back("kernels", backend->describe());
   report.available = true;
@@ -100,7 +101,7 @@ bool in_chain(std::string_view name, const std::string& device) {
 }
 
 std::string why_selected(const std::string& device, std::string_view name) {
-  if (device == "auto") return "selected: first in auto's order (npu, cuda, opencl, cpu) to pass";
+  if (device == "auto") return "selected by auto (tries npu, cuda, opencl, cpu in turn)";
   if (name == device) return "selected: requested (device=" + device + ")";
   return "selected: fallback, the requested " + device + " backend failed";
 }
@@ -152,7 +153,8 @@ Selection select(std::string_view requested, const BackendConfig& config) {
       reports.push_back(probe_only(*provider, why).report);
       continue;
     }
-    auto attempt = try_provider(*provider, config, *reference, /*stop_at_auto_skip=*/device == "auto");
+    auto attempt =
+        try_provider(*provider, config, *reference, /*stop_at_auto_skip=*/device == "auto");
     if (attempt.backend) {
       attempt.report.selected = true;
       attempt.report.reason = why_selected(device, name) + "; " + attempt.report.reason;
@@ -167,12 +169,15 @@ Selection select(std::string_view requested, const BackendConfig& config) {
     reports.push_back(std::move(attempt.report));
   }
   if (!chosen) throw Error("no compute backend could be initialised (not even the cpu)");
-  if (chosen_name != "cpu" || device != "auto") {
+  if (chosen_name != device && device != "auto") {
+    log_line("computing on " + chosen_name + " instead of the requested " + device);
+  } else if (chosen_name != "cpu") {
     log_line("computing on " + chosen_name + " (" + chosen->describe() + ")");
   }
   auto monitor = std::make_shared<BackendMonitor>(std::move(reports), chosen_name);
   if (chosen_name == "cpu") return {std::move(chosen), std::move(monitor)};
-  auto wrapped = std::make_unique<FailoverBackend>(std::move(chosen), kernels::make_cpu_backend(config.threads),
+  auto wrapped = std::make_unique<FailoverBackend>(std::move(chosen),
+                                                   kernels::make_cpu_backend(config.threads),
                                                    monitor, forced_failures(chosen_name));
   return {std::move(wrapped), std::move(monitor)};
 }

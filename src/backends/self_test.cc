@@ -36,7 +36,8 @@ double relative_error(const std::vector<float>& a, const std::vector<float>& b) 
 
 }  // namespace
 
-SelfTestResult self_test(kernels::Backend& candidate, kernels::Backend& reference, double tolerance) {
+SelfTestResult self_test(kernels::Backend& candidate, kernels::Backend& reference,
+                         double tolerance) {
   using Op = std::function<std::vector<float>(kernels::Backend&)>;
   struct Check {
     const char* name;
@@ -60,8 +61,8 @@ SelfTestResult self_test(kernels::Backend& candidate, kernels::Backend& referenc
       {"matmul 0.5 * 5x12 * (9x12)^T + 0.25 c",
        [&](kernels::Backend& backend) {
          auto c = c0;
-         backend.matmul({a.data(), 5, 12, 12}, {b.data(), 9, 12, 12}, /*transpose_b=*/true, 0.5F, 0.25F,
-                        {c.data(), 5, 9, 9});
+         backend.matmul({a.data(), 5, 12, 12}, {b.data(), 9, 12, 12}, /*transpose_b=*/true, 0.5F,
+                        0.25F, {c.data(), 5, 9, 9});
          return c;
        }},
       {"causal softmax 6x10",
@@ -85,8 +86,8 @@ SelfTestResult self_test(kernels::Backend& candidate, kernels::Backend& referenc
     result.max_error = std::max(result.max_error, error);
     if (!(error <= tolerance)) {
       char message[160];
-      std::snprintf(message, sizeof message, "%s: relative error %.3g exceeds %.3g", check.name, error,
-                    tolerance);
+      std::snprintf(message, sizeof message, "%s: relative error %.3g exceeds %.3g", check.name,
+                    error, tolerance);
       result.failure = message;
       return result;
     }

@@ -19,6 +19,7 @@ struct SelfTestResult {
 
 // Runs the self-test on `candidate` with `reference` (a CPU backend) computing the expected
 // values. Exceptions from the candidate are caught and reported as a failure.
-SelfTestResult self_test(kernels::Backend& candidate, kernels::Backend& reference, double tolerance);
+SelfTestResult self_test(kernels::Backend& candidate, kernels::Backend& reference,
+                         double tolerance);
 
 }  // namespace amanuensis::backends

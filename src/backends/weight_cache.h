@@ -35,7 +35,8 @@ class WeightCache {
     {
       const std::lock_guard lock(mutex_);
       const auto found = entries_.find(key);
-      if (found != entries_.end() && found->second.fingerprint == print) return found->second.buffer;
+      if (found != entries_.end() && found->second.fingerprint == print)
+        return found->second.buffer;
     }
     auto buffer = std::make_shared<DeviceBuffer>(upload());
     const std::lock_guard lock(mutex_);

@@ -6,6 +6,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "jobs/job_store.h"
+
 namespace amanuensis::cli {
 
 inline constexpr int kExitError = 1;
@@ -17,5 +19,11 @@ using CommandAction = std::function<int()>;
 
 CommandAction add_transcribe_command(CLI::App& app);
 CommandAction add_serve_command(CLI::App& app);
+CommandAction add_devices_command(CLI::App& app);
+CommandAction add_worker_command(CLI::App& app);
+
+// The batch-job options `serve` and `worker` share (--max-attempts, --visibility-timeout,
+// --job-ttl); the visibility timeout is read into `visibility_seconds`.
+void add_job_store_options(CLI::App& command, jobs::JobStoreConfig& store, int& visibility_seconds);
 
 }  // namespace amanuensis::cli

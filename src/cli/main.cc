@@ -13,7 +13,8 @@ int main(int argc, char** argv) {
   using namespace amanuensis::cli;
   CLI::App app{"Amanuensis: Whisper speech-to-text", "amanuensis"};
   app.require_subcommand(1);
-  const std::vector<CommandAction> actions = {add_transcribe_command(app), add_serve_command(app)};
+  const std::vector<CommandAction> actions = {add_transcribe_command(app), add_serve_command(app),
+                                              add_devices_command(app), add_worker_command(app)};
 
   try {
     app.parse(argc, argv);

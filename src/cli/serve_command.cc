@@ -44,13 +44,32 @@ CommandAction add_serve_command(CLI::App& app) {
       ->check(CLI::Range(0.0, 86400.0))
       ->capture_default_str();
   command
+      ->add_option("--device", config->device,
+                   "Compute device: auto, cpu, cuda, opencl, npu (falls back to the CPU)")
+      ->capture_default_str();
+  command
       ->add_option("--compute-type", config->compute_type,
                    "Weight precision: default, float32, float16, int8, int8_float32")
       ->capture_default_str();
   command->add_flag(
       "--no-access-log", [config](std::int64_t) { config->access_log = false; },
       "Do not log each request on standard error");
-  return [config] { return service::run_server(*config); };
+  // Batch jobs in Redis (docs/deployment.md).
+  command->add_option("--redis", config->redis_url,
+                      "Redis URL (redis://host:port/db): enables /v1/jobs");
+  command->add_option("--job-workers", config->job_workers,
+                      "Batch-job workers in this process (with --redis)")
+      ->check(CLI::Range(0, 64))
+      ->capture_default_str();
+  command->add_option("--allow-path", config->allow_paths,
+                      "A folder whose files jobs may name by `path` (repeatable)")
+      ->allow_extra_args(false);
+  auto visibility_seconds = std::make_shared<int>(30);
+  add_job_store_options(*command, config->job_store, *visibility_seconds);
+  return [config, visibility_seconds] {
+    config->job_store.visibility_timeout = std::chrono::seconds(*visibility_seconds);
+    return service::run_server(*config);
+  };
 }
 
 }  // namespace amanuensis::cli

@@ -25,6 +25,8 @@ constexpr double kProgressMinimumSeconds = 60.0;
 struct TranscribeArguments {
   std::filesystem::path model;
   int threads = 0;
+  std::string compute_type = "default";
+  std::string device = "auto";
   std::string output_format = "txt";
   std::filesystem::path output_dir;
   formats::WriteOptions write_options;
@@ -79,7 +81,8 @@ void add_decoding_options(CLI::App& command, TranscribeOptions& o) {
 int run(const TranscribeArguments& args) {
   using Clock = std::chrono::steady_clock;
   const auto format = parse_output_format(args.output_format);
-  const auto model = Model::load({.path = args.model, .threads = args.threads});
+  const auto model = Model::load({.path = args.model, .threads = args.threads, .compute_type = args.compute_type,
+                                 .device = args.device});
   if (!args.output_dir.empty()) std::filesystem::create_directories(args.output_dir);
 
   int status = 0;
@@ -122,6 +125,11 @@ CommandAction add_transcribe_command(CLI::App& app) {
   command->add_option("--model", args->model, "CTranslate2 Whisper model folder")->required();
   command->add_option("--threads", args->threads, "Compute threads (default: all cores)")
       ->check(CLI::NonNegativeNumber);
+  command->add_option("--compute-type", args->compute_type,
+                      "default, float32, float16, bfloat16, int8, int8_float32, int8_float16");
+  command->add_option("--device", args->device,
+                      "auto, cpu, cuda, opencl or npu (see `amanuensis devices`; falls back to cpu)")
+      ->envname("AMANUENSIS_DEVICE");
   command->add_option("--output-format", args->output_format, "txt, json, srt, vtt or tsv")
       ->check(CLI::IsMember({"txt", "json", "srt", "vtt", "tsv"}));
   command->add_option("--output-dir", args->output_dir,

@@ -1,6 +1,4 @@
 // amanuensis worker: runs batch jobs from Redis without serving HTTP (see docs/deployment.md).
-#include <unistd.h>
-
 #include <csignal>
 #include <cstdio>
 #include <memory>
@@ -24,14 +22,6 @@ struct WorkerArguments {
   int visibility_seconds = 30;
 };
 
-// A consumer name unique to this process and worker: host, process id and index. Tests find a
-// process's claims in Redis by its "-<pid>-" part.
-std::string consumer_name(int index) {
-  char host[256] = {};
-  ::gethostname(host, sizeof host - 1);
-  return std::string(host) + "-" + std::to_string(::getpid()) + "-" + std::to_string(index);
-}
-
 int run(const WorkerArguments& args) {
   sigset_t signals;
   sigemptyset(&signals);
@@ -49,7 +39,7 @@ int run(const WorkerArguments& args) {
   std::vector<std::jthread> workers;
   for (int i = 0; i < args.workers; ++i) {
     auto worker_config = config;
-    worker_config.consumer = consumer_name(i);
+    worker_config.consumer = service::job_consumer_name(i);
     workers.emplace_back([worker_config, &model](std::stop_token stop) {
       service::run_job_worker(worker_config, model, stop);
     });

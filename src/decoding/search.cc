@@ -6,6 +6,7 @@
 #include <numeric>
 
 #include "amanuensis/amanuensis.h"
+#include "kernels/vector_ops.h"
 
 namespace amanuensis::decoding {
 
@@ -22,19 +23,22 @@ void constrain(const DecodeRequest& request, std::span<const int> sampled, std::
   if (request.timestamp_rules) request.timestamp_rules->apply(sampled, logits);
 }
 
+// log(sum(exp(row))), as max + log(sum(exp(row - max))); the exponentials are vectorised.
+float log_sum_exp(std::span<const float> row) {
+  const float max_logit = kernels::max_value(row.data(), row.size());
+  const double total = kernels::sum_exp(row.data(), row.size(), max_logit);
+  return static_cast<float>(std::log(total)) + max_logit;
+}
+
 // In-place log-softmax; returns nothing since the caller reads the row back.
 void log_softmax(std::span<float> row) {
-  const float max_logit = *std::max_element(row.begin(), row.end());
-  double total = 0.0;
-  for (const float v : row) total += std::exp(static_cast<double>(v - max_logit));
-  const auto log_total = static_cast<float>(std::log(total)) + max_logit;
+  const float log_total = log_sum_exp(row);
   for (float& v : row) v -= log_total;
 }
 
 float softmax_probability(std::span<const float> logits, int token) {
-  const float max_logit = *std::max_element(logits.begin(), logits.end());
-  double total = 0.0;
-  for (const float v : logits) total += std::exp(static_cast<double>(v - max_logit));
+  const float max_logit = kernels::max_value(logits.data(), logits.size());
+  const double total = kernels::sum_exp(logits.data(), logits.size(), max_logit);
   return static_cast<float>(std::exp(static_cast<double>(logits[token] - max_logit)) / total);
 }
 
@@ -87,6 +91,40 @@ struct Candidate {
   int token;
 };
 
+// Best first: higher score, then lower row, then lower token.
+bool better(const Candidate& a, const Candidate& b) {
+  return a.score > b.score || (a.score == b.score && (a.row < b.row || (a.row == b.row && a.token < b.token)));
+}
+
+// Appends row r's best `count` candidates (in `better` order) to `out`, scoring token t as
+// float(logits[t] - log_total + base) and skipping forbidden tokens. The best `count` of all rows
+// are among the rows' best `count`, so merging these equals sorting every candidate, without
+// materialising beams x vocabulary of them.
+void best_of_row(std::span<const float> logits, float log_total, double base, int r, int count,
+                 std::vector<Candidate>& out) {
+  const auto first = static_cast<std::ptrdiff_t>(out.size());
+  int kept = 0;
+  // A logit below the worst kept one's cannot score above it (the score is monotone in it).
+  float worst_logit = kForbidden;
+  for (int t = 0; t < static_cast<int>(logits.size()); ++t) {
+    const float logit = logits[t];
+    if (logit == kForbidden || (kept == count && logit < worst_logit)) continue;
+    const Candidate c{static_cast<float>(static_cast<double>(logit - log_total) + base), r, t};
+    const auto begin = out.begin() + first;
+    if (kept == count) {
+      if (!(c.score > out.back().score)) continue;  // a tie goes to the earlier token
+      out.pop_back();
+      --kept;
+    }
+    out.insert(std::upper_bound(begin, out.end(), c, better), c);
+    ++kept;
+    if (kept == count) {
+      const Candidate& worst = out.back();
+      worst_logit = logits[worst.token];
+    }
+  }
+}
+
 DecodeResult beam_search(const model::WhisperModel& model, model::DecoderState& state,
                          const DecodeRequest& request, const SearchOptions& options) {
   const int n_vocab = model.weights().n_vocab;
@@ -99,27 +137,20 @@ DecodeResult beam_search(const model::WhisperModel& model, model::DecoderState& 
   std::vector<std::vector<int>> beams(1, request.forced);
   std::vector<double> scores(1, 0.0);
   std::vector<Hypothesis> finished;
+  std::vector<Candidate> candidates;
+  candidates.reserve(static_cast<std::size_t>(beam_size) * n_candidates);
 
   for (int step = 0; step < request.max_new_tokens; ++step) {
     const bool last_step = step + 1 == request.max_new_tokens;
-    std::vector<Candidate> candidates;
-    candidates.reserve(beams.size() * n_vocab);
+    candidates.clear();
     for (std::size_t r = 0; r < beams.size(); ++r) {
       const std::span<float> row(logits.data() + r * n_vocab, static_cast<std::size_t>(n_vocab));
       constrain(request, beams[r], row);
-      log_softmax(row);
-      for (int t = 0; t < n_vocab; ++t) {
-        if (row[t] != kForbidden) {
-          candidates.push_back({static_cast<float>(row[t] + scores[r]), static_cast<int>(r), t});
-        }
-      }
+      best_of_row(row, log_sum_exp(row), scores[r], static_cast<int>(r), n_candidates, candidates);
     }
     const auto top = std::min<std::size_t>(n_candidates, candidates.size());
     std::partial_sort(candidates.begin(), candidates.begin() + static_cast<std::ptrdiff_t>(top),
-                      candidates.end(), [](const Candidate& a, const Candidate& b) {
-                        return a.score > b.score ||
-                               (a.score == b.score && (a.row < b.row || (a.row == b.row && a.token < b.token)));
-                      });
+                      candidates.end(), better);
     candidates.resize(top);
 
     std::vector<int> order;

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <limits>
 
+#include "kernels/vector_ops.h"
+
 namespace amanuensis::decoding {
 
 namespace {
@@ -17,16 +19,13 @@ void forbid(std::span<float> logits, int first, int last_exclusive) {
 // True when the total probability of all timestamps beats the likeliest single text token;
 // Whisper then forces a timestamp so that segments close when the model expects them to.
 bool timestamps_are_likelier(std::span<const float> logits, int timestamp_begin) {
-  const float max_logit = *std::max_element(logits.begin(), logits.end());
+  const float max_logit = kernels::max_value(logits.data(), logits.size());
   if (max_logit == kForbidden) return false;
-  double total = 0.0;
-  for (const float v : logits) total += std::exp(static_cast<double>(v - max_logit));
-  const double log_total = std::log(total);
-  const float max_text = *std::max_element(logits.begin(), logits.begin() + timestamp_begin);
-  double timestamp_total = 0.0;
-  for (auto it = logits.begin() + timestamp_begin; it != logits.end(); ++it) {
-    timestamp_total += std::exp(static_cast<double>(*it - max_logit));
-  }
+  const auto begin = static_cast<std::size_t>(timestamp_begin);
+  const double text_total = kernels::sum_exp(logits.data(), begin, max_logit);
+  const double timestamp_total = kernels::sum_exp(logits.data() + begin, logits.size() - begin, max_logit);
+  const double log_total = std::log(text_total + timestamp_total);
+  const float max_text = kernels::max_value(logits.data(), begin);
   if (timestamp_total == 0.0) return false;
   const double timestamp_log_prob = std::log(timestamp_total) - log_total;
   const double max_text_log_prob = static_cast<double>(max_text - max_logit) - log_total;

@@ -2,6 +2,7 @@
 #include <thread>
 
 #include "amanuensis/amanuensis.h"
+#include "backends/registry.h"
 #include "decoding/transcriber.h"
 #include "kernels/backend.h"
 #include "model/tokenizer.h"
@@ -16,6 +17,8 @@ struct Model::Impl {
   model::WhisperModel model;
   model::Tokenizer tokenizer;
   ModelInfo info;
+  // Which backend was chosen and why, and its failures since (src/backends/).
+  std::shared_ptr<backends::BackendMonitor> backends;
 };
 
 Model::Model(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
@@ -41,15 +44,23 @@ Model Model::load(const ModelOptions& options) {
 
   const int threads = options.threads > 0 ? options.threads
                                           : static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
-  model::WhisperModel whisper(std::move(weights), kernels::make_cpu_backend(threads));
-  return Model(std::make_shared<const Impl>(std::move(whisper), std::move(tokenizer), std::move(info)));
+  auto selection = backends::select(options.device, {.threads = threads, .compute_type = options.compute_type});
+  model::WhisperModel whisper(std::move(weights), std::move(selection.backend));
+  auto impl = std::make_shared<Impl>(std::move(whisper), std::move(tokenizer), std::move(info));
+  impl->backends = std::move(selection.monitor);
+  return Model(std::move(impl));
 }
 
 const ModelInfo& Model::info() const { return impl_->info; }
 
+std::vector<BackendReport> Model::backend_reports() const { return impl_->backends->reports(); }
+
 Transcription Model::transcribe(std::span<const float> audio, const TranscribeOptions& options,
                                 const SegmentCallback& on_segment, std::stop_token stop) const {
-  return decoding::transcribe(impl_->model, impl_->tokenizer, audio, options, on_segment, stop);
+  // A device failure mid-request re-runs the request on the CPU (backends/failover.h).
+  return backends::run_with_failover(impl_->backends.get(), on_segment, [&](const SegmentCallback& callback) {
+    return decoding::transcribe(impl_->model, impl_->tokenizer, audio, options, callback, stop);
+  });
 }
 
 }  // namespace amanuensis

@@ -98,6 +98,42 @@ void write_tsv(std::ostream& out, const Transcription& transcription) {
 
 double rounded_seconds(double seconds) { return std::round(seconds * 1000.0) / 1000.0; }
 
+nlohmann::json transcription_json(const Transcription& t) {
+  nlohmann::json segments = nlohmann::json::array();
+  for (const auto& s : t.segments) segments.push_back(segment_json(s));
+  return {{"language", t.language},
+          {"language_probability", t.language_probability},
+          {"duration", rounded_seconds(t.duration)},
+          {"text", full_text(t)},
+          {"segments", segments}};
+}
+
+Transcription transcription_from_json(const nlohmann::json& json) {
+  Transcription t;
+  t.language = json.at("language").get<std::string>();
+  t.language_probability = json.value("language_probability", 1.0F);
+  t.duration = json.at("duration").get<double>();
+  for (const auto& s : json.at("segments")) {
+    Segment segment;
+    segment.id = s.at("id").get<int>();
+    segment.seek = s.at("seek").get<int>();
+    segment.start = s.at("start").get<double>();
+    segment.end = s.at("end").get<double>();
+    segment.text = s.at("text").get<std::string>();
+    segment.tokens = s.at("tokens").get<std::vector<int>>();
+    segment.temperature = s.at("temperature").get<float>();
+    segment.avg_logprob = s.at("avg_logprob").get<float>();
+    segment.compression_ratio = s.at("compression_ratio").get<float>();
+    segment.no_speech_prob = s.at("no_speech_prob").get<float>();
+    for (const auto& w : s.value("words", nlohmann::json::array())) {
+      segment.words.push_back({w.at("start").get<double>(), w.at("end").get<double>(),
+                               w.at("word").get<std::string>(), w.at("probability").get<float>()});
+    }
+    t.segments.push_back(std::move(segment));
+  }
+  return t;
+}
+
 nlohmann::json segment_json(const Segment& s) {
   nlohmann::json json = {{"id", s.id},
                          {"seek", s.seek},

@@ -30,6 +30,11 @@ void write_transcript(std::ostream& out, OutputFormat format, const Transcriptio
 // A segment as JSON, with faster-whisper's field names (words only when present).
 nlohmann::json segment_json(const Segment& segment);
 
+// The whole transcription as JSON (language, its probability, duration, text, segments), and back:
+// how batch jobs keep results. from_json throws nlohmann::json::exception on a malformed document.
+nlohmann::json transcription_json(const Transcription& transcription);
+Transcription transcription_from_json(const nlohmann::json& json);
+
 // Seconds rounded to milliseconds, so JSON does not carry binary noise such as 10.540000000000001.
 double rounded_seconds(double seconds);
 

@@ -53,6 +53,21 @@ class Backend {
   virtual void attention(MatrixView q, MatrixView k, MatrixView v, int n_heads, float scale,
                          int causal_offset, MutableMatrixView out) = 0;
 
+  // The same, every query row seeing every key, with keys and values stored head by head: head
+  // h's keys are rows [h * keys, (h + 1) * keys) of a [n_heads * keys, head_dim] matrix k
+  // (head_dim = q.cols / n_heads), likewise its values in v. Decoders cache cross-attention keys
+  // and values so, which lets a few query rows stream each head's keys contiguously.
+  virtual void attention_head_major(MatrixView q, const float* k, const float* v, int keys,
+                                    int n_heads, float scale, MutableMatrixView out) {
+    const int head_dim = q.cols / n_heads;
+    for (int h = 0; h < n_heads; ++h) {
+      const auto offset = static_cast<std::size_t>(h) * keys * head_dim;
+      attention({q.data + h * head_dim, q.rows, head_dim, q.ld}, {k + offset, keys, head_dim, head_dim},
+                {v + offset, keys, head_dim, head_dim}, 1, scale, -1,
+                {out.data + h * head_dim, out.rows, head_dim, out.ld});
+    }
+  }
+
   // Normalises each row of x in place to zero mean and unit variance, then scales and shifts.
   virtual void layer_norm(MutableMatrixView x, std::span<const float> gamma,
                           std::span<const float> beta, float epsilon) = 0;

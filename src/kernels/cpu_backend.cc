@@ -18,8 +18,11 @@ namespace {
 constexpr std::int64_t kParallelWork = 1 << 16;
 // Element-wise work per task.
 constexpr int kElementGrain = 1 << 14;
-// Query rows per attention task: their scores [64, keys] stay in the core's L2.
-constexpr int kAttentionRows = 64;
+// Query rows per attention task: their scores [128, keys] (750 KiB for 1500 keys) stay in the
+// core's L2, and each head's K and V are packed 12 times per encoder layer, not 24.
+constexpr int kAttentionRows = 128;
+// At most this many query rows take the small-row attention kernel (no packing).
+constexpr int kSmallAttentionRows = 8;
 
 int ceil_div(int a, int b) { return (a + b - 1) / b; }
 
@@ -110,27 +113,20 @@ class CpuBackend final : public Backend {
   void attention(MatrixView q, MatrixView k, MatrixView v, int n_heads, float scale,
                  int causal_offset, MutableMatrixView out) override {
     const int head_dim = q.cols / n_heads;
-    const int row_blocks = ceil_div(q.rows, kAttentionRows);
-    const auto task = [&](int t) {
-      const int h = t / row_blocks;
-      const int r0 = (t % row_blocks) * kAttentionRows;
-      const int rows = std::min(kAttentionRows, q.rows - r0);
-      // Keys beyond the last row's causal limit are never seen: skip them.
-      const int keys = causal_offset < 0 ? k.rows : std::min(k.rows, r0 + rows + causal_offset);
-      const int column = h * head_dim;
-      float* scores = scratch_floats(static_cast<std::size_t>(rows) * keys);
-      blas_.sgemm(kRowMajor, kNoTrans, kTrans, rows, keys, head_dim, scale,
-                  q.data + static_cast<std::size_t>(r0) * q.ld + column, q.ld, k.data + column, k.ld,
-                  0.0F, scores, keys);
-      for (int r = 0; r < rows; ++r) {
-        const int visible = causal_offset < 0 ? keys : std::min(keys, r0 + r + causal_offset + 1);
-        softmax_row(scores + static_cast<std::size_t>(r) * keys, visible, keys);
-      }
-      blas_.sgemm(kRowMajor, kNoTrans, kNoTrans, rows, head_dim, keys, 1.0F, scores, keys,
-                  v.data + column, v.ld, 0.0F,
-                  out.data + static_cast<std::size_t>(r0) * out.ld + column, out.ld);
-    };
-    pool_.run(n_heads * row_blocks, task);
+    attend_heads(
+        q, k.rows, n_heads, scale, causal_offset, out,
+        [&](int h) { return HeadView{k.data + h * head_dim, k.ld}; },
+        [&](int h) { return HeadView{v.data + h * head_dim, v.ld}; });
+  }
+
+  void attention_head_major(MatrixView q, const float* k, const float* v, int keys, int n_heads,
+                            float scale, MutableMatrixView out) override {
+    const int head_dim = q.cols / n_heads;
+    const auto head_size = static_cast<std::size_t>(keys) * head_dim;
+    attend_heads(
+        q, keys, n_heads, scale, -1, out,
+        [&](int h) { return HeadView{k + h * head_size, head_dim}; },
+        [&](int h) { return HeadView{v + h * head_size, head_dim}; });
   }
 
   void layer_norm(MutableMatrixView x, std::span<const float> gamma, std::span<const float> beta,
@@ -165,6 +161,60 @@ class CpuBackend final : public Backend {
   }
 
  private:
+  struct HeadView {
+    const float* data;
+    int ld;
+  };
+
+  // Attention with head h's keys and values at key_of(h) and value_of(h).
+  template <typename KeyOf, typename ValueOf>
+  void attend_heads(MatrixView q, int total_keys, int n_heads, float scale, int causal_offset,
+                    MutableMatrixView out, const KeyOf& key_of, const ValueOf& value_of) {
+    const int head_dim = q.cols / n_heads;
+    if (q.rows <= kSmallAttentionRows) {
+      // Decoding: a few query rows. Read K and V in place, one task per head; a product
+      // routine would spend more time packing K and V than multiplying.
+      const int keys = causal_offset < 0 ? total_keys : std::min(total_keys, q.rows + causal_offset);
+      const auto head = [&](int h) {
+        const int column = h * head_dim;
+        const HeadView k = key_of(h);
+        const HeadView v = value_of(h);
+        float* scores = scratch_floats(static_cast<std::size_t>(q.rows) * keys);
+        small_attention(q.data + column, q.ld, q.rows, k.data, k.ld, v.data, v.ld, keys, head_dim,
+                        scale, causal_offset, scores, out.data + column, out.ld);
+      };
+      const std::int64_t work = static_cast<std::int64_t>(q.rows) * keys * q.cols;
+      if (work < kParallelWork) {
+        for (int h = 0; h < n_heads; ++h) head(h);
+      } else {
+        pool_.run(n_heads, head);
+      }
+      return;
+    }
+    const int row_blocks = ceil_div(q.rows, kAttentionRows);
+    const auto task = [&](int t) {
+      const int h = t / row_blocks;
+      const int r0 = (t % row_blocks) * kAttentionRows;
+      const int rows = std::min(kAttentionRows, q.rows - r0);
+      // Keys beyond the last row's causal limit are never seen: skip them.
+      const int keys = causal_offset < 0 ? total_keys : std::min(total_keys, r0 + rows + causal_offset);
+      const int column = h * head_dim;
+      const HeadView k = key_of(h);
+      const HeadView v = value_of(h);
+      float* scores = scratch_floats(static_cast<std::size_t>(rows) * keys);
+      blas_.sgemm(kRowMajor, kNoTrans, kTrans, rows, keys, head_dim, scale,
+                  q.data + static_cast<std::size_t>(r0) * q.ld + column, q.ld, k.data, k.ld, 0.0F,
+                  scores, keys);
+      for (int r = 0; r < rows; ++r) {
+        const int visible = causal_offset < 0 ? keys : std::min(keys, r0 + r + causal_offset + 1);
+        softmax_row(scores + static_cast<std::size_t>(r) * keys, visible, keys);
+      }
+      blas_.sgemm(kRowMajor, kNoTrans, kNoTrans, rows, head_dim, keys, 1.0F, scores, keys, v.data,
+                  v.ld, 0.0F, out.data + static_cast<std::size_t>(r0) * out.ld + column, out.ld);
+    };
+    pool_.run(n_heads * row_blocks, task);
+  }
+
   // Runs part(r0, r1, n0, n1) over an [m, n] output with inner dimension k: whole on this thread
   // when small, else split by rows (many rows) or by columns (few rows: decoding).
   template <typename Part>

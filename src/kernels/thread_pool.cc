@@ -1,6 +1,7 @@
 #include "kernels/thread_pool.h"
 
 #include <algorithm>
+#include <chrono>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -18,9 +19,12 @@ inline void cpu_relax() {
 #endif
 }
 
-// Spins this many rounds for new work before sleeping: decoding runs many short loops per token,
-// and a futex wake-up costs more than the loop itself.
-constexpr int kSpinRounds = 20000;
+// Spins this long for new work before sleeping: within a decoding step the parallel loops follow
+// one another a few microseconds apart, and a futex wake-up costs more than that; between steps
+// (the search, a new window) and when idle, workers sleep instead of taking a core from the rest
+// of the machine.
+constexpr auto kSpinTime = std::chrono::microseconds(50);
+constexpr int kSpinsPerClockRead = 64;
 
 }  // namespace
 
@@ -55,12 +59,16 @@ void ThreadPool::worker_loop() {
   std::uint64_t seen = 0;
   for (;;) {
     bool found = false;
-    for (int spin = 0; spin < kSpinRounds; ++spin) {
-      if (generation_.load(std::memory_order_acquire) != seen) {
-        found = true;
-        break;
+    const auto spin_until = std::chrono::steady_clock::now() + kSpinTime;
+    while (!found) {
+      for (int spin = 0; spin < kSpinsPerClockRead; ++spin) {
+        if (generation_.load(std::memory_order_acquire) != seen) {
+          found = true;
+          break;
+        }
+        cpu_relax();
       }
-      cpu_relax();
+      if (std::chrono::steady_clock::now() >= spin_until) break;
     }
     std::unique_lock lock(mutex_);
     if (!found) wake_.wait(lock, [&] { return generation_.load() != seen; });

@@ -139,6 +139,91 @@ void LayerNormRow(float* HWY_RESTRICT row, const float* HWY_RESTRICT gamma,
   for (; i < n; ++i) row[i] = (row[i] - mean) * inv_std * gamma[i] + beta[i];
 }
 
+// Attention of a few query rows against one head's keys and values read where they lie (no
+// packing): scores by dot products with each key row, softmax, then a weighted sum of value
+// rows. For decoding, where a product routine would spend more time packing than computing.
+void SmallAttention(const float* HWY_RESTRICT q, int q_ld, int rows, const float* HWY_RESTRICT k,
+                    int k_ld, const float* HWY_RESTRICT v, int v_ld, int keys, int head_dim,
+                    float scale, int causal_offset, float* HWY_RESTRICT scores,
+                    float* HWY_RESTRICT out, int out_ld) {
+  const hn::ScalableTag<float> d;
+  const auto lanes = static_cast<int>(hn::Lanes(d));
+  const int vector_end = head_dim - head_dim % lanes;
+  const auto visible_of = [&](int r) {
+    return causal_offset < 0 ? keys : std::min(keys, r + causal_offset + 1);
+  };
+  const int last_visible = rows > 0 ? visible_of(rows - 1) : 0;
+  for (int j = 0; j < last_visible; ++j) {
+    const float* kj = k + static_cast<std::ptrdiff_t>(j) * k_ld;
+    for (int r = 0; r < rows; ++r) {
+      const float* qr = q + static_cast<std::ptrdiff_t>(r) * q_ld;
+      auto acc0 = hn::Zero(d);
+      auto acc1 = hn::Zero(d);
+      int i = 0;
+      for (; i + 2 * lanes <= vector_end; i += 2 * lanes) {
+        acc0 = hn::MulAdd(hn::LoadU(d, qr + i), hn::LoadU(d, kj + i), acc0);
+        acc1 = hn::MulAdd(hn::LoadU(d, qr + i + lanes), hn::LoadU(d, kj + i + lanes), acc1);
+      }
+      for (; i < vector_end; i += lanes) acc0 = hn::MulAdd(hn::LoadU(d, qr + i), hn::LoadU(d, kj + i), acc0);
+      float dot = hn::GetLane(hn::SumOfLanes(d, hn::Add(acc0, acc1)));
+      for (; i < head_dim; ++i) dot += qr[i] * kj[i];
+      scores[static_cast<std::ptrdiff_t>(r) * keys + j] = dot * scale;
+    }
+  }
+  for (int r = 0; r < rows; ++r) {
+    SoftmaxRow(scores + static_cast<std::ptrdiff_t>(r) * keys, visible_of(r), last_visible);
+    float* o = out + static_cast<std::ptrdiff_t>(r) * out_ld;
+    std::fill(o, o + head_dim, 0.0F);
+  }
+  for (int j = 0; j < last_visible; ++j) {
+    const float* vj = v + static_cast<std::ptrdiff_t>(j) * v_ld;
+    for (int r = 0; r < rows; ++r) {
+      const float p = scores[static_cast<std::ptrdiff_t>(r) * keys + j];
+      if (p == 0.0F) continue;
+      float* o = out + static_cast<std::ptrdiff_t>(r) * out_ld;
+      const auto vp = hn::Set(d, p);
+      int i = 0;
+      for (; i < vector_end; i += lanes) {
+        hn::StoreU(hn::MulAdd(vp, hn::LoadU(d, vj + i), hn::LoadU(d, o + i)), d, o + i);
+      }
+      for (; i < head_dim; ++i) o[i] += p * vj[i];
+    }
+  }
+}
+
+float MaxValue(const float* HWY_RESTRICT x, std::size_t n) {
+  const hn::ScalableTag<float> d;
+  const std::size_t lanes = hn::Lanes(d);
+  auto m = hn::Set(d, -HUGE_VALF);
+  std::size_t i = 0;
+  for (; i + lanes <= n; i += lanes) m = hn::Max(m, hn::LoadU(d, x + i));
+  float result = hn::GetLane(hn::MaxOfLanes(d, m));
+  for (; i < n; ++i) result = std::max(result, x[i]);
+  return result;
+}
+
+// sum exp(x[i] - shift), exp in float (1 ulp), summed in float over short blocks and the block
+// sums in double, so that long rows (a vocabulary) lose no precision to the running sum.
+double SumExp(const float* HWY_RESTRICT x, std::size_t n, float shift) {
+  const hn::ScalableTag<float> d;
+  const std::size_t lanes = hn::Lanes(d);
+  const auto vshift = hn::Set(d, shift);
+  constexpr std::size_t kBlock = 256;
+  double total = 0.0;
+  std::size_t i = 0;
+  while (i + lanes <= n) {
+    const std::size_t block_end = std::min(n - n % lanes, i + kBlock);
+    auto vsum = hn::Zero(d);
+    for (; i < block_end; i += lanes) vsum = hn::Add(vsum, hn::Exp(d, hn::Sub(hn::LoadU(d, x + i), vshift)));
+    total += static_cast<double>(hn::GetLane(hn::SumOfLanes(d, vsum)));
+  }
+  const hn::CappedTag<float, 1> d1;
+  for (; i < n; ++i) {
+    total += static_cast<double>(hn::GetLane(hn::Exp(d1, hn::Set(d1, x[i] - shift))));
+  }
+  return total;
+}
+
 const char* Target() { return hwy::TargetName(HWY_TARGET); }
 
 }  // namespace amanuensis::kernels::HWY_NAMESPACE
@@ -153,6 +238,9 @@ HWY_EXPORT(LayerNormRow);
 HWY_EXPORT(Add);
 HWY_EXPORT(MaxAbs);
 HWY_EXPORT(Target);
+HWY_EXPORT(MaxValue);
+HWY_EXPORT(SumExp);
+HWY_EXPORT(SmallAttention);
 
 void softmax_row(float* row, int visible, int cols) {
   HWY_DYNAMIC_DISPATCH(SoftmaxRow)(row, visible, cols);
@@ -163,6 +251,16 @@ void layer_norm_row(float* row, const float* gamma, const float* beta, int n, fl
 }
 void add(const float* x, float* y, std::size_t n) { HWY_DYNAMIC_DISPATCH(Add)(x, y, n); }
 float max_abs(const float* x, std::size_t n) { return HWY_DYNAMIC_DISPATCH(MaxAbs)(x, n); }
+void small_attention(const float* q, int q_ld, int rows, const float* k, int k_ld, const float* v,
+                     int v_ld, int keys, int head_dim, float scale, int causal_offset,
+                     float* scores, float* out, int out_ld) {
+  HWY_DYNAMIC_DISPATCH(SmallAttention)(q, q_ld, rows, k, k_ld, v, v_ld, keys, head_dim, scale,
+                                       causal_offset, scores, out, out_ld);
+}
+float max_value(const float* x, std::size_t n) { return HWY_DYNAMIC_DISPATCH(MaxValue)(x, n); }
+double sum_exp(const float* x, std::size_t n, float shift) {
+  return HWY_DYNAMIC_DISPATCH(SumExp)(x, n, shift);
+}
 const char* vector_ops_target() { return HWY_DYNAMIC_DISPATCH(Target)(); }
 
 std::vector<std::int64_t> vector_ops_available_targets() { return hwy::SupportedAndGeneratedTargets(); }

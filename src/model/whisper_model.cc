@@ -201,10 +201,29 @@ std::shared_ptr<const CrossAttentionCache> WhisperModel::cross_attention_cache(
     std::span<const float> encoder_output) const {
   const Timer timer(counters_->encoder_ns);
   auto cache = std::make_shared<CrossAttentionCache>();
-  cache->key_values.resize(weights_.decoder_layers.size());
-  for (std::size_t l = 0; l < weights_.decoder_layers.size(); ++l) {
-    apply(weights_.decoder_layers[l].cross_attention.key_value, encoder_output.data(),
-          weights_.n_audio_ctx, cache->key_values[l]);
+  const auto layers = weights_.decoder_layers.size();
+  const int d = weights_.n_state;
+  const int n_keys = weights_.n_audio_ctx;
+  const int n_heads = weights_.n_text_heads;
+  const int head_dim = d / n_heads;
+  cache->keys.resize(layers);
+  cache->values.resize(layers);
+  auto& key_values = workspace().projected;
+  for (std::size_t l = 0; l < layers; ++l) {
+    apply(weights_.decoder_layers[l].cross_attention.key_value, encoder_output.data(), n_keys,
+          key_values);
+    auto& keys = cache->keys[l];
+    auto& values = cache->values[l];
+    keys.resize(static_cast<std::size_t>(n_keys) * d);
+    values.resize(static_cast<std::size_t>(n_keys) * d);
+    for (int h = 0; h < n_heads; ++h) {
+      for (int t = 0; t < n_keys; ++t) {
+        const float* row = key_values.data() + static_cast<std::size_t>(t) * 2 * d + h * head_dim;
+        const auto to = (static_cast<std::size_t>(h) * n_keys + t) * head_dim;
+        std::copy(row, row + head_dim, keys.begin() + static_cast<std::ptrdiff_t>(to));
+        std::copy(row + d, row + d + head_dim, values.begin() + static_cast<std::ptrdiff_t>(to));
+      }
+    }
   }
   return cache;
 }
@@ -258,26 +277,43 @@ void WhisperModel::cross_attention(const CrossAttention& layer, int layer_index,
                                    AttentionCapture* capture) const {
   const int d = weights_.n_state;
   const int n_keys = weights_.n_audio_ctx;
-  const auto& key_values = state.cross->key_values[layer_index];
+  const int n_heads = weights_.n_text_heads;
+  const int head_dim = d / n_heads;
+  const float scale = 1.0F / std::sqrt(static_cast<float>(head_dim));
+  const float* keys = state.cross->keys[layer_index].data();
+  const float* values = state.cross->values[layer_index].data();
   auto& ws = workspace();
   // Every sequence attends to the same window, so all their queries go through one product.
   normalized(layer.norm, x, rows, ws.normed);
   apply(layer.query, ws.normed.data(), rows, ws.qkv);
   ws.context.resize(static_cast<std::size_t>(rows) * d);
-  const auto record = [&](int head, std::span<const float> scores) {
-    for (std::size_t i = 0; i < capture->heads.size(); ++i) {
-      if (capture->heads[i] != std::pair{layer_index, head}) continue;
-      std::copy(scores.begin(), scores.end(),
-                capture->scores.begin() + static_cast<std::ptrdiff_t>(i * scores.size()));
-    }
-  };
   bool captured_layer = false;
   if (capture != nullptr) {
     for (const auto& head : capture->heads) captured_layer = captured_layer || head.first == layer_index;
   }
-  attend({ws.qkv.data(), rows, d, d}, {key_values.data(), n_keys, d, 2 * d},
-         {key_values.data() + d, n_keys, d, 2 * d}, weights_.n_text_heads, /*causal_offset=*/-1,
-         ws.context.data(), captured_layer ? &record : nullptr);
+  if (!captured_layer) {
+    backend_->attention_head_major({ws.qkv.data(), rows, d, d}, keys, values, n_keys, n_heads, scale,
+                                   {ws.context.data(), rows, d, d});
+  } else {
+    // Word timing reads chosen heads' scores before the softmax: head by head, unfused.
+    auto& scores = ws.scores;
+    scores.resize(static_cast<std::size_t>(rows) * n_keys);
+    const kernels::MutableMatrixView score_view{scores.data(), rows, n_keys, n_keys};
+    for (int h = 0; h < n_heads; ++h) {
+      const int column = h * head_dim;
+      const auto offset = static_cast<std::size_t>(h) * n_keys * head_dim;
+      backend_->matmul({ws.qkv.data() + column, rows, head_dim, d}, {keys + offset, n_keys, head_dim, head_dim},
+                       /*transpose_b=*/true, scale, 0.0F, score_view);
+      for (std::size_t i = 0; i < capture->heads.size(); ++i) {
+        if (capture->heads[i] != std::pair{layer_index, h}) continue;
+        std::copy(scores.begin(), scores.end(),
+                  capture->scores.begin() + static_cast<std::ptrdiff_t>(i * scores.size()));
+      }
+      backend_->softmax_rows(score_view, -1);
+      backend_->matmul({scores.data(), rows, n_keys, n_keys}, {values + offset, n_keys, head_dim, head_dim},
+                       /*transpose_b=*/false, 1.0F, 0.0F, {ws.context.data() + column, rows, head_dim, d});
+    }
+  }
   apply(layer.output, ws.context.data(), rows, ws.projected);
   backend_->add(ws.projected, x);
 }

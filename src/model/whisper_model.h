@@ -15,8 +15,11 @@ namespace amanuensis::model {
 
 // The cross-attention keys and values of one window: computed once from the encoder output and
 // shared by every sequence (beam, sample, retry) decoded against that window.
+// Stored head by head (per layer: [n_text_heads, n_audio_ctx, head_dim]) so that decoding, a few
+// query rows per step, streams each head's keys and values from contiguous memory.
 struct CrossAttentionCache {
-  std::vector<std::vector<float>> key_values;  // per layer: [n_audio_ctx, 2 * n_state]
+  std::vector<std::vector<float>> keys;    // per layer
+  std::vector<std::vector<float>> values;  // per layer
 };
 
 // One sequence's self-attention cache: one row per token fed so far.

@@ -1,5 +1,7 @@
 #include "service/job_worker.h"
 
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -19,16 +21,6 @@ using namespace std::chrono_literals;
 
 constexpr auto kTakeWait = 1000ms;
 constexpr auto kRedisRetryDelay = 500ms;
-
-nlohmann::json result_json(const Transcription& t) {
-  nlohmann::json segments = nlohmann::json::array();
-  for (const auto& s : t.segments) segments.push_back(formats::segment_json(s));
-  return {{"language", t.language},
-          {"language_probability", t.language_probability},
-          {"duration", formats::rounded_seconds(t.duration)},
-          {"text", formats::full_text(t)},
-          {"segments", segments}};
-}
 
 // Keeps the claim on a job alive while it runs, on its own connection, and stops the work when
 // the job is cancelled or the claim is lost to another worker.
@@ -94,7 +86,7 @@ void run_one(const JobWorkerConfig& config, const Model& model, jobs::JobStore& 
         audio, form.options, [&](const Segment& s) { keeper.progress(std::min(s.end, total), total); },
         stop.get_token());
     store.report_progress(lease, total, total);
-    store.complete(lease, result_json(transcription).dump());
+    store.complete(lease, formats::transcription_json(transcription).dump());
   } catch (const Cancelled&) {
     // Cancelled by DELETE, or the claim went to another worker: nothing to record.
   } catch (const ApiError& e) {
@@ -131,6 +123,12 @@ std::vector<FormPart> job_form_parts(const JobRequest& request, std::string_view
   for (const auto& [name, value] : request.fields) parts.push_back({name, false, "", "", value});
   parts.push_back({"file", true, request.file_name, "application/octet-stream", audio});
   return parts;
+}
+
+std::string job_consumer_name(int index) {
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  return std::string(host) + "-" + std::to_string(::getpid()) + "-" + std::to_string(index);
 }
 
 void run_job_worker(const JobWorkerConfig& config, const Model& model, std::stop_token stop) {

@@ -37,6 +37,10 @@ struct JobWorkerConfig {
   bool multilingual = false;
 };
 
+// A consumer name unique to this process and worker: host, process id and index. (Tests find a
+// process's claims in Redis by its "-<pid>-" part.)
+std::string job_consumer_name(int index);
+
 // Takes and runs jobs until `stop` is requested. Survives Redis restarts (it reconnects) and
 // reports the results, progress and failures in the job store.
 void run_job_worker(const JobWorkerConfig& config, const Model& model, std::stop_token stop);

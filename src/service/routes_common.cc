@@ -86,6 +86,7 @@ void add_common_handlers(HttpServer& server, ServiceContext& context) {
   server.set_payload_max_length(context.max_upload_bytes());
   server.set_read_timeout(30, 0);
   server.set_write_timeout(30, 0);
+  server.set_keep_alive_max_count(1000);  // httplib's default of 5 makes clients reconnect often
 
   server.set_pre_routing_handler(
       [&context](const httplib::Request& request, httplib::Response& response) {

@@ -107,7 +107,7 @@ void report_job(ServiceContext& context, const httplib::Request& request, httpli
                                          .model_name = model.info().name,
                                          .multilingual = model.info().multilingual});
     const auto transcription = formats::transcription_from_json(nlohmann::json::parse(status->result));
-    json["result"] = rendered_result(form, transcription);
+    json["result"] = render_transcription(form, transcription);
     json["response_format"] = response_format_name(form.response_format);
   }
   send_json(response, 200, json);

@@ -14,7 +14,8 @@ namespace amanuensis::service {
 
 namespace {
 
-nlohmann::json legacy_json(const Completed& done, const std::string& model_name) {
+nlohmann::json legacy_json(const Completed& done, const std::string& model_name,
+                           const std::string& mode) {
   const auto& t = done.transcription;
   nlohmann::json segments = nlohmann::json::array();
   for (const auto& s : t.segments) {
@@ -34,7 +35,7 @@ nlohmann::json legacy_json(const Completed& done, const std::string& model_name)
       // Processing seconds per second of audio: below 1 is faster than real time.
       {"real_time_factor",
        t.duration > 0 ? std::round(done.processing_seconds / t.duration * 10000.0) / 10000.0 : 0.0},
-      {"mode", "cpu"},
+      {"mode", mode},
       {"model", model_name}};
 }
 
@@ -70,7 +71,8 @@ void transcribe(ServiceContext& context, const httplib::Request& http_request,
   }
   const auto job = submit(context, model, body, request);
   send_json(response, 200,
-            legacy_json(wait_for_completion(context, job, request), model.info().name));
+            legacy_json(wait_for_completion(context, job, request), model.info().name,
+                        backend_mode(model)));
 }
 
 }  // namespace

@@ -19,33 +19,22 @@ constexpr const char* kTextType = "text/plain; charset=utf-8";
 
 void render(httplib::Response& response, const TranscriptionRequest& request,
             const Transcription& transcription) {
-  const nlohmann::json usage = {{"type", "duration"},
-                                {"seconds", std::ceil(transcription.duration)}};
+  auto body = render_transcription(request, transcription);
+  if (body.is_object()) {
+    body["usage"] = {{"type", "duration"}, {"seconds", std::ceil(transcription.duration)}};
+    send_json(response, 200, body);
+    return;
+  }
   switch (request.response_format) {
-    case ResponseFormat::kJson:
-      send_json(response, 200, {{"text", formats::full_text(transcription)}, {"usage", usage}});
-      return;
-    case ResponseFormat::kVerboseJson: {
-      auto body = formats::verbose_json(transcription, {.task = request.options.task,
-                                                        .segments = request.include_segments,
-                                                        .words = request.include_words});
-      body["usage"] = usage;
-      send_json(response, 200, body);
-      return;
-    }
     case ResponseFormat::kText:
-      response.set_content(formats::full_text(transcription) + "\n", kTextType);
+      response.set_content(body.get<std::string>() + "\n", kTextType);
       return;
-    case ResponseFormat::kSrt:
-    case ResponseFormat::kVtt: {
-      const bool vtt = request.response_format == ResponseFormat::kVtt;
-      std::ostringstream out;
-      formats::write_transcript(out,
-                                vtt ? formats::OutputFormat::kVtt : formats::OutputFormat::kSrt,
-                                transcription, request.file_name);
-      response.set_content(out.str(), vtt ? "text/vtt; charset=utf-8" : kTextType);
+    case ResponseFormat::kVtt:
+      response.set_content(body.get<std::string>(), "text/vtt; charset=utf-8");
       return;
-    }
+    default:
+      response.set_content(body.get<std::string>(), kTextType);
+      return;
   }
 }
 

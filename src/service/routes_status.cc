@@ -35,14 +35,24 @@ nlohmann::json model_json(const ServiceContext& context) {
           {"n_heads", info.n_heads}};
 }
 
-// The engine runs on the CPU only for now; backends with a fallback chain are a later issue.
-// The shape is already the final one: the chain, in order, with why each was or was not chosen.
-nlohmann::json backend_json() {
-  return {{"mode", "cpu"},
-          {"fallback_chain", nlohmann::json::array({{{"backend", "cpu"},
-                                                     {"available", true},
-                                                     {"chosen", true},
-                                                     {"reason", "reference backend"}}})}};
+// The backend the model computes with, and every backend selection considered, in order, with
+// why it was or was not chosen (and the chosen one's run-time record: failures, CPU retries).
+nlohmann::json backend_json(const ServiceContext& context) {
+  if (!context.ready()) return {{"mode", nullptr}, {"fallback_chain", nlohmann::json::array()}};
+  const auto model = context.model();
+  nlohmann::json chain = nlohmann::json::array();
+  for (const auto& report : model.backend_reports()) {
+    nlohmann::json details = nlohmann::json::object();
+    for (const auto& [key, value] : report.details) details[key] = value;
+    chain.push_back({{"backend", report.name},
+                     {"available", report.available},
+                     {"chosen", report.selected},
+                     {"reason", report.reason},
+                     {"details", details}});
+  }
+  return {{"mode", backend_mode(model)},
+          {"requested_device", context.config().device},
+          {"fallback_chain", chain}};
 }
 
 nlohmann::json device_json() {
@@ -77,7 +87,7 @@ void add_status_routes(HttpServer& server, ServiceContext& context) {
                 {{"version", AMANUENSIS_VERSION},
                  {"status", state_of(context)},
                  {"uptime_seconds", context.uptime_seconds()},
-                 {"backend", backend_json()},
+                 {"backend", backend_json(context)},
                  {"device", device_json()},
                  {"model", model_json(context)},
                  {"workers",

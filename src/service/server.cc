@@ -7,8 +7,10 @@
 #include <csignal>
 #include <cstdio>
 #include <thread>
+#include <vector>
 
 #include "service/http_server.h"
+#include "service/job_worker.h"
 #include "service/routes.h"
 
 namespace amanuensis::service {
@@ -84,10 +86,28 @@ int run_server(const ServeConfig& config) {
   const auto load_started = std::chrono::steady_clock::now();
   context.set_model(Model::load({.path = config.model_path,
                                  .threads = threads_per_worker(config),
-                                 .compute_type = config.compute_type}));
+                                 .compute_type = config.compute_type,
+                                 .device = config.device}));
   std::fprintf(
-      stderr, "serve: model %s loaded in %.2f s; ready\n", context.model_summary()->name.c_str(),
+      stderr, "serve: model %s loaded on %s in %.2f s; ready\n",
+      context.model_summary()->name.c_str(), backend_mode(context.model()).c_str(),
       std::chrono::duration<double>(std::chrono::steady_clock::now() - load_started).count());
+
+  // Batch-job workers: each takes jobs from Redis and runs them on the shared model.
+  std::vector<std::jthread> job_workers;
+  if (context.jobs_enabled()) {
+    JobWorkerConfig worker_config;
+    worker_config.redis = jobs::parse_redis_url(config.redis_url);
+    worker_config.store = config.job_store;
+    worker_config.model_name = context.model_summary()->name;
+    worker_config.multilingual = context.model_summary()->info.multilingual;
+    for (int i = 0; i < config.job_workers; ++i) {
+      worker_config.consumer = job_consumer_name(i);
+      job_workers.emplace_back([worker_config, model = context.model()](std::stop_token stop) {
+        run_job_worker(worker_config, model, stop);
+      });
+    }
+  }
 
   int signal_number = 0;
   sigwait(&signals, &signal_number);
@@ -96,6 +116,8 @@ int run_server(const ServeConfig& config) {
   context.begin_draining();
   http.stop_accepting();
   listener.join();  // returns once every connection is done
+  for (auto& worker : job_workers) worker.request_stop();
+  job_workers.clear();  // joins: the jobs in progress finish first
   context.pool().shutdown();
   std::fprintf(stderr, "serve: stopped\n");
   return 0;

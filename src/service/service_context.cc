@@ -40,6 +40,13 @@ int threads_per_worker(const ServeConfig& config) {
   return std::max(1, cores / std::max(1, config.workers));
 }
 
+std::string backend_mode(const Model& model) {
+  for (const auto& report : model.backend_reports()) {
+    if (report.selected) return report.name;
+  }
+  return "cpu";  // selection always ends on the CPU
+}
+
 ServiceMetrics::ServiceMetrics(MetricsRegistry& registry)
     : requests(registry.counter("amanuensis_http_requests_total",
                                 "HTTP requests answered, by endpoint and status code",
@@ -66,6 +73,9 @@ ServiceContext::ServiceContext(ServeConfig config)
                         .count()),
       metrics_(registry_),
       pool_(config_.workers, config_.max_queue) {
+  if (!config_.redis_url.empty()) {
+    job_store_ = std::make_unique<jobs::JobStore>(jobs::parse_redis_url(config_.redis_url), config_.job_store);
+  }
   registry_.gauge("amanuensis_queue_depth", "Transcriptions waiting for a worker",
                   [this] { return pool_.queued(); });
   registry_.gauge("amanuensis_workers_busy", "Workers transcribing now",
@@ -115,6 +125,15 @@ void ServiceContext::set_model(Model model) {
 
 double ServiceContext::uptime_seconds() const {
   return std::chrono::duration<double>(Clock::now() - started_).count();
+}
+
+}  // namespace amanuensis::service
+
+namespace amanuensis::service {
+
+void ServiceContext::throw_job_store_unavailable(const jobs::RedisError& error) {
+  throw ApiError(503, std::string("the job store is unavailable: ") + error.what(), "server_error", {},
+                 "job_store_unavailable");
 }
 
 }  // namespace amanuensis::service

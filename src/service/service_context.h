@@ -7,11 +7,14 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "amanuensis/amanuensis.h"
+#include "jobs/job_store.h"
 #include "service/metrics.h"
 #include "service/worker_pool.h"
 
@@ -28,11 +31,20 @@ struct ServeConfig {
   std::string api_key;                     // empty: no authentication
   double request_timeout_seconds = 600.0;  // 0: none
   std::string compute_type = "default";
+  std::string device = "auto";  // as ModelOptions::device: auto, cpu, cuda, opencl, npu
   bool access_log = true;
+  // Batch jobs (/v1/jobs, docs/deployment.md): on when redis_url is set.
+  std::string redis_url;
+  int job_workers = 0;                             // job workers inside this process
+  std::vector<std::filesystem::path> allow_paths;  // folders a job may name by `path`
+  jobs::JobStoreConfig job_store;
 };
 
 // Compute threads one transcription uses under `config`.
 int threads_per_worker(const ServeConfig& config);
+
+// The backend the model computes with ("cpu", "cuda", ...), as backend selection reported it.
+std::string backend_mode(const Model& model);
 
 // The metric families the handlers update.
 struct ServiceMetrics {
@@ -82,6 +94,19 @@ class ServiceContext {
   // Wall-clock start, for /v1/models' `created`.
   [[nodiscard]] std::int64_t started_unix_seconds() const { return started_unix_; }
 
+  // The job store shared by the request threads (one Redis connection, used under a lock);
+  // Redis being away is a 503.
+  [[nodiscard]] bool jobs_enabled() const { return job_store_ != nullptr; }
+  template <typename Action>
+  auto with_job_store(Action&& action) {
+    std::lock_guard lock(job_store_mutex_);
+    try {
+      return action(*job_store_);
+    } catch (const jobs::RedisError& e) {
+      throw_job_store_unavailable(e);
+    }
+  }
+
   // Transcription requests between arrival and response (running, queued or being read).
   void request_started() { ++in_flight_; }
   void request_finished() { --in_flight_; }
@@ -100,6 +125,10 @@ class ServiceContext {
   std::atomic<bool> ready_{false};
   std::atomic<bool> draining_{false};
   std::atomic<int> in_flight_{0};
+  std::mutex job_store_mutex_;
+  std::unique_ptr<jobs::JobStore> job_store_;
+
+  [[noreturn]] static void throw_job_store_unavailable(const jobs::RedisError& error);
 };
 
 }  // namespace amanuensis::service

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <sstream>
 #include <nlohmann/json.hpp>
 #include <utility>
 
@@ -173,6 +174,11 @@ std::shared_ptr<std::string> read_body(ServiceContext& context, const httplib::R
   };
   const auto declared = declared_length(request);
   if (declared && *declared > limit) throw too_large(std::to_string(*declared) + " bytes");
+  // Neither Content-Length nor Transfer-Encoding means no body (RFC 9112 6.3); httplib would
+  // instead read until the client closes.
+  if (!request.has_header("Content-Length") && !request.has_header("Transfer-Encoding")) {
+    throw bad_request("the request has no body: send the audio as multipart/form-data", "file");
+  }
   if (!declared && request.has_header("Content-Length")) {
     connection().close_after_response();
     throw bad_request("invalid Content-Length header");
@@ -269,6 +275,28 @@ void respond_with_events(ServiceContext& context, httplib::Response& response,
       [stream](bool /*success*/) {
         if (!stream->finished) abandon(stream->context, *stream->job, "client_gone");
       });
+}
+
+nlohmann::json render_transcription(const TranscriptionRequest& request, const Transcription& transcription) {
+  switch (request.response_format) {
+    case ResponseFormat::kJson:
+      return {{"text", formats::full_text(transcription)}};
+    case ResponseFormat::kVerboseJson:
+      return formats::verbose_json(transcription, {.task = request.options.task,
+                                                   .segments = request.include_segments,
+                                                   .words = request.include_words});
+    case ResponseFormat::kText:
+      return formats::full_text(transcription);
+    case ResponseFormat::kSrt:
+    case ResponseFormat::kVtt: {
+      std::ostringstream out;
+      formats::write_transcript(
+          out, request.response_format == ResponseFormat::kVtt ? formats::OutputFormat::kVtt : formats::OutputFormat::kSrt,
+          transcription, request.file_name);
+      return out.str();
+    }
+  }
+  return nullptr;
 }
 
 }  // namespace amanuensis::service

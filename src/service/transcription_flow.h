@@ -4,6 +4,7 @@
 #pragma once
 
 #include <httplib.h>
+#include <nlohmann/json.hpp>
 
 #include <memory>
 #include <string>
@@ -37,6 +38,11 @@ std::shared_ptr<std::string> read_body(ServiceContext& context, const httplib::R
 std::shared_ptr<TranscriptionJob> submit(ServiceContext& context, const Model& model,
                                          std::shared_ptr<const std::string> upload,
                                          const TranscriptionRequest& request);
+
+// The body `request.response_format` asks for: a JSON object for json and verbose_json, a JSON
+// string holding the document for text, srt and vtt. Shared by the synchronous endpoints and
+// batch-job results.
+nlohmann::json render_transcription(const TranscriptionRequest& request, const Transcription& transcription);
 
 struct Completed {
   Transcription transcription;

@@ -15,6 +15,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -131,8 +132,10 @@ class Instance:
 class Nginx:
     def __init__(self, instances: list[Instance], workdir: Path):
         self.port = free_port()
-        self.dir = workdir / "nginx"
-        self.dir.mkdir()
+        # nginx's workers run as an unprivileged user when started as root: its prefix (temp files
+        # for request bodies) must be reachable by them, which pytest's private tmp_path is not.
+        self.dir = Path(tempfile.mkdtemp(prefix="amanuensis-nginx-"))
+        self.dir.chmod(0o777)
         config = (REPO / "deploy" / "nginx.conf").read_text()
         servers = "".join(f"    server 127.0.0.1:{i.port} max_fails=1 fail_timeout=5s;\n" for i in instances)
         config = re.sub(r"(    server 127\.0\.0\.1:800\d[^\n]*\n)+", servers, config)
@@ -152,6 +155,7 @@ class Nginx:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self.process.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 @pytest.fixture

@@ -141,6 +141,15 @@ def test_no_content_type(server):
     error_of(status, answer, 400, "multipart/form-data")
 
 
+def test_no_body(server):
+    head = (f"POST {TRANSCRIPTIONS} HTTP/1.1\r\nHost: x\r\n"
+            "Content-Type: multipart/form-data; boundary=b\r\n\r\n").encode()
+    start = time.monotonic()
+    status, _, answer = raw(server, head)
+    error_of(status, answer, 400, "no body")
+    assert time.monotonic() - start < 5
+
+
 def test_multipart_without_boundary(server):
     status, _, answer = post_bytes(server, b"--x\r\n\r\n--x--\r\n", "multipart/form-data")
     error_of(status, answer, 400, "boundary")

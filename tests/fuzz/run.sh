@@ -7,7 +7,8 @@
 #   tests/fuzz/run.sh [--seconds N] [--build-dir DIR] [TARGET...]
 #
 # Targets: multipart_fuzz (Content-Type + body -> multipart parser -> form options),
-# audio_decoder_fuzz (bytes -> decode_audio_bytes). ctest runs this as the `fuzz` test. Needs
+# audio_decoder_fuzz (bytes -> decode_audio_bytes), http_request_fuzz (connection bytes -> the
+# whole HTTP path of `amanuensis serve`, no socket). ctest runs this as the `fuzz` test. Needs
 # clang++ with libFuzzer (Debian: clang, libclang-rt-14-dev; scripts/setup.sh installs them).
 set -euo pipefail
 
@@ -23,7 +24,7 @@ while (($#)); do
     *) TARGETS+=("$1"); shift ;;
   esac
 done
-((${#TARGETS[@]})) || TARGETS=(multipart_fuzz audio_decoder_fuzz)
+((${#TARGETS[@]})) || TARGETS=(multipart_fuzz audio_decoder_fuzz http_request_fuzz)
 
 CXX=${FUZZ_CXX:-clang++}
 command -v "$CXX" >/dev/null || { echo "fuzz: $CXX not found (apt-get install clang libclang-rt-14-dev)" >&2; exit 1; }
@@ -32,13 +33,25 @@ log() { printf 'fuzz: %s\n' "$*" >&2; }
 
 CXXFLAGS=(-std=c++20 -O1 -g -fno-omit-frame-pointer
           -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-          -I"$ROOT/include" -I"$ROOT/src")
+          -I"$ROOT/include" -I"$ROOT/src" -I"$ROOT/tests")
+
+# http_request_fuzz compiles the service (and the job store it uses, when there is one) but not
+# the engine: the service reaches the engine only through amanuensis.h, whose entry points the
+# target stubs. server.cc, the process lifecycle, is left out.
+service_sources() {
+  local f
+  for f in "$ROOT"/src/service/*.cc "$ROOT"/src/jobs/*.cc "$ROOT/src/formats/transcript_formats.cc"; do
+    [[ -f $f && $(basename "$f") != server.cc ]] && printf '%s\n' "$f"
+  done
+  return 0
+}
 
 build() {  # build NAME SOURCES...; links with ${LINK[@]}; skipped when nothing changed
   local name=$1; shift
   local out=$BUILD/$name
   local newest
-  newest=$(ls -t "$@" "${BASH_SOURCE[0]}" "$ROOT"/include/amanuensis/*.h "$ROOT"/src/*/*.h | head -1)
+  newest=$(ls -t "$@" "${BASH_SOURCE[0]}" "$ROOT"/include/amanuensis/*.h "$ROOT"/src/*/*.h \
+    "$ROOT"/tests/support/*.h | head -1)
   if [[ -x $out && $out -nt $newest ]]; then return; fi
   log "building $name"
   "$CXX" "${CXXFLAGS[@]}" "$@" "${LINK[@]}" -o "$out"
@@ -91,6 +104,51 @@ write_multipart_dictionary() {
 EOF
 }
 
+write_http_seeds() {
+  local dir=$1
+  mkdir -p "$dir"
+  # The first byte picks the server: even, no API key; odd, --api-key k3y.
+  printf '\x00GET /health HTTP/1.1\r\nHost: x\r\n\r\nGET /status HTTP/1.1\r\n\r\nGET /metrics HTTP/1.1\r\nConnection: close\r\n\r\n' >"$dir/gets"
+  printf '\x01GET /v1/models HTTP/1.1\r\nAuthorization: Bearer k3y\r\n\r\nGET /v1/models/whisper-1 HTTP/1.1\r\nAuthorization: Bearer nope\r\n\r\n' >"$dir/auth"
+  local form='--b\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\nRIFF\r\n--b\r\nContent-Disposition: form-data; name="stream"\r\n\r\ntrue\r\n--b--\r\n'
+  local length
+  length=$(printf "%b" "$form" | wc -c)
+  { printf '\x00POST /v1/audio/transcriptions HTTP/1.1\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: %s\r\n\r\n' "$length"
+    printf "%b" "$form"; } >"$dir/upload"
+  printf '\x00POST /transcribe?language=en&beam_size=1 HTTP/1.1\r\nContent-Type: audio/wav\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nRIFF\r\n0\r\n\r\n' >"$dir/chunked"
+  printf '\x00POST /v1/audio/translations HTTP/1.1\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: 99999999\r\nExpect: 100-continue\r\n\r\n' >"$dir/expect"
+  printf '\x00POST /v1/audio/transcriptions HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 2\r\nContent-Encoding: gzip\r\n\r\n{}' >"$dir/json"
+}
+
+write_http_dictionary() {
+  cat >"$1" <<'EOF'
+"GET "
+"POST "
+" HTTP/1.1\x0d\x0a"
+"\x0d\x0a"
+"Host: "
+"Content-Length: "
+"Content-Type: "
+"Transfer-Encoding: chunked"
+"Content-Encoding: gzip"
+"Connection: close"
+"Expect: 100-continue"
+"Authorization: Bearer k3y"
+"Range: bytes="
+"multipart/form-data; boundary=b"
+"/v1/audio/transcriptions"
+"/v1/audio/translations"
+"/transcribe"
+"/health"
+"/status"
+"/metrics"
+"/v1/models/"
+"Content-Disposition: form-data; name=\"file\"; filename=\"a\""
+"--b"
+"--b--"
+EOF
+}
+
 write_audio_seeds() {
   local dir=$1
   mkdir -p "$dir"
@@ -127,6 +185,16 @@ for target in "${TARGETS[@]}"; do
       build audio_decoder_fuzz "$ROOT/tests/fuzz/audio_decoder_fuzz.cc" "$ROOT/src/audio/audio_decoder.cc"
       write_audio_seeds "$seeds"
       extra=(-max_len=65536)
+      ;;
+    http_request_fuzz)
+      packages=(cpp-httplib)
+      compgen -G "$ROOT/src/jobs/*.cc" >/dev/null && packages+=(hiredis)
+      read -r -a LINK <<<"$(pkg-config --cflags --libs "${packages[@]}") -pthread"
+      mapfile -t sources < <(service_sources)
+      build http_request_fuzz "$ROOT/tests/fuzz/http_request_fuzz.cc" "${sources[@]}"
+      write_http_seeds "$seeds"
+      write_http_dictionary "$BUILD/http.dict"
+      extra=(-dict="$BUILD/http.dict" -max_len=16384)
       ;;
     *) echo "fuzz: unknown target $target" >&2; exit 2 ;;
   esac

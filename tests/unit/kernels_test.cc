@@ -3,6 +3,7 @@
 // to the sum of |terms|; int8 products exact in int32, so 1e-5 relative to the float result.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdint>
@@ -212,7 +213,7 @@ TEST_P(BackendTest, LinearFloatAndInt8) {
 TEST_P(BackendTest, AttentionMatchesNaive) {
   auto backend = make_cpu_backend(GetParam());
   const int heads = 4, head_dim = 16, d = heads * head_dim;
-  for (const auto& [queries, keys, causal] : {std::tuple{130, 130, -1}, {3, 1500, -1}, {5, 12, 7}, {70, 70, 0}}) {
+  for (const auto& [queries, keys, causal] : {std::tuple{130, 130, -1}, {3, 1500, -1}, {5, 12, 7}, {70, 70, 0}, {1, 40, 39}, {8, 200, -1}}) {
     const auto q = random_values(static_cast<std::size_t>(queries) * d, 1.0F, 13);
     const auto kv = random_values(static_cast<std::size_t>(keys) * 2 * d, 1.0F, 14);
     std::vector<float> out(static_cast<std::size_t>(queries) * d, -1.0F);
@@ -239,6 +240,48 @@ TEST_P(BackendTest, AttentionMatchesNaive) {
       }
     }
   }
+}
+
+// Keys and values stored head by head give what attention() gives on the side-by-side layout, on
+// the small-row path (<= 8 queries) and the blocked one, with a head width that is no multiple
+// of the vector length.
+TEST_P(BackendTest, HeadMajorAttentionMatchesSideBySide) {
+  auto backend = make_cpu_backend(GetParam());
+  const int heads = 3, head_dim = 24, d = heads * head_dim, keys = 700;
+  const auto kv = random_values(static_cast<std::size_t>(keys) * 2 * d, 1.0F, 16);
+  std::vector<float> k_major(static_cast<std::size_t>(keys) * d), v_major(k_major.size());
+  for (int h = 0; h < heads; ++h) {
+    for (int j = 0; j < keys; ++j) {
+      for (int i = 0; i < head_dim; ++i) {
+        k_major[(h * keys + j) * head_dim + i] = kv[j * 2 * d + h * head_dim + i];
+        v_major[(h * keys + j) * head_dim + i] = kv[j * 2 * d + d + h * head_dim + i];
+      }
+    }
+  }
+  for (const int queries : {1, 5, 8, 9, 40}) {
+    const auto q = random_values(static_cast<std::size_t>(queries) * d, 1.0F, 17);
+    std::vector<float> want(static_cast<std::size_t>(queries) * d), got(want.size(), -1.0F);
+    backend->attention({q.data(), queries, d, d}, {kv.data(), keys, d, 2 * d}, {kv.data() + d, keys, d, 2 * d},
+                       heads, 0.2F, -1, {want.data(), queries, d, d});
+    backend->attention_head_major({q.data(), queries, d, d}, k_major.data(), v_major.data(), keys, heads, 0.2F,
+                                  {got.data(), queries, d, d});
+    for (std::size_t i = 0; i < want.size(); ++i) ASSERT_NEAR(got[i], want[i], 1e-5) << queries << " queries";
+  }
+}
+
+TEST(VectorOps, MaxValueAndSumExpMatchNaiveOnEveryTarget) {
+  auto x = random_values(51865, 6.0F, 18);
+  x[7] = -HUGE_VALF;  // forbidden tokens add nothing
+  x[51000] = -HUGE_VALF;
+  for_each_vector_target([&] {
+    for (const std::size_t n : {std::size_t{1}, std::size_t{15}, std::size_t{300}, x.size()}) {
+      const float want_max = *std::max_element(x.begin(), x.begin() + static_cast<std::ptrdiff_t>(n));
+      ASSERT_EQ(max_value(x.data(), n), want_max);
+      double want = 0;
+      for (std::size_t i = 0; i < n; ++i) want += std::exp(static_cast<double>(x[i] - want_max));
+      ASSERT_NEAR(sum_exp(x.data(), n, want_max), want, 1e-6 * want);
+    }
+  });
 }
 
 TEST_P(BackendTest, ElementwiseOpsSplitAcrossThreads) {

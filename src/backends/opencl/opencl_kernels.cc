@@ -5,6 +5,9 @@ namespace amanuensis::backends::opencl {
 // Each row kernel runs one work-group of ROW_GROUP (a power of two) items per row; the math
 // follows src/kernels/vector_ops.cc (two-pass layer norm, max-shifted softmax, erf GELU).
 const char* const kKernelSource = R"CLC(
+// Separate multiplies and adds, as the CPU kernels round them (the int8 path relies on it).
+#pragma OPENCL FP_CONTRACT OFF
+
 float group_sum(float value, __local float* scratch) {
   const int lid = get_local_id(0);
   scratch[lid] = value;

@@ -38,56 +38,68 @@ std::string platform_string(cl_platform_id platform, cl_platform_info what) {
 }  // namespace
 
 std::string error_name(cl_int status) {
+#define AMANUENSIS_CL_ERROR(code) \
+  { code, #code }
+  static constexpr struct {
+    cl_int code;
+    const char* name;
+  } kNames[] = {
+      AMANUENSIS_CL_ERROR(CL_DEVICE_NOT_FOUND),
+      AMANUENSIS_CL_ERROR(CL_DEVICE_NOT_AVAILABLE),
+      AMANUENSIS_CL_ERROR(CL_COMPILER_NOT_AVAILABLE),
+      AMANUENSIS_CL_ERROR(CL_MEM_OBJECT_ALLOCATION_FAILURE),
+      AMANUENSIS_CL_ERROR(CL_OUT_OF_RESOURCES),
+      AMANUENSIS_CL_ERROR(CL_OUT_OF_HOST_MEMORY),
+      AMANUENSIS_CL_ERROR(CL_BUILD_PROGRAM_FAILURE),
+      AMANUENSIS_CL_ERROR(CL_INVALID_VALUE),
+      AMANUENSIS_CL_ERROR(CL_INVALID_DEVICE),
+      AMANUENSIS_CL_ERROR(CL_INVALID_CONTEXT),
+      AMANUENSIS_CL_ERROR(CL_INVALID_COMMAND_QUEUE),
+      AMANUENSIS_CL_ERROR(CL_INVALID_MEM_OBJECT),
+      AMANUENSIS_CL_ERROR(CL_INVALID_PROGRAM_EXECUTABLE),
+      AMANUENSIS_CL_ERROR(CL_INVALID_KERNEL_NAME),
+      AMANUENSIS_CL_ERROR(CL_INVALID_KERNEL_ARGS),
+      AMANUENSIS_CL_ERROR(CL_INVALID_ARG_INDEX),
+      AMANUENSIS_CL_ERROR(CL_INVALID_ARG_VALUE),
+      AMANUENSIS_CL_ERROR(CL_INVALID_ARG_SIZE),
+      AMANUENSIS_CL_ERROR(CL_INVALID_WORK_GROUP_SIZE),
+      AMANUENSIS_CL_ERROR(CL_INVALID_WORK_ITEM_SIZE),
+      AMANUENSIS_CL_ERROR(CL_INVALID_GLOBAL_WORK_SIZE),
+      AMANUENSIS_CL_ERROR(CL_INVALID_BUFFER_SIZE),
+      AMANUENSIS_CL_ERROR(CL_INVALID_OPERATION),
+      {-1001, "CL_PLATFORM_NOT_FOUND_KHR"},
+  };
+#undef AMANUENSIS_CL_ERROR
   const char* name = "unknown error";
-  switch (status) {
-    case CL_DEVICE_NOT_FOUND: name = "CL_DEVICE_NOT_FOUND"; break;
-    case CL_DEVICE_NOT_AVAILABLE: name = "CL_DEVICE_NOT_AVAILABLE"; break;
-    case CL_COMPILER_NOT_AVAILABLE: name = "CL_COMPILER_NOT_AVAILABLE"; break;
-    case CL_MEM_OBJECT_ALLOCATION_FAILURE: name = "CL_MEM_OBJECT_ALLOCATION_FAILURE"; break;
-    case CL_OUT_OF_RESOURCES: name = "CL_OUT_OF_RESOURCES"; break;
-    case CL_OUT_OF_HOST_MEMORY: name = "CL_OUT_OF_HOST_MEMORY"; break;
-    case CL_BUILD_PROGRAM_FAILURE: name = "CL_BUILD_PROGRAM_FAILURE"; break;
-    case CL_INVALID_VALUE: name = "CL_INVALID_VALUE"; break;
-    case CL_INVALID_DEVICE: name = "CL_INVALID_DEVICE"; break;
-    case CL_INVALID_CONTEXT: name = "CL_INVALID_CONTEXT"; break;
-    case CL_INVALID_COMMAND_QUEUE: name = "CL_INVALID_COMMAND_QUEUE"; break;
-    case CL_INVALID_MEM_OBJECT: name = "CL_INVALID_MEM_OBJECT"; break;
-    case CL_INVALID_PROGRAM_EXECUTABLE: name = "CL_INVALID_PROGRAM_EXECUTABLE"; break;
-    case CL_INVALID_KERNEL_NAME: name = "CL_INVALID_KERNEL_NAME"; break;
-    case CL_INVALID_KERNEL_ARGS: name = "CL_INVALID_KERNEL_ARGS"; break;
-    case CL_INVALID_ARG_INDEX: name = "CL_INVALID_ARG_INDEX"; break;
-    case CL_INVALID_ARG_VALUE: name = "CL_INVALID_ARG_VALUE"; break;
-    case CL_INVALID_ARG_SIZE: name = "CL_INVALID_ARG_SIZE"; break;
-    case CL_INVALID_WORK_GROUP_SIZE: name = "CL_INVALID_WORK_GROUP_SIZE"; break;
-    case CL_INVALID_WORK_ITEM_SIZE: name = "CL_INVALID_WORK_ITEM_SIZE"; break;
-    case CL_INVALID_GLOBAL_WORK_SIZE: name = "CL_INVALID_GLOBAL_WORK_SIZE"; break;
-    case CL_INVALID_BUFFER_SIZE: name = "CL_INVALID_BUFFER_SIZE"; break;
-    case CL_INVALID_OPERATION: name = "CL_INVALID_OPERATION"; break;
-    case -1001: name = "CL_PLATFORM_NOT_FOUND_KHR"; break;
-    default: break;
+  for (const auto& entry : kNames) {
+    if (entry.code == status) name = entry.name;
   }
   return std::string(name) + " (" + std::to_string(status) + ")";
 }
 
 void check(cl_int status, const char* what) {
-  if (status != CL_SUCCESS) throw DeviceError(std::string("OpenCL ") + what + ": " + error_name(status));
+  if (status != CL_SUCCESS)
+    throw DeviceError(std::string("OpenCL ") + what + ": " + error_name(status));
 }
 
 std::vector<DeviceInfo> list_devices() {
   cl_uint platform_count = 0;
   const cl_int status = clGetPlatformIDs(0, nullptr, &platform_count);
-  if (status == -1001 /* CL_PLATFORM_NOT_FOUND_KHR: no ICD installed */ || platform_count == 0) return {};
+  if (status == -1001 /* CL_PLATFORM_NOT_FOUND_KHR: no ICD installed */ || platform_count == 0)
+    return {};
   check(status, "clGetPlatformIDs");
   std::vector<cl_platform_id> platforms(platform_count);
   check(clGetPlatformIDs(platform_count, platforms.data(), nullptr), "clGetPlatformIDs");
   std::vector<DeviceInfo> devices;
   for (const auto platform : platforms) {
     cl_uint count = 0;
-    if (clGetDeviceIDs(platform, CL_DEVICE_TYPE_ALL, 0, nullptr, &count) != CL_SUCCESS || count == 0) {
+    if (clGetDeviceIDs(platform, CL_DEVICE_TYPE_ALL, 0, nullptr, &count) != CL_SUCCESS ||
+        count == 0) {
       continue;
     }
     std::vector<cl_device_id> ids(count);
-    check(clGetDeviceIDs(platform, CL_DEVICE_TYPE_ALL, count, ids.data(), nullptr), "clGetDeviceIDs");
+    check(clGetDeviceIDs(platform, CL_DEVICE_TYPE_ALL, count, ids.data(), nullptr),
+          "clGetDeviceIDs");
     for (const auto id : ids) {
       DeviceInfo info;
       info.platform = platform;
@@ -115,12 +127,13 @@ std::string type_name(cl_device_type type) {
 }
 
 std::optional<DeviceInfo> preferred_device(const std::vector<DeviceInfo>& devices) {
-  if (const char* index = std::getenv("AMANUENSIS_OPENCL_DEVICE"); index != nullptr && *index != '\0') {
+  if (const char* index = std::getenv("AMANUENSIS_OPENCL_DEVICE");
+      index != nullptr && *index != '\0') {
     char* end = nullptr;
     const long i = std::strtol(index, &end, 10);
     if (*end != '\0' || i < 0 || i >= static_cast<long>(devices.size())) {
-      throw Error(std::string("AMANUENSIS_OPENCL_DEVICE=") + index + ": no such OpenCL device (there are " +
-                  std::to_string(devices.size()) + ")");
+      throw Error(std::string("AMANUENSIS_OPENCL_DEVICE=") + index +
+                  ": no such OpenCL device (there are " + std::to_string(devices.size()) + ")");
     }
     return devices[static_cast<std::size_t>(i)];
   }

@@ -1,0 +1,124 @@
+#include "backends/npu/npu_backend.h"
+
+#include <atomic>
+#include <cmath>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "backends/provider.h"
+#include "backends/weight_cache.h"
+
+namespace amanuensis::backends::npu {
+
+namespace {
+
+using kernels::MatrixView;
+using kernels::MutableMatrixView;
+
+class NpuBackend final : public kernels::Backend {
+ public:
+  NpuBackend(std::unique_ptr<TileRunner> runner, std::unique_ptr<kernels::Backend> cpu,
+             NpuOptions options)
+      : runner_(std::move(runner)),
+        cpu_(std::move(cpu)),
+        options_(options),
+        packed_(std::size_t{4} << 30) {}
+
+  [[nodiscard]] std::string_view name() const override { return "npu"; }
+  [[nodiscard]] std::string describe() const override {
+    return "npu " + runner_->describe() + " for products of " + std::to_string(options_.min_rows) +
+           "+ rows; " + cpu_->describe() + " for the rest";
+  }
+
+  void linear(MatrixView x, MatrixView weight, std::span<const float> bias,
+              MutableMatrixView y) override {
+    if (x.rows < options_.min_rows) {
+      cpu_->linear(x, weight, bias, y);
+      return;
+    }
+    const std::size_t bytes =
+        (static_cast<std::size_t>(weight.rows - 1) * weight.ld + weight.cols) * sizeof(float);
+    const auto packed = packed_.get(weight.data, bytes, weight.rows, weight.cols, weight.ld,
+                                    [&] { return pack_weight(weight, runner_->shape()); });
+    {
+      // One set of device buffers: products take turns (the CPU keeps working meanwhile).
+      const std::lock_guard lock(mutex_);
+      tiled_linear(*runner_, x, *packed, bias, y);
+    }
+    const auto failure =
+        check_linear_samples(x, weight, bias, {y.data, y.rows, y.cols, y.ld},
+                             options_.check_samples, options_.check_tolerance, ++checks_);
+    if (failure) throw DeviceError("NPU result check failed: " + *failure);
+  }
+
+  void matmul(MatrixView a, MatrixView b, bool transpose_b, float alpha, float beta,
+              MutableMatrixView c) override {
+    cpu_->matmul(a, b, transpose_b, alpha, beta, c);
+  }
+  void linear_int8(MatrixView x, const kernels::Int8Matrix& weight, std::span<const float> bias,
+                   MutableMatrixView y) override {
+    cpu_->linear_int8(x, weight, bias, y);
+  }
+  void attention(MatrixView q, MatrixView k, MatrixView v, int n_heads, float scale,
+                 int causal_offset, MutableMatrixView out) override {
+    cpu_->attention(q, k, v, n_heads, scale, causal_offset, out);
+  }
+  void attention_head_major(MatrixView q, const float* k, const float* v, int keys, int n_heads,
+                            float scale, MutableMatrixView out) override {
+    cpu_->attention_head_major(q, k, v, keys, n_heads, scale, out);
+  }
+  void layer_norm(MutableMatrixView x, std::span<const float> gamma, std::span<const float> beta,
+                  float epsilon) override {
+    cpu_->layer_norm(x, gamma, beta, epsilon);
+  }
+  void gelu(std::span<float> x) override { cpu_->gelu(x); }
+  void softmax_rows(MutableMatrixView x, int causal_offset) override {
+    cpu_->softmax_rows(x, causal_offset);
+  }
+  void add(std::span<const float> x, std::span<float> y) override { cpu_->add(x, y); }
+
+ private:
+  std::unique_ptr<TileRunner> runner_;
+  std::unique_ptr<kernels::Backend> cpu_;
+  NpuOptions options_;
+  WeightCache<PackedWeight> packed_;
+  std::mutex mutex_;
+  std::atomic<std::uint64_t> checks_{0};
+};
+
+}  // namespace
+
+std::unique_ptr<kernels::Backend> make_npu_backend(std::unique_ptr<TileRunner> runner,
+                                                   std::unique_ptr<kernels::Backend> cpu,
+                                                   NpuOptions options) {
+  return std::make_unique<NpuBackend>(std::move(runner), std::move(cpu), options);
+}
+
+void verify_runner(TileRunner& runner, double tolerance) {
+  const auto shape = runner.shape();
+  std::vector<std::uint16_t> a(static_cast<std::size_t>(shape.m) * shape.k);
+  std::vector<std::uint16_t> b(static_cast<std::size_t>(shape.k) * shape.n);
+  std::uint32_t state = 12345;
+  const auto next = [&] {
+    state = state * 1664525U + 1013904223U;
+    return static_cast<float>(state >> 8) / static_cast<float>(1U << 24) * 2.0F - 1.0F;
+  };
+  for (auto& v : a) v = to_bf16(next());
+  for (auto& v : b) v = to_bf16(next());
+  std::vector<float> got(static_cast<std::size_t>(shape.m) * shape.n);
+  std::vector<float> want(got.size());
+  runner.run(a, b, got);
+  make_reference_tile_runner(shape)->run(a, b, want);
+  // The sums run over k products of values in [-1, 1]: compare relative to sqrt(k).
+  const double scale = std::sqrt(static_cast<double>(shape.k));
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    if (!(std::fabs(got[i] - want[i]) <= tolerance * scale)) {
+      throw DeviceError("the NPU kernel's test tile differs from the reference at element " +
+                        std::to_string(i) + ": " + std::to_string(got[i]) + " instead of " +
+                        std::to_string(want[i]) + " (wrong xclbin, instructions or tile shape?)");
+    }
+  }
+}
+
+}  // namespace amanuensis::backends::npu
