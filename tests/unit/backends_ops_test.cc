@@ -17,6 +17,7 @@
 #include <cmath>
 #include <cstdint>
 #include <memory>
+#include <ostream>
 #include <random>
 #include <string>
 #include <vector>
@@ -47,6 +48,9 @@ struct Case {
   double product_tolerance;
   double elementwise_tolerance;
 };
+
+// How gtest names a case in listings and ctest (instead of its bytes).
+void PrintTo(const Case& c, std::ostream* out) { *out << c.name; }
 
 std::unique_ptr<kernels::Backend> from_provider(const std::string& name, std::string& skip,
                                                 const std::string& compute_type = "default") {
