@@ -275,7 +275,12 @@ def test_expect_continue_refused_before_the_body(server):
             "Content-Type: multipart/form-data; boundary=b\r\n"
             f"Content-Length: {100 * 2**20}\r\nExpect: 100-continue\r\n\r\n").encode()
     status, _, answer = raw(server, head)
-    error_of(status, answer, 413, "larger than")
+    # The server answers before the body and closes: when the closing races the client's read, the
+    # kernel may drop the body after the status line (a reset), so only the status is certain.
+    if answer:
+        error_of(status, answer, 413, "larger than")
+    else:
+        assert status == 413
 
 
 # --- option values ------------------------------------------------------------------------------
