@@ -8,11 +8,10 @@
 #include <chrono>
 #include <cstdlib>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <stop_token>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "amanuensis/amanuensis.h"
 #include "decoding/transcriber.h"
@@ -67,7 +66,8 @@ int main(int argc, char** argv) {
   try {
     namespace am = amanuensis;
     const auto load_start = std::chrono::steady_clock::now();
-    auto weights = am::model::load_whisper_weights(model_dir, am::model::weight_type_for(compute_type, model_dir));
+    auto weights = am::model::load_whisper_weights(
+        model_dir, am::model::weight_type_for(compute_type, model_dir));
     auto tokenizer = am::model::Tokenizer::load(model_dir);
     const am::model::WhisperModel model(std::move(weights), am::kernels::make_cpu_backend(threads));
     const double load_seconds = seconds_since(load_start);

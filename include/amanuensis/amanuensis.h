@@ -175,10 +175,11 @@ struct ModelInfo {
 
 /// One compute backend as detection and selection saw it (`amanuensis devices`, `/status`).
 struct BackendReport {
-  std::string name;        ///< "npu", "cuda", "opencl" or "cpu"
-  bool available = false;  ///< initialised and passed its self-test (or, if not tried, was detected)
-  bool selected = false;   ///< the backend the model computes with
-  std::string reason;      ///< why it is or is not available, and why it was or was not chosen
+  std::string name;  ///< "npu", "cuda", "opencl" or "cpu"
+  bool available =
+      false;              ///< initialised and passed its self-test (or, if not tried, was detected)
+  bool selected = false;  ///< the backend the model computes with
+  std::string reason;     ///< why it is or is not available, and why it was or was not chosen
   /// Device name, memory, compute units, driver..., and for the selected backend its run-time
   /// record (failures, requests retried on the CPU).
   std::vector<std::pair<std::string, std::string>> details;

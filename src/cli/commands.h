@@ -1,10 +1,9 @@
 // Each subcommand of the `amanuensis` CLI lives in its own file and registers itself here.
 #pragma once
 
+#include <CLI/CLI.hpp>
 #include <functional>
 #include <memory>
-
-#include <CLI/CLI.hpp>
 
 #include "jobs/job_store.h"
 

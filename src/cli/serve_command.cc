@@ -57,12 +57,14 @@ CommandAction add_serve_command(CLI::App& app) {
   // Batch jobs in Redis (docs/deployment.md).
   command->add_option("--redis", config->redis_url,
                       "Redis URL (redis://host:port/db): enables /v1/jobs");
-  command->add_option("--job-workers", config->job_workers,
-                      "Batch-job workers in this process (with --redis)")
+  command
+      ->add_option("--job-workers", config->job_workers,
+                   "Batch-job workers in this process (with --redis)")
       ->check(CLI::Range(0, 64))
       ->capture_default_str();
-  command->add_option("--allow-path", config->allow_paths,
-                      "A folder whose files jobs may name by `path` (repeatable)")
+  command
+      ->add_option("--allow-path", config->allow_paths,
+                   "A folder whose files jobs may name by `path` (repeatable)")
       ->allow_extra_args(false);
   auto visibility_seconds = std::make_shared<int>(30);
   add_job_store_options(*command, config->job_store, *visibility_seconds);

@@ -40,8 +40,10 @@ void add_decoding_options(CLI::App& command, TranscribeOptions& o) {
                      "Spoken language (ISO-639-1); default: detect (English on .en models)");
   command.add_option("--task", o.task, "transcribe, or translate into English")
       ->check(CLI::IsMember({"transcribe", "translate"}));
-  command.add_option("--beam-size", o.beam_size, "Beam size; 1 is greedy")->check(CLI::Range(1, 64));
-  command.add_option("--best-of", o.best_of, "Samples per temperature above 0")->check(CLI::Range(1, 64));
+  command.add_option("--beam-size", o.beam_size, "Beam size; 1 is greedy")
+      ->check(CLI::Range(1, 64));
+  command.add_option("--best-of", o.best_of, "Samples per temperature above 0")
+      ->check(CLI::Range(1, 64));
   command.add_option("--patience", o.patience, "Beam search patience")->check(CLI::PositiveNumber);
   command.add_option("--length-penalty", o.length_penalty, "Exponent of the length normalisation");
   command.add_option("--temperature", o.temperatures, "Temperatures to fall back through")
@@ -61,7 +63,8 @@ void add_decoding_options(CLI::App& command, TranscribeOptions& o) {
   command.add_option("--initial-prompt", o.initial_prompt, "Prompt for the first window");
   command.add_option("--prefix", o.prefix, "Text the first window must start with");
   command.add_option("--hotwords", o.hotwords, "Words to favour");
-  command.add_option("--suppress-blank", o.suppress_blank, "Forbid a blank first token (true/false)");
+  command.add_option("--suppress-blank", o.suppress_blank,
+                     "Forbid a blank first token (true/false)");
   command.add_option("--suppress-tokens", o.suppress_tokens, "Token ids to forbid; -1: non-speech")
       ->delimiter(',')
       ->allow_extra_args(false);
@@ -81,8 +84,10 @@ void add_decoding_options(CLI::App& command, TranscribeOptions& o) {
 int run(const TranscribeArguments& args) {
   using Clock = std::chrono::steady_clock;
   const auto format = parse_output_format(args.output_format);
-  const auto model = Model::load({.path = args.model, .threads = args.threads, .compute_type = args.compute_type,
-                                 .device = args.device});
+  const auto model = Model::load({.path = args.model,
+                                  .threads = args.threads,
+                                  .compute_type = args.compute_type,
+                                  .device = args.device});
   if (!args.output_dir.empty()) std::filesystem::create_directories(args.output_dir);
 
   int status = 0;
@@ -93,7 +98,8 @@ int run(const TranscribeArguments& args) {
       const double audio_seconds = static_cast<double>(audio.size()) / kSampleRate;
       const bool show_progress = audio_seconds >= kProgressMinimumSeconds;
       const auto transcription = model.transcribe(audio, args.options, [&](const Segment& s) {
-        if (show_progress) std::fprintf(stderr, "%s: %.1f / %.1f s\n", file.c_str(), s.end, audio_seconds);
+        if (show_progress)
+          std::fprintf(stderr, "%s: %.1f / %.1f s\n", file.c_str(), s.end, audio_seconds);
       });
       const double wall = std::chrono::duration<double>(Clock::now() - started).count();
 
@@ -127,8 +133,9 @@ CommandAction add_transcribe_command(CLI::App& app) {
       ->check(CLI::NonNegativeNumber);
   command->add_option("--compute-type", args->compute_type,
                       "default, float32, float16, bfloat16, int8, int8_float32, int8_float16");
-  command->add_option("--device", args->device,
-                      "auto, cpu, cuda, opencl or npu (see `amanuensis devices`; falls back to cpu)")
+  command
+      ->add_option("--device", args->device,
+                   "auto, cpu, cuda, opencl or npu (see `amanuensis devices`; falls back to cpu)")
       ->envname("AMANUENSIS_DEVICE");
   command->add_option("--output-format", args->output_format, "txt, json, srt, vtt or tsv")
       ->check(CLI::IsMember({"txt", "json", "srt", "vtt", "tsv"}));

@@ -29,7 +29,8 @@ int run(const WorkerArguments& args) {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);  // the workers inherit the mask; we wait below
 
-  const auto model = Model::load({.path = args.model, .threads = args.threads, .compute_type = args.compute_type});
+  const auto model =
+      Model::load({.path = args.model, .threads = args.threads, .compute_type = args.compute_type});
   service::JobWorkerConfig config;
   config.redis = jobs::parse_redis_url(args.redis_url);
   config.store = args.store;
@@ -44,7 +45,8 @@ int run(const WorkerArguments& args) {
       service::run_job_worker(worker_config, model, stop);
     });
   }
-  std::fprintf(stderr, "amanuensis worker: %d worker(s) on %s\n", args.workers, args.redis_url.c_str());
+  std::fprintf(stderr, "amanuensis worker: %d worker(s) on %s\n", args.workers,
+               args.redis_url.c_str());
   int received = 0;
   sigwait(&signals, &received);
   std::fprintf(stderr, "amanuensis worker: stopping after the jobs in progress\n");
@@ -54,17 +56,20 @@ int run(const WorkerArguments& args) {
 
 }  // namespace
 
-void add_job_store_options(CLI::App& command, jobs::JobStoreConfig& store, int& visibility_seconds) {
+void add_job_store_options(CLI::App& command, jobs::JobStoreConfig& store,
+                           int& visibility_seconds) {
   command.add_option("--max-attempts", store.max_attempts, "Tries before a job is marked failed")
       ->check(CLI::Range(1, 100))
       ->capture_default_str();
-  command.add_option("--visibility-timeout", visibility_seconds,
-                     "Seconds without renewal after which another worker takes a job over")
+  command
+      .add_option("--visibility-timeout", visibility_seconds,
+                  "Seconds without renewal after which another worker takes a job over")
       ->check(CLI::Range(1, 3600))
       ->capture_default_str();
-  command.add_option_function<long>(
-             "--job-ttl", [&store](long seconds) { store.result_ttl = std::chrono::seconds(seconds); },
-             "Seconds a finished job's result is kept (default: one day)")
+  command
+      .add_option_function<long>(
+          "--job-ttl", [&store](long seconds) { store.result_ttl = std::chrono::seconds(seconds); },
+          "Seconds a finished job's result is kept (default: one day)")
       ->check(CLI::Range(1L, 365L * 86400L));
 }
 
@@ -72,11 +77,15 @@ CommandAction add_worker_command(CLI::App& app) {
   auto args = std::make_shared<WorkerArguments>();
   auto* command = app.add_subcommand("worker", "Run batch jobs from Redis (no HTTP)");
   command->add_option("--model", args->model, "CTranslate2 Whisper model folder")->required();
-  command->add_option("--redis", args->redis_url, "Redis URL (redis://host:port/db)")->capture_default_str();
-  command->add_option("--workers", args->workers, "Jobs run at once")->check(CLI::Range(1, 64))->capture_default_str();
+  command->add_option("--redis", args->redis_url, "Redis URL (redis://host:port/db)")
+      ->capture_default_str();
+  command->add_option("--workers", args->workers, "Jobs run at once")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
   command->add_option("--threads", args->threads, "Compute threads per job (default: all cores)")
       ->check(CLI::NonNegativeNumber);
-  command->add_option("--compute-type", args->compute_type, "Weight precision")->capture_default_str();
+  command->add_option("--compute-type", args->compute_type, "Weight precision")
+      ->capture_default_str();
   add_job_store_options(*command, args->store, args->visibility_seconds);
   return [args] { return run(*args); };
 }

@@ -15,7 +15,8 @@ namespace {
 constexpr float kForbidden = -std::numeric_limits<float>::infinity();
 
 // Applies the suppression lists and timestamp rules to one sequence's logits.
-void constrain(const DecodeRequest& request, std::span<const int> sampled, std::span<float> logits) {
+void constrain(const DecodeRequest& request, std::span<const int> sampled,
+               std::span<float> logits) {
   for (const int token : request.suppressed) logits[token] = kForbidden;
   if (sampled.empty()) {
     for (const int token : request.suppressed_first) logits[token] = kForbidden;
@@ -51,11 +52,13 @@ struct Hypothesis {
   double sum_logprob = 0.0;
 };
 
-DecodeResult best_of(std::vector<Hypothesis>& finished, float length_penalty, float no_speech_prob) {
-  const auto best = std::max_element(finished.begin(), finished.end(), [&](const auto& a, const auto& b) {
-    return final_score(a.sum_logprob, a.tokens.size(), length_penalty) <
-           final_score(b.sum_logprob, b.tokens.size(), length_penalty);
-  });
+DecodeResult best_of(std::vector<Hypothesis>& finished, float length_penalty,
+                     float no_speech_prob) {
+  const auto best =
+      std::max_element(finished.begin(), finished.end(), [&](const auto& a, const auto& b) {
+        return final_score(a.sum_logprob, a.tokens.size(), length_penalty) <
+               final_score(b.sum_logprob, b.tokens.size(), length_penalty);
+      });
   DecodeResult result;
   result.tokens = std::move(best->tokens);
   result.sum_logprob = best->sum_logprob;
@@ -75,7 +78,8 @@ std::pair<std::vector<float>, float> feed_prompt(const model::WhisperModel& mode
   fed.insert(fed.end(), request.forced.begin(), request.forced.end());
   const auto fed_length = static_cast<int>(fed.size());
   if (request.prompt.empty() || fed_length >= model.weights().n_text_ctx) {
-    throw Error("prompt of " + std::to_string(fed_length) + " tokens does not fit the decoder context");
+    throw Error("prompt of " + std::to_string(fed_length) +
+                " tokens does not fit the decoder context");
   }
   const int positions[] = {request.start_of_transcript_index, fed_length - 1};
   auto logits = model.decode(state, fed, positions);
@@ -93,7 +97,8 @@ struct Candidate {
 
 // Best first: higher score, then lower row, then lower token.
 bool better(const Candidate& a, const Candidate& b) {
-  return a.score > b.score || (a.score == b.score && (a.row < b.row || (a.row == b.row && a.token < b.token)));
+  return a.score > b.score ||
+         (a.score == b.score && (a.row < b.row || (a.row == b.row && a.token < b.token)));
 }
 
 // Appends row r's best `count` candidates (in `better` order) to `out`, scoring token t as
@@ -256,7 +261,8 @@ DecodeResult decode_window(const model::WhisperModel& model,
                            const std::shared_ptr<const model::CrossAttentionCache>& cross,
                            const DecodeRequest& request, const SearchOptions& options,
                            std::mt19937_64& random) {
-  if (request.max_new_tokens <= 0) throw Error("no room left in the decoder context for new tokens");
+  if (request.max_new_tokens <= 0)
+    throw Error("no room left in the decoder context for new tokens");
   auto state = model.start_decoding(cross);
   if (options.temperature == 0.0F && options.beam_size > 1) {
     return beam_search(model, state, request, options);

@@ -24,7 +24,7 @@ struct DecodeRequest {
   std::vector<int> suppressed;        // never sampled
   std::vector<int> suppressed_first;  // not sampled as the first token
   std::optional<TimestampRules> timestamp_rules;
-  int max_new_tokens = 0;             // stop here if end-of-text has not come
+  int max_new_tokens = 0;  // stop here if end-of-text has not come
 };
 
 struct DecodeResult {
@@ -35,11 +35,11 @@ struct DecodeResult {
 };
 
 struct SearchOptions {
-  int beam_size = 1;          // used at temperature 0
+  int beam_size = 1;  // used at temperature 0
   float patience = 1.0F;
   float length_penalty = 1.0F;
   float temperature = 0.0F;
-  int samples = 1;            // candidates drawn at temperature > 0 (best_of)
+  int samples = 1;  // candidates drawn at temperature > 0 (best_of)
 };
 
 DecodeResult decode_window(const model::WhisperModel& model,

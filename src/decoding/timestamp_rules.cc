@@ -13,7 +13,8 @@ namespace {
 constexpr float kForbidden = -std::numeric_limits<float>::infinity();
 
 void forbid(std::span<float> logits, int first, int last_exclusive) {
-  if (first < last_exclusive) std::fill(logits.begin() + first, logits.begin() + last_exclusive, kForbidden);
+  if (first < last_exclusive)
+    std::fill(logits.begin() + first, logits.begin() + last_exclusive, kForbidden);
 }
 
 // True when the total probability of all timestamps beats the likeliest single text token;
@@ -23,7 +24,8 @@ bool timestamps_are_likelier(std::span<const float> logits, int timestamp_begin)
   if (max_logit == kForbidden) return false;
   const auto begin = static_cast<std::size_t>(timestamp_begin);
   const double text_total = kernels::sum_exp(logits.data(), begin, max_logit);
-  const double timestamp_total = kernels::sum_exp(logits.data() + begin, logits.size() - begin, max_logit);
+  const double timestamp_total =
+      kernels::sum_exp(logits.data() + begin, logits.size() - begin, max_logit);
   const double log_total = std::log(text_total + timestamp_total);
   const float max_text = kernels::max_value(logits.data(), begin);
   if (timestamp_total == 0.0) return false;

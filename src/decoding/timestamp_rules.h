@@ -10,8 +10,8 @@ struct TimestampRules {
   int end_of_text = 0;
   int no_timestamps = 0;
   int timestamp_begin = 0;
-  int timestamp_end = 0;            // last id of the vocabulary
-  int max_initial_timestamp = 0;    // latest timestamp id allowed as the first token
+  int timestamp_end = 0;          // last id of the vocabulary
+  int max_initial_timestamp = 0;  // latest timestamp id allowed as the first token
 
   // `sampled`: the tokens chosen so far in this window (not the prompt). Forbidden tokens get
   // -infinity in `logits`; tokens already at -infinity (suppressed earlier) stay so.

@@ -25,7 +25,8 @@ constexpr int kMultilingualVocabulary = 51865;
 const std::set<std::string> kLanguagesWithoutSpaces = {"zh", "ja", "th", "lo", "my", "yue"};
 
 bool is_blank(const std::string& text) {
-  return std::all_of(text.begin(), text.end(), [](unsigned char c) { return std::isspace(c) != 0; });
+  return std::all_of(text.begin(), text.end(),
+                     [](unsigned char c) { return std::isspace(c) != 0; });
 }
 
 std::string strip(const std::string& text) {
@@ -37,8 +38,10 @@ std::string strip(const std::string& text) {
 
 void validate(const TranscribeOptions& o, bool multilingual) {
   const auto fail = [](const std::string& message) { throw Error("invalid option: " + message); };
-  if (o.task != "transcribe" && o.task != "translate") fail("task must be transcribe or translate, not '" + o.task + "'");
-  if (o.task == "translate" && !multilingual) fail("this model is English-only and cannot translate");
+  if (o.task != "transcribe" && o.task != "translate")
+    fail("task must be transcribe or translate, not '" + o.task + "'");
+  if (o.task == "translate" && !multilingual)
+    fail("this model is English-only and cannot translate");
   if (o.beam_size < 1) fail("beam_size must be at least 1");
   if (o.best_of < 1) fail("best_of must be at least 1");
   if (!(o.patience > 0.0F)) fail("patience must be positive");
@@ -71,7 +74,8 @@ WindowSplit split_at_timestamps(const model::Tokenizer& tokenizer, const std::ve
   const double time_offset = seek * kSecondsPerFrame;
   const auto n = tokens.size();
   WindowSplit split;
-  split.single_timestamp_ending = n >= 2 && tokens[n - 2] < timestamp_begin && tokens[n - 1] >= timestamp_begin;
+  split.single_timestamp_ending =
+      n >= 2 && tokens[n - 2] < timestamp_begin && tokens[n - 1] >= timestamp_begin;
 
   std::vector<std::size_t> cuts;  // a cut falls between two consecutive timestamps
   for (std::size_t i = 1; i < n; ++i) {
@@ -93,8 +97,11 @@ WindowSplit split_at_timestamps(const model::Tokenizer& tokenizer, const std::ve
   for (const auto cut : cuts) {
     const std::vector<int> slice(tokens.begin() + static_cast<std::ptrdiff_t>(previous),
                                  tokens.begin() + static_cast<std::ptrdiff_t>(cut));
-    split.segments.push_back({time_offset + (slice.front() - timestamp_begin) * kSecondsPerTimestamp,
-                              time_offset + (slice.back() - timestamp_begin) * kSecondsPerTimestamp, slice, {}});
+    split.segments.push_back(
+        {time_offset + (slice.front() - timestamp_begin) * kSecondsPerTimestamp,
+         time_offset + (slice.back() - timestamp_begin) * kSecondsPerTimestamp,
+         slice,
+         {}});
     previous = cut;
   }
   // With a single timestamp at the end, the speech ended inside the window: move past it.
@@ -108,11 +115,13 @@ WindowSplit split_at_timestamps(const model::Tokenizer& tokenizer, const std::ve
 // The user's list, with -1 standing for the model's non-speech tokens, plus the special tokens
 // that must never appear inside a transcript.
 std::vector<int> suppressed_tokens(const model::WhisperWeights& weights,
-                                   const model::SpecialTokens& special, const std::vector<int>& requested) {
+                                   const model::SpecialTokens& special,
+                                   const std::vector<int>& requested) {
   std::set<int> ids = {special.transcribe,    special.translate,   special.start_of_transcript,
                        special.start_of_prev, special.start_of_lm, special.no_speech};
   for (const int id : requested) {
-    if (id == -1) ids.insert(weights.config.suppress_ids.begin(), weights.config.suppress_ids.end());
+    if (id == -1)
+      ids.insert(weights.config.suppress_ids.begin(), weights.config.suppress_ids.end());
     ids.insert(id);
   }
   std::erase_if(ids, [&](int id) { return id < 0 || id >= weights.n_vocab; });
@@ -127,7 +136,8 @@ struct WindowDecode {
 
 // Decodes a window at each temperature in turn until the result passes the quality checks
 // (faster-whisper's generate_with_fallback).
-WindowDecode decode_with_fallback(const model::WhisperModel& model, const model::Tokenizer& tokenizer,
+WindowDecode decode_with_fallback(const model::WhisperModel& model,
+                                  const model::Tokenizer& tokenizer,
                                   const std::shared_ptr<const model::CrossAttentionCache>& cross,
                                   const DecodeRequest& request, const TranscribeOptions& o,
                                   std::mt19937_64& random) {
@@ -146,14 +156,15 @@ WindowDecode decode_with_fallback(const model::WhisperModel& model, const model:
     const auto& r = decode.result;
 
     bool needs_fallback = false;
-    if (o.compression_ratio_threshold && decode.compression_ratio > *o.compression_ratio_threshold) {
+    if (o.compression_ratio_threshold &&
+        decode.compression_ratio > *o.compression_ratio_threshold) {
       needs_fallback = true;  // too repetitive
     } else {
       below_compression_threshold.push_back(all.size());
     }
     if (o.log_prob_threshold && r.avg_logprob < *o.log_prob_threshold) needs_fallback = true;
-    if (o.no_speech_threshold && r.no_speech_prob > *o.no_speech_threshold && o.log_prob_threshold &&
-        r.avg_logprob < *o.log_prob_threshold) {
+    if (o.no_speech_threshold && r.no_speech_prob > *o.no_speech_threshold &&
+        o.log_prob_threshold && r.avg_logprob < *o.log_prob_threshold) {
       needs_fallback = false;  // silence: nothing better will come of another try
     }
     all.push_back(std::move(decode));
@@ -186,7 +197,8 @@ double word_anomaly_score(const TimedWord& word) {
 }
 
 bool is_segment_anomaly(const SegmentDraft* segment) {
-  static const std::string kPunctuation = "\"'\u201c\u00bf([{-\"'.\u3002,\uff0c!\uff01?\uff1f:\uff1a\u201d)]}\u3001";
+  static const std::string kPunctuation =
+      "\"'\u201c\u00bf([{-\"'.\u3002,\uff0c!\uff01?\uff1f:\uff1a\u201d)]}\u3001";
   if (segment == nullptr || segment->words.empty()) return false;
   double score = 0.0;
   int counted = 0;
@@ -207,9 +219,11 @@ const SegmentDraft* next_with_words(const std::vector<SegmentDraft>& segments, s
 }
 
 // Seek ranges [start, end) in frames from clip_timestamps; the whole audio when empty.
-std::vector<std::pair<int, int>> seek_clips(const std::vector<float>& clip_timestamps, int content_frames) {
+std::vector<std::pair<int, int>> seek_clips(const std::vector<float>& clip_timestamps,
+                                            int content_frames) {
   std::vector<int> points;
-  for (const float t : clip_timestamps) points.push_back(static_cast<int>(std::lround(t * kFramesPerSecond)));
+  for (const float t : clip_timestamps)
+    points.push_back(static_cast<int>(std::lround(t * kFramesPerSecond)));
   if (points.empty()) points.push_back(0);
   if (points.size() % 2 == 1) points.push_back(content_frames);
   std::vector<std::pair<int, int>> clips;
@@ -243,8 +257,9 @@ std::vector<std::pair<std::string, float>> detect_language(const model::WhisperM
   for (const int id : lang_ids) total += std::exp(static_cast<double>(logits[id] - max_logit));
   std::vector<std::pair<std::string, float>> probabilities;
   for (const int id : lang_ids) {
-    probabilities.emplace_back(tokenizer.language_code(id),
-                               static_cast<float>(std::exp(static_cast<double>(logits[id] - max_logit)) / total));
+    probabilities.emplace_back(
+        tokenizer.language_code(id),
+        static_cast<float>(std::exp(static_cast<double>(logits[id] - max_logit)) / total));
   }
   std::stable_sort(probabilities.begin(), probabilities.end(),
                    [](const auto& a, const auto& b) { return a.second > b.second; });
@@ -305,7 +320,8 @@ Transcription transcribe(const model::WhisperModel& model, const model::Tokenize
   if (!options.without_timestamps) {
     request.timestamp_rules = TimestampRules{
         special.end_of_text, special.no_timestamps, special.timestamp_begin, weights.n_vocab - 1,
-        special.timestamp_begin + static_cast<int>(std::lround(options.max_initial_timestamp / kSecondsPerTimestamp))};
+        special.timestamp_begin +
+            static_cast<int>(std::lround(options.max_initial_timestamp / kSecondsPerTimestamp))};
   }
   // Prompts are limited to half the context, as Whisper was trained.
   const auto prompt_limit = static_cast<std::size_t>(context / 2 - 1);
@@ -316,8 +332,9 @@ Transcription transcribe(const model::WhisperModel& model, const model::Tokenize
   const auto hotword_tokens = options.hotwords.empty() || !options.prefix.empty()
                                   ? std::vector<int>{}
                                   : limited(tokenizer.encode(" " + strip(options.hotwords)));
-  const auto prefix_tokens = options.prefix.empty() ? std::vector<int>{}
-                                                     : limited(tokenizer.encode(" " + strip(options.prefix)));
+  const auto prefix_tokens = options.prefix.empty()
+                                 ? std::vector<int>{}
+                                 : limited(tokenizer.encode(" " + strip(options.prefix)));
 
   const WordTimingContext word_context{model,
                                        tokenizer,
@@ -328,7 +345,8 @@ Transcription transcribe(const model::WhisperModel& model, const model::Tokenize
                                        options.append_punctuations};
 
   std::vector<int> all_tokens;  // every emitted segment's tokens: the prompt of later windows
-  if (!options.initial_prompt.empty()) all_tokens = tokenizer.encode(" " + strip(options.initial_prompt));
+  if (!options.initial_prompt.empty())
+    all_tokens = tokenizer.encode(" " + strip(options.initial_prompt));
   std::size_t prompt_reset_since = 0;
   double last_speech_timestamp = 0.0;
   std::mt19937_64 random(options.seed);
@@ -355,13 +373,14 @@ Transcription transcribe(const model::WhisperModel& model, const model::Tokenize
 
     // The prompt: previous text (and hotwords), the start sequence, then any forced prefix.
     request.prompt.clear();
-    const std::vector<int> previous(all_tokens.begin() + static_cast<std::ptrdiff_t>(prompt_reset_since),
-                                    all_tokens.end());
+    const std::vector<int> previous(
+        all_tokens.begin() + static_cast<std::ptrdiff_t>(prompt_reset_since), all_tokens.end());
     if (!previous.empty() || !hotword_tokens.empty()) {
       request.prompt.push_back(special.start_of_prev);
       request.prompt.insert(request.prompt.end(), hotword_tokens.begin(), hotword_tokens.end());
       const auto keep = std::min(previous.size(), prompt_limit);
-      request.prompt.insert(request.prompt.end(), previous.end() - static_cast<std::ptrdiff_t>(keep), previous.end());
+      request.prompt.insert(request.prompt.end(),
+                            previous.end() - static_cast<std::ptrdiff_t>(keep), previous.end());
     }
     request.start_of_transcript_index = static_cast<int>(request.prompt.size());
     request.prompt.insert(request.prompt.end(), start_sequence.begin(), start_sequence.end());
@@ -372,7 +391,8 @@ Transcription transcribe(const model::WhisperModel& model, const model::Tokenize
       request.forced.insert(request.forced.end(), prefix_tokens.begin(), prefix_tokens.end());
     }
     const int room = context - static_cast<int>(request.prompt.size() + request.forced.size());
-    request.max_new_tokens = options.max_new_tokens ? std::min(*options.max_new_tokens, room) : room;
+    request.max_new_tokens =
+        options.max_new_tokens ? std::min(*options.max_new_tokens, room) : room;
 
     const auto decoded = decode_with_fallback(model, tokenizer, cross, request, options, random);
     const auto& r = decoded.result;
@@ -391,7 +411,8 @@ Transcription transcribe(const model::WhisperModel& model, const model::Tokenize
     if (options.word_timestamps) {
       auto timing = word_context;
       timing.cross = cross;
-      last_speech_timestamp = add_word_timestamps(timing, pieces, previous_seek, window_size, last_speech_timestamp);
+      last_speech_timestamp =
+          add_word_timestamps(timing, pieces, previous_seek, window_size, last_speech_timestamp);
       if (!split.single_timestamp_ending) {
         // Resume right after the last word rather than at the last timestamp.
         const SegmentDraft* last_with_words = nullptr;
@@ -399,15 +420,18 @@ Transcription transcribe(const model::WhisperModel& model, const model::Tokenize
           if (!piece.words.empty()) last_with_words = &piece;
         }
         if (last_with_words != nullptr && last_with_words->words.back().end > time_offset) {
-          seek = static_cast<int>(std::lround(last_with_words->words.back().end * kFramesPerSecond));
+          seek =
+              static_cast<int>(std::lround(last_with_words->words.back().end * kFramesPerSecond));
         }
       }
       if (options.hallucination_silence_threshold) {
         const double threshold = *options.hallucination_silence_threshold;
         // A likely hallucination after a long silence: skip the silence and decode again.
         const auto* first = next_with_words(pieces, 0);
-        if (first != nullptr && is_segment_anomaly(first) && first->start - time_offset > threshold) {
-          seek = previous_seek + static_cast<int>(std::lround((first->start - time_offset) * kFramesPerSecond));
+        if (first != nullptr && is_segment_anomaly(first) &&
+            first->start - time_offset > threshold) {
+          seek = previous_seek +
+                 static_cast<int>(std::lround((first->start - time_offset) * kFramesPerSecond));
           continue;
         }
         double hallucination_last_end = last_speech_timestamp;
@@ -416,13 +440,16 @@ Transcription transcribe(const model::WhisperModel& model, const model::Tokenize
           if (piece.words.empty()) continue;
           if (is_segment_anomaly(&piece)) {
             const auto* next = next_with_words(pieces, i + 1);
-            const double next_start = next != nullptr ? next->words.front().start : time_offset + window_duration;
+            const double next_start =
+                next != nullptr ? next->words.front().start : time_offset + window_duration;
             const bool silence_before = piece.start - hallucination_last_end > threshold ||
                                         piece.start < threshold || piece.start - time_offset < 2.0;
-            const bool silence_after = next_start - piece.end > threshold || is_segment_anomaly(next) ||
+            const bool silence_after = next_start - piece.end > threshold ||
+                                       is_segment_anomaly(next) ||
                                        window_end_time - piece.end < 2.0;
             if (silence_before && silence_after) {
-              seek = static_cast<int>(std::lround(std::max(time_offset + 1, piece.start) * kFramesPerSecond));
+              seek = static_cast<int>(
+                  std::lround(std::max(time_offset + 1, piece.start) * kFramesPerSecond));
               if (content_duration - piece.end < threshold) seek = content_frames;
               pieces.erase(pieces.begin() + static_cast<std::ptrdiff_t>(i), pieces.end());
               break;
@@ -454,7 +481,8 @@ Transcription transcribe(const model::WhisperModel& model, const model::Tokenize
       if (on_segment) on_segment(segment);
       result.segments.push_back(std::move(segment));
     }
-    if (!options.condition_on_previous_text || decoded.temperature > options.prompt_reset_on_temperature) {
+    if (!options.condition_on_previous_text ||
+        decoded.temperature > options.prompt_reset_on_temperature) {
       prompt_reset_since = all_tokens.size();
     }
   }

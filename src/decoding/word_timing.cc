@@ -28,11 +28,13 @@ std::string strip(const std::string& text) {
 
 // Text pieces that end on whole UTF-8 characters, with the tokens that spell each.
 void split_on_characters(const model::Tokenizer& tokenizer, const std::vector<int>& tokens,
-                         std::vector<std::string>& words, std::vector<std::vector<int>>& word_tokens) {
+                         std::vector<std::string>& words,
+                         std::vector<std::vector<int>>& word_tokens) {
   std::vector<int> current;
   for (const int token : tokens) {
     current.push_back(token);
-    const auto text = token >= tokenizer.special().end_of_text ? std::string() : tokenizer.decode(current);
+    const auto text =
+        token >= tokenizer.special().end_of_text ? std::string() : tokenizer.decode(current);
     if (text.find(kReplacementCharacter) == std::string::npos) {
       words.push_back(text);
       word_tokens.push_back(current);
@@ -57,7 +59,8 @@ void split_on_spaces(const model::Tokenizer& tokenizer, const std::vector<int>& 
       word_tokens.push_back(piece_tokens[i]);
     } else {
       words.back() += pieces[i];
-      word_tokens.back().insert(word_tokens.back().end(), piece_tokens[i].begin(), piece_tokens[i].end());
+      word_tokens.back().insert(word_tokens.back().end(), piece_tokens[i].begin(),
+                                piece_tokens[i].end());
     }
   }
 }
@@ -76,9 +79,11 @@ void merge_punctuations(std::vector<TimedWord>& words, std::string_view prepende
   for (auto i = static_cast<std::ptrdiff_t>(words.size()) - 2, j = i + 1; i >= 0; --i) {
     auto& previous = words[i];
     auto& following = words[j];
-    if (!previous.word.empty() && previous.word.front() == ' ' && contains(prepended, strip(previous.word))) {
+    if (!previous.word.empty() && previous.word.front() == ' ' &&
+        contains(prepended, strip(previous.word))) {
       following.word = previous.word + following.word;
-      following.tokens.insert(following.tokens.begin(), previous.tokens.begin(), previous.tokens.end());
+      following.tokens.insert(following.tokens.begin(), previous.tokens.begin(),
+                              previous.tokens.end());
       previous.word.clear();
       previous.tokens.clear();
     } else {
@@ -88,9 +93,11 @@ void merge_punctuations(std::vector<TimedWord>& words, std::string_view prepende
   for (std::size_t i = 0, j = 1; j < words.size(); ++j) {
     auto& previous = words[i];
     auto& following = words[j];
-    if ((previous.word.empty() || previous.word.back() != ' ') && contains(appended, following.word)) {
+    if ((previous.word.empty() || previous.word.back() != ' ') &&
+        contains(appended, following.word)) {
       previous.word += following.word;
-      previous.tokens.insert(previous.tokens.end(), following.tokens.begin(), following.tokens.end());
+      previous.tokens.insert(previous.tokens.end(), following.tokens.begin(),
+                             following.tokens.end());
       following.word.clear();
       following.tokens.clear();
     } else {
@@ -158,8 +165,10 @@ std::vector<TimedWord> find_alignment(const WordTimingContext& context,
     const float* row = logits.data() + static_cast<std::size_t>(t) * n_vocab;
     const float max_logit = *std::max_element(row, row + special.end_of_text);
     double total = 0.0;
-    for (int v = 0; v < special.end_of_text; ++v) total += std::exp(static_cast<double>(row[v] - max_logit));
-    token_probabilities[t] = static_cast<float>(std::exp(static_cast<double>(row[text_tokens[t]] - max_logit)) / total);
+    for (int v = 0; v < special.end_of_text; ++v)
+      total += std::exp(static_cast<double>(row[v] - max_logit));
+    token_probabilities[t] =
+        static_cast<float>(std::exp(static_cast<double>(row[text_tokens[t]] - max_logit)) / total);
   }
 
   // Softmax over the window's real frames, standardise over tokens, median filter, average heads.
@@ -169,11 +178,13 @@ std::vector<TimedWord> find_alignment(const WordTimingContext& context,
   std::vector<float> head(static_cast<std::size_t>(rows) * positions);
   for (int h = 0; h < n_heads; ++h) {
     for (int r = 0; r < rows; ++r) {
-      const float* scores = capture.scores.data() + (static_cast<std::size_t>(h) * rows + r) * n_audio;
+      const float* scores =
+          capture.scores.data() + (static_cast<std::size_t>(h) * rows + r) * n_audio;
       float* out = head.data() + static_cast<std::size_t>(r) * positions;
       const float max_score = *std::max_element(scores, scores + positions);
       double total = 0.0;
-      for (int p = 0; p < positions; ++p) total += std::exp(static_cast<double>(scores[p] - max_score));
+      for (int p = 0; p < positions; ++p)
+        total += std::exp(static_cast<double>(scores[p] - max_score));
       for (int p = 0; p < positions; ++p) {
         out[p] = static_cast<float>(std::exp(static_cast<double>(scores[p] - max_score)) / total);
       }
@@ -194,7 +205,8 @@ std::vector<TimedWord> find_alignment(const WordTimingContext& context,
       }
     }
     median_filter_rows(head, rows, positions, kMedianFilterWidth);
-    for (std::size_t i = 0; i < head.size(); ++i) averaged[i] += head[i] / static_cast<float>(n_heads);
+    for (std::size_t i = 0; i < head.size(); ++i)
+      averaged[i] += head[i] / static_cast<float>(n_heads);
   }
 
   // Rows from the one predicting the first text token through the one predicting end-of-text.
@@ -250,7 +262,8 @@ double median(std::vector<double> values) {
 
 }  // namespace
 
-std::vector<std::pair<int, int>> dynamic_time_warping(const std::vector<float>& cost, int rows, int cols) {
+std::vector<std::pair<int, int>> dynamic_time_warping(const std::vector<float>& cost, int rows,
+                                                      int cols) {
   constexpr double kInfinity = std::numeric_limits<double>::infinity();
   const auto width = static_cast<std::size_t>(cols) + 1;
   std::vector<double> total((static_cast<std::size_t>(rows) + 1) * width, kInfinity);
@@ -345,7 +358,8 @@ double add_word_timestamps(const WordTimingContext& context, std::vector<Segment
     while (word_index < alignment.size() && saved_tokens < text_counts[s]) {
       const auto& timing = alignment[word_index];
       if (!timing.word.empty()) {
-        words.push_back({timing.word, timing.tokens, round_to_centiseconds(time_offset + timing.start),
+        words.push_back({timing.word, timing.tokens,
+                         round_to_centiseconds(time_offset + timing.start),
                          round_to_centiseconds(time_offset + timing.end), timing.probability});
       }
       saved_tokens += timing.tokens.size();

@@ -29,13 +29,14 @@ struct SegmentDraft {
 };
 
 // Warps a [rows, cols] cost matrix; returns the path as (row, col) pairs from (0, 0).
-std::vector<std::pair<int, int>> dynamic_time_warping(const std::vector<float>& cost, int rows, int cols);
+std::vector<std::pair<int, int>> dynamic_time_warping(const std::vector<float>& cost, int rows,
+                                                      int cols);
 
 struct WordTimingContext {
   const model::WhisperModel& model;
   const model::Tokenizer& tokenizer;
   std::shared_ptr<const model::CrossAttentionCache> cross;
-  std::vector<int> start_sequence;  // start of transcript, language, task
+  std::vector<int> start_sequence;   // start of transcript, language, task
   bool split_on_characters = false;  // languages written without spaces (zh, ja, th, ...)
   std::string prepend_punctuations;
   std::string append_punctuations;

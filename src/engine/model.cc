@@ -42,9 +42,11 @@ Model Model::load(const ModelOptions& options) {
   info.n_state = weights.n_state;
   info.n_heads = weights.n_audio_heads;
 
-  const int threads = options.threads > 0 ? options.threads
-                                          : static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
-  auto selection = backends::select(options.device, {.threads = threads, .compute_type = options.compute_type});
+  const int threads = options.threads > 0
+                          ? options.threads
+                          : static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
+  auto selection =
+      backends::select(options.device, {.threads = threads, .compute_type = options.compute_type});
   model::WhisperModel whisper(std::move(weights), std::move(selection.backend));
   auto impl = std::make_shared<Impl>(std::move(whisper), std::move(tokenizer), std::move(info));
   impl->backends = std::move(selection.monitor);
@@ -58,9 +60,10 @@ std::vector<BackendReport> Model::backend_reports() const { return impl_->backen
 Transcription Model::transcribe(std::span<const float> audio, const TranscribeOptions& options,
                                 const SegmentCallback& on_segment, std::stop_token stop) const {
   // A device failure mid-request re-runs the request on the CPU (backends/failover.h).
-  return backends::run_with_failover(impl_->backends.get(), on_segment, [&](const SegmentCallback& callback) {
-    return decoding::transcribe(impl_->model, impl_->tokenizer, audio, options, callback, stop);
-  });
+  return backends::run_with_failover(
+      impl_->backends.get(), on_segment, [&](const SegmentCallback& callback) {
+        return decoding::transcribe(impl_->model, impl_->tokenizer, audio, options, callback, stop);
+      });
 }
 
 }  // namespace amanuensis

@@ -32,8 +32,10 @@ std::vector<float> windowed_dft_basis() {
     const double hann = 0.5 - 0.5 * std::cos(2.0 * std::numbers::pi * n / kFftSize);
     for (int k = 0; k < kBins; ++k) {
       // Reduce k*n modulo the size first so the angle stays small and exact.
-      const double angle = 2.0 * std::numbers::pi * static_cast<double>((k * n) % kFftSize) / kFftSize;
-      basis[static_cast<std::size_t>(k) * kFftSize + n] = static_cast<float>(hann * std::cos(angle));
+      const double angle =
+          2.0 * std::numbers::pi * static_cast<double>((k * n) % kFftSize) / kFftSize;
+      basis[static_cast<std::size_t>(k) * kFftSize + n] =
+          static_cast<float>(hann * std::cos(angle));
       basis[static_cast<std::size_t>(kBins + k) * kFftSize + n] =
           static_cast<float>(-hann * std::sin(angle));
     }
@@ -94,7 +96,8 @@ LogMel compute_log_mel(std::span<const float> audio, int n_mels, kernels::Backen
     const int count = std::min(kFramesPerBlock, n_frames - first);
     for (int f = 0; f < count; ++f) {
       const std::ptrdiff_t start = static_cast<std::ptrdiff_t>(first + f) * kHopLength;
-      for (int n = 0; n < kFftSize; ++n) frames[static_cast<std::size_t>(f) * kFftSize + n] = sample(start + n);
+      for (int n = 0; n < kFftSize; ++n)
+        frames[static_cast<std::size_t>(f) * kFftSize + n] = sample(start + n);
     }
     backend.matmul({frames.data(), count, kFftSize, kFftSize},
                    {basis.data(), 2 * kBins, kFftSize, kFftSize}, /*transpose_b=*/true, 1.0F, 0.0F,
@@ -102,7 +105,8 @@ LogMel compute_log_mel(std::span<const float> audio, int n_mels, kernels::Backen
     for (int f = 0; f < count; ++f) {
       const float* row = spectrum.data() + static_cast<std::size_t>(f) * 2 * kBins;
       for (int k = 0; k < kBins; ++k) {
-        power[static_cast<std::size_t>(f) * kBins + k] = row[k] * row[k] + row[kBins + k] * row[kBins + k];
+        power[static_cast<std::size_t>(f) * kBins + k] =
+            row[k] * row[k] + row[kBins + k] * row[kBins + k];
       }
     }
     backend.matmul({power.data(), count, kBins, kBins}, {filters.data(), n_mels, kBins, kBins},
@@ -124,7 +128,8 @@ std::vector<float> window(const LogMel& mel, int start, int count, int window_fr
   const int copied = std::max(0, std::min({count, window_frames, mel.n_frames - start}));
   for (int m = 0; m < mel.n_mels; ++m) {
     const auto source = mel.values.begin() + static_cast<std::ptrdiff_t>(m) * mel.n_frames + start;
-    std::copy(source, source + copied, out.begin() + static_cast<std::ptrdiff_t>(m) * window_frames);
+    std::copy(source, source + copied,
+              out.begin() + static_cast<std::ptrdiff_t>(m) * window_frames);
   }
   return out;
 }

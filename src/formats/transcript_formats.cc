@@ -74,13 +74,15 @@ std::vector<Cue> cues(const Transcription& transcription, bool highlight_words) 
   return out;
 }
 
-void write_subtitles(std::ostream& out, const Transcription& transcription, bool vtt, bool highlight) {
+void write_subtitles(std::ostream& out, const Transcription& transcription, bool vtt,
+                     bool highlight) {
   if (vtt) out << "WEBVTT\n\n";
   int index = 1;
   const char marker = vtt ? '.' : ',';
   for (const auto& cue : cues(transcription, highlight)) {
     if (!vtt) out << index++ << '\n';
-    out << timestamp(cue.start, marker) << " --> " << timestamp(cue.end, marker) << '\n' << cue.text << "\n\n";
+    out << timestamp(cue.start, marker) << " --> " << timestamp(cue.end, marker) << '\n'
+        << cue.text << "\n\n";
   }
 }
 
@@ -90,7 +92,8 @@ void write_tsv(std::ostream& out, const Transcription& transcription) {
   for (const auto& s : transcription.segments) {
     auto text = strip(s.text);
     std::replace(text.begin(), text.end(), '\t', ' ');
-    out << std::llround(s.start * 1000.0) << '\t' << std::llround(s.end * 1000.0) << '\t' << text << '\n';
+    out << std::llround(s.start * 1000.0) << '\t' << std::llround(s.end * 1000.0) << '\t' << text
+        << '\n';
   }
 }
 
@@ -245,7 +248,8 @@ OutputFormat parse_output_format(std::string_view name) {
   if (name == "srt") return OutputFormat::kSrt;
   if (name == "vtt") return OutputFormat::kVtt;
   if (name == "tsv") return OutputFormat::kTsv;
-  throw Error("unknown output format '" + std::string(name) + "' (expected txt, json, srt, vtt or tsv)");
+  throw Error("unknown output format '" + std::string(name) +
+              "' (expected txt, json, srt, vtt or tsv)");
 }
 
 std::string_view file_extension(OutputFormat format) {

@@ -1,11 +1,10 @@
 // Transcript formats shared by the CLI and the service: plain text, JSON, SubRip, WebVTT, TSV.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <ostream>
 #include <string>
 #include <string_view>
-
-#include <nlohmann/json.hpp>
 
 #include "amanuensis/amanuensis.h"
 

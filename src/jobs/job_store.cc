@@ -91,9 +91,13 @@ return 1
 }  // namespace
 
 JobStore::JobStore(RedisAddress address, JobStoreConfig config)
-    : config_(std::move(config)), redis_(std::move(address)), stream_(config_.key_prefix + ":stream") {}
+    : config_(std::move(config)),
+      redis_(std::move(address)),
+      stream_(config_.key_prefix + ":stream") {}
 
-std::string JobStore::job_key(const std::string& id) const { return config_.key_prefix + ":job:" + id; }
+std::string JobStore::job_key(const std::string& id) const {
+  return config_.key_prefix + ":job:" + id;
+}
 
 void JobStore::ensure_group() {
   if (group_ready_) return;
@@ -119,7 +123,8 @@ std::optional<JobStatus> JobStore::status(const std::string& id) {
   const auto reply = redis_.command({"HGETALL", job_key(id)});
   if (reply.size() == 0) return std::nullopt;
   std::map<std::string, std::string> fields;
-  for (std::size_t i = 0; i + 1 < reply.size(); i += 2) fields[reply.element(i).text()] = reply.element(i + 1).text();
+  for (std::size_t i = 0; i + 1 < reply.size(); i += 2)
+    fields[reply.element(i).text()] = reply.element(i + 1).text();
   JobStatus status;
   status.id = id;
   status.state = fields["state"];
@@ -143,7 +148,9 @@ std::optional<Lease> JobStore::start(const std::string& consumer, const std::str
                                      const std::string& job_id) {
   const auto max_attempts = std::to_string(config_.max_attempts);
   const auto state =
-      redis_.command({"EVAL", kStartScript, "1", job_key(job_id), consumer, now_text(), max_attempts}).text();
+      redis_
+          .command({"EVAL", kStartScript, "1", job_key(job_id), consumer, now_text(), max_attempts})
+          .text();
   if (state != "running") {
     // Finished, cancelled, expired or out of attempts: the entry has nothing left to do.
     (void)redis_.command({"XACK", stream_, kGroup, entry_id});
@@ -153,7 +160,11 @@ std::optional<Lease> JobStore::start(const std::string& consumer, const std::str
     return std::nullopt;
   }
   const auto fields = redis_.command({"HMGET", job_key(job_id), "request", "audio", "attempts"});
-  return Lease{job_id, entry_id, consumer, fields.element(0).text(), fields.element(1).text(),
+  return Lease{job_id,
+               entry_id,
+               consumer,
+               fields.element(0).text(),
+               fields.element(1).text(),
                static_cast<int>(fields.element(2).integer())};
 }
 
@@ -161,7 +172,8 @@ std::optional<Lease> JobStore::take(const std::string& consumer, std::chrono::mi
   ensure_group();
   // First, entries whose worker stopped renewing them: it died holding the job.
   const auto idle = std::to_string(config_.visibility_timeout.count());
-  const auto claimed = redis_.command({"XAUTOCLAIM", stream_, kGroup, consumer, idle, "0-0", "COUNT", "1"});
+  const auto claimed =
+      redis_.command({"XAUTOCLAIM", stream_, kGroup, consumer, idle, "0-0", "COUNT", "1"});
   if (claimed.size() >= 2 && claimed.element(1).size() > 0) {
     const auto entry = claimed.element(1).element(0);
     if (entry.size() >= 2 && entry.element(1).size() >= 2) {
@@ -170,8 +182,8 @@ std::optional<Lease> JobStore::take(const std::string& consumer, std::chrono::mi
     }
   }
   const auto block = std::to_string(wait.count());
-  const auto reply = redis_.command(
-      {"XREADGROUP", "GROUP", kGroup, consumer, "COUNT", "1", "BLOCK", block, "STREAMS", stream_, ">"});
+  const auto reply = redis_.command({"XREADGROUP", "GROUP", kGroup, consumer, "COUNT", "1", "BLOCK",
+                                     block, "STREAMS", stream_, ">"});
   if (reply.is_nil() || reply.size() == 0) return std::nullopt;
   const auto entries = reply.element(0).element(1);
   if (entries.size() == 0) return std::nullopt;
@@ -199,16 +211,18 @@ void JobStore::report_progress(const Lease& lease, double done, double total) {
 
 bool JobStore::complete(const Lease& lease, std::string_view result) {
   const auto ttl = std::to_string(config_.result_ttl.count());
-  return redis_.command({"EVAL", kCompleteScript, "2", job_key(lease.job_id), stream_, lease.consumer, result,
-                         now_text(), ttl, lease.entry_id})
+  return redis_
+             .command({"EVAL", kCompleteScript, "2", job_key(lease.job_id), stream_, lease.consumer,
+                       result, now_text(), ttl, lease.entry_id})
              .integer() == 1;
 }
 
 void JobStore::fail(const Lease& lease, std::string_view error, bool retryable) {
   const auto ttl = std::to_string(config_.result_ttl.count());
   const auto max_attempts = std::to_string(config_.max_attempts);
-  (void)redis_.command({"EVAL", kFailScript, "2", job_key(lease.job_id), stream_, lease.consumer, error,
-                        now_text(), ttl, lease.entry_id, max_attempts, retryable ? "1" : "0", lease.job_id});
+  (void)redis_.command({"EVAL", kFailScript, "2", job_key(lease.job_id), stream_, lease.consumer,
+                        error, now_text(), ttl, lease.entry_id, max_attempts, retryable ? "1" : "0",
+                        lease.job_id});
 }
 
 }  // namespace amanuensis::jobs

@@ -3,7 +3,8 @@
 //
 // Layout under a key prefix P:
 //   P:stream          a stream of job ids, read by the consumer group "workers"
-//   P:job:<id>        a hash: state, request (JSON), audio, attempts, owner, progress, result, error
+//   P:job:<id>        a hash: state, request (JSON), audio, attempts, owner, progress, result,
+//   error
 // A worker owns a job while its stream entry is pending for it; it renews that claim as it
 // works. An entry idle for longer than the visibility timeout (its worker died) is claimed by
 // another worker. Every state change is a Lua script that first checks the caller still owns
@@ -22,9 +23,10 @@ namespace amanuensis::jobs {
 
 struct JobStoreConfig {
   std::string key_prefix = "amanuensis";
-  std::chrono::seconds result_ttl{24 * 3600};          // done/failed/cancelled jobs expire then
-  std::chrono::milliseconds visibility_timeout{30000};  // unrenewed claims are taken over after this
-  int max_attempts = 3;                                 // failures (or lost workers) before giving up
+  std::chrono::seconds result_ttl{24 * 3600};  // done/failed/cancelled jobs expire then
+  std::chrono::milliseconds visibility_timeout{
+      30000};            // unrenewed claims are taken over after this
+  int max_attempts = 3;  // failures (or lost workers) before giving up
 };
 
 // A claimed job, as the worker sees it.
@@ -32,20 +34,20 @@ struct Lease {
   std::string job_id;
   std::string entry_id;  // the stream entry the claim is on
   std::string consumer;
-  std::string request;   // as submitted
-  std::string audio;     // the uploaded bytes; empty when the request names a path
+  std::string request;  // as submitted
+  std::string audio;    // the uploaded bytes; empty when the request names a path
   int attempt = 1;
 };
 
 // The public view of a job.
 struct JobStatus {
   std::string id;
-  std::string state;  // queued, running, done, failed, cancelled
+  std::string state;            // queued, running, done, failed, cancelled
   double progress_done = 0.0;   // audio seconds transcribed
   double progress_total = 0.0;  // audio seconds in all
   int attempts = 0;
   std::string error;
-  std::string result;   // when done
+  std::string result;  // when done
   std::string request;
   double created_at = 0.0;  // Unix seconds
   double updated_at = 0.0;

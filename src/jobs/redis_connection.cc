@@ -20,7 +20,8 @@ std::string describe(const redisContext* context) {
 Reply::Reply(redisReply* reply)
     : owner_(reply, [](redisReply* r) { freeReplyObject(r); }), reply_(reply) {}
 
-Reply::Reply(std::shared_ptr<redisReply> owner, redisReply* view) : owner_(std::move(owner)), reply_(view) {}
+Reply::Reply(std::shared_ptr<redisReply> owner, redisReply* view)
+    : owner_(std::move(owner)), reply_(view) {}
 
 bool Reply::is_nil() const { return reply_->type == REDIS_REPLY_NIL; }
 bool Reply::is_array() const { return reply_->type == REDIS_REPLY_ARRAY; }
@@ -56,13 +57,16 @@ Reply Reply::element(std::size_t i) const {
 RedisAddress parse_redis_url(std::string_view url) {
   RedisAddress address;
   constexpr std::string_view kScheme = "redis://";
-  if (url.starts_with(kScheme)) url.remove_prefix(kScheme.size());
+  if (url.starts_with(kScheme))
+    url.remove_prefix(kScheme.size());
   else if (url.find("://") != std::string_view::npos) {
-    throw RedisError("unsupported Redis URL '" + std::string(url) + "' (expected redis://host:port/db)");
+    throw RedisError("unsupported Redis URL '" + std::string(url) +
+                     "' (expected redis://host:port/db)");
   }
   if (const auto slash = url.find('/'); slash != std::string_view::npos) {
     const auto db = url.substr(slash + 1);
-    if (!db.empty() && std::from_chars(db.data(), db.data() + db.size(), address.database).ec != std::errc{}) {
+    if (!db.empty() &&
+        std::from_chars(db.data(), db.data() + db.size(), address.database).ec != std::errc{}) {
       throw RedisError("bad database number in Redis URL: " + std::string(db));
     }
     url = url.substr(0, slash);
@@ -95,8 +99,8 @@ void RedisConnection::connect() {
   if (context_ == nullptr || context_->err != 0) {
     const auto reason = describe(context_);
     disconnect();
-    throw RedisError("cannot connect to Redis at " + address_.host + ":" + std::to_string(address_.port) +
-                     ": " + reason);
+    throw RedisError("cannot connect to Redis at " + address_.host + ":" +
+                     std::to_string(address_.port) + ": " + reason);
   }
   if (address_.database != 0) {
     const auto db = std::to_string(address_.database);
@@ -113,8 +117,8 @@ Reply RedisConnection::command(const std::vector<std::string_view>& arguments) {
   }
   for (int attempt = 0;; ++attempt) {
     if (context_ == nullptr) connect();
-    auto* raw = static_cast<redisReply*>(redisCommandArgv(context_, static_cast<int>(pointers.size()),
-                                                          pointers.data(), lengths.data()));
+    auto* raw = static_cast<redisReply*>(redisCommandArgv(
+        context_, static_cast<int>(pointers.size()), pointers.data(), lengths.data()));
     if (raw == nullptr) {
       // The connection broke (Redis restarted, say): reconnect and try the command once more.
       const auto reason = describe(context_);

@@ -28,9 +28,9 @@ class Reply {
 
   [[nodiscard]] bool is_nil() const;
   [[nodiscard]] bool is_array() const;
-  [[nodiscard]] std::string text() const;       // string, status or integer as text
-  [[nodiscard]] long long integer() const;      // integer reply, or a numeric string
-  [[nodiscard]] std::size_t size() const;       // elements of an array
+  [[nodiscard]] std::string text() const;            // string, status or integer as text
+  [[nodiscard]] long long integer() const;           // integer reply, or a numeric string
+  [[nodiscard]] std::size_t size() const;            // elements of an array
   [[nodiscard]] Reply element(std::size_t i) const;  // a non-owning view into an array
 
  private:

@@ -62,9 +62,9 @@ class Backend {
     const int head_dim = q.cols / n_heads;
     for (int h = 0; h < n_heads; ++h) {
       const auto offset = static_cast<std::size_t>(h) * keys * head_dim;
-      attention({q.data + h * head_dim, q.rows, head_dim, q.ld}, {k + offset, keys, head_dim, head_dim},
-                {v + offset, keys, head_dim, head_dim}, 1, scale, -1,
-                {out.data + h * head_dim, out.rows, head_dim, out.ld});
+      attention({q.data + h * head_dim, q.rows, head_dim, q.ld},
+                {k + offset, keys, head_dim, head_dim}, {v + offset, keys, head_dim, head_dim}, 1,
+                scale, -1, {out.data + h * head_dim, out.rows, head_dim, out.ld});
     }
   }
 

@@ -39,7 +39,8 @@ Blas load() {
   b.sgemv = reinterpret_cast<decltype(b.sgemv)>(dlsym(handle, "cblas_sgemv"));
   auto* set_threads = reinterpret_cast<void (*)(int)>(dlsym(handle, "openblas_set_num_threads"));
   auto* corename = reinterpret_cast<const char* (*)()>(dlsym(handle, "openblas_get_corename"));
-  if (b.sgemm == nullptr || b.sgemv == nullptr) throw Error("OpenBLAS lacks cblas_sgemm/cblas_sgemv");
+  if (b.sgemm == nullptr || b.sgemv == nullptr)
+    throw Error("OpenBLAS lacks cblas_sgemm/cblas_sgemv");
   if (set_threads != nullptr) set_threads(1);
   if (corename != nullptr) b.core = corename();
   return b;

@@ -47,7 +47,8 @@ class CpuBackend final : public Backend {
   void matmul(MatrixView a, MatrixView b, bool transpose_b, float alpha, float beta,
               MutableMatrixView c) override {
     const auto gemm = [&](int r0, int r1, int n0, int n1) {
-      const float* b_part = transpose_b ? b.data + static_cast<std::size_t>(n0) * b.ld : b.data + n0;
+      const float* b_part =
+          transpose_b ? b.data + static_cast<std::size_t>(n0) * b.ld : b.data + n0;
       blas_.sgemm(kRowMajor, kNoTrans, transpose_b ? kTrans : kNoTrans, r1 - r0, n1 - n0, a.cols,
                   alpha, a.data + static_cast<std::size_t>(r0) * a.ld, a.ld, b_part, b.ld, beta,
                   c.data + static_cast<std::size_t>(r0) * c.ld + n0, c.ld);
@@ -61,7 +62,8 @@ class CpuBackend final : public Backend {
       float beta = 0.0F;
       if (!bias.empty()) {
         for (int r = r0; r < r1; ++r) {
-          std::copy(bias.begin() + n0, bias.begin() + n1, y.data + static_cast<std::size_t>(r) * y.ld + n0);
+          std::copy(bias.begin() + n0, bias.begin() + n1,
+                    y.data + static_cast<std::size_t>(r) * y.ld + n0);
         }
         beta = 1.0F;
       }
@@ -115,8 +117,12 @@ class CpuBackend final : public Backend {
     const int head_dim = q.cols / n_heads;
     attend_heads(
         q, k.rows, n_heads, scale, causal_offset, out,
-        [&](int h) { return HeadView{k.data + h * head_dim, k.ld}; },
-        [&](int h) { return HeadView{v.data + h * head_dim, v.ld}; });
+        [&](int h) {
+          return HeadView{k.data + h * head_dim, k.ld};
+        },
+        [&](int h) {
+          return HeadView{v.data + h * head_dim, v.ld};
+        });
   }
 
   void attention_head_major(MatrixView q, const float* k, const float* v, int keys, int n_heads,
@@ -125,16 +131,20 @@ class CpuBackend final : public Backend {
     const auto head_size = static_cast<std::size_t>(keys) * head_dim;
     attend_heads(
         q, keys, n_heads, scale, -1, out,
-        [&](int h) { return HeadView{k + h * head_size, head_dim}; },
-        [&](int h) { return HeadView{v + h * head_size, head_dim}; });
+        [&](int h) {
+          return HeadView{k + h * head_size, head_dim};
+        },
+        [&](int h) {
+          return HeadView{v + h * head_size, head_dim};
+        });
   }
 
   void layer_norm(MutableMatrixView x, std::span<const float> gamma, std::span<const float> beta,
                   float epsilon) override {
     pool_.for_range(x.rows, std::max(1, kElementGrain / std::max(1, x.cols)), [&](int r0, int r1) {
       for (int r = r0; r < r1; ++r) {
-        layer_norm_row(x.data + static_cast<std::size_t>(r) * x.ld, gamma.data(), beta.data(), x.cols,
-                       epsilon);
+        layer_norm_row(x.data + static_cast<std::size_t>(r) * x.ld, gamma.data(), beta.data(),
+                       x.cols, epsilon);
       }
     });
   }
@@ -174,7 +184,8 @@ class CpuBackend final : public Backend {
     if (q.rows <= kSmallAttentionRows) {
       // Decoding: a few query rows. Read K and V in place, one task per head; a product
       // routine would spend more time packing K and V than multiplying.
-      const int keys = causal_offset < 0 ? total_keys : std::min(total_keys, q.rows + causal_offset);
+      const int keys =
+          causal_offset < 0 ? total_keys : std::min(total_keys, q.rows + causal_offset);
       const auto head = [&](int h) {
         const int column = h * head_dim;
         const HeadView k = key_of(h);
@@ -197,7 +208,8 @@ class CpuBackend final : public Backend {
       const int r0 = (t % row_blocks) * kAttentionRows;
       const int rows = std::min(kAttentionRows, q.rows - r0);
       // Keys beyond the last row's causal limit are never seen: skip them.
-      const int keys = causal_offset < 0 ? total_keys : std::min(total_keys, r0 + rows + causal_offset);
+      const int keys =
+          causal_offset < 0 ? total_keys : std::min(total_keys, r0 + rows + causal_offset);
       const int column = h * head_dim;
       const HeadView k = key_of(h);
       const HeadView v = value_of(h);

@@ -69,8 +69,8 @@ Int8Matrix pack_int8(const std::int8_t* q, const float* ct2_scales, int rows, in
   for (int r = 0; r < rows; ++r) {
     std::int32_t sum = 0;
     for (int c = 0; c < cols; ++c) {
-      const auto v = static_cast<std::int8_t>(
-          std::max<int>(-127, q[static_cast<std::size_t>(r) * cols + c]));
+      const auto v =
+          static_cast<std::int8_t>(std::max<int>(-127, q[static_cast<std::size_t>(r) * cols + c]));
       m.packed[packed_index(m, r, c)] = v;
       sum += v;
     }
@@ -90,7 +90,8 @@ void quantize_rows(CpuIsa isa, const float* x, int m, int k, int ldx, int padded
   const std::uint8_t bias = out.biased ? 0x80 : 0x00;
   for (int r = 0; r < m; ++r) {
     const float* row = x + static_cast<std::size_t>(r) * ldx;
-    auto* q = reinterpret_cast<std::uint8_t*>(out.data.data() + static_cast<std::size_t>(r) * padded_cols);
+    auto* q = reinterpret_cast<std::uint8_t*>(out.data.data() +
+                                              static_cast<std::size_t>(r) * padded_cols);
     const float max_value = max_abs(row, static_cast<std::size_t>(k));
     const float inverse = max_value > 0.0F ? 127.0F / max_value : 0.0F;
     for (int c = 0; c < k; ++c) {
@@ -114,7 +115,8 @@ void gemm_generic(const QuantizedRows& a, int r0, int r1, const Int8Matrix& w, i
   for (int r = r0; r < r1; ++r) {
     const std::int8_t* row = a.data.data() + static_cast<std::size_t>(r) * a.padded_cols;
     for (int n = n0; n < n_end; ++n) {
-      const std::int8_t* wp = w.packed.data() + static_cast<std::size_t>(n / 16) * k4 * 64 + (n % 16) * 4;
+      const std::int8_t* wp =
+          w.packed.data() + static_cast<std::size_t>(n / 16) * k4 * 64 + (n % 16) * 4;
       std::int32_t acc = 0;
       for (int kk = 0; kk < k4; ++kk) {
         for (int j = 0; j < 4; ++j) {
@@ -147,7 +149,8 @@ AMANUENSIS_VNNI void tile_vnni(const std::int8_t* a, int lda, const float* a_sca
   }
   for (int kk = 0; kk < k4; ++kk) {
     __m512i wv[NB];
-    for (int b = 0; b < NB; ++b) wv[b] = _mm512_loadu_si512(wp + b * block_stride + static_cast<std::size_t>(kk) * 64);
+    for (int b = 0; b < NB; ++b)
+      wv[b] = _mm512_loadu_si512(wp + b * block_stride + static_cast<std::size_t>(kk) * 64);
     for (int r = 0; r < MR; ++r) {
       std::int32_t a4;
       std::memcpy(&a4, a + static_cast<std::size_t>(r) * lda + kk * 4, 4);
@@ -163,10 +166,12 @@ AMANUENSIS_VNNI void tile_vnni(const std::int8_t* a, int lda, const float* a_sca
     const __m512 w_scales = _mm512_loadu_ps(w.scales.data() + n);
     // a was stored as q + 128: remove 128 * sum(w) from every product.
     const __m512i correction = _mm512_slli_epi32(_mm512_loadu_si512(w.sums.data() + n), 7);
-    const __m512 bias_v = bias != nullptr ? _mm512_maskz_loadu_ps(mask, bias + n) : _mm512_setzero_ps();
+    const __m512 bias_v =
+        bias != nullptr ? _mm512_maskz_loadu_ps(mask, bias + n) : _mm512_setzero_ps();
     for (int r = 0; r < MR; ++r) {
       const __m512 products = _mm512_cvtepi32_ps(_mm512_sub_epi32(acc[r][b], correction));
-      const __m512 scaled = _mm512_fmadd_ps(products, _mm512_mul_ps(w_scales, _mm512_set1_ps(a_scales[r])), bias_v);
+      const __m512 scaled =
+          _mm512_fmadd_ps(products, _mm512_mul_ps(w_scales, _mm512_set1_ps(a_scales[r])), bias_v);
       _mm512_mask_storeu_ps(y + static_cast<std::size_t>(r) * ldy + n, mask, scaled);
     }
   }
@@ -176,14 +181,22 @@ template <int NB>
 void tile_vnni_rows(int mr, const std::int8_t* a, int lda, const float* a_scales,
                     const Int8Matrix& w, int block, const float* bias, float* y, int ldy) {
   switch (mr) {
-    case 1: return tile_vnni<1, NB>(a, lda, a_scales, w, block, bias, y, ldy);
-    case 2: return tile_vnni<2, NB>(a, lda, a_scales, w, block, bias, y, ldy);
-    case 3: return tile_vnni<3, NB>(a, lda, a_scales, w, block, bias, y, ldy);
-    case 4: return tile_vnni<4, NB>(a, lda, a_scales, w, block, bias, y, ldy);
-    case 5: return tile_vnni<5, NB>(a, lda, a_scales, w, block, bias, y, ldy);
-    case 6: return tile_vnni<6, NB>(a, lda, a_scales, w, block, bias, y, ldy);
-    case 7: return tile_vnni<7, NB>(a, lda, a_scales, w, block, bias, y, ldy);
-    default: return tile_vnni<8, NB>(a, lda, a_scales, w, block, bias, y, ldy);
+    case 1:
+      return tile_vnni<1, NB>(a, lda, a_scales, w, block, bias, y, ldy);
+    case 2:
+      return tile_vnni<2, NB>(a, lda, a_scales, w, block, bias, y, ldy);
+    case 3:
+      return tile_vnni<3, NB>(a, lda, a_scales, w, block, bias, y, ldy);
+    case 4:
+      return tile_vnni<4, NB>(a, lda, a_scales, w, block, bias, y, ldy);
+    case 5:
+      return tile_vnni<5, NB>(a, lda, a_scales, w, block, bias, y, ldy);
+    case 6:
+      return tile_vnni<6, NB>(a, lda, a_scales, w, block, bias, y, ldy);
+    case 7:
+      return tile_vnni<7, NB>(a, lda, a_scales, w, block, bias, y, ldy);
+    default:
+      return tile_vnni<8, NB>(a, lda, a_scales, w, block, bias, y, ldy);
   }
 }
 
@@ -226,8 +239,12 @@ AMANUENSIS_AVX2 void tile_avx2(const std::int8_t* a, int lda, const float* a_sca
       std::memcpy(&a4, a + static_cast<std::size_t>(r) * lda + kk * 4, 4);
       const __m256i av = _mm256_set1_epi32(a4);
       const __m256i magnitude = _mm256_sign_epi8(av, av);
-      acc[r][0] = _mm256_add_epi32(acc[r][0], _mm256_madd_epi16(_mm256_maddubs_epi16(magnitude, _mm256_sign_epi8(w0, av)), ones));
-      acc[r][1] = _mm256_add_epi32(acc[r][1], _mm256_madd_epi16(_mm256_maddubs_epi16(magnitude, _mm256_sign_epi8(w1, av)), ones));
+      acc[r][0] = _mm256_add_epi32(
+          acc[r][0],
+          _mm256_madd_epi16(_mm256_maddubs_epi16(magnitude, _mm256_sign_epi8(w0, av)), ones));
+      acc[r][1] = _mm256_add_epi32(
+          acc[r][1],
+          _mm256_madd_epi16(_mm256_maddubs_epi16(magnitude, _mm256_sign_epi8(w1, av)), ones));
     }
   }
   for (int h = 0; h < 2; ++h) {
@@ -236,7 +253,8 @@ AMANUENSIS_AVX2 void tile_avx2(const std::int8_t* a, int lda, const float* a_sca
     if (valid <= 0) break;
     const __m256 w_scales = _mm256_loadu_ps(w.scales.data() + n);
     for (int r = 0; r < MR; ++r) {
-      const __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(acc[r][h]), _mm256_mul_ps(w_scales, _mm256_set1_ps(a_scales[r])));
+      const __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(acc[r][h]),
+                                     _mm256_mul_ps(w_scales, _mm256_set1_ps(a_scales[r])));
       alignas(32) float out[8];
       _mm256_store_ps(out, v);
       float* yp = y + static_cast<std::size_t>(r) * ldy + n;
@@ -255,10 +273,18 @@ void gemm_avx2(const QuantizedRows& a, int r0, int r1, const Int8Matrix& w, int 
       float* yp = y + static_cast<std::size_t>(r) * ldy;
       const float* scales = a.scales.data() + r;
       switch (mr) {
-        case 1: tile_avx2<1>(ap, a.padded_cols, scales, w, block, bias, yp, ldy); break;
-        case 2: tile_avx2<2>(ap, a.padded_cols, scales, w, block, bias, yp, ldy); break;
-        case 3: tile_avx2<3>(ap, a.padded_cols, scales, w, block, bias, yp, ldy); break;
-        default: tile_avx2<4>(ap, a.padded_cols, scales, w, block, bias, yp, ldy); break;
+        case 1:
+          tile_avx2<1>(ap, a.padded_cols, scales, w, block, bias, yp, ldy);
+          break;
+        case 2:
+          tile_avx2<2>(ap, a.padded_cols, scales, w, block, bias, yp, ldy);
+          break;
+        case 3:
+          tile_avx2<3>(ap, a.padded_cols, scales, w, block, bias, yp, ldy);
+          break;
+        default:
+          tile_avx2<4>(ap, a.padded_cols, scales, w, block, bias, yp, ldy);
+          break;
       }
     }
   }

@@ -1,4 +1,6 @@
-// Highway compiles this file once per instruction set (foreach_target.h re-includes it).
+// Highway compiles this file once per instruction set (foreach_target.h re-includes it), so the
+// include order below matters: keep clang-format from sorting it.
+// clang-format off
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/vector_ops.cc"
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
@@ -10,6 +12,7 @@
 #include <cmath>
 
 #include "kernels/vector_ops.h"
+// clang-format on
 
 HWY_BEFORE_NAMESPACE();
 namespace amanuensis::kernels::HWY_NAMESPACE {
@@ -164,7 +167,8 @@ void SmallAttention(const float* HWY_RESTRICT q, int q_ld, int rows, const float
         acc0 = hn::MulAdd(hn::LoadU(d, qr + i), hn::LoadU(d, kj + i), acc0);
         acc1 = hn::MulAdd(hn::LoadU(d, qr + i + lanes), hn::LoadU(d, kj + i + lanes), acc1);
       }
-      for (; i < vector_end; i += lanes) acc0 = hn::MulAdd(hn::LoadU(d, qr + i), hn::LoadU(d, kj + i), acc0);
+      for (; i < vector_end; i += lanes)
+        acc0 = hn::MulAdd(hn::LoadU(d, qr + i), hn::LoadU(d, kj + i), acc0);
       float dot = hn::GetLane(hn::SumOfLanes(d, hn::Add(acc0, acc1)));
       for (; i < head_dim; ++i) dot += qr[i] * kj[i];
       scores[static_cast<std::ptrdiff_t>(r) * keys + j] = dot * scale;
@@ -214,7 +218,8 @@ double SumExp(const float* HWY_RESTRICT x, std::size_t n, float shift) {
   while (i + lanes <= n) {
     const std::size_t block_end = std::min(n - n % lanes, i + kBlock);
     auto vsum = hn::Zero(d);
-    for (; i < block_end; i += lanes) vsum = hn::Add(vsum, hn::Exp(d, hn::Sub(hn::LoadU(d, x + i), vshift)));
+    for (; i < block_end; i += lanes)
+      vsum = hn::Add(vsum, hn::Exp(d, hn::Sub(hn::LoadU(d, x + i), vshift)));
     total += static_cast<double>(hn::GetLane(hn::SumOfLanes(d, vsum)));
   }
   const hn::CappedTag<float, 1> d1;
@@ -254,8 +259,8 @@ float max_abs(const float* x, std::size_t n) { return HWY_DYNAMIC_DISPATCH(MaxAb
 void small_attention(const float* q, int q_ld, int rows, const float* k, int k_ld, const float* v,
                      int v_ld, int keys, int head_dim, float scale, int causal_offset,
                      float* scores, float* out, int out_ld) {
-  HWY_DYNAMIC_DISPATCH(SmallAttention)(q, q_ld, rows, k, k_ld, v, v_ld, keys, head_dim, scale,
-                                       causal_offset, scores, out, out_ld);
+  HWY_DYNAMIC_DISPATCH(SmallAttention)
+  (q, q_ld, rows, k, k_ld, v, v_ld, keys, head_dim, scale, causal_offset, scores, out, out_ld);
 }
 float max_value(const float* x, std::size_t n) { return HWY_DYNAMIC_DISPATCH(MaxValue)(x, n); }
 double sum_exp(const float* x, std::size_t n, float shift) {
@@ -263,7 +268,9 @@ double sum_exp(const float* x, std::size_t n, float shift) {
 }
 const char* vector_ops_target() { return HWY_DYNAMIC_DISPATCH(Target)(); }
 
-std::vector<std::int64_t> vector_ops_available_targets() { return hwy::SupportedAndGeneratedTargets(); }
+std::vector<std::int64_t> vector_ops_available_targets() {
+  return hwy::SupportedAndGeneratedTargets();
+}
 void vector_ops_force_target(std::int64_t target) { hwy::SetSupportedTargetsForTest(target); }
 
 }  // namespace amanuensis::kernels

@@ -125,7 +125,8 @@ Ct2ModelFile Ct2ModelFile::open(const std::filesystem::path& path) {
     Variable variable;
     variable.name = reader.read_string(where + "'s name");
     const auto rank = reader.read<std::uint8_t>(variable.name);
-    if (rank > kMaxRank) reader.fail(variable.name + " has an implausible rank " + std::to_string(rank));
+    if (rank > kMaxRank)
+      reader.fail(variable.name + " has an implausible rank " + std::to_string(rank));
     for (std::uint8_t d = 0; d < rank; ++d) {
       variable.shape.push_back(reader.read<std::uint32_t>(variable.name));
     }
@@ -135,10 +136,11 @@ Ct2ModelFile Ct2ModelFile::open(const std::filesystem::path& path) {
     }
     variable.dtype = static_cast<DType>(dtype_id);
     const auto n_bytes = reader.read<std::uint32_t>(variable.name);
-    const auto expected = static_cast<std::uint64_t>(variable.element_count()) * dtype_size(variable.dtype);
+    const auto expected =
+        static_cast<std::uint64_t>(variable.element_count()) * dtype_size(variable.dtype);
     if (n_bytes != expected) {
-      reader.fail(variable.name + " declares " + std::to_string(n_bytes) + " bytes but its shape needs " +
-                  std::to_string(expected));
+      reader.fail(variable.name + " declares " + std::to_string(n_bytes) +
+                  " bytes but its shape needs " + std::to_string(expected));
     }
     variable.data = reader.take(n_bytes, variable.name + "'s data");
     file.index_.emplace(variable.name, file.variables_.size());

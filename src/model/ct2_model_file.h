@@ -21,7 +21,14 @@
 namespace amanuensis::model {
 
 // Element types, numbered as CTranslate2's DataType enum.
-enum class DType : std::uint8_t { kFloat32 = 0, kInt8 = 1, kInt16 = 2, kInt32 = 3, kFloat16 = 4, kBFloat16 = 5 };
+enum class DType : std::uint8_t {
+  kFloat32 = 0,
+  kInt8 = 1,
+  kInt16 = 2,
+  kInt32 = 3,
+  kFloat16 = 4,
+  kBFloat16 = 5
+};
 
 std::size_t dtype_size(DType dtype);
 std::string_view dtype_name(DType dtype);

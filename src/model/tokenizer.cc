@@ -2,11 +2,10 @@
 
 #include <array>
 #include <cctype>
-#include <limits>
 #include <fstream>
-#include <sstream>
-
+#include <limits>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "amanuensis/amanuensis.h"
 
@@ -21,7 +20,8 @@ char32_t byte_to_code_point(unsigned char b) {
     std::array<char32_t, 256> map{};
     char32_t next_shifted = 256;
     for (int c = 0; c < 256; ++c) {
-      const bool printable = (c >= '!' && c <= '~') || (c >= 0xA1 && c <= 0xAC) || (c >= 0xAE && c <= 0xFF);
+      const bool printable =
+          (c >= '!' && c <= '~') || (c >= 0xA1 && c <= 0xAC) || (c >= 0xAE && c <= 0xFF);
       map[c] = printable ? static_cast<char32_t>(c) : next_shifted++;
     }
     return map;
@@ -32,7 +32,8 @@ char32_t byte_to_code_point(unsigned char b) {
 const std::unordered_map<char32_t, unsigned char>& code_point_to_byte() {
   static const auto table = [] {
     std::unordered_map<char32_t, unsigned char> map;
-    for (int b = 0; b < 256; ++b) map.emplace(byte_to_code_point(static_cast<unsigned char>(b)), static_cast<unsigned char>(b));
+    for (int b = 0; b < 256; ++b)
+      map.emplace(byte_to_code_point(static_cast<unsigned char>(b)), static_cast<unsigned char>(b));
     return map;
   }();
   return table;
@@ -142,9 +143,9 @@ CharClass classify(char32_t cp) {
       cp == 0x2029 || cp == 0x202F || cp == 0x205F || cp == 0x3000) {
     return CharClass::kSpace;
   }
-  if ((cp >= 0xA1 && cp <= 0xBF && cp != 0xAA && cp != 0xB5 && cp != 0xBA) || cp == 0xD7 || cp == 0xF7 ||
-      (cp >= 0x2010 && cp <= 0x206F) || (cp >= 0x3001 && cp <= 0x303F) || (cp >= 0xFF01 && cp <= 0xFF0F) ||
-      (cp >= 0xFF1A && cp <= 0xFF20)) {
+  if ((cp >= 0xA1 && cp <= 0xBF && cp != 0xAA && cp != 0xB5 && cp != 0xBA) || cp == 0xD7 ||
+      cp == 0xF7 || (cp >= 0x2010 && cp <= 0x206F) || (cp >= 0x3001 && cp <= 0x303F) ||
+      (cp >= 0xFF01 && cp <= 0xFF0F) || (cp >= 0xFF1A && cp <= 0xFF20)) {
     return CharClass::kOther;
   }
   if ((cp >= 0xFF10 && cp <= 0xFF19) || (cp >= 0x0660 && cp <= 0x0669)) return CharClass::kNumber;
@@ -170,11 +171,13 @@ std::vector<std::string> pre_tokenize(std::string_view text) {
   };
   while (i < cps.size()) {
     if (cps[i] == '\'' && i + 1 < cps.size()) {
-      static constexpr std::array<std::u32string_view, 7> kContractions = {U"s", U"t", U"re", U"ve", U"m", U"ll", U"d"};
+      static constexpr std::array<std::u32string_view, 7> kContractions = {
+          U"s", U"t", U"re", U"ve", U"m", U"ll", U"d"};
       bool matched = false;
       for (const auto suffix : kContractions) {
         if (i + 1 + suffix.size() <= cps.size() &&
-            std::equal(suffix.begin(), suffix.end(), cps.begin() + static_cast<std::ptrdiff_t>(i + 1))) {
+            std::equal(suffix.begin(), suffix.end(),
+                       cps.begin() + static_cast<std::ptrdiff_t>(i + 1))) {
           emit(i, i + 1 + suffix.size());
           i += 1 + suffix.size();
           matched = true;
@@ -184,7 +187,9 @@ std::vector<std::string> pre_tokenize(std::string_view text) {
       if (matched) continue;
     }
     const std::size_t start = i;
-    const std::size_t body = (cps[i] == ' ' && i + 1 < cps.size() && classify(cps[i + 1]) != CharClass::kSpace) ? i + 1 : i;
+    const std::size_t body =
+        (cps[i] == ' ' && i + 1 < cps.size() && classify(cps[i + 1]) != CharClass::kSpace) ? i + 1
+                                                                                           : i;
     const CharClass c = classify(cps[body]);
     if (c == CharClass::kLetter || c == CharClass::kNumber) {
       i = run_of(body, c);
@@ -223,7 +228,8 @@ std::vector<std::pair<std::string, std::string>> read_merges(const std::filesyst
   return merges;
 }
 
-std::vector<std::string> read_vocabulary(const std::filesystem::path& model_dir, std::string& source) {
+std::vector<std::string> read_vocabulary(const std::filesystem::path& model_dir,
+                                         std::string& source) {
   const auto json_path = model_dir / "vocabulary.json";
   const auto text_path = model_dir / "vocabulary.txt";
   std::vector<std::string> tokens;
@@ -240,7 +246,8 @@ std::vector<std::string> read_vocabulary(const std::filesystem::path& model_dir,
     std::ifstream stream(text_path);
     for (std::string line; std::getline(stream, line);) tokens.push_back(line);
   } else {
-    throw Error(model_dir.string() + ": vocabulary not found (expected vocabulary.json or vocabulary.txt)");
+    throw Error(model_dir.string() +
+                ": vocabulary not found (expected vocabulary.json or vocabulary.txt)");
   }
   return tokens;
 }
@@ -268,7 +275,8 @@ Tokenizer::Tokenizer(std::vector<std::string> tokens, const std::string& source,
   special_.start_of_prev = require("<|startofprev|>", source);
   // Older English-only vocabularies call the no-speech token <|nocaptions|>.
   const auto no_speech = ids_.find("<|nospeech|>");
-  special_.no_speech = no_speech != ids_.end() ? no_speech->second : require("<|nocaptions|>", source);
+  special_.no_speech =
+      no_speech != ids_.end() ? no_speech->second : require("<|nocaptions|>", source);
   special_.no_timestamps = require("<|notimestamps|>", source);
   // Timestamps follow <|notimestamps|>; some vocabularies do not spell them out.
   special_.timestamp_begin = special_.no_timestamps + 1;
@@ -277,7 +285,8 @@ Tokenizer::Tokenizer(std::vector<std::string> tokens, const std::string& source,
 int Tokenizer::require(std::string_view text, const std::string& source) const {
   const auto found = ids_.find(std::string(text));
   if (found == ids_.end()) {
-    throw Error(source + ": the vocabulary has no " + std::string(text) + " token; not a Whisper vocabulary");
+    throw Error(source + ": the vocabulary has no " + std::string(text) +
+                " token; not a Whisper vocabulary");
   }
   return found->second;
 }

@@ -51,7 +51,8 @@ class Timer {
   explicit Timer(std::atomic<std::int64_t>& total)
       : total_(total), start_(std::chrono::steady_clock::now()) {}
   ~Timer() {
-    total_ += std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start_)
+    total_ += std::chrono::duration_cast<std::chrono::nanoseconds>(
+                  std::chrono::steady_clock::now() - start_)
                   .count();
   }
   Timer(const Timer&) = delete;
@@ -81,11 +82,12 @@ void WhisperModel::normalized(const LayerNorm& norm, const std::vector<float>& x
   const auto n = static_cast<std::size_t>(rows) * weights_.n_state;
   out.resize(n);
   std::copy(x.begin(), x.begin() + static_cast<std::ptrdiff_t>(n), out.begin());
-  backend_->layer_norm({out.data(), rows, weights_.n_state, weights_.n_state}, norm.gamma, norm.beta,
-                       kLayerNormEpsilon);
+  backend_->layer_norm({out.data(), rows, weights_.n_state, weights_.n_state}, norm.gamma,
+                       norm.beta, kLayerNormEpsilon);
 }
 
-void WhisperModel::apply(const Linear& layer, const float* x, int rows, std::vector<float>& out) const {
+void WhisperModel::apply(const Linear& layer, const float* x, int rows,
+                         std::vector<float>& out) const {
   out.resize(static_cast<std::size_t>(rows) * layer.out);
   const kernels::MutableMatrixView y{out.data(), rows, layer.out, layer.out};
   if (!layer.int8.empty()) {
@@ -106,14 +108,16 @@ std::vector<float> WhisperModel::encode(std::span<const float> mel) const {
   const int d = w.n_state;
   auto& ws = workspace();
 
-  im2col_kernel3(frames, 1, frames, w.n_mels,
-                 [&](int t, int c) { return mel[static_cast<std::size_t>(c) * frames + t]; }, ws.columns);
+  im2col_kernel3(
+      frames, 1, frames, w.n_mels,
+      [&](int t, int c) { return mel[static_cast<std::size_t>(c) * frames + t]; }, ws.columns);
   apply(w.conv1, ws.columns.data(), frames, ws.hidden);
   backend_->gelu(ws.hidden);
 
   const auto& hidden = ws.hidden;
-  im2col_kernel3(w.n_audio_ctx, 2, frames, d,
-                 [&](int t, int c) { return hidden[static_cast<std::size_t>(t) * d + c]; }, ws.columns);
+  im2col_kernel3(
+      w.n_audio_ctx, 2, frames, d,
+      [&](int t, int c) { return hidden[static_cast<std::size_t>(t) * d + c]; }, ws.columns);
   std::vector<float> x;
   apply(w.conv2, ws.columns.data(), w.n_audio_ctx, x);
   backend_->gelu(x);
@@ -136,7 +140,8 @@ void WhisperModel::attend(kernels::MatrixView queries, kernels::MatrixView keys,
   const int head_dim = d / n_heads;
   const float scale = 1.0F / std::sqrt(static_cast<float>(head_dim));
   if (on_scores == nullptr) {
-    backend_->attention(queries, keys, values, n_heads, scale, causal_offset, {out, queries.rows, d, d});
+    backend_->attention(queries, keys, values, n_heads, scale, causal_offset,
+                        {out, queries.rows, d, d});
     return;
   }
   auto& scores = workspace().scores;
@@ -145,8 +150,8 @@ void WhisperModel::attend(kernels::MatrixView queries, kernels::MatrixView keys,
   for (int h = 0; h < n_heads; ++h) {
     const int column = h * head_dim;
     backend_->matmul({queries.data + column, queries.rows, head_dim, queries.ld},
-                     {keys.data + column, keys.rows, head_dim, keys.ld}, /*transpose_b=*/true, scale,
-                     0.0F, score_view);
+                     {keys.data + column, keys.rows, head_dim, keys.ld}, /*transpose_b=*/true,
+                     scale, 0.0F, score_view);
     (*on_scores)(h, std::span<const float>(scores));
     backend_->softmax_rows(score_view, causal_offset);
     backend_->matmul({scores.data(), queries.rows, keys.rows, keys.rows},
@@ -259,7 +264,8 @@ void WhisperModel::decoder_self_attention(const SelfAttention& layer, int layer_
     const float* block = ws.qkv.data() + static_cast<std::size_t>(b) * new_tokens * 3 * d;
     for (int r = 0; r < new_tokens; ++r) {
       const float* source = block + static_cast<std::size_t>(r) * 3 * d;
-      std::copy(source + d, source + 2 * d, keys.begin() + static_cast<std::ptrdiff_t>(offset + r) * d);
+      std::copy(source + d, source + 2 * d,
+                keys.begin() + static_cast<std::ptrdiff_t>(offset + r) * d);
       std::copy(source + 2 * d, source + 3 * d,
                 values.begin() + static_cast<std::ptrdiff_t>(offset + r) * d);
     }
@@ -289,11 +295,12 @@ void WhisperModel::cross_attention(const CrossAttention& layer, int layer_index,
   ws.context.resize(static_cast<std::size_t>(rows) * d);
   bool captured_layer = false;
   if (capture != nullptr) {
-    for (const auto& head : capture->heads) captured_layer = captured_layer || head.first == layer_index;
+    for (const auto& head : capture->heads)
+      captured_layer = captured_layer || head.first == layer_index;
   }
   if (!captured_layer) {
-    backend_->attention_head_major({ws.qkv.data(), rows, d, d}, keys, values, n_keys, n_heads, scale,
-                                   {ws.context.data(), rows, d, d});
+    backend_->attention_head_major({ws.qkv.data(), rows, d, d}, keys, values, n_keys, n_heads,
+                                   scale, {ws.context.data(), rows, d, d});
   } else {
     // Word timing reads chosen heads' scores before the softmax: head by head, unfused.
     auto& scores = ws.scores;
@@ -302,7 +309,8 @@ void WhisperModel::cross_attention(const CrossAttention& layer, int layer_index,
     for (int h = 0; h < n_heads; ++h) {
       const int column = h * head_dim;
       const auto offset = static_cast<std::size_t>(h) * n_keys * head_dim;
-      backend_->matmul({ws.qkv.data() + column, rows, head_dim, d}, {keys + offset, n_keys, head_dim, head_dim},
+      backend_->matmul({ws.qkv.data() + column, rows, head_dim, d},
+                       {keys + offset, n_keys, head_dim, head_dim},
                        /*transpose_b=*/true, scale, 0.0F, score_view);
       for (std::size_t i = 0; i < capture->heads.size(); ++i) {
         if (capture->heads[i] != std::pair{layer_index, h}) continue;
@@ -310,8 +318,9 @@ void WhisperModel::cross_attention(const CrossAttention& layer, int layer_index,
                   capture->scores.begin() + static_cast<std::ptrdiff_t>(i * scores.size()));
       }
       backend_->softmax_rows(score_view, -1);
-      backend_->matmul({scores.data(), rows, n_keys, n_keys}, {values + offset, n_keys, head_dim, head_dim},
-                       /*transpose_b=*/false, 1.0F, 0.0F, {ws.context.data() + column, rows, head_dim, d});
+      backend_->matmul(
+          {scores.data(), rows, n_keys, n_keys}, {values + offset, n_keys, head_dim, head_dim},
+          /*transpose_b=*/false, 1.0F, 0.0F, {ws.context.data() + column, rows, head_dim, d});
     }
   }
   apply(layer.output, ws.context.data(), rows, ws.projected);
@@ -332,7 +341,8 @@ std::vector<float> WhisperModel::decode(DecoderState& state, std::span<const int
     throw Error("decoder context of " + std::to_string(w.n_text_ctx) + " tokens exceeded");
   }
   for (const int token : tokens) {
-    if (token < 0 || token >= w.n_vocab) throw Error("token id " + std::to_string(token) + " out of range");
+    if (token < 0 || token >= w.n_vocab)
+      throw Error("token id " + std::to_string(token) + " out of range");
   }
   const Timer timer(counters_->decoder_ns);
   ++counters_->decoder_calls;
@@ -375,7 +385,8 @@ std::vector<float> WhisperModel::decode(DecoderState& state, std::span<const int
   std::vector<float> logits(static_cast<std::size_t>(n_out) * w.n_vocab);
   const kernels::MutableMatrixView out{logits.data(), n_out, w.n_vocab, w.n_vocab};
   if (w.token_embedding_int8.empty()) {
-    backend_->linear({selected.data(), n_out, d, d}, {w.token_embedding.data(), w.n_vocab, d, d}, {}, out);
+    backend_->linear({selected.data(), n_out, d, d}, {w.token_embedding.data(), w.n_vocab, d, d},
+                     {}, out);
   } else {
     backend_->linear_int8({selected.data(), n_out, d, d}, w.token_embedding_int8, {}, out);
   }

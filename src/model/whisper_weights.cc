@@ -4,9 +4,8 @@
 #include <cstdint>
 #include <cstring>
 #include <fstream>
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "amanuensis/amanuensis.h"
 #include "model/ct2_model_file.h"
@@ -42,7 +41,8 @@ float half_to_float(std::uint16_t h) {
 const std::vector<float>& half_table() {
   static const std::vector<float> table = [] {
     std::vector<float> t(1U << 16U);
-    for (std::uint32_t h = 0; h < t.size(); ++h) t[h] = half_to_float(static_cast<std::uint16_t>(h));
+    for (std::uint32_t h = 0; h < t.size(); ++h)
+      t[h] = half_to_float(static_cast<std::uint16_t>(h));
     return t;
   }();
   return table;
@@ -72,7 +72,8 @@ std::vector<float> to_float(const Ct2ModelFile& file, const Variable& variable) 
     }
     case DType::kBFloat16:
       for (std::size_t i = 0; i < n; ++i) {
-        out[i] = std::bit_cast<float>(static_cast<std::uint32_t>(load_element<std::uint16_t>(p + 2 * i)) << 16U);
+        out[i] = std::bit_cast<float>(
+            static_cast<std::uint32_t>(load_element<std::uint16_t>(p + 2 * i)) << 16U);
       }
       break;
     case DType::kInt8: {
@@ -172,12 +173,13 @@ class WeightReader {
 };
 
 SelfAttention read_self_attention(WeightReader& reader, const std::string& prefix, int d) {
-  return {reader.layer_norm(prefix + "/layer_norm", d), reader.linear(prefix + "/linear_0", 3 * d, d),
-          reader.linear(prefix + "/linear_1", d, d)};
+  return {reader.layer_norm(prefix + "/layer_norm", d),
+          reader.linear(prefix + "/linear_0", 3 * d, d), reader.linear(prefix + "/linear_1", d, d)};
 }
 
 FeedForward read_feed_forward(WeightReader& reader, const std::string& prefix, int d, int hidden) {
-  return {reader.layer_norm(prefix + "/layer_norm", d), reader.linear(prefix + "/linear_0", hidden, d),
+  return {reader.layer_norm(prefix + "/layer_norm", d),
+          reader.linear(prefix + "/linear_0", hidden, d),
           reader.linear(prefix + "/linear_1", d, hidden)};
 }
 
@@ -226,21 +228,24 @@ WeightType weight_type_for(std::string_view compute_type, const std::filesystem:
     if (!std::filesystem::is_regular_file(path)) return WeightType::kFloat32;
     const auto file = Ct2ModelFile::open(path);
     const auto* probe = file.find("encoder/layer_0/ffn/linear_0/weight");
-    return probe != nullptr && probe->dtype == DType::kInt8 ? WeightType::kInt8 : WeightType::kFloat32;
+    return probe != nullptr && probe->dtype == DType::kInt8 ? WeightType::kInt8
+                                                            : WeightType::kFloat32;
   }
-  throw Error("unknown compute type \"" + std::string(compute_type) +
-              "\" (expected default, float32, float16, bfloat16, int8, int8_float32, int8_float16 or "
-              "int8_bfloat16)");
+  throw Error(
+      "unknown compute type \"" + std::string(compute_type) +
+      "\" (expected default, float32, float16, bfloat16, int8, int8_float32, int8_float16 or "
+      "int8_bfloat16)");
 }
 
-WhisperWeights load_whisper_weights(const std::filesystem::path& model_dir, WeightType weight_type) {
+WhisperWeights load_whisper_weights(const std::filesystem::path& model_dir,
+                                    WeightType weight_type) {
   if (!std::filesystem::is_directory(model_dir)) {
     throw Error(model_dir.string() + ": model folder not found");
   }
   const auto file = Ct2ModelFile::open(model_dir / "model.bin");
   if (file.spec_name() != "WhisperSpec") {
-    throw Error(file.path().string() + ": not a Whisper model (the file holds a " + file.spec_name() +
-                ")");
+    throw Error(file.path().string() + ": not a Whisper model (the file holds a " +
+                file.spec_name() + ")");
   }
   WeightReader reader(file, weight_type);
   WhisperWeights w;
@@ -252,7 +257,8 @@ WhisperWeights load_whisper_weights(const std::filesystem::path& model_dir, Weig
   const auto decoder_positions = reader.shape("decoder/position_encodings/encodings");
   if (conv1_shape.size() != 3 || conv1_shape[2] != 3 || embedding_shape.size() != 2 ||
       encoder_positions.size() != 2 || decoder_positions.size() != 2) {
-    throw Error(file.path().string() + ": the encoder or decoder weights do not have Whisper's shapes");
+    throw Error(file.path().string() +
+                ": the encoder or decoder weights do not have Whisper's shapes");
   }
   w.n_state = static_cast<int>(conv1_shape[0]);
   w.n_mels = static_cast<int>(conv1_shape[1]);
@@ -271,10 +277,15 @@ WhisperWeights load_whisper_weights(const std::filesystem::path& model_dir, Weig
   // The convolutions are stored [out, in, kernel]; flattened, each row is already the dense
   // weight over an im2col row laid out as (in, kernel).
   w.conv1 = {.weight = reader.tensor("encoder/conv1/weight", {d, w.n_mels, 3}),
-             .int8 = {}, .bias = reader.tensor("encoder/conv1/bias", {d}), .out = d,
+             .int8 = {},
+             .bias = reader.tensor("encoder/conv1/bias", {d}),
+             .out = d,
              .in = w.n_mels * 3};
   w.conv2 = {.weight = reader.tensor("encoder/conv2/weight", {d, d, 3}),
-             .int8 = {}, .bias = reader.tensor("encoder/conv2/bias", {d}), .out = d, .in = d * 3};
+             .int8 = {},
+             .bias = reader.tensor("encoder/conv2/bias", {d}),
+             .out = d,
+             .in = d * 3};
   w.encoder_positions = reader.tensor("encoder/position_encodings/encodings", {w.n_audio_ctx, d});
   const int n_encoder_layers = count_layers(file, "encoder");
   for (int i = 0; i < n_encoder_layers; ++i) {
@@ -293,13 +304,12 @@ WhisperWeights load_whisper_weights(const std::filesystem::path& model_dir, Weig
   const int n_decoder_layers = count_layers(file, "decoder");
   for (int i = 0; i < n_decoder_layers; ++i) {
     const auto prefix = "decoder/layer_" + std::to_string(i);
-    w.decoder_layers.push_back(
-        {read_self_attention(reader, prefix + "/self_attention", d),
-         {reader.layer_norm(prefix + "/attention/layer_norm", d),
-          reader.linear(prefix + "/attention/linear_0", d, d),
-          reader.linear(prefix + "/attention/linear_1", 2 * d, d),
-          reader.linear(prefix + "/attention/linear_2", d, d)},
-         read_feed_forward(reader, prefix + "/ffn", d, hidden)});
+    w.decoder_layers.push_back({read_self_attention(reader, prefix + "/self_attention", d),
+                                {reader.layer_norm(prefix + "/attention/layer_norm", d),
+                                 reader.linear(prefix + "/attention/linear_0", d, d),
+                                 reader.linear(prefix + "/attention/linear_1", 2 * d, d),
+                                 reader.linear(prefix + "/attention/linear_2", d, d)},
+                                read_feed_forward(reader, prefix + "/ffn", d, hidden)});
   }
   w.decoder_norm = reader.layer_norm("decoder/layer_norm", d);
   if (n_encoder_layers == 0 || n_decoder_layers == 0) {

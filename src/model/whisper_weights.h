@@ -81,17 +81,18 @@ struct WhisperWeights {
   int n_vocab = 0;
   int n_text_ctx = 0;  // decoder positions: 448
 
-  Linear conv1;  // weight [n_state, n_mels * 3]: a kernel-3 convolution as a dense layer over im2col
-  Linear conv2;  // weight [n_state, n_state * 3]
+  Linear
+      conv1;  // weight [n_state, n_mels * 3]: a kernel-3 convolution as a dense layer over im2col
+  Linear conv2;                          // weight [n_state, n_state * 3]
   std::vector<float> encoder_positions;  // [n_audio_ctx, n_state]
   std::vector<EncoderLayer> encoder_layers;
   LayerNorm encoder_norm;
 
   WeightType weight_type = WeightType::kFloat32;
 
-  std::vector<float> token_embedding;  // [n_vocab, n_state], tied to the output projection
+  std::vector<float> token_embedding;        // [n_vocab, n_state], tied to the output projection
   kernels::Int8Matrix token_embedding_int8;  // instead of token_embedding for WeightType::kInt8
-  std::vector<float> decoder_positions;  // [n_text_ctx, n_state]
+  std::vector<float> decoder_positions;      // [n_text_ctx, n_state]
   std::vector<DecoderLayer> decoder_layers;
   LayerNorm decoder_norm;
 

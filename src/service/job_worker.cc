@@ -70,20 +70,24 @@ void run_one(const JobWorkerConfig& config, const Model& model, jobs::JobStore& 
   try {
     const auto request = JobRequest::from_json(nlohmann::json::parse(lease.request));
     // A path job has no upload; the form only needs a non-empty file part to name it.
-    const std::string_view file = request.path.empty() ? std::string_view(lease.audio) : request.path;
-    const auto form = parse_transcription_form(
-        job_form_parts(request, file),
-        {.task = "transcribe", .task_field_allowed = true, .model_name = config.model_name,
-         .multilingual = config.multilingual});
-    const auto audio = request.path.empty()
-                           ? decode_audio_bytes({reinterpret_cast<const std::uint8_t*>(lease.audio.data()),
-                                                 lease.audio.size()})
-                           : decode_audio_file(request.path);
+    const std::string_view file =
+        request.path.empty() ? std::string_view(lease.audio) : request.path;
+    const auto form = parse_transcription_form(job_form_parts(request, file),
+                                               {.task = "transcribe",
+                                                .task_field_allowed = true,
+                                                .model_name = config.model_name,
+                                                .multilingual = config.multilingual});
+    const auto audio =
+        request.path.empty()
+            ? decode_audio_bytes(
+                  {reinterpret_cast<const std::uint8_t*>(lease.audio.data()), lease.audio.size()})
+            : decode_audio_file(request.path);
     if (stop.stop_requested()) throw Cancelled();
     const double total = static_cast<double>(audio.size()) / kSampleRate;
     keeper.progress(0.0, total);
     const auto transcription = model.transcribe(
-        audio, form.options, [&](const Segment& s) { keeper.progress(std::min(s.end, total), total); },
+        audio, form.options,
+        [&](const Segment& s) { keeper.progress(std::min(s.end, total), total); },
         stop.get_token());
     store.report_progress(lease, total, total);
     store.complete(lease, formats::transcription_json(transcription).dump());

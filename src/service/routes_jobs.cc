@@ -2,7 +2,6 @@
 // GET /v1/jobs/{id} reports its state, progress and, when done, the result in any response
 // format; DELETE /v1/jobs/{id} cancels it. Workers of any instance run the jobs.
 #include <filesystem>
-
 #include <nlohmann/json.hpp>
 
 #include "formats/transcript_formats.h"
@@ -28,31 +27,34 @@ std::string allowed_path(const ServiceContext& context, const std::string& reque
       const auto relative = resolved.lexically_relative(allowed_root);
       if (!relative.empty() && *relative.begin() != ".." && relative.is_relative()) {
         if (!std::filesystem::is_regular_file(resolved)) {
-          throw ApiError(400, "path '" + requested + "' is not a file", "invalid_request_error", "path");
+          throw ApiError(400, "path '" + requested + "' is not a file", "invalid_request_error",
+                         "path");
         }
         return resolved.string();
       }
     }
   }
-  throw ApiError(403, "path '" + requested + "' is outside the folders this server may read (--allow-path)",
-                 "permission_error", "path", "path_not_allowed");
+  throw ApiError(
+      403, "path '" + requested + "' is outside the folders this server may read (--allow-path)",
+      "permission_error", "path", "path_not_allowed");
 }
 
 nlohmann::json status_json(const jobs::JobStatus& status) {
-  nlohmann::json json = {{"id", status.id},
-                         {"object", "transcription.job"},
-                         {"state", status.state},
-                         {"progress", {{"done_seconds", status.progress_done},
-                                       {"total_seconds", status.progress_total}}},
-                         {"attempts", status.attempts},
-                         {"created_at", status.created_at},
-                         {"updated_at", status.updated_at}};
+  nlohmann::json json = {
+      {"id", status.id},
+      {"object", "transcription.job"},
+      {"state", status.state},
+      {"progress",
+       {{"done_seconds", status.progress_done}, {"total_seconds", status.progress_total}}},
+      {"attempts", status.attempts},
+      {"created_at", status.created_at},
+      {"updated_at", status.updated_at}};
   if (!status.error.empty() && status.state != "done") json["error"] = status.error;
   return json;
 }
 
-void submit_job(ServiceContext& context, const httplib::Request& http_request, httplib::Response& response,
-                const httplib::ContentReader& reader) {
+void submit_job(ServiceContext& context, const httplib::Request& http_request,
+                httplib::Response& response, const httplib::ContentReader& reader) {
   auto& connection = *HttpServer::current_connection();
   connection.close_after_response(has_body(http_request));
   const auto boundary = multipart_boundary(connection.content_type());
@@ -74,23 +76,30 @@ void submit_job(ServiceContext& context, const httplib::Request& http_request, h
     }
   }
   if (upload.empty() && job.path.empty()) {
-    throw ApiError(400, "a job needs an uploaded `file` or a `path`", "invalid_request_error", "file");
+    throw ApiError(400, "a job needs an uploaded `file` or a `path`", "invalid_request_error",
+                   "file");
   }
   // Check the options now, so that a bad value is this request's 400 rather than a failed job.
   const auto model = context.model();
-  (void)parse_transcription_form(job_form_parts(job, upload.empty() ? std::string_view(job.path) : upload),
-                                 {.task = "transcribe", .task_field_allowed = true,
-                                  .model_name = model.info().name,
-                                  .multilingual = model.info().multilingual});
+  (void)parse_transcription_form(
+      job_form_parts(job, upload.empty() ? std::string_view(job.path) : upload),
+      {.task = "transcribe",
+       .task_field_allowed = true,
+       .model_name = model.info().name,
+       .multilingual = model.info().multilingual});
   const auto id = context.with_job_store(
       [&](jobs::JobStore& store) { return store.submit(job.to_json().dump(), upload); });
   send_json(response, 202, {{"id", id}, {"object", "transcription.job"}, {"state", "queued"}});
 }
 
-void report_job(ServiceContext& context, const httplib::Request& request, httplib::Response& response) {
+void report_job(ServiceContext& context, const httplib::Request& request,
+                httplib::Response& response) {
   const std::string id = request.matches[1];
-  const auto status = context.with_job_store([&](jobs::JobStore& store) { return store.status(id); });
-  if (!status) throw ApiError(404, "no job '" + id + "' (unknown, or its result expired)", "invalid_request_error", "id", "job_not_found");
+  const auto status =
+      context.with_job_store([&](jobs::JobStore& store) { return store.status(id); });
+  if (!status)
+    throw ApiError(404, "no job '" + id + "' (unknown, or its result expired)",
+                   "invalid_request_error", "id", "job_not_found");
   auto json = status_json(*status);
   if (status->state == "done") {
     const auto job = JobRequest::from_json(nlohmann::json::parse(status->request));
@@ -102,25 +111,31 @@ void report_job(ServiceContext& context, const httplib::Request& request, httpli
     JobRequest rendering = job;
     rendering.fields = fields;
     const auto model = context.model();
-    const auto form = parse_transcription_form(
-        job_form_parts(rendering, "-"), {.task = "transcribe", .task_field_allowed = true,
-                                         .model_name = model.info().name,
-                                         .multilingual = model.info().multilingual});
-    const auto transcription = formats::transcription_from_json(nlohmann::json::parse(status->result));
+    const auto form = parse_transcription_form(job_form_parts(rendering, "-"),
+                                               {.task = "transcribe",
+                                                .task_field_allowed = true,
+                                                .model_name = model.info().name,
+                                                .multilingual = model.info().multilingual});
+    const auto transcription =
+        formats::transcription_from_json(nlohmann::json::parse(status->result));
     json["result"] = render_transcription(form, transcription);
     json["response_format"] = response_format_name(form.response_format);
   }
   send_json(response, 200, json);
 }
 
-void cancel_job(ServiceContext& context, const httplib::Request& request, httplib::Response& response) {
+void cancel_job(ServiceContext& context, const httplib::Request& request,
+                httplib::Response& response) {
   const std::string id = request.matches[1];
-  const auto cancelled = context.with_job_store([&](jobs::JobStore& store) { return store.cancel(id); });
-  const auto status = context.with_job_store([&](jobs::JobStore& store) { return store.status(id); });
-  if (!status) throw ApiError(404, "no job '" + id + "'", "invalid_request_error", "id", "job_not_found");
+  const auto cancelled =
+      context.with_job_store([&](jobs::JobStore& store) { return store.cancel(id); });
+  const auto status =
+      context.with_job_store([&](jobs::JobStore& store) { return store.status(id); });
+  if (!status)
+    throw ApiError(404, "no job '" + id + "'", "invalid_request_error", "id", "job_not_found");
   if (!cancelled) {
-    throw ApiError(409, "job '" + id + "' already ended (" + status->state + ")", "invalid_request_error", "id",
-                   "job_finished");
+    throw ApiError(409, "job '" + id + "' already ended (" + status->state + ")",
+                   "invalid_request_error", "id", "job_finished");
   }
   send_json(response, 200, status_json(*status));
 }
@@ -133,12 +148,14 @@ void add_job_routes(HttpServer& server, ServiceContext& context) {
                                      const httplib::ContentReader& reader) {
     guarded(response, [&] { submit_job(context, request, response, reader); });
   });
-  server.Get(R"(/v1/jobs/([A-Za-z0-9_]+))", [&context](const httplib::Request& request, httplib::Response& response) {
-    guarded(response, [&] { report_job(context, request, response); });
-  });
-  server.Delete(R"(/v1/jobs/([A-Za-z0-9_]+))", [&context](const httplib::Request& request, httplib::Response& response) {
-    guarded(response, [&] { cancel_job(context, request, response); });
-  });
+  server.Get(R"(/v1/jobs/([A-Za-z0-9_]+))",
+             [&context](const httplib::Request& request, httplib::Response& response) {
+               guarded(response, [&] { report_job(context, request, response); });
+             });
+  server.Delete(R"(/v1/jobs/([A-Za-z0-9_]+))",
+                [&context](const httplib::Request& request, httplib::Response& response) {
+                  guarded(response, [&] { cancel_job(context, request, response); });
+                });
 }
 
 }  // namespace amanuensis::service

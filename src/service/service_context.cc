@@ -74,7 +74,8 @@ ServiceContext::ServiceContext(ServeConfig config)
       metrics_(registry_),
       pool_(config_.workers, config_.max_queue) {
   if (!config_.redis_url.empty()) {
-    job_store_ = std::make_unique<jobs::JobStore>(jobs::parse_redis_url(config_.redis_url), config_.job_store);
+    job_store_ = std::make_unique<jobs::JobStore>(jobs::parse_redis_url(config_.redis_url),
+                                                  config_.job_store);
   }
   registry_.gauge("amanuensis_queue_depth", "Transcriptions waiting for a worker",
                   [this] { return pool_.queued(); });
@@ -132,8 +133,8 @@ double ServiceContext::uptime_seconds() const {
 namespace amanuensis::service {
 
 void ServiceContext::throw_job_store_unavailable(const jobs::RedisError& error) {
-  throw ApiError(503, std::string("the job store is unavailable: ") + error.what(), "server_error", {},
-                 "job_store_unavailable");
+  throw ApiError(503, std::string("the job store is unavailable: ") + error.what(), "server_error",
+                 {}, "job_store_unavailable");
 }
 
 }  // namespace amanuensis::service

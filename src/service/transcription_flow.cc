@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <sstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <utility>
 
 #include "formats/transcript_formats.h"
@@ -277,7 +277,8 @@ void respond_with_events(ServiceContext& context, httplib::Response& response,
       });
 }
 
-nlohmann::json render_transcription(const TranscriptionRequest& request, const Transcription& transcription) {
+nlohmann::json render_transcription(const TranscriptionRequest& request,
+                                    const Transcription& transcription) {
   switch (request.response_format) {
     case ResponseFormat::kJson:
       return {{"text", formats::full_text(transcription)}};
@@ -290,9 +291,11 @@ nlohmann::json render_transcription(const TranscriptionRequest& request, const T
     case ResponseFormat::kSrt:
     case ResponseFormat::kVtt: {
       std::ostringstream out;
-      formats::write_transcript(
-          out, request.response_format == ResponseFormat::kVtt ? formats::OutputFormat::kVtt : formats::OutputFormat::kSrt,
-          transcription, request.file_name);
+      formats::write_transcript(out,
+                                request.response_format == ResponseFormat::kVtt
+                                    ? formats::OutputFormat::kVtt
+                                    : formats::OutputFormat::kSrt,
+                                transcription, request.file_name);
       return out.str();
     }
   }

@@ -4,9 +4,9 @@
 #pragma once
 
 #include <httplib.h>
-#include <nlohmann/json.hpp>
 
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "amanuensis/amanuensis.h"
@@ -42,7 +42,8 @@ std::shared_ptr<TranscriptionJob> submit(ServiceContext& context, const Model& m
 // The body `request.response_format` asks for: a JSON object for json and verbose_json, a JSON
 // string holding the document for text, srt and vtt. Shared by the synchronous endpoints and
 // batch-job results.
-nlohmann::json render_transcription(const TranscriptionRequest& request, const Transcription& transcription);
+nlohmann::json render_transcription(const TranscriptionRequest& request,
+                                    const Transcription& transcription);
 
 struct Completed {
   Transcription transcription;

@@ -46,7 +46,8 @@ k::Int8Matrix int8_weights(int rows, int cols, unsigned seed) {
 }
 
 struct Inputs {
-  std::vector<float> conv_columns = values(static_cast<std::size_t>(kPositions) * 3 * kWidth, 1.0F, 1);
+  std::vector<float> conv_columns =
+      values(static_cast<std::size_t>(kPositions) * 3 * kWidth, 1.0F, 1);
   std::vector<float> conv_weights = values(static_cast<std::size_t>(kWidth) * 3 * kWidth, 0.05F, 2);
   std::vector<float> bias = values(kHidden, 0.1F, 3);
   std::vector<float> gamma = values(kWidth, 1.0F, 4);
@@ -56,8 +57,10 @@ struct Inputs {
   k::Int8Matrix up = int8_weights(kHidden, kWidth, 8);
   k::Int8Matrix down = int8_weights(kWidth, kHidden, 9);
   k::Int8Matrix logits = int8_weights(kLogitRows, kWidth, 10);
-  std::vector<float> cross_keys = values(static_cast<std::size_t>(kAudioContext) * kWidth, 1.0F, 11);
-  std::vector<float> cross_values = values(static_cast<std::size_t>(kAudioContext) * kWidth, 1.0F, 12);
+  std::vector<float> cross_keys =
+      values(static_cast<std::size_t>(kAudioContext) * kWidth, 1.0F, 11);
+  std::vector<float> cross_values =
+      values(static_cast<std::size_t>(kAudioContext) * kWidth, 1.0F, 12);
   std::vector<float> self_keys = values(static_cast<std::size_t>(kPastTokens) * kWidth, 1.0F, 13);
   std::vector<float> self_values = values(static_cast<std::size_t>(kPastTokens) * kWidth, 1.0F, 14);
   std::vector<float> vocabulary = values(static_cast<std::size_t>(kBeams) * kVocabulary, 8.0F, 15);
@@ -87,8 +90,8 @@ extern "C" __attribute__((noinline)) double run_workload(k::Backend& backend, co
                     {qkv.data() + kWidth, kPositions, kWidth, 3 * kWidth},
                     {qkv.data() + 2 * kWidth, kPositions, kWidth, 3 * kWidth}, kHeads, scale, -1,
                     {context.data(), kPositions, kWidth, kWidth});
-  backend.linear_int8({context.data(), kPositions, kWidth, kWidth}, in.out, {in.bias.data(), kWidth},
-                      {projected.data(), kPositions, kWidth, kWidth});
+  backend.linear_int8({context.data(), kPositions, kWidth, kWidth}, in.out,
+                      {in.bias.data(), kWidth}, {projected.data(), kPositions, kWidth, kWidth});
   backend.add(projected, x);
   normed = x;
   backend.layer_norm({normed.data(), kPositions, kWidth, kWidth}, in.gamma, in.beta, 1e-5F);
@@ -106,7 +109,8 @@ extern "C" __attribute__((noinline)) double run_workload(k::Backend& backend, co
     backend.attention({queries + static_cast<std::size_t>(b) * kWidth, 1, kWidth, kWidth},
                       {in.self_keys.data(), kPastTokens, kWidth, kWidth},
                       {in.self_values.data(), kPastTokens, kWidth, kWidth}, kHeads, scale,
-                      kPastTokens - 1, {step.data() + static_cast<std::size_t>(b) * kWidth, 1, kWidth, kWidth});
+                      kPastTokens - 1,
+                      {step.data() + static_cast<std::size_t>(b) * kWidth, 1, kWidth, kWidth});
   }
   backend.attention_head_major({queries, kBeams, kWidth, kWidth}, in.cross_keys.data(),
                                in.cross_values.data(), kAudioContext, kHeads, scale,

@@ -17,7 +17,8 @@ int main(int argc, char** argv) {
   std::ifstream in(argv[3], std::ios::binary | std::ios::ate);
   std::vector<float> audio(static_cast<std::size_t>(in.tellg()) / sizeof(float));
   in.seekg(0);
-  in.read(reinterpret_cast<char*>(audio.data()), static_cast<std::streamsize>(audio.size() * sizeof(float)));
+  in.read(reinterpret_cast<char*>(audio.data()),
+          static_cast<std::streamsize>(audio.size() * sizeof(float)));
   const auto backend = amanuensis::kernels::make_cpu_backend(1);
   const auto mel = amanuensis::features::compute_log_mel(audio, n_mels, *backend);
   std::ofstream out(argv[4], std::ios::binary);

@@ -19,12 +19,15 @@ class RedisServer {
   RedisServer() : port_(20000 + static_cast<int>(std::random_device{}() % 20000)) {
     dir_ = std::filesystem::temp_directory_path() / ("job_store_test_" + std::to_string(port_));
     std::filesystem::create_directories(dir_);
-    available_ = std::system(("redis-server --port " + std::to_string(port_) + " --bind 127.0.0.1 --save '' --dir " +
-                              dir_.string() + " --daemonize yes --pidfile " + (dir_ / "pid").string() +
-                              " > /dev/null 2>&1")
-                                 .c_str()) == 0;
+    available_ =
+        std::system(("redis-server --port " + std::to_string(port_) +
+                     " --bind 127.0.0.1 --save '' --dir " + dir_.string() +
+                     " --daemonize yes --pidfile " + (dir_ / "pid").string() + " > /dev/null 2>&1")
+                        .c_str()) == 0;
     for (int i = 0; available_ && i < 50; ++i) {
-      if (std::system(("redis-cli -p " + std::to_string(port_) + " ping > /dev/null 2>&1").c_str()) == 0) return;
+      if (std::system(
+              ("redis-cli -p " + std::to_string(port_) + " ping > /dev/null 2>&1").c_str()) == 0)
+        return;
       std::this_thread::sleep_for(100ms);
     }
     available_ = false;
@@ -32,7 +35,8 @@ class RedisServer {
   RedisServer(const RedisServer&) = delete;
   RedisServer& operator=(const RedisServer&) = delete;
   ~RedisServer() {
-    (void)std::system(("redis-cli -p " + std::to_string(port_) + " shutdown nosave > /dev/null 2>&1").c_str());
+    (void)std::system(
+        ("redis-cli -p " + std::to_string(port_) + " shutdown nosave > /dev/null 2>&1").c_str());
     std::filesystem::remove_all(dir_);
   }
   [[nodiscard]] bool available() const { return available_; }
@@ -63,7 +67,8 @@ TEST(RedisUrlTest, ParsesHostPortAndDatabase) {
 
 TEST(JobStoreTest, SubmitTakeCompleteOnce) {
   RedisServer redis;
-  if (!redis.available()) GTEST_SKIP() << "redis-server not installed (scripts/setup.sh installs it)";
+  if (!redis.available())
+    GTEST_SKIP() << "redis-server not installed (scripts/setup.sh installs it)";
   JobStore store(redis.address(), quick_config());
   const auto id = store.submit(R"({"fields":[]})", "AUDIO");
   EXPECT_EQ(store.status(id)->state, "queued");

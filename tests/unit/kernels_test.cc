@@ -1,6 +1,7 @@
 // Every kernel against a plain loop, on every instruction set this machine runs.
-// Tolerances: float32 element-wise ops 2e-6 relative (+1e-7 absolute; GELU + 2e-7 |x|); products 1e-4 relative
-// to the sum of |terms|; int8 products exact in int32, so 1e-5 relative to the float result.
+// Tolerances: float32 element-wise ops 2e-6 relative (+1e-7 absolute; GELU + 2e-7 |x|); products
+// 1e-4 relative to the sum of |terms|; int8 products exact in int32, so 1e-5 relative to the float
+// result.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -59,7 +60,8 @@ TEST(VectorOps, GeluMatchesErfOnEveryTarget) {
     for (std::size_t i = 0; i < x.size(); ++i) {
       const double want = 0.5 * x[i] * (1.0 + std::erf(static_cast<double>(x[i]) / std::sqrt(2.0)));
       // Near erf = -1, 1 + erf cancels: the error is float rounding of erf, scaled by x.
-      ASSERT_NEAR(y[i], want, 2e-6 * std::fabs(want) + 2e-7 * std::fabs(x[i]) + 1e-7) << "x=" << x[i];
+      ASSERT_NEAR(y[i], want, 2e-6 * std::fabs(want) + 2e-7 * std::fabs(x[i]) + 1e-7)
+          << "x=" << x[i];
     }
   });
 }
@@ -142,8 +144,8 @@ TEST(Int8, GemmMatchesIntegerReferenceOnEveryIsa) {
     const auto bias = random_values(n, 1.0F, 9);
     const auto wq = quantize_int8(w.data(), n, k, k);
     for (const auto isa : runnable_isas()) {
-      SCOPED_TRACE(std::string(cpu_isa_name(isa)) + " m=" + std::to_string(m) + " n=" +
-                   std::to_string(n) + " k=" + std::to_string(k));
+      SCOPED_TRACE(std::string(cpu_isa_name(isa)) + " m=" + std::to_string(m) +
+                   " n=" + std::to_string(n) + " k=" + std::to_string(k));
       QuantizedRows a;
       quantize_rows(isa, x.data(), m, k, k, wq.padded_cols, a);
       std::vector<float> y(static_cast<std::size_t>(m) * n, -1.0F);
@@ -175,8 +177,9 @@ TEST(Int8, GemmMatchesIntegerReferenceOnEveryIsa) {
 // Backend ops (with 1 and 3 threads) against naive loops.
 class BackendTest : public ::testing::TestWithParam<int> {};
 
-void naive_linear(const std::vector<float>& x, const std::vector<float>& w, const std::vector<float>& bias,
-                  int m, int n, int k, std::vector<double>& y, std::vector<double>& magnitude) {
+void naive_linear(const std::vector<float>& x, const std::vector<float>& w,
+                  const std::vector<float>& bias, int m, int n, int k, std::vector<double>& y,
+                  std::vector<double>& magnitude) {
   y.assign(static_cast<std::size_t>(m) * n, 0.0);
   magnitude.assign(y.size(), 0.0);
   for (int r = 0; r < m; ++r) {
@@ -203,23 +206,31 @@ TEST_P(BackendTest, LinearFloatAndInt8) {
     naive_linear(x, w, bias, m, n, k, want, magnitude);
     std::vector<float> y(want.size());
     backend->linear({x.data(), m, k, k}, {w.data(), n, k, k}, bias, {y.data(), m, n, n});
-    for (std::size_t i = 0; i < y.size(); ++i) ASSERT_NEAR(y[i], want[i], 1e-4 * (magnitude[i] + 1.0));
+    for (std::size_t i = 0; i < y.size(); ++i)
+      ASSERT_NEAR(y[i], want[i], 1e-4 * (magnitude[i] + 1.0));
     const auto wq = quantize_int8(w.data(), n, k, k);
     backend->linear_int8({x.data(), m, k, k}, wq, bias, {y.data(), m, n, n});
-    for (std::size_t i = 0; i < y.size(); ++i) ASSERT_NEAR(y[i], want[i], 0.02 * magnitude[i] + 1e-5);
+    for (std::size_t i = 0; i < y.size(); ++i)
+      ASSERT_NEAR(y[i], want[i], 0.02 * magnitude[i] + 1e-5);
   }
 }
 
 TEST_P(BackendTest, AttentionMatchesNaive) {
   auto backend = make_cpu_backend(GetParam());
   const int heads = 4, head_dim = 16, d = heads * head_dim;
-  for (const auto& [queries, keys, causal] : {std::tuple{130, 130, -1}, {3, 1500, -1}, {5, 12, 7}, {70, 70, 0}, {1, 40, 39}, {8, 200, -1}}) {
+  for (const auto& [queries, keys, causal] : {std::tuple{130, 130, -1},
+                                              {3, 1500, -1},
+                                              {5, 12, 7},
+                                              {70, 70, 0},
+                                              {1, 40, 39},
+                                              {8, 200, -1}}) {
     const auto q = random_values(static_cast<std::size_t>(queries) * d, 1.0F, 13);
     const auto kv = random_values(static_cast<std::size_t>(keys) * 2 * d, 1.0F, 14);
     std::vector<float> out(static_cast<std::size_t>(queries) * d, -1.0F);
     const float scale = 0.25F;
-    backend->attention({q.data(), queries, d, d}, {kv.data(), keys, d, 2 * d}, {kv.data() + d, keys, d, 2 * d},
-                       heads, scale, causal, {out.data(), queries, d, d});
+    backend->attention({q.data(), queries, d, d}, {kv.data(), keys, d, 2 * d},
+                       {kv.data() + d, keys, d, 2 * d}, heads, scale, causal,
+                       {out.data(), queries, d, d});
     for (int h = 0; h < heads; ++h) {
       for (int r = 0; r < queries; ++r) {
         const int visible = causal < 0 ? keys : std::min(keys, r + causal + 1);
@@ -227,14 +238,17 @@ TEST_P(BackendTest, AttentionMatchesNaive) {
         double max_value = -1e30, sum = 0;
         for (int j = 0; j < visible; ++j) {
           double s = 0;
-          for (int i = 0; i < head_dim; ++i) s += static_cast<double>(q[r * d + h * head_dim + i]) * kv[j * 2 * d + h * head_dim + i];
+          for (int i = 0; i < head_dim; ++i)
+            s +=
+                static_cast<double>(q[r * d + h * head_dim + i]) * kv[j * 2 * d + h * head_dim + i];
           p[j] = s * scale;
           max_value = std::max(max_value, p[j]);
         }
         for (auto& v : p) sum += (v = std::exp(v - max_value));
         for (int i = 0; i < head_dim; ++i) {
           double want = 0;
-          for (int j = 0; j < visible; ++j) want += p[j] / sum * kv[j * 2 * d + d + h * head_dim + i];
+          for (int j = 0; j < visible; ++j)
+            want += p[j] / sum * kv[j * 2 * d + d + h * head_dim + i];
           ASSERT_NEAR(out[r * d + h * head_dim + i], want, 1e-4) << "head " << h << " row " << r;
         }
       }
@@ -261,11 +275,13 @@ TEST_P(BackendTest, HeadMajorAttentionMatchesSideBySide) {
   for (const int queries : {1, 5, 8, 9, 40}) {
     const auto q = random_values(static_cast<std::size_t>(queries) * d, 1.0F, 17);
     std::vector<float> want(static_cast<std::size_t>(queries) * d), got(want.size(), -1.0F);
-    backend->attention({q.data(), queries, d, d}, {kv.data(), keys, d, 2 * d}, {kv.data() + d, keys, d, 2 * d},
-                       heads, 0.2F, -1, {want.data(), queries, d, d});
-    backend->attention_head_major({q.data(), queries, d, d}, k_major.data(), v_major.data(), keys, heads, 0.2F,
-                                  {got.data(), queries, d, d});
-    for (std::size_t i = 0; i < want.size(); ++i) ASSERT_NEAR(got[i], want[i], 1e-5) << queries << " queries";
+    backend->attention({q.data(), queries, d, d}, {kv.data(), keys, d, 2 * d},
+                       {kv.data() + d, keys, d, 2 * d}, heads, 0.2F, -1,
+                       {want.data(), queries, d, d});
+    backend->attention_head_major({q.data(), queries, d, d}, k_major.data(), v_major.data(), keys,
+                                  heads, 0.2F, {got.data(), queries, d, d});
+    for (std::size_t i = 0; i < want.size(); ++i)
+      ASSERT_NEAR(got[i], want[i], 1e-5) << queries << " queries";
   }
 }
 
@@ -275,7 +291,8 @@ TEST(VectorOps, MaxValueAndSumExpMatchNaiveOnEveryTarget) {
   x[51000] = -HUGE_VALF;
   for_each_vector_target([&] {
     for (const std::size_t n : {std::size_t{1}, std::size_t{15}, std::size_t{300}, x.size()}) {
-      const float want_max = *std::max_element(x.begin(), x.begin() + static_cast<std::ptrdiff_t>(n));
+      const float want_max =
+          *std::max_element(x.begin(), x.begin() + static_cast<std::ptrdiff_t>(n));
       ASSERT_EQ(max_value(x.data(), n), want_max);
       double want = 0;
       for (std::size_t i = 0; i < n; ++i) want += std::exp(static_cast<double>(x[i] - want_max));

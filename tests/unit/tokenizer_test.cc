@@ -77,14 +77,18 @@ namespace {
 // Expected ids come from the Hugging Face `tokenizers` library on the same tokenizer.json.
 TEST(TokenizerTest, EncodesLikeTheReferenceBytePairEncoder) {
   const std::filesystem::path dir = AMANUENSIS_MODELS_DIR "/base";
-  if (!std::filesystem::exists(dir / "tokenizer.json")) GTEST_SKIP() << "run scripts/setup.sh first";
+  if (!std::filesystem::exists(dir / "tokenizer.json"))
+    GTEST_SKIP() << "run scripts/setup.sh first";
   const auto tokenizer = Tokenizer::load(dir);
   const std::vector<std::pair<std::string, std::vector<int>>> cases = {
       {" Hello world", {2425, 1002}},
       {" JFK, inaugural address, 1961.", {40951, 42, 11, 48741, 2985, 11, 41720, 13}},
       {"  It's the  end\n", {220, 467, 311, 264, 220, 917, 198}},
-      {" Gr\xC3\xBC\xC3\x9F" "e aus K\xC3\xB6ln!", {38908, 11451, 3437, 591, 13072, 77, 0}},
-      {" \xE6\x9D\xB1\xE4\xBA\xAC\xE3\x82\xBF\xE3\x83\xAF\xE3\x83\xBC", {220, 18413, 31375, 12144, 39613, 3384}},
+      {" Gr\xC3\xBC\xC3\x9F"
+       "e aus K\xC3\xB6ln!",
+       {38908, 11451, 3437, 591, 13072, 77, 0}},
+      {" \xE6\x9D\xB1\xE4\xBA\xAC\xE3\x82\xBF\xE3\x83\xAF\xE3\x83\xBC",
+       {220, 18413, 31375, 12144, 39613, 3384}},
       {" x  ", {2031, 220, 220}},
   };
   for (const auto& [text, ids] : cases) {
@@ -94,10 +98,10 @@ TEST(TokenizerTest, EncodesLikeTheReferenceBytePairEncoder) {
 }
 
 TEST(TokenizerTest, EncodingWithoutMergesIsAClearError) {
-  const auto tokenizer = Tokenizer({"a", "<|endoftext|>", "<|startoftranscript|>", "<|translate|>",
-                                    "<|transcribe|>", "<|startoflm|>", "<|startofprev|>",
-                                    "<|nospeech|>", "<|notimestamps|>"},
-                                   "test");
+  const auto tokenizer =
+      Tokenizer({"a", "<|endoftext|>", "<|startoftranscript|>", "<|translate|>", "<|transcribe|>",
+                 "<|startoflm|>", "<|startofprev|>", "<|nospeech|>", "<|notimestamps|>"},
+                "test");
   EXPECT_THROW((void)tokenizer.encode("a"), Error);
 }
 
