@@ -239,6 +239,13 @@ def test_jobs_survive_a_killed_instance_and_a_redis_restart(cluster, amanuensis,
 
 def test_job_api_errors_and_cancel(cluster, manifest, tmp_path):
     redis, instances, nginx = cluster
+    # The synchronous API works through nginx unchanged.
+    clip = next(c for c in manifest if c.id == "sr-english")
+    body, content_type = multipart({"model": "whisper-1", "response_format": "text"}, clip.path.name,
+                                   clip.path.read_bytes())
+    status, answer = http("POST", f"{nginx.url}/v1/audio/transcriptions", body, {"Content-Type": content_type})
+    assert status == 200 and "three" in answer.decode().lower(), answer[:300]
+
     status, answer = http("GET", f"{nginx.url}/v1/jobs/job_doesnotexist")
     assert status == 404 and json.loads(answer)["error"]["message"]
     body, content_type = multipart({"path": "/etc/passwd"}, "", b"")
