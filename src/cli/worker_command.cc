@@ -35,8 +35,6 @@ int run(const WorkerArguments& args) {
   config.redis = jobs::parse_redis_url(args.redis_url);
   config.store = args.store;
   config.store.visibility_timeout = std::chrono::seconds(args.visibility_seconds);
-  config.model_name = model.info().name;
-  config.multilingual = model.info().multilingual;
   std::vector<std::jthread> workers;
   for (int i = 0; i < args.workers; ++i) {
     auto worker_config = config;

@@ -3,14 +3,15 @@
 #include <zlib.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cmath>
+#include <numeric>
 #include <random>
 #include <set>
 
 #include "decoding/search.h"
 #include "decoding/word_timing.h"
 #include "features/log_mel.h"
+#include "util/text.h"
 
 namespace amanuensis::decoding {
 
@@ -24,17 +25,7 @@ constexpr int kMultilingualVocabulary = 51865;
 // Written without spaces between words: word timings split at characters instead.
 const std::set<std::string> kLanguagesWithoutSpaces = {"zh", "ja", "th", "lo", "my", "yue"};
 
-bool is_blank(const std::string& text) {
-  return std::all_of(text.begin(), text.end(),
-                     [](unsigned char c) { return std::isspace(c) != 0; });
-}
-
-std::string strip(const std::string& text) {
-  const auto first = text.find_first_not_of(" \t\n\r\f\v");
-  if (first == std::string::npos) return "";
-  const auto last = text.find_last_not_of(" \t\n\r\f\v");
-  return text.substr(first, last - first + 1);
-}
+using util::strip;
 
 void validate(const TranscribeOptions& o, bool multilingual) {
   const auto fail = [](const std::string& message) { throw Error("invalid option: " + message); };
@@ -50,10 +41,8 @@ void validate(const TranscribeOptions& o, bool multilingual) {
     if (!(t >= 0.0F) || !std::isfinite(t)) fail("temperatures must be finite and non-negative");
   }
   if (o.max_new_tokens && *o.max_new_tokens < 1) fail("max_new_tokens must be positive");
-  if (o.clip_timestamps.size() > 0) {
-    for (const float t : o.clip_timestamps) {
-      if (!(t >= 0.0F) || !std::isfinite(t)) fail("clip_timestamps must be non-negative seconds");
-    }
+  for (const float t : o.clip_timestamps) {
+    if (!(t >= 0.0F) || !std::isfinite(t)) fail("clip_timestamps must be non-negative seconds");
   }
   if (!std::isfinite(o.max_initial_timestamp) || o.max_initial_timestamp < 0.0F) {
     fail("max_initial_timestamp must be non-negative");
@@ -171,16 +160,14 @@ WindowDecode decode_with_fallback(const model::WhisperModel& model,
     if (!needs_fallback) return std::move(all.back());
   }
   // Every temperature failed: keep the likeliest, preferring those that are not repetitive.
-  const auto& pool_indices = below_compression_threshold;
-  std::size_t best = pool_indices.empty() ? 0 : pool_indices.front();
-  const auto consider = [&](std::size_t i) {
-    if (all[i].result.avg_logprob > all[best].result.avg_logprob) best = i;
-  };
-  if (pool_indices.empty()) {
-    for (std::size_t i = 0; i < all.size(); ++i) consider(i);
-  } else {
-    for (const auto i : pool_indices) consider(i);
+  auto candidates = std::move(below_compression_threshold);
+  if (candidates.empty()) {
+    candidates.resize(all.size());
+    std::iota(candidates.begin(), candidates.end(), std::size_t{0});
   }
+  const auto best = *std::max_element(candidates.begin(), candidates.end(), [&](auto a, auto b) {
+    return all[a].result.avg_logprob < all[b].result.avg_logprob;
+  });
   auto chosen = std::move(all[best]);
   chosen.temperature = o.temperatures.back();  // drives prompt_reset_on_temperature
   return chosen;
@@ -200,14 +187,15 @@ bool is_segment_anomaly(const SegmentDraft* segment) {
   static const std::string kPunctuation =
       "\"'\u201c\u00bf([{-\"'.\u3002,\uff0c!\uff01?\uff1f:\uff1a\u201d)]}\u3001";
   if (segment == nullptr || segment->words.empty()) return false;
+  // The first eight words that are not punctuation.
   double score = 0.0;
   int counted = 0;
   for (const auto& word : segment->words) {
+    if (counted == 8) break;
     if (kPunctuation.find(word.word) != std::string::npos) continue;
-    if (counted++ == 8) break;
     score += word_anomaly_score(word);
+    ++counted;
   }
-  counted = std::min(counted, 8);
   return score >= 3 || score + 0.01 >= counted;
 }
 
@@ -462,7 +450,7 @@ Transcription transcribe(const model::WhisperModel& model, const model::Tokenize
 
     for (auto& piece : pieces) {
       auto text = tokenizer.decode(piece.tokens);
-      if (piece.start == piece.end || is_blank(text)) continue;
+      if (piece.start == piece.end || strip(text).empty()) continue;
       all_tokens.insert(all_tokens.end(), piece.tokens.begin(), piece.tokens.end());
       Segment segment;
       segment.id = static_cast<int>(result.segments.size()) + 1;

@@ -6,6 +6,8 @@
 #include <numeric>
 #include <string_view>
 
+#include "util/text.h"
+
 namespace amanuensis::decoding {
 
 namespace {
@@ -20,11 +22,7 @@ bool is_ascii_punctuation(const std::string& text) {
   return text.size() == 1 && std::ispunct(static_cast<unsigned char>(text[0])) != 0;
 }
 
-std::string strip(const std::string& text) {
-  const auto first = text.find_first_not_of(" \t\n\r");
-  if (first == std::string::npos) return "";
-  return text.substr(first, text.find_last_not_of(" \t\n\r") - first + 1);
-}
+using util::strip;
 
 // Text pieces that end on whole UTF-8 characters, with the tokens that spell each.
 void split_on_characters(const model::Tokenizer& tokenizer, const std::vector<int>& tokens,

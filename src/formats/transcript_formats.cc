@@ -5,15 +5,13 @@
 #include <cstdio>
 #include <utility>
 
+#include "util/text.h"
+
 namespace amanuensis::formats {
 
 namespace {
 
-std::string strip(const std::string& text) {
-  const auto first = text.find_first_not_of(" \t\n\r");
-  if (first == std::string::npos) return "";
-  return text.substr(first, text.find_last_not_of(" \t\n\r") - first + 1);
-}
+using util::strip;
 
 // HH:MM:SS followed by the decimal marker SRT (',') or VTT ('.') uses and milliseconds.
 std::string timestamp(double seconds, char decimal_marker) {

@@ -69,14 +69,7 @@ void run_one(const JobWorkerConfig& config, const Model& model, jobs::JobStore& 
   ClaimKeeper keeper(config, lease, stop);
   try {
     const auto request = JobRequest::from_json(nlohmann::json::parse(lease.request));
-    // A path job has no upload; the form only needs a non-empty file part to name it.
-    const std::string_view file =
-        request.path.empty() ? std::string_view(lease.audio) : request.path;
-    const auto form = parse_transcription_form(job_form_parts(request, file),
-                                               {.task = "transcribe",
-                                                .task_field_allowed = true,
-                                                .model_name = config.model_name,
-                                                .multilingual = config.multilingual});
+    const auto form = parse_job_form(request, lease.audio, model.info());
     const auto audio =
         request.path.empty()
             ? decode_audio_bytes(
@@ -122,11 +115,16 @@ JobRequest JobRequest::from_json(const nlohmann::json& json) {
   return request;
 }
 
-std::vector<FormPart> job_form_parts(const JobRequest& request, std::string_view audio) {
+TranscriptionRequest parse_job_form(const JobRequest& job, std::string_view upload,
+                                    const ModelInfo& model) {
   std::vector<FormPart> parts;
-  for (const auto& [name, value] : request.fields) parts.push_back({name, false, "", "", value});
-  parts.push_back({"file", true, request.file_name, "application/octet-stream", audio});
-  return parts;
+  for (const auto& [name, value] : job.fields) parts.push_back({name, false, "", "", value});
+  const std::string_view file = upload.empty() ? std::string_view(job.path) : upload;
+  parts.push_back({"file", true, job.file_name, "application/octet-stream", file});
+  return parse_transcription_form(parts, {.task = "transcribe",
+                                          .task_field_allowed = true,
+                                          .model_name = model.name,
+                                          .multilingual = model.multilingual});
 }
 
 std::string job_consumer_name(int index) {

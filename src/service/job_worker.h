@@ -10,7 +10,7 @@
 
 #include "amanuensis/amanuensis.h"
 #include "jobs/job_store.h"
-#include "service/multipart.h"
+#include "service/form_options.h"
 
 namespace amanuensis::service {
 
@@ -25,15 +25,16 @@ struct JobRequest {
   static JobRequest from_json(const nlohmann::json& json);
 };
 
-// The request's fields as form parts, with `audio` as the file part: what the form parser reads.
-std::vector<FormPart> job_form_parts(const JobRequest& request, std::string_view audio);
+// Checks a job's fields as the form parser checks an upload's, for `model`. `upload` is the
+// uploaded audio (a path job has none: its path stands in as the file part, which the parser only
+// needs to be present).
+TranscriptionRequest parse_job_form(const JobRequest& job, std::string_view upload,
+                                    const ModelInfo& model);
 
 struct JobWorkerConfig {
   jobs::RedisAddress redis;
   jobs::JobStoreConfig store;
   std::string consumer;  // unique per worker: host, process and index
-  std::string model_name;
-  bool multilingual = false;
 };
 
 // A consumer name unique to this process and worker: host, process id and index. (Tests find a

@@ -55,16 +55,11 @@ nlohmann::json status_json(const jobs::JobStatus& status) {
 
 void submit_job(ServiceContext& context, const httplib::Request& http_request,
                 httplib::Response& response, const httplib::ContentReader& reader) {
-  auto& connection = *HttpServer::current_connection();
-  connection.close_after_response(has_body(http_request));
-  const auto boundary = multipart_boundary(connection.content_type());
-  const auto body = read_body(context, http_request, reader);
-  connection.close_after_response(false);
-  const auto parts = parse_multipart(*body, boundary);
+  const auto form = read_form(context, http_request, reader);
 
   JobRequest job;
   std::string_view upload;
-  for (const auto& part : parts) {
+  for (const auto& part : form.parts) {
     if (part.name == "file" && part.has_filename) {
       upload = part.data;
       job.file_name = part.filename;
@@ -80,13 +75,7 @@ void submit_job(ServiceContext& context, const httplib::Request& http_request,
                    "file");
   }
   // Check the options now, so that a bad value is this request's 400 rather than a failed job.
-  const auto model = context.model();
-  (void)parse_transcription_form(
-      job_form_parts(job, upload.empty() ? std::string_view(job.path) : upload),
-      {.task = "transcribe",
-       .task_field_allowed = true,
-       .model_name = model.info().name,
-       .multilingual = model.info().multilingual});
+  (void)parse_job_form(job, upload, context.model().info());
   const auto id = context.with_job_store(
       [&](jobs::JobStore& store) { return store.submit(job.to_json().dump(), upload); });
   send_json(response, 202, {{"id", id}, {"object", "transcription.job"}, {"state", "queued"}});
@@ -102,20 +91,14 @@ void report_job(ServiceContext& context, const httplib::Request& request,
                    "invalid_request_error", "id", "job_not_found");
   auto json = status_json(*status);
   if (status->state == "done") {
-    const auto job = JobRequest::from_json(nlohmann::json::parse(status->request));
-    auto fields = job.fields;
+    // The job's own options, with the response format this request asks for, if any.
+    auto job = JobRequest::from_json(nlohmann::json::parse(status->request));
     if (request.has_param("response_format")) {
-      std::erase_if(fields, [](const auto& f) { return f.first == "response_format"; });
-      fields.emplace_back("response_format", request.get_param_value("response_format"));
+      std::erase_if(job.fields, [](const auto& f) { return f.first == "response_format"; });
+      job.fields.emplace_back("response_format", request.get_param_value("response_format"));
     }
-    JobRequest rendering = job;
-    rendering.fields = fields;
-    const auto model = context.model();
-    const auto form = parse_transcription_form(job_form_parts(rendering, "-"),
-                                               {.task = "transcribe",
-                                                .task_field_allowed = true,
-                                                .model_name = model.info().name,
-                                                .multilingual = model.info().multilingual});
+    // The upload is gone once the job is done; a placeholder stands in for its file part.
+    const auto form = parse_job_form(job, "-", context.model().info());
     const auto transcription =
         formats::transcription_from_json(nlohmann::json::parse(status->result));
     json["result"] = render_transcription(form, transcription);

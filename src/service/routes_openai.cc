@@ -42,14 +42,7 @@ void transcribe(ServiceContext& context, const httplib::Request& http_request,
                 httplib::Response& response, const httplib::ContentReader& reader,
                 const std::string& task) {
   auto in_flight = std::make_shared<InFlight>(context);
-  auto& connection = *HttpServer::current_connection();
-  // Until the body is read, any error leaves it on the wire.
-  connection.close_after_response(has_body(http_request));
-  const auto boundary = multipart_boundary(connection.content_type());
-  const auto body = read_body(context, http_request, reader);
-  connection.close_after_response(false);
-
-  const auto parts = parse_multipart(*body, boundary);
+  const auto [body, parts] = read_form(context, http_request, reader);
   const auto model = context.model();  // 503 while loading; the upload was still checked
   const auto request = parse_transcription_form(
       parts,

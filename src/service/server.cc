@@ -99,8 +99,6 @@ int run_server(const ServeConfig& config) {
     JobWorkerConfig worker_config;
     worker_config.redis = jobs::parse_redis_url(config.redis_url);
     worker_config.store = config.job_store;
-    worker_config.model_name = context.model_summary()->name;
-    worker_config.multilingual = context.model_summary()->info.multilingual;
     for (int i = 0; i < config.job_workers; ++i) {
       worker_config.consumer = job_consumer_name(i);
       job_workers.emplace_back([worker_config, model = context.model()](std::stop_token stop) {

@@ -205,6 +205,18 @@ std::shared_ptr<std::string> read_body(ServiceContext& context, const httplib::R
   return body;
 }
 
+UploadedForm read_form(ServiceContext& context, const httplib::Request& request,
+                       const httplib::ContentReader& reader) {
+  auto& client = connection();
+  // Until the body is read, any error leaves it on the wire: close the connection after answering.
+  client.close_after_response(has_body(request));
+  const auto boundary = multipart_boundary(client.content_type());
+  auto body = read_body(context, request, reader);
+  client.close_after_response(false);
+  auto parts = parse_multipart(*body, boundary);
+  return {std::move(body), std::move(parts)};
+}
+
 std::shared_ptr<TranscriptionJob> submit(ServiceContext& context, const Model& model,
                                          std::shared_ptr<const std::string> upload,
                                          const TranscriptionRequest& request) {

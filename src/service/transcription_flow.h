@@ -11,6 +11,7 @@
 
 #include "amanuensis/amanuensis.h"
 #include "service/form_options.h"
+#include "service/multipart.h"
 #include "service/service_context.h"
 #include "service/transcription_job.h"
 
@@ -32,6 +33,15 @@ class InFlight {
 // when Content-Length declares it, or as soon as a chunked body passes the limit.
 std::shared_ptr<std::string> read_body(ServiceContext& context, const httplib::Request& request,
                                        const httplib::ContentReader& reader);
+
+// A multipart/form-data request, read as read_body reads it and split into its parts, which
+// point into `body`.
+struct UploadedForm {
+  std::shared_ptr<std::string> body;
+  std::vector<FormPart> parts;
+};
+UploadedForm read_form(ServiceContext& context, const httplib::Request& request,
+                       const httplib::ContentReader& reader);
 
 // Queues the transcription of `request.file` (which points into `upload`); 429 with
 // Retry-After when the queue is full.
