@@ -64,6 +64,11 @@ struct ModelOptions {
   /// the first that initialises and passes a self-test against the CPU. A named device that fails
   /// falls back to the CPU too. Either way `Model::backend_reports()` says what happened and why.
   std::string device = "auto";
+  /// Concurrent transcriptions whose decoder steps may run side by side; the steps of any beyond
+  /// them merge into shared steps, which read the decoder's weights once for all (see Timings).
+  /// 0: 1 on a device (every concurrent step merges), no limit on the CPU (nothing merges: there
+  /// cores stepping their own requests are as fast; float32 products of a few rows even slower).
+  int decode_lanes = 0;
 };
 
 /// Decoding options. Names and defaults follow faster-whisper's `WhisperModel.transcribe()`.
@@ -190,6 +195,20 @@ struct BackendReport {
 /// Backends left out of the build are listed as unavailable, "not built in (...)".
 std::vector<BackendReport> list_backends(const std::string& device = "auto");
 
+/// Time the model has spent since it was loaded, summed over every request and thread (for
+/// benchmarks; whisper.cpp's whisper_get_timings gives the same), and how many of its decoder
+/// steps concurrent transcriptions shared (one shared step feeds every sequence in it, reading
+/// the decoder's weights once for all of them; see ModelOptions::decode_lanes).
+struct Timings {
+  double encoder_seconds = 0;       ///< encoding windows and building their cross-attention caches
+  double decoder_seconds = 0;       ///< decoding steps
+  std::int64_t decoder_calls = 0;   ///< decoder steps; a shared step counts once
+  std::int64_t decoded_tokens = 0;  ///< token rows fed to the decoder (every beam counts)
+  std::int64_t batched_calls = 0;   ///< steps shared by several transcriptions
+  std::int64_t batched_requests = 0;  ///< transcriptions' steps in them (at least 2 each)
+  std::int64_t batched_tokens = 0;    ///< token rows of the shared steps
+};
+
 /// A loaded Whisper model. Cheap to copy (copies share the weights).
 class Model {
  public:
@@ -202,7 +221,13 @@ class Model {
   /// request makes that request run again on the CPU (logged on standard error, counted here).
   [[nodiscard]] std::vector<BackendReport> backend_reports() const;
 
+  [[nodiscard]] Timings timings() const;
+
+  /// What the compute backend runs with, e.g. "cpu avx512 x2, vector ops AVX3, blas SkylakeX".
+  [[nodiscard]] std::string backend_description() const;
+
   /// Transcribes a 16 kHz mono waveform. `on_segment`, if set, sees each segment as it is made.
+  /// Calls from several threads run at once, their decoder steps shared (see Timings).
   /// When `stop` is triggered, the work ends soon after by throwing `Cancelled`.
   [[nodiscard]] Transcription transcribe(std::span<const float> audio,
                                          const TranscribeOptions& options,

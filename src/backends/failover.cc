@@ -24,6 +24,8 @@ class CpuOnlyScope {
 
 }  // namespace
 
+bool retrying_on_cpu() { return cpu_only_depth > 0; }
+
 BackendMonitor::BackendMonitor(std::vector<BackendReport> selection, std::string selected)
     : selection_(std::move(selection)), selected_(std::move(selected)) {}
 

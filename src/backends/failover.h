@@ -99,6 +99,10 @@ class FailoverBackend final : public kernels::Backend {
   std::atomic<std::int64_t> calls_{0};
 };
 
+// True while this thread re-runs a failed request on the CPU (inside run_with_failover's retry):
+// its ops must run on this thread, not be handed to a thread that would send them to the device.
+[[nodiscard]] bool retrying_on_cpu();
+
 // Runs `request` (one transcription, given the segment callback to use). If it throws
 // BackendFailed, logs the reason and runs it again with every op of this thread on the CPU;
 // segments the failed attempt already passed to `on_segment` are not passed again.

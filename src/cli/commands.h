@@ -20,6 +20,7 @@ CommandAction add_transcribe_command(CLI::App& app);
 CommandAction add_serve_command(CLI::App& app);
 CommandAction add_devices_command(CLI::App& app);
 CommandAction add_worker_command(CLI::App& app);
+CommandAction add_bench_command(CLI::App& app);
 
 // The batch-job options `serve` and `worker` share (--max-attempts, --visibility-timeout,
 // --job-ttl); the visibility timeout is read into `visibility_seconds`.

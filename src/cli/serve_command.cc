@@ -25,6 +25,11 @@ CommandAction add_serve_command(CLI::App& app) {
                    "Compute threads per transcription (default: cores / workers)")
       ->check(CLI::Range(1, 1024));
   command
+      ->add_option("--decode-lanes", config->decode_lanes,
+                   "Transcriptions whose decoder steps run side by side; beyond them steps are "
+                   "shared (default: 1 on a device, no limit on the CPU)")
+      ->check(CLI::Range(1, 1024));
+  command
       ->add_option("--max-queue", config->max_queue,
                    "Transcriptions that may wait for a worker; beyond it: 429")
       ->check(CLI::Range(0, 100000))

@@ -70,6 +70,7 @@ DecodeResult best_of(std::vector<Hypothesis>& finished, float length_penalty,
 // Feeds the prompt; returns the logits of the first token to choose and the no-speech
 // probability read at the start-of-transcript position.
 std::pair<std::vector<float>, float> feed_prompt(const model::WhisperModel& model,
+                                                 model::DecodeBatcher::Session& session,
                                                  model::DecoderState& state,
                                                  const DecodeRequest& request) {
   const int n_vocab = model.weights().n_vocab;
@@ -82,7 +83,7 @@ std::pair<std::vector<float>, float> feed_prompt(const model::WhisperModel& mode
                 " tokens does not fit the decoder context");
   }
   const int positions[] = {request.start_of_transcript_index, fed_length - 1};
-  auto logits = model.decode(state, fed, positions);
+  auto logits = session.decode(state, fed, positions);
   const float no_speech = softmax_probability({logits.data(), static_cast<std::size_t>(n_vocab)},
                                               request.no_speech_token);
   logits.erase(logits.begin(), logits.begin() + n_vocab);
@@ -130,15 +131,16 @@ void best_of_row(std::span<const float> logits, float log_total, double base, in
   }
 }
 
-DecodeResult beam_search(const model::WhisperModel& model, model::DecoderState& state,
-                         const DecodeRequest& request, const SearchOptions& options) {
+DecodeResult beam_search(const model::WhisperModel& model, model::DecodeBatcher::Session& session,
+                         model::DecoderState& state, const DecodeRequest& request,
+                         const SearchOptions& options) {
   const int n_vocab = model.weights().n_vocab;
   const int beam_size = options.beam_size;
   const auto max_finished = static_cast<std::size_t>(std::lround(beam_size * options.patience));
   // Twice the beam, so that beams ending at this step can be replaced by live ones.
   const int n_candidates = 2 * beam_size;
 
-  auto [logits, no_speech] = feed_prompt(model, state, request);
+  auto [logits, no_speech] = feed_prompt(model, session, state, request);
   std::vector<std::vector<int>> beams(1, request.forced);
   std::vector<double> scores(1, 0.0);
   std::vector<Hypothesis> finished;
@@ -188,7 +190,7 @@ DecodeResult beam_search(const model::WhisperModel& model, model::DecoderState& 
     state.reorder(order);
     std::vector<int> rows(beams.size());
     std::iota(rows.begin(), rows.end(), 0);
-    logits = model.decode(state, next_tokens, rows);
+    logits = session.decode(state, next_tokens, rows);
   }
   if (finished.empty()) {
     for (std::size_t r = 0; r < beams.size(); ++r) finished.push_back({beams[r], scores[r]});
@@ -198,12 +200,12 @@ DecodeResult beam_search(const model::WhisperModel& model, model::DecoderState& 
 
 // Draws `samples` independent continuations (the arg-max one at temperature 0) and keeps the
 // best by length-normalised log-probability.
-DecodeResult sample(const model::WhisperModel& model, model::DecoderState& state,
-                    const DecodeRequest& request, const SearchOptions& options,
-                    std::mt19937_64& random) {
+DecodeResult sample(const model::WhisperModel& model, model::DecodeBatcher::Session& session,
+                    model::DecoderState& state, const DecodeRequest& request,
+                    const SearchOptions& options, std::mt19937_64& random) {
   const int n_vocab = model.weights().n_vocab;
   const int samples = options.temperature > 0.0F ? options.samples : 1;
-  auto [logits, no_speech] = feed_prompt(model, state, request);
+  auto [logits, no_speech] = feed_prompt(model, session, state, request);
   if (samples > 1) {
     // Every sample starts from the same prompt: share its computation, then fan out.
     const std::vector<float> first = logits;
@@ -250,24 +252,27 @@ DecodeResult sample(const model::WhisperModel& model, model::DecoderState& state
     state.reorder(keep);
     std::vector<int> rows(live.size());
     std::iota(rows.begin(), rows.end(), 0);
-    logits = model.decode(state, next_tokens, rows);
+    logits = session.decode(state, next_tokens, rows);
   }
   return best_of(finished, options.length_penalty, no_speech);
 }
 
 }  // namespace
 
-DecodeResult decode_window(const model::WhisperModel& model,
+DecodeResult decode_window(model::DecodeBatcher& decoder,
                            const std::shared_ptr<const model::CrossAttentionCache>& cross,
                            const DecodeRequest& request, const SearchOptions& options,
-                           std::mt19937_64& random) {
+                           std::mt19937_64& random, const std::stop_token& stop) {
   if (request.max_new_tokens <= 0)
     throw Error("no room left in the decoder context for new tokens");
+  const auto& model = decoder.model();
   auto state = model.start_decoding(cross);
+  // Open for the whole search: its steps follow one another with only token choice between.
+  model::DecodeBatcher::Session session(decoder, stop);
   if (options.temperature == 0.0F && options.beam_size > 1) {
-    return beam_search(model, state, request, options);
+    return beam_search(model, session, state, request, options);
   }
-  return sample(model, state, request, options, random);
+  return sample(model, session, state, request, options, random);
 }
 
 }  // namespace amanuensis::decoding

@@ -8,9 +8,11 @@
 #include <optional>
 #include <random>
 #include <span>
+#include <stop_token>
 #include <vector>
 
 #include "decoding/timestamp_rules.h"
+#include "model/decode_batcher.h"
 #include "model/whisper_model.h"
 
 namespace amanuensis::decoding {
@@ -42,9 +44,11 @@ struct SearchOptions {
   int samples = 1;  // candidates drawn at temperature > 0 (best_of)
 };
 
-DecodeResult decode_window(const model::WhisperModel& model,
+// Steps go through `decoder`, merged with other requests' steps that meet them; `stop` cancels
+// between steps (Cancelled).
+DecodeResult decode_window(model::DecodeBatcher& decoder,
                            const std::shared_ptr<const model::CrossAttentionCache>& cross,
                            const DecodeRequest& request, const SearchOptions& options,
-                           std::mt19937_64& random);
+                           std::mt19937_64& random, const std::stop_token& stop);
 
 }  // namespace amanuensis::decoding

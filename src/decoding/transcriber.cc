@@ -125,11 +125,10 @@ struct WindowDecode {
 
 // Decodes a window at each temperature in turn until the result passes the quality checks
 // (faster-whisper's generate_with_fallback).
-WindowDecode decode_with_fallback(const model::WhisperModel& model,
-                                  const model::Tokenizer& tokenizer,
+WindowDecode decode_with_fallback(model::DecodeBatcher& decoder, const model::Tokenizer& tokenizer,
                                   const std::shared_ptr<const model::CrossAttentionCache>& cross,
                                   const DecodeRequest& request, const TranscribeOptions& o,
-                                  std::mt19937_64& random) {
+                                  std::mt19937_64& random, const std::stop_token& stop) {
   std::vector<WindowDecode> all;
   std::vector<std::size_t> below_compression_threshold;
   for (const float temperature : o.temperatures) {
@@ -139,7 +138,7 @@ WindowDecode decode_with_fallback(const model::WhisperModel& model,
                          .temperature = temperature,
                          .samples = o.best_of};
     WindowDecode decode;
-    decode.result = decode_window(model, cross, request, search, random);
+    decode.result = decode_window(decoder, cross, request, search, random, stop);
     decode.temperature = temperature;
     decode.compression_ratio = compression_ratio(strip(tokenizer.decode(decode.result.tokens)));
     const auto& r = decode.result;
@@ -230,15 +229,17 @@ float compression_ratio(const std::string& text) {
   return static_cast<float>(text.size()) / static_cast<float>(compressed_size);
 }
 
-std::vector<std::pair<std::string, float>> detect_language(const model::WhisperModel& model,
+std::vector<std::pair<std::string, float>> detect_language(model::DecodeBatcher& decoder,
                                                            const model::Tokenizer& tokenizer,
-                                                           std::span<const float> encoder_output) {
+                                                           std::span<const float> encoder_output,
+                                                           const std::stop_token& stop) {
+  const auto& model = decoder.model();
   const auto& lang_ids = model.weights().config.lang_ids;
   if (lang_ids.empty()) throw Error("the model's config.json lists no languages (lang_ids)");
   auto state = model.start_decoding(model.cross_attention_cache(encoder_output));
   const int start[] = {tokenizer.special().start_of_transcript};
   const int at[] = {0};
-  const auto logits = model.decode(state, start, at);
+  const auto logits = model::DecodeBatcher::Session(decoder, stop).decode(state, start, at);
   float max_logit = -INFINITY;
   for (const int id : lang_ids) max_logit = std::max(max_logit, logits[id]);
   double total = 0.0;
@@ -254,10 +255,11 @@ std::vector<std::pair<std::string, float>> detect_language(const model::WhisperM
   return probabilities;
 }
 
-Transcription transcribe(const model::WhisperModel& model, const model::Tokenizer& tokenizer,
+Transcription transcribe(model::DecodeBatcher& decoder, const model::Tokenizer& tokenizer,
                          std::span<const float> audio, const TranscribeOptions& options,
                          const SegmentCallback& on_segment, const std::stop_token& stop) {
   if (audio.empty()) throw Error("the audio is empty");
+  const auto& model = decoder.model();
   const auto& weights = model.weights();
   const auto& special = tokenizer.special();
   const bool multilingual = weights.n_vocab >= kMultilingualVocabulary;
@@ -280,7 +282,7 @@ Transcription transcribe(const model::WhisperModel& model, const model::Tokenize
     if (language.empty()) {
       const int first = std::min(clips.front().first, std::max(0, content_frames - 1));
       encoder_output = model.encode(features::window(mel, first, window_frames, window_frames));
-      result.all_language_probs = detect_language(model, tokenizer, encoder_output);
+      result.all_language_probs = detect_language(decoder, tokenizer, encoder_output, stop);
       language = result.all_language_probs.front().first;
       result.language_probability = result.all_language_probs.front().second;
       // faster-whisper detects on a window that also holds the final (padding) frame, then
@@ -324,13 +326,14 @@ Transcription transcribe(const model::WhisperModel& model, const model::Tokenize
                                  ? std::vector<int>{}
                                  : limited(tokenizer.encode(" " + strip(options.prefix)));
 
-  const WordTimingContext word_context{model,
+  const WordTimingContext word_context{decoder,
                                        tokenizer,
                                        nullptr,
                                        start_sequence,
                                        kLanguagesWithoutSpaces.contains(result.language),
                                        options.prepend_punctuations,
-                                       options.append_punctuations};
+                                       options.append_punctuations,
+                                       stop};
 
   std::vector<int> all_tokens;  // every emitted segment's tokens: the prompt of later windows
   if (!options.initial_prompt.empty())
@@ -382,7 +385,8 @@ Transcription transcribe(const model::WhisperModel& model, const model::Tokenize
     request.max_new_tokens =
         options.max_new_tokens ? std::min(*options.max_new_tokens, room) : room;
 
-    const auto decoded = decode_with_fallback(model, tokenizer, cross, request, options, random);
+    const auto decoded =
+        decode_with_fallback(decoder, tokenizer, cross, request, options, random, stop);
     const auto& r = decoded.result;
 
     if (options.no_speech_threshold && r.no_speech_prob > *options.no_speech_threshold &&
@@ -475,6 +479,13 @@ Transcription transcribe(const model::WhisperModel& model, const model::Tokenize
     }
   }
   return result;
+}
+
+Transcription transcribe(const model::WhisperModel& model, const model::Tokenizer& tokenizer,
+                         std::span<const float> audio, const TranscribeOptions& options,
+                         const SegmentCallback& on_segment, const std::stop_token& stop) {
+  model::DecodeBatcher alone(model);
+  return transcribe(alone, tokenizer, audio, options, on_segment, stop);
 }
 
 }  // namespace amanuensis::decoding

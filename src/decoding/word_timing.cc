@@ -130,7 +130,8 @@ void median_filter_rows(std::vector<float>& data, int rows, int cols, int width)
 std::vector<TimedWord> find_alignment(const WordTimingContext& context,
                                       const std::vector<int>& text_tokens, int window_frames) {
   const auto& special = context.tokenizer.special();
-  const auto& weights = context.model.weights();
+  const auto& model = context.decoder.model();
+  const auto& weights = model.weights();
   const int positions = window_frames / 2;  // conv2's stride
   if (text_tokens.empty() || positions == 0) return {};
 
@@ -151,10 +152,13 @@ std::vector<TimedWord> find_alignment(const WordTimingContext& context,
       for (int h = 0; h < weights.n_text_heads; ++h) capture.heads.emplace_back(l, h);
     }
   }
-  auto state = context.model.start_decoding(context.cross);
+  auto state = model.start_decoding(context.cross);
   std::vector<int> predicting(n_text);  // rows whose outputs predict each text token
   std::iota(predicting.begin(), predicting.end(), sot_length);
-  auto logits = context.model.decode(state, input, predicting, &capture);
+  const auto logits = [&] {
+    model::DecodeBatcher::Session session(context.decoder, context.stop);
+    return session.decode(state, input, predicting, &capture);
+  }();
 
   // Probability of each text token among text tokens only.
   const int n_vocab = weights.n_vocab;

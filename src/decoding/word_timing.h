@@ -4,9 +4,11 @@
 #pragma once
 
 #include <memory>
+#include <stop_token>
 #include <string>
 #include <vector>
 
+#include "model/decode_batcher.h"
 #include "model/tokenizer.h"
 #include "model/whisper_model.h"
 
@@ -33,13 +35,14 @@ std::vector<std::pair<int, int>> dynamic_time_warping(const std::vector<float>& 
                                                       int cols);
 
 struct WordTimingContext {
-  const model::WhisperModel& model;
+  model::DecodeBatcher& decoder;  // the alignment step goes through it like any other
   const model::Tokenizer& tokenizer;
   std::shared_ptr<const model::CrossAttentionCache> cross;
   std::vector<int> start_sequence;   // start of transcript, language, task
   bool split_on_characters = false;  // languages written without spaces (zh, ja, th, ...)
   std::string prepend_punctuations;
   std::string append_punctuations;
+  std::stop_token stop;
 };
 
 // Fills the words of one window's segments and moves segment bounds to them; returns the end

@@ -1,25 +1,53 @@
 // The public Model: ties the loaded weights, the vocabulary and a compute backend together.
+#include <limits>
+#include <string>
 #include <thread>
 
 #include "amanuensis/amanuensis.h"
+#include "backends/failover.h"
 #include "backends/registry.h"
 #include "decoding/transcriber.h"
 #include "kernels/backend.h"
+#include "model/decode_batcher.h"
 #include "model/tokenizer.h"
 #include "model/whisper_model.h"
 
 namespace amanuensis {
 
 struct Model::Impl {
-  Impl(model::WhisperModel whisper, model::Tokenizer vocabulary, ModelInfo model_info)
-      : model(std::move(whisper)), tokenizer(std::move(vocabulary)), info(std::move(model_info)) {}
+  Impl(model::WhisperModel whisper, model::Tokenizer vocabulary, ModelInfo model_info,
+       int decode_lanes)
+      : model(std::move(whisper)),
+        batcher(model, decode_lanes),
+        tokenizer(std::move(vocabulary)),
+        info(std::move(model_info)) {}
 
   model::WhisperModel model;
+  // Every transcription on this model (any thread, any copy of the Model) steps through it, so
+  // that concurrent requests share decoder steps. Mutable: it only schedules, under its lock.
+  mutable model::DecodeBatcher batcher;
   model::Tokenizer tokenizer;
   ModelInfo info;
   // Which backend was chosen and why, and its failures since (src/backends/).
   std::shared_ptr<backends::BackendMonitor> backends;
 };
+
+namespace {
+
+// How many concurrent requests' decoder steps run side by side before further ones merge into
+// shared steps (model/decode_batcher.h), unless the options say.
+int decode_lanes(const ModelOptions& options, const std::string& backend) {
+  if (options.decode_lanes > 0) return options.decode_lanes;
+  // A device runs one step of many rows faster than several steps side by side.
+  if (backend != "cpu") return 1;
+  // On the CPU, requests stepping side by side on their own threads measured as fast as shared
+  // steps (docs/service.md): each request's cross-attention cache is read per request anyway,
+  // and float32 products of a few rows even cost more than one row at a time. Nothing merges
+  // unless asked.
+  return std::numeric_limits<int>::max();
+}
+
+}  // namespace
 
 Model::Model(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
 
@@ -47,8 +75,10 @@ Model Model::load(const ModelOptions& options) {
                           : static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
   auto selection =
       backends::select(options.device, {.threads = threads, .compute_type = options.compute_type});
+  const int lanes = decode_lanes(options, selection.monitor->selected());
   model::WhisperModel whisper(std::move(weights), std::move(selection.backend));
-  auto impl = std::make_shared<Impl>(std::move(whisper), std::move(tokenizer), std::move(info));
+  auto impl =
+      std::make_shared<Impl>(std::move(whisper), std::move(tokenizer), std::move(info), lanes);
   impl->backends = std::move(selection.monitor);
   return Model(std::move(impl));
 }
@@ -57,12 +87,32 @@ const ModelInfo& Model::info() const { return impl_->info; }
 
 std::vector<BackendReport> Model::backend_reports() const { return impl_->backends->reports(); }
 
+Timings Model::timings() const {
+  const auto stats = impl_->model.stats();
+  return {.encoder_seconds = stats.encoder_seconds,
+          .decoder_seconds = stats.decoder_seconds,
+          .decoder_calls = stats.decoder_calls,
+          .decoded_tokens = stats.decoded_tokens,
+          .batched_calls = stats.batched_calls,
+          .batched_requests = stats.batched_states,
+          .batched_tokens = stats.batched_tokens};
+}
+
+std::string Model::backend_description() const { return impl_->model.backend().describe(); }
+
 Transcription Model::transcribe(std::span<const float> audio, const TranscribeOptions& options,
                                 const SegmentCallback& on_segment, std::stop_token stop) const {
   // A device failure mid-request re-runs the request on the CPU (backends/failover.h).
   return backends::run_with_failover(
       impl_->backends.get(), on_segment, [&](const SegmentCallback& callback) {
-        return decoding::transcribe(impl_->model, impl_->tokenizer, audio, options, callback, stop);
+        // A CPU re-run steps alone: a shared step runs on whichever caller's thread gets there
+        // first, and that thread would send this request's ops to the failed device again.
+        if (backends::retrying_on_cpu()) {
+          return decoding::transcribe(impl_->model, impl_->tokenizer, audio, options, callback,
+                                      stop);
+        }
+        return decoding::transcribe(impl_->batcher, impl_->tokenizer, audio, options, callback,
+                                    stop);
       });
 }
 

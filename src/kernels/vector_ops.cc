@@ -77,6 +77,24 @@ float MaxAbs(const float* HWY_RESTRICT x, std::size_t n) {
   return result;
 }
 
+void QuantizeRow(const float* HWY_RESTRICT x, std::size_t n, float inverse, std::uint8_t flip,
+                 std::int8_t* HWY_RESTRICT q) {
+  const hn::ScalableTag<float> d;
+  const hn::Rebind<std::int8_t, decltype(d)> d8;
+  const std::size_t lanes = hn::Lanes(d);
+  const auto scale = hn::Set(d, inverse);
+  const auto flip_bits = hn::Set(d8, static_cast<std::int8_t>(flip));
+  std::size_t i = 0;
+  for (; i + lanes <= n; i += lanes) {
+    const auto rounded = hn::NearestInt(hn::Mul(hn::LoadU(d, x + i), scale));
+    hn::StoreU(hn::Xor(hn::DemoteTo(d8, rounded), flip_bits), d8, q + i);
+  }
+  for (; i < n; ++i) {
+    const auto rounded = static_cast<std::int32_t>(std::nearbyint(x[i] * inverse));
+    q[i] = static_cast<std::int8_t>(static_cast<std::uint8_t>(rounded) ^ flip);
+  }
+}
+
 void SoftmaxRow(float* HWY_RESTRICT row, int visible, int cols) {
   const hn::ScalableTag<float> d;
   const auto lanes = static_cast<int>(hn::Lanes(d));
@@ -242,6 +260,7 @@ HWY_EXPORT(Gelu);
 HWY_EXPORT(LayerNormRow);
 HWY_EXPORT(Add);
 HWY_EXPORT(MaxAbs);
+HWY_EXPORT(QuantizeRow);
 HWY_EXPORT(Target);
 HWY_EXPORT(MaxValue);
 HWY_EXPORT(SumExp);
@@ -256,6 +275,9 @@ void layer_norm_row(float* row, const float* gamma, const float* beta, int n, fl
 }
 void add(const float* x, float* y, std::size_t n) { HWY_DYNAMIC_DISPATCH(Add)(x, y, n); }
 float max_abs(const float* x, std::size_t n) { return HWY_DYNAMIC_DISPATCH(MaxAbs)(x, n); }
+void quantize_row(const float* x, std::size_t n, float inverse, std::uint8_t flip, std::int8_t* q) {
+  HWY_DYNAMIC_DISPATCH(QuantizeRow)(x, n, inverse, flip, q);
+}
 void small_attention(const float* q, int q_ld, int rows, const float* k, int k_ld, const float* v,
                      int v_ld, int keys, int head_dim, float scale, int causal_offset,
                      float* scores, float* out, int out_ld) {

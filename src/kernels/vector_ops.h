@@ -19,6 +19,9 @@ void layer_norm_row(float* row, const float* gamma, const float* beta, int n, fl
 void add(const float* x, float* y, std::size_t n);
 // max |x[i]| (0 for n == 0).
 float max_abs(const float* x, std::size_t n);
+// q[i] = round(x[i] * inverse), halves to even (as CTranslate2 rounds), with its bits xor
+// `flip`; the products must lie within [-127, 127].
+void quantize_row(const float* x, std::size_t n, float inverse, std::uint8_t flip, std::int8_t* q);
 // One attention head for a few query rows (decoding): out[r] = softmax(scale * q[r] k^T) v over
 // the keys row r sees (all with causal_offset < 0, else [0, r + causal_offset]), reading k and v
 // rows in place. `scores` is scratch of rows * keys floats.

@@ -74,6 +74,9 @@ ModelStats WhisperModel::stats() const {
   s.decoder_seconds = static_cast<double>(counters_->decoder_ns.load()) * 1e-9;
   s.decoder_calls = counters_->decoder_calls.load();
   s.decoded_tokens = counters_->decoded_tokens.load();
+  s.batched_calls = counters_->batched_calls.load();
+  s.batched_states = counters_->batched_states.load();
+  s.batched_tokens = counters_->batched_tokens.load();
   return s;
 }
 
@@ -190,13 +193,36 @@ void WhisperModel::feed_forward(const FeedForward& layer, std::vector<float>& x,
 void DecoderState::reorder(std::span<const int> order) {
   std::vector<int> uses(sequences.size(), 0);
   for (const int source : order) ++uses[source];
+  std::vector<SequenceCache> spare;
+  for (std::size_t i = 0; i < sequences.size(); ++i) {
+    if (uses[i] == 0) spare.push_back(std::move(sequences[i]));
+  }
+  const auto copy_filled = [&](const SequenceCache& from) {
+    SequenceCache to;
+    if (!spare.empty()) {
+      to = std::move(spare.back());
+      spare.pop_back();
+    } else {
+      to.keys.resize(from.keys.size());
+      to.values.resize(from.values.size());
+    }
+    for (std::size_t l = 0; l < from.keys.size(); ++l) {
+      const auto filled = static_cast<std::ptrdiff_t>(length) * row_width;
+      to.keys[l].resize(from.keys[l].size());
+      to.values[l].resize(from.values[l].size());
+      std::copy(from.keys[l].begin(), from.keys[l].begin() + filled, to.keys[l].begin());
+      std::copy(from.values[l].begin(), from.values[l].begin() + filled, to.values[l].begin());
+    }
+    return to;
+  };
   std::vector<SequenceCache> reordered;
   reordered.reserve(order.size());
   for (const int source : order) {
+    // Copies come before the last use, which moves the original.
     if (--uses[source] == 0) {
       reordered.push_back(std::move(sequences[source]));
     } else {
-      reordered.push_back(sequences[source]);
+      reordered.push_back(copy_filled(sequences[source]));
     }
   }
   sequences = std::move(reordered);
@@ -205,7 +231,15 @@ void DecoderState::reorder(std::span<const int> order) {
 std::shared_ptr<const CrossAttentionCache> WhisperModel::cross_attention_cache(
     std::span<const float> encoder_output) const {
   const Timer timer(counters_->encoder_ns);
-  auto cache = std::make_shared<CrossAttentionCache>();
+  std::unique_ptr<CrossAttentionCache> cache;
+  {
+    const std::lock_guard lock(cache_pool_->mutex);
+    if (!cache_pool_->spare.empty()) {
+      cache = std::move(cache_pool_->spare.back());
+      cache_pool_->spare.pop_back();
+    }
+  }
+  if (cache == nullptr) cache = std::make_unique<CrossAttentionCache>();
   const auto layers = weights_.decoder_layers.size();
   const int d = weights_.n_state;
   const int n_keys = weights_.n_audio_ctx;
@@ -230,86 +264,112 @@ std::shared_ptr<const CrossAttentionCache> WhisperModel::cross_attention_cache(
       }
     }
   }
-  return cache;
+  // The last holder hands the storage back to the pool, or frees it once the model is gone.
+  constexpr std::size_t kSpareCaches = 4;
+  return {cache.release(),
+          [pool = std::weak_ptr<CachePool>(cache_pool_)](CrossAttentionCache* released) {
+            std::unique_ptr<CrossAttentionCache> owned(released);
+            if (const auto alive = pool.lock()) {
+              const std::lock_guard lock(alive->mutex);
+              if (alive->spare.size() < kSpareCaches) alive->spare.push_back(std::move(owned));
+            }
+          }};
 }
 
 DecoderState WhisperModel::start_decoding(std::shared_ptr<const CrossAttentionCache> cross,
                                           int batch) const {
   const auto& w = weights_;
   const auto cache_size = static_cast<std::size_t>(w.n_text_ctx) * w.n_state;
-  SequenceCache empty;
-  empty.keys.assign(w.decoder_layers.size(), std::vector<float>(cache_size));
-  empty.values.assign(w.decoder_layers.size(), std::vector<float>(cache_size));
   DecoderState state;
   state.cross = std::move(cross);
-  state.sequences.assign(static_cast<std::size_t>(batch), empty);
+  state.row_width = w.n_state;
+  state.sequences.resize(static_cast<std::size_t>(batch));
+  for (auto& sequence : state.sequences) {
+    sequence.keys.resize(w.decoder_layers.size());
+    sequence.values.resize(w.decoder_layers.size());
+    for (std::size_t l = 0; l < w.decoder_layers.size(); ++l) {
+      sequence.keys[l].resize(cache_size);
+      sequence.values[l].resize(cache_size);
+    }
+  }
   return state;
 }
 
 void WhisperModel::decoder_self_attention(const SelfAttention& layer, int layer_index,
-                                          std::vector<float>& x, int new_tokens,
-                                          DecoderState& state) const {
+                                          std::vector<float>& x, std::span<DecodeStep> steps,
+                                          std::span<const StepRows> layout) const {
   const int d = weights_.n_state;
-  const int offset = state.length;
-  const auto batch = static_cast<int>(state.sequences.size());
-  const int rows = batch * new_tokens;
+  const int rows = layout.back().first + layout.back().rows;
   auto& ws = workspace();
-  // All beams' projections go through one product; only attention is per sequence.
+  // Every sequence's projections, whichever state it belongs to, go through one product; only
+  // attention is per sequence, over that sequence's own cache and length.
   normalized(layer.norm, x, rows, ws.normed);
   apply(layer.query_key_value, ws.normed.data(), rows, ws.qkv);
   ws.context.resize(static_cast<std::size_t>(rows) * d);
-  for (int b = 0; b < batch; ++b) {
-    auto& keys = state.sequences[b].keys[layer_index];
-    auto& values = state.sequences[b].values[layer_index];
-    const float* block = ws.qkv.data() + static_cast<std::size_t>(b) * new_tokens * 3 * d;
-    for (int r = 0; r < new_tokens; ++r) {
-      const float* source = block + static_cast<std::size_t>(r) * 3 * d;
-      std::copy(source + d, source + 2 * d,
-                keys.begin() + static_cast<std::ptrdiff_t>(offset + r) * d);
-      std::copy(source + 2 * d, source + 3 * d,
-                values.begin() + static_cast<std::ptrdiff_t>(offset + r) * d);
+  for (std::size_t s = 0; s < steps.size(); ++s) {
+    auto& state = *steps[s].state;
+    const int offset = state.length;
+    const int new_tokens = layout[s].new_tokens;
+    for (std::size_t b = 0; b < state.sequences.size(); ++b) {
+      auto& keys = state.sequences[b].keys[layer_index];
+      auto& values = state.sequences[b].values[layer_index];
+      const auto first = static_cast<std::size_t>(layout[s].first) + b * new_tokens;
+      const float* block = ws.qkv.data() + first * 3 * d;
+      for (int r = 0; r < new_tokens; ++r) {
+        const float* source = block + static_cast<std::size_t>(r) * 3 * d;
+        std::copy(source + d, source + 2 * d,
+                  keys.begin() + static_cast<std::ptrdiff_t>(offset + r) * d);
+        std::copy(source + 2 * d, source + 3 * d,
+                  values.begin() + static_cast<std::ptrdiff_t>(offset + r) * d);
+      }
+      attend<NoScores>({block, new_tokens, d, 3 * d}, {keys.data(), offset + new_tokens, d, d},
+                       {values.data(), offset + new_tokens, d, d}, weights_.n_text_heads,
+                       /*causal_offset=*/offset, ws.context.data() + first * d, nullptr);
     }
-    attend<NoScores>({block, new_tokens, d, 3 * d}, {keys.data(), offset + new_tokens, d, d},
-                     {values.data(), offset + new_tokens, d, d}, weights_.n_text_heads,
-                     /*causal_offset=*/offset,
-                     ws.context.data() + static_cast<std::size_t>(b) * new_tokens * d, nullptr);
   }
   apply(layer.output, ws.context.data(), rows, ws.projected);
   backend_->add(ws.projected, x);
 }
 
 void WhisperModel::cross_attention(const CrossAttention& layer, int layer_index,
-                                   std::vector<float>& x, int rows, const DecoderState& state,
-                                   AttentionCapture* capture) const {
+                                   std::vector<float>& x, std::span<DecodeStep> steps,
+                                   std::span<const StepRows> layout) const {
   const int d = weights_.n_state;
   const int n_keys = weights_.n_audio_ctx;
   const int n_heads = weights_.n_text_heads;
   const int head_dim = d / n_heads;
   const float scale = 1.0F / std::sqrt(static_cast<float>(head_dim));
-  const float* keys = state.cross->keys[layer_index].data();
-  const float* values = state.cross->values[layer_index].data();
+  const int rows = layout.back().first + layout.back().rows;
   auto& ws = workspace();
-  // Every sequence attends to the same window, so all their queries go through one product.
+  // All queries go through one product; each state's rows then attend to its own window.
   normalized(layer.norm, x, rows, ws.normed);
   apply(layer.query, ws.normed.data(), rows, ws.qkv);
   ws.context.resize(static_cast<std::size_t>(rows) * d);
-  bool captured_layer = false;
-  if (capture != nullptr) {
-    for (const auto& head : capture->heads)
-      captured_layer = captured_layer || head.first == layer_index;
-  }
-  if (!captured_layer) {
-    backend_->attention_head_major({ws.qkv.data(), rows, d, d}, keys, values, n_keys, n_heads,
-                                   scale, {ws.context.data(), rows, d, d});
-  } else {
+  for (std::size_t s = 0; s < steps.size(); ++s) {
+    const int n = layout[s].rows;
+    const float* queries = ws.qkv.data() + static_cast<std::size_t>(layout[s].first) * d;
+    float* context = ws.context.data() + static_cast<std::size_t>(layout[s].first) * d;
+    const float* keys = steps[s].state->cross->keys[layer_index].data();
+    const float* values = steps[s].state->cross->values[layer_index].data();
+    AttentionCapture* capture = steps[s].capture;
+    bool captured_layer = false;
+    if (capture != nullptr) {
+      for (const auto& head : capture->heads)
+        captured_layer = captured_layer || head.first == layer_index;
+    }
+    if (!captured_layer) {
+      backend_->attention_head_major({queries, n, d, d}, keys, values, n_keys, n_heads, scale,
+                                     {context, n, d, d});
+      continue;
+    }
     // Word timing reads chosen heads' scores before the softmax: head by head, unfused.
     auto& scores = ws.scores;
-    scores.resize(static_cast<std::size_t>(rows) * n_keys);
-    const kernels::MutableMatrixView score_view{scores.data(), rows, n_keys, n_keys};
+    scores.resize(static_cast<std::size_t>(n) * n_keys);
+    const kernels::MutableMatrixView score_view{scores.data(), n, n_keys, n_keys};
     for (int h = 0; h < n_heads; ++h) {
       const int column = h * head_dim;
       const auto offset = static_cast<std::size_t>(h) * n_keys * head_dim;
-      backend_->matmul({ws.qkv.data() + column, rows, head_dim, d},
+      backend_->matmul({queries + column, n, head_dim, d},
                        {keys + offset, n_keys, head_dim, head_dim},
                        /*transpose_b=*/true, scale, 0.0F, score_view);
       for (std::size_t i = 0; i < capture->heads.size(); ++i) {
@@ -318,67 +378,123 @@ void WhisperModel::cross_attention(const CrossAttention& layer, int layer_index,
                   capture->scores.begin() + static_cast<std::ptrdiff_t>(i * scores.size()));
       }
       backend_->softmax_rows(score_view, -1);
-      backend_->matmul(
-          {scores.data(), rows, n_keys, n_keys}, {values + offset, n_keys, head_dim, head_dim},
-          /*transpose_b=*/false, 1.0F, 0.0F, {ws.context.data() + column, rows, head_dim, d});
+      backend_->matmul({scores.data(), n, n_keys, n_keys},
+                       {values + offset, n_keys, head_dim, head_dim},
+                       /*transpose_b=*/false, 1.0F, 0.0F, {context + column, n, head_dim, d});
     }
   }
   apply(layer.output, ws.context.data(), rows, ws.projected);
   backend_->add(ws.projected, x);
 }
 
-std::vector<float> WhisperModel::decode(DecoderState& state, std::span<const int> tokens,
-                                        std::span<const int> positions,
-                                        AttentionCapture* capture) const {
+void WhisperModel::check_step(const DecodeStep& step) const {
   const auto& w = weights_;
-  const int d = w.n_state;
+  if (step.state == nullptr) throw Error("decoder step without a decoder state");
+  const auto& state = *step.state;
   const auto batch = static_cast<int>(state.sequences.size());
-  const int rows = static_cast<int>(tokens.size());
+  const auto rows = static_cast<int>(step.tokens.size());
   if (batch == 0 || rows % batch != 0) throw Error("decoder input does not match its batch");
-  const int new_tokens = rows / batch;
-  const int offset = state.length;
-  if (offset + new_tokens > w.n_text_ctx) {
+  if (state.cross == nullptr) throw Error("decoder state without a cross-attention cache");
+  if (state.length + rows / batch > w.n_text_ctx) {
     throw Error("decoder context of " + std::to_string(w.n_text_ctx) + " tokens exceeded");
   }
-  for (const int token : tokens) {
+  for (const int token : step.tokens) {
     if (token < 0 || token >= w.n_vocab)
       throw Error("token id " + std::to_string(token) + " out of range");
+  }
+  for (const int position : step.positions) {
+    if (position < 0 || position >= rows) {
+      throw Error("decoder output row " + std::to_string(position) + " outside the step's " +
+                  std::to_string(rows) + " rows");
+    }
+  }
+  if (step.capture != nullptr) {
+    const auto layers = static_cast<int>(w.decoder_layers.size());
+    for (const auto& [layer, head] : step.capture->heads) {
+      if (layer < 0 || layer >= layers || head < 0 || head >= w.n_text_heads) {
+        throw Error("attention head (" + std::to_string(layer) + ", " + std::to_string(head) +
+                    ") outside the decoder's " + std::to_string(layers) + " layers x " +
+                    std::to_string(w.n_text_heads) + " heads");
+      }
+    }
+  }
+}
+
+void WhisperModel::decode_batch(std::span<DecodeStep> steps) const {
+  for (const auto& step : steps) check_step(step);
+  const auto& w = weights_;
+  const int d = w.n_state;
+  // Reused by every step on this thread, as the workspace is.
+  thread_local std::vector<StepRows> layout;
+  layout.clear();
+  int rows = 0;
+  int n_out = 0;
+  for (const auto& step : steps) {
+    const auto step_rows = static_cast<int>(step.tokens.size());
+    const auto batch = static_cast<int>(step.state->sequences.size());
+    layout.push_back({rows, step_rows, step_rows / batch});
+    rows += step_rows;
+    n_out += static_cast<int>(step.positions.size());
+  }
+  if (rows == 0) {
+    for (auto& step : steps) step.logits.clear();
+    return;
   }
   const Timer timer(counters_->decoder_ns);
   ++counters_->decoder_calls;
   counters_->decoded_tokens += rows;
-  if (capture != nullptr) {
-    capture->scores.assign(capture->heads.size() * rows * w.n_audio_ctx, 0.0F);
+  if (steps.size() > 1) {
+    ++counters_->batched_calls;
+    counters_->batched_states += static_cast<std::int64_t>(steps.size());
+    counters_->batched_tokens += rows;
   }
   auto& ws = workspace();
   auto& x = ws.x;
   x.resize(static_cast<std::size_t>(rows) * d);
-  for (int r = 0; r < rows; ++r) {
-    float* out = x.data() + static_cast<std::size_t>(r) * d;
-    if (w.token_embedding_int8.empty()) {
-      const float* embedding = w.token_embedding.data() + static_cast<std::size_t>(tokens[r]) * d;
-      std::copy(embedding, embedding + d, out);
-    } else {
-      w.token_embedding_int8.dequantize_row(tokens[r], out);
+  for (std::size_t s = 0; s < steps.size(); ++s) {
+    const auto& step = steps[s];
+    const int offset = step.state->length;
+    for (int r = 0; r < layout[s].rows; ++r) {
+      const int token = step.tokens[r];
+      float* out = x.data() + static_cast<std::size_t>(layout[s].first + r) * d;
+      if (w.token_embedding_int8.empty()) {
+        const float* embedding = w.token_embedding.data() + static_cast<std::size_t>(token) * d;
+        std::copy(embedding, embedding + d, out);
+      } else {
+        w.token_embedding_int8.dequantize_row(token, out);
+      }
+      const float* position = w.decoder_positions.data() +
+                              static_cast<std::size_t>(offset + r % layout[s].new_tokens) * d;
+      for (int i = 0; i < d; ++i) out[i] += position[i];
     }
-    const float* position =
-        w.decoder_positions.data() + static_cast<std::size_t>(offset + r % new_tokens) * d;
-    for (int i = 0; i < d; ++i) out[i] += position[i];
+    if (step.capture != nullptr) {
+      step.capture->scores.assign(
+          step.capture->heads.size() * layout[s].rows * static_cast<std::size_t>(w.n_audio_ctx),
+          0.0F);
+    }
   }
   for (std::size_t l = 0; l < w.decoder_layers.size(); ++l) {
     const auto& layer = w.decoder_layers[l];
     const auto index = static_cast<int>(l);
-    decoder_self_attention(layer.self_attention, index, x, new_tokens, state);
-    cross_attention(layer.cross_attention, index, x, rows, state, capture);
+    decoder_self_attention(layer.self_attention, index, x, steps, layout);
+    cross_attention(layer.cross_attention, index, x, steps, layout);
     feed_forward(layer.feed_forward, x, rows);
   }
-  state.length += new_tokens;
-  const int n_out = static_cast<int>(positions.size());
+  for (std::size_t s = 0; s < steps.size(); ++s) steps[s].state->length += layout[s].new_tokens;
+
+  if (n_out == 0) {
+    for (auto& step : steps) step.logits.clear();
+    return;
+  }
+  // Only the requested rows reach the final norm and the vocabulary product, all in one.
   auto& selected = ws.normed;
   selected.resize(static_cast<std::size_t>(n_out) * d);
-  for (int i = 0; i < n_out; ++i) {
-    const auto row = x.begin() + static_cast<std::ptrdiff_t>(positions[i]) * d;
-    std::copy(row, row + d, selected.begin() + static_cast<std::ptrdiff_t>(i) * d);
+  auto into = selected.begin();
+  for (std::size_t s = 0; s < steps.size(); ++s) {
+    for (const int position : steps[s].positions) {
+      const auto row = x.begin() + static_cast<std::ptrdiff_t>(layout[s].first + position) * d;
+      into = std::copy(row, row + d, into);
+    }
   }
   backend_->layer_norm({selected.data(), n_out, d, d}, w.decoder_norm.gamma, w.decoder_norm.beta,
                        kLayerNormEpsilon);
@@ -390,7 +506,24 @@ std::vector<float> WhisperModel::decode(DecoderState& state, std::span<const int
   } else {
     backend_->linear_int8({selected.data(), n_out, d, d}, w.token_embedding_int8, {}, out);
   }
-  return logits;
+  if (steps.size() == 1) {
+    steps[0].logits = std::move(logits);
+    return;
+  }
+  auto from = logits.begin();
+  for (auto& step : steps) {
+    const auto size = static_cast<std::ptrdiff_t>(step.positions.size()) * w.n_vocab;
+    step.logits.assign(from, from + size);
+    from += size;
+  }
+}
+
+std::vector<float> WhisperModel::decode(DecoderState& state, std::span<const int> tokens,
+                                        std::span<const int> positions,
+                                        AttentionCapture* capture) const {
+  DecodeStep step{&state, tokens, positions, capture, {}};
+  decode_batch({&step, 1});
+  return std::move(step.logits);
 }
 
 }  // namespace amanuensis::model

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <utility>
 #include <vector>
@@ -13,29 +14,53 @@
 
 namespace amanuensis::model {
 
+// Allocates without value-initialising: a sequence cache reserves room for the whole text
+// context (11 MiB per sequence for base), of which decoding touches only the rows it fills, so
+// zeroing it would fault in and clear every page for nothing.
+template <typename T>
+struct UninitializedAllocator : std::allocator<T> {
+  template <typename U>
+  struct rebind {
+    using other = UninitializedAllocator<U>;
+  };
+  using std::allocator<T>::allocator;
+  template <typename U, typename... Args>
+  void construct(U* p, Args&&... args) {
+    if constexpr (sizeof...(Args) == 0) {
+      ::new (static_cast<void*>(p)) U;
+    } else {
+      ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+    }
+  }
+};
+using UninitializedFloats = std::vector<float, UninitializedAllocator<float>>;
+
 // The cross-attention keys and values of one window: computed once from the encoder output and
 // shared by every sequence (beam, sample, retry) decoded against that window.
 // Stored head by head (per layer: [n_text_heads, n_audio_ctx, head_dim]) so that decoding, a few
 // query rows per step, streams each head's keys and values from contiguous memory.
 struct CrossAttentionCache {
-  std::vector<std::vector<float>> keys;    // per layer
-  std::vector<std::vector<float>> values;  // per layer
+  std::vector<UninitializedFloats> keys;    // per layer
+  std::vector<UninitializedFloats> values;  // per layer
 };
 
-// One sequence's self-attention cache: one row per token fed so far.
+// One sequence's self-attention cache: one row per token fed so far; rows past the state's
+// length are unset.
 struct SequenceCache {
-  std::vector<std::vector<float>> keys;    // per layer: [n_text_ctx, n_state]
-  std::vector<std::vector<float>> values;  // per layer: [n_text_ctx, n_state]
+  std::vector<UninitializedFloats> keys;    // per layer: [n_text_ctx, n_state]
+  std::vector<UninitializedFloats> values;  // per layer: [n_text_ctx, n_state]
 };
 
 // Decoder state for a batch of sequences of equal length (the beams of a beam search, say).
 struct DecoderState {
-  int length = 0;  // tokens fed to each sequence so far
+  int length = 0;     // tokens fed to each sequence so far
+  int row_width = 0;  // values per cache row (the model width)
   std::shared_ptr<const CrossAttentionCache> cross;
   std::vector<SequenceCache> sequences;
 
   // Keeps sequence order[i] as the new sequence i (beam search's reordering). A sequence kept
-  // once is moved, not copied; only duplicates pay for a copy.
+  // once is moved, not copied; a duplicate copies only the `length` rows filled so far, into the
+  // storage of a dropped sequence when there is one.
   void reorder(std::span<const int> order);
 };
 
@@ -46,12 +71,29 @@ struct AttentionCapture {
   std::vector<float> scores;               // filled: [heads.size(), rows, n_audio_ctx]
 };
 
+// One decoder state's part of a step (WhisperModel::decode_batch): the state is fed
+// tokens.size() / batch new tokens per sequence (tokens grouped by sequence), and `logits` gets
+// [positions.size(), n_vocab] for the given rows of that [batch * new_tokens] block. `capture`,
+// if set, records the cross-attention of its heads over this state's rows.
+struct DecodeStep {
+  DecoderState* state = nullptr;
+  std::span<const int> tokens;
+  std::span<const int> positions;
+  AttentionCapture* capture = nullptr;
+  std::vector<float> logits;  // filled by the step
+};
+
 // Time spent in the model since it was loaded, summed over every thread (for benchmarks).
 struct ModelStats {
-  double encoder_seconds = 0;  // encode() and cross_attention_cache()
-  double decoder_seconds = 0;  // decode()
-  std::int64_t decoder_calls = 0;
-  std::int64_t decoded_tokens = 0;  // token rows fed to decode()
+  double encoder_seconds = 0;       // encode() and cross_attention_cache()
+  double decoder_seconds = 0;       // decoder steps
+  std::int64_t decoder_calls = 0;   // decoder steps; a step over several states counts once
+  std::int64_t decoded_tokens = 0;  // token rows fed to the decoder
+  // Steps that carried several states at once (concurrent requests merged by DecodeBatcher),
+  // and the states and token rows they carried.
+  std::int64_t batched_calls = 0;
+  std::int64_t batched_states = 0;
+  std::int64_t batched_tokens = 0;
 };
 
 class WhisperModel {
@@ -76,9 +118,20 @@ class WhisperModel {
 
   [[nodiscard]] ModelStats stats() const;
 
-  // Feeds tokens.size() / batch new tokens to each sequence of the state (tokens grouped by
-  // sequence) and returns the logits [positions.size(), n_vocab] of the given rows of that
-  // [batch * new_tokens] block. `capture`, if set, records the cross-attention of its heads.
+  // Throws Error if `step` does not fit its state or the model (ragged batch, token id out of
+  // range, context full). decode_batch checks every step too; a caller that shares a step with
+  // others checks its own first, so that its mistake fails only itself.
+  void check_step(const DecodeStep& step) const;
+
+  // One decoder step for several states (each at most once), each with its own cross-attention
+  // cache, length and number of sequences. Every projection (attention, feed-forward, logits)
+  // runs once over all the states' rows, so the weights are read once per step however many
+  // requests share it; only the attentions run per state. With int8 weights every state gets
+  // the logits decode() gives it alone, bit for bit (int8 products treat rows independently);
+  // float32 products may round differently with the number of rows.
+  void decode_batch(std::span<DecodeStep> steps) const;
+
+  // The one-state case of decode_batch; returns the step's logits.
   [[nodiscard]] std::vector<float> decode(DecoderState& state, std::span<const int> tokens,
                                           std::span<const int> positions,
                                           AttentionCapture* capture = nullptr) const;
@@ -89,13 +142,22 @@ class WhisperModel {
     std::atomic<std::int64_t> decoder_ns{0};
     std::atomic<std::int64_t> decoder_calls{0};
     std::atomic<std::int64_t> decoded_tokens{0};
+    std::atomic<std::int64_t> batched_calls{0};
+    std::atomic<std::int64_t> batched_states{0};
+    std::atomic<std::int64_t> batched_tokens{0};
+  };
+  // Where each step's rows lie in the rows of a decode_batch.
+  struct StepRows {
+    int first = 0;       // first row in the batch
+    int rows = 0;        // batch * new_tokens
+    int new_tokens = 0;  // per sequence
   };
 
   void encoder_self_attention(const SelfAttention& layer, std::vector<float>& x, int rows) const;
   void decoder_self_attention(const SelfAttention& layer, int layer_index, std::vector<float>& x,
-                              int new_tokens, DecoderState& state) const;
+                              std::span<DecodeStep> steps, std::span<const StepRows> layout) const;
   void cross_attention(const CrossAttention& layer, int layer_index, std::vector<float>& x,
-                       int rows, const DecoderState& state, AttentionCapture* capture) const;
+                       std::span<DecodeStep> steps, std::span<const StepRows> layout) const;
   void feed_forward(const FeedForward& layer, std::vector<float>& x, int rows) const;
   // Multi-head scaled dot-product attention; each view holds all heads side by side.
   // `on_scores(head, scores)`, if given, sees each head's scores [queries.rows, keys.rows]
@@ -113,6 +175,13 @@ class WhisperModel {
   // Compute kernels hold no per-request state, so one backend serves every concurrent request.
   std::unique_ptr<kernels::Backend> backend_;
   std::unique_ptr<Counters> counters_ = std::make_unique<Counters>();
+  // Cross-attention caches of finished windows, kept for the next ones (37 MiB each for base):
+  // reusing them spares every window the page faults of fresh memory.
+  struct CachePool {
+    std::mutex mutex;
+    std::vector<std::unique_ptr<CrossAttentionCache>> spare;
+  };
+  std::shared_ptr<CachePool> cache_pool_ = std::make_shared<CachePool>();
 };
 
 }  // namespace amanuensis::model

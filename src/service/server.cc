@@ -87,7 +87,8 @@ int run_server(const ServeConfig& config) {
   context.set_model(Model::load({.path = config.model_path,
                                  .threads = threads_per_worker(config),
                                  .compute_type = config.compute_type,
-                                 .device = config.device}));
+                                 .device = config.device,
+                                 .decode_lanes = config.decode_lanes}));
   std::fprintf(
       stderr, "serve: model %s loaded on %s in %.2f s; ready\n",
       context.model_summary()->name.c_str(), backend_mode(context.model()).c_str(),

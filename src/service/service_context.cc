@@ -86,6 +86,26 @@ ServiceContext::ServiceContext(ServeConfig config)
                   [this] { return in_flight_.load(); });
   registry_.gauge("amanuensis_model_loaded", "1 once the model is loaded",
                   [this] { return ready_ ? 1.0 : 0.0; });
+  // The model's decoder counters; requests that transcribe at the same time share decoder steps,
+  // and these show how much (rows / steps is the mean batch).
+  const auto decoder = [this](std::int64_t Timings::*field) {
+    return [this, field] {
+      const std::lock_guard lock(model_mutex_);
+      return model_ ? static_cast<double>(model_->timings().*field) : 0.0;
+    };
+  };
+  registry_.sampled_counter("amanuensis_decode_steps_total",
+                            "Decoder steps run; a step shared by several requests counts once",
+                            decoder(&Timings::decoder_calls));
+  registry_.sampled_counter("amanuensis_decode_rows_total",
+                            "Token rows fed to the decoder, over all steps",
+                            decoder(&Timings::decoded_tokens));
+  registry_.sampled_counter("amanuensis_decode_batched_steps_total",
+                            "Decoder steps shared by several concurrent requests",
+                            decoder(&Timings::batched_calls));
+  registry_.sampled_counter("amanuensis_decode_batch_rows_total",
+                            "Token rows fed in decoder steps shared by several requests",
+                            decoder(&Timings::batched_tokens));
   registry_.sampled_counter("process_cpu_seconds_total", "User and system CPU time of the process",
                             [] { return read_process_stats().cpu_seconds; });
   registry_.gauge("process_resident_memory_bytes", "Resident memory of the process",

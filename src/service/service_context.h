@@ -25,7 +25,8 @@ struct ServeConfig {
   std::string host = "127.0.0.1";
   int port = 8000;
   int workers = 2;
-  int threads = 0;  // compute threads per transcription; 0: cores / workers, at least 1
+  int threads = 0;       // compute threads per transcription; 0: cores / workers, at least 1
+  int decode_lanes = 0;  // ModelOptions::decode_lanes: 0 lets the model choose
   int max_queue = 16;
   double max_upload_mb = 25.0;             // OpenAI's limit
   std::string api_key;                     // empty: no authentication

@@ -1,4 +1,4 @@
-"""The command line: usage errors, output formats, --output-dir and error reporting.
+"""The command line: usage errors, output formats, --output-dir, error reporting and `bench`.
 
 Usage errors: usage text on stderr, exit code 2, nothing on stdout.
 Other errors: "error: <message>" on stderr naming the problem, exit code 1, nothing on stdout.
@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 
 import amanuensis_cli
+import manifest as manifest_mod
 from amanuensis_cli import CliRun
-from wer import normalise
+from wer import normalise, wer
 
 JFK_WORDS = "ask not what your country can do for you ask what you can do for your country"
 
@@ -265,3 +266,38 @@ def test_missing_vocabulary(amanuensis, model_copy, jfk):
     for f in model_copy.glob("vocabulary.*"):
         f.unlink()
     assert_error(transcribe(amanuensis, model_copy, "json", jfk), ("vocabulary",))
+
+
+# --- amanuensis bench ---------------------------------------------------------------------------
+
+def test_bench_json(amanuensis, tiny_model, manifest, jfk):
+    run = cli(amanuensis, "bench", "--json", "--model", tiny_model, "--compute-type", "int8",
+              "--threads", "2", "--beam-size", "1", jfk)
+    assert_ok(run)
+    out = json.loads(run.stdout)  # one JSON object, nothing else on stdout
+    assert out["engine"] == "amanuensis"
+    assert isinstance(out["backend"], str) and out["backend"]
+    assert out["load_seconds"] > 0
+    assert out["encoder_seconds"] > 0 and out["decoder_seconds"] > 0 and out["decoder_calls"] > 0
+    (f,) = out["files"]
+    assert f["path"] == str(jfk)
+    assert abs(f["audio_seconds"] - 11.0) < 0.05
+    assert 0 < f["first_segment_seconds"] <= f["wall_seconds"]
+    assert f["tokens"] > 0
+    reference = manifest_mod.by_id(manifest, "jfk").reference
+    assert wer(reference, f["text"]) <= 0.1, f"text {f['text']!r} vs reference {reference!r}"
+
+
+def test_bench_table(amanuensis, tiny_model, jfk):
+    run = cli(amanuensis, "bench", "--model", tiny_model, "--threads", "2", "--beam-size", "1", jfk)
+    assert_ok(run)
+    assert "RTF" in run.stdout and "jfk.wav" in run.stdout and "encoder" in run.stdout, run.stdout
+
+
+def test_bench_missing_audio_file(amanuensis, tiny_model, tmp_path):
+    run = cli(amanuensis, "bench", "--json", "--model", tiny_model, tmp_path / "missing.wav")
+    assert_error(run, NOT_FOUND, ("missing.wav",))
+
+
+def test_bench_without_files(amanuensis, tiny_model):
+    assert_usage_error(cli(amanuensis, "bench", "--model", tiny_model))

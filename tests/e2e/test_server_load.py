@@ -50,6 +50,11 @@ def test_200_requests_at_concurrency_8(amanuensis, tiny_model, manifest, repo_ro
     assert ok >= TOTAL * 0.9, f"only {ok} of {TOTAL} were served (the rest got 429)"
     served = metrics['amanuensis_http_requests_total{endpoint="/v1/audio/transcriptions",status="200"}']
     assert served == ok
+    # The decoder's counters (shared steps are tested in tests/unit/decode_batching_test.cc).
+    steps = metrics["amanuensis_decode_steps_total"]
+    assert steps >= ok and metrics["amanuensis_decode_rows_total"] >= steps
+    assert metrics["amanuensis_decode_batched_steps_total"] <= steps
+    assert metrics["amanuensis_decode_batch_rows_total"] <= metrics["amanuensis_decode_rows_total"]
     growth = rss_end / rss_first
     print(f"\nload: {ok}/{TOTAL} ok, p50 {rest['latency_p50']} s, p95 {rest['latency_p95']} s, "
           f"{rest['audio_hours_per_hour']} audio h/h; RSS {rss_first / 2**20:.0f} -> "

@@ -13,6 +13,7 @@
 
 #include "kernels/backend.h"
 #include "kernels/cpu_isa.h"
+#include "kernels/flash_attention.h"
 #include "kernels/int8_gemm.h"
 #include "kernels/thread_pool.h"
 #include "kernels/vector_ops.h"
@@ -109,6 +110,73 @@ TEST(VectorOps, LayerNormAddMaxAbsOnEveryTarget) {
     for (const float v : x) want_max = std::max(want_max, std::fabs(v));
     ASSERT_EQ(max_abs(x.data(), x.size()), want_max);
   });
+}
+
+// One head of flash_attention against softmax and products in double. q, k and v live inside
+// wider matrices (row strides larger than head_dim), like one head of a layer's q|k|v; columns
+// of `out` outside the head stay untouched. Tolerance: 1e-5 max abs error on outputs of size
+// ~1 (float32 rounding of 64-term dot products and exp; measured about 1e-6).
+struct FlashCase {
+  int rows, keys, head_dim, causal_offset;
+  float q_scale;  // larger spreads the scores, which exercises the online rescaling
+};
+
+double flash_attention_error(const FlashCase& c) {
+  const int q_ld = c.head_dim + 5, kv_ld = 2 * c.head_dim + 3, out_ld = c.head_dim + 7;
+  const auto q = random_values(static_cast<std::size_t>(c.rows) * q_ld, c.q_scale, 19);
+  const auto kv = random_values(static_cast<std::size_t>(c.keys) * kv_ld, 1.0F, 20);
+  const float* k = kv.data() + 1;
+  const float* v = kv.data() + 2 + c.head_dim;
+  const float scale = 1.0F / std::sqrt(static_cast<float>(c.head_dim));
+  std::vector<float> out(static_cast<std::size_t>(c.rows) * out_ld, -7.0F);
+  flash_attention(q.data(), q_ld, c.rows, k, kv_ld, v, kv_ld, c.keys, c.head_dim, scale,
+                  c.causal_offset, out.data() + 2, out_ld);
+  double error = 0;
+  std::vector<double> p(c.keys);
+  for (int r = 0; r < c.rows; ++r) {
+    const int visible = c.causal_offset < 0 ? c.keys : std::min(c.keys, r + c.causal_offset + 1);
+    double max_value = -1e300, sum = 0;
+    for (int j = 0; j < visible; ++j) {
+      double dot = 0;
+      for (int i = 0; i < c.head_dim; ++i)
+        dot += static_cast<double>(q[r * q_ld + i]) * k[j * kv_ld + i];
+      p[j] = dot * scale;
+      max_value = std::max(max_value, p[j]);
+    }
+    for (int j = 0; j < visible; ++j) sum += (p[j] = std::exp(p[j] - max_value));
+    const float* got = out.data() + static_cast<std::size_t>(r) * out_ld;
+    for (int i = 0; i < c.head_dim; ++i) {
+      double want = 0;
+      for (int j = 0; j < visible; ++j) want += p[j] * v[j * kv_ld + i];
+      error = std::max(error, std::fabs(got[2 + i] - want / sum));
+    }
+    for (int i = 0; i < 2; ++i) EXPECT_EQ(got[i], -7.0F);
+    for (int i = c.head_dim + 2; i < out_ld; ++i) EXPECT_EQ(got[i], -7.0F);
+  }
+  return error;
+}
+
+TEST(FlashAttention, MatchesDoubleReferenceOnEveryTarget) {
+  for_each_vector_target([&] {
+    for (const auto& c : {FlashCase{200, 300, 64, -1, 1.0F},
+                          {37, 53, 64, -1, 1.0F},
+                          {37, 53, 24, -1, 3.0F},
+                          {1, 5, 64, -1, 1.0F},
+                          {130, 130, 64, 0, 3.0F},
+                          {70, 200, 16, 129, 1.0F},
+                          {29, 61, 13, 2, 1.0F},
+                          {100, 90, 64, 3, 1.0F},
+                          {49, 1500, 64, -1, 5.0F}}) {
+      SCOPED_TRACE(testing::Message() << c.rows << "x" << c.keys << " head_dim " << c.head_dim
+                                      << " causal " << c.causal_offset);
+      EXPECT_LT(flash_attention_error(c), 1e-5);
+    }
+  });
+}
+
+TEST(FlashAttention, MatchesDoubleReferenceAtEncoderSize) {
+  EXPECT_LT(flash_attention_error({1500, 1500, 64, -1, 1.0F}), 1e-5);
+  EXPECT_LT(flash_attention_error({1500, 1500, 64, 0, 2.0F}), 1e-5);
 }
 
 TEST(ThreadPool, RunsEveryTaskOnce) {
