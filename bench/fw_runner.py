@@ -1,4 +1,4 @@
-"""One benchmark run of faster-whisper, for bench/compare (the peer of amanuensis_bench_runner).
+"""One benchmark run of faster-whisper, for bench/compare (the peer of `amanuensis bench --json`).
 
     .venv/bin/python bench/fw_runner.py --model models/base --compute-type int8 --threads 2 \
         --beam-size 5 [--language en] FILE...
