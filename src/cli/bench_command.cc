@@ -28,10 +28,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 struct BenchArguments {
-  std::filesystem::path model;
-  int threads = 0;
-  std::string compute_type = "default";
-  std::string device = "auto";
+  ModelOptions model;
   int beam_size = 5;
   std::string language = "en";
   bool json = false;
@@ -107,16 +104,13 @@ void print_table(const BenchArguments& args, const std::string& backend, double 
       ratio(audio, wall), stats.encoder_seconds, stats.decoder_seconds,
       static_cast<long long>(stats.decoder_calls), load_seconds);
   std::printf("model %s, %s, compute type %s, beam size %d, language %s\n",
-              args.model.string().c_str(), backend.c_str(), args.compute_type.c_str(),
+              args.model.path.string().c_str(), backend.c_str(), args.model.compute_type.c_str(),
               args.beam_size, args.language.empty() ? "auto" : args.language.c_str());
 }
 
 int run(const BenchArguments& args) {
   const auto load_start = Clock::now();
-  const auto model = Model::load({.path = args.model,
-                                  .threads = args.threads,
-                                  .compute_type = args.compute_type,
-                                  .device = args.device});
+  const auto model = Model::load(args.model);
   const double load_seconds = seconds_since(load_start);
 
   TranscribeOptions options;
@@ -153,15 +147,7 @@ CommandAction add_bench_command(CLI::App& app) {
   auto args = std::make_shared<BenchArguments>();
   auto* command = app.add_subcommand(
       "bench", "Measure transcription speed: load time, per-file wall time, RTF, tokens/s");
-  command->add_option("--model", args->model, "CTranslate2 Whisper model folder")->required();
-  command->add_option("--threads", args->threads, "Compute threads (default: all cores)")
-      ->check(CLI::NonNegativeNumber);
-  command->add_option("--compute-type", args->compute_type,
-                      "default, float32, float16, bfloat16, int8, int8_float32, int8_float16");
-  command
-      ->add_option("--device", args->device,
-                   "auto, cpu, cuda, opencl or npu (see `amanuensis devices`; falls back to cpu)")
-      ->envname("AMANUENSIS_DEVICE");
+  add_model_options(*command, args->model);
   command->add_option("--beam-size", args->beam_size, "Beam size; 1 is greedy")
       ->check(CLI::Range(1, 64))
       ->capture_default_str();

@@ -5,6 +5,7 @@
 #include <functional>
 #include <memory>
 
+#include "amanuensis/amanuensis.h"
 #include "jobs/job_store.h"
 
 namespace amanuensis::cli {
@@ -21,6 +22,9 @@ CommandAction add_serve_command(CLI::App& app);
 CommandAction add_devices_command(CLI::App& app);
 CommandAction add_worker_command(CLI::App& app);
 CommandAction add_bench_command(CLI::App& app);
+
+// --model, --threads, --compute-type and --device, as `transcribe` and `bench` take them.
+void add_model_options(CLI::App& command, ModelOptions& options);
 
 // The batch-job options `serve` and `worker` share (--max-attempts, --visibility-timeout,
 // --job-ttl); the visibility timeout is read into `visibility_seconds`.

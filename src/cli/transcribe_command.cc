@@ -23,10 +23,7 @@ using formats::write_transcript;
 constexpr double kProgressMinimumSeconds = 60.0;
 
 struct TranscribeArguments {
-  std::filesystem::path model;
-  int threads = 0;
-  std::string compute_type = "default";
-  std::string device = "auto";
+  ModelOptions model;
   std::string output_format = "txt";
   std::filesystem::path output_dir;
   formats::WriteOptions write_options;
@@ -84,10 +81,7 @@ void add_decoding_options(CLI::App& command, TranscribeOptions& o) {
 int run(const TranscribeArguments& args) {
   using Clock = std::chrono::steady_clock;
   const auto format = parse_output_format(args.output_format);
-  const auto model = Model::load({.path = args.model,
-                                  .threads = args.threads,
-                                  .compute_type = args.compute_type,
-                                  .device = args.device});
+  const auto model = Model::load(args.model);
   if (!args.output_dir.empty()) std::filesystem::create_directories(args.output_dir);
 
   int status = 0;
@@ -125,18 +119,22 @@ int run(const TranscribeArguments& args) {
 
 }  // namespace
 
+void add_model_options(CLI::App& command, ModelOptions& options) {
+  command.add_option("--model", options.path, "CTranslate2 Whisper model folder")->required();
+  command.add_option("--threads", options.threads, "Compute threads (default: all cores)")
+      ->check(CLI::NonNegativeNumber);
+  command.add_option("--compute-type", options.compute_type,
+                     "default, float32, float16, bfloat16, int8, int8_float32, int8_float16");
+  command
+      .add_option("--device", options.device,
+                  "auto, cpu, cuda, opencl or npu (see `amanuensis devices`; falls back to cpu)")
+      ->envname("AMANUENSIS_DEVICE");
+}
+
 CommandAction add_transcribe_command(CLI::App& app) {
   auto args = std::make_shared<TranscribeArguments>();
   auto* command = app.add_subcommand("transcribe", "Transcribe audio or video files");
-  command->add_option("--model", args->model, "CTranslate2 Whisper model folder")->required();
-  command->add_option("--threads", args->threads, "Compute threads (default: all cores)")
-      ->check(CLI::NonNegativeNumber);
-  command->add_option("--compute-type", args->compute_type,
-                      "default, float32, float16, bfloat16, int8, int8_float32, int8_float16");
-  command
-      ->add_option("--device", args->device,
-                   "auto, cpu, cuda, opencl or npu (see `amanuensis devices`; falls back to cpu)")
-      ->envname("AMANUENSIS_DEVICE");
+  add_model_options(*command, args->model);
   command->add_option("--output-format", args->output_format, "txt, json, srt, vtt or tsv")
       ->check(CLI::IsMember({"txt", "json", "srt", "vtt", "tsv"}));
   command->add_option("--output-dir", args->output_dir,

@@ -26,6 +26,8 @@ std::vector<BackendReport> list_backends(const std::string&) { __builtin_trap();
 Model Model::load(const ModelOptions&) { __builtin_trap(); }
 const ModelInfo& Model::info() const { __builtin_trap(); }
 std::vector<BackendReport> Model::backend_reports() const { __builtin_trap(); }
+Timings Model::timings() const { __builtin_trap(); }
+std::string Model::backend_description() const { __builtin_trap(); }
 Transcription Model::transcribe(std::span<const float>, const TranscribeOptions&,
                                 const SegmentCallback&, std::stop_token) const {
   __builtin_trap();
