@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstdint>
+#include <memory>
 #include <random>
 #include <vector>
 
@@ -386,6 +387,31 @@ TEST_P(BackendTest, ElementwiseOpsSplitAcrossThreads) {
     ASSERT_NEAR(sum, 1.0, 1e-5);
     if (r + 4 < cols) {
       ASSERT_EQ(y[r * cols + r + 4], 0.0F);
+    }
+  }
+}
+
+// A transcript must not depend on --threads: every product gives the same bits on 1, 2 and 3
+// threads, at encoder sizes (row blocks) and decoder sizes (column splits).
+TEST(Backend, ProductsAreTheSameWhateverTheThreadCount) {
+  std::vector<std::unique_ptr<Backend>> backends;
+  for (const int threads : {1, 2, 3}) backends.push_back(make_cpu_backend(threads));
+  for (const auto& [m, n, k] : {std::tuple{1500, 512, 240}, {700, 384, 96}, {5, 2000, 64}}) {
+    const auto x = random_values(static_cast<std::size_t>(m) * k, 1.0F, 20);
+    const auto w = random_values(static_cast<std::size_t>(n) * k, 0.1F, 21);
+    const auto bias = random_values(n, 1.0F, 22);
+    const auto wq = quantize_int8(w.data(), n, k, k);
+    std::vector<std::vector<float>> float_out, int8_out;
+    for (const auto& backend : backends) {
+      std::vector<float> y(static_cast<std::size_t>(m) * n);
+      backend->linear({x.data(), m, k, k}, {w.data(), n, k, k}, bias, {y.data(), m, n, n});
+      float_out.push_back(y);
+      backend->linear_int8({x.data(), m, k, k}, wq, bias, {y.data(), m, n, n});
+      int8_out.push_back(y);
+    }
+    for (std::size_t i = 1; i < backends.size(); ++i) {
+      EXPECT_EQ(float_out[i], float_out[0]) << m << "x" << n << "x" << k;
+      EXPECT_EQ(int8_out[i], int8_out[0]) << m << "x" << n << "x" << k;
     }
   }
 }
