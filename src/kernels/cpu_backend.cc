@@ -20,6 +20,8 @@ constexpr std::int64_t kParallelWork = 1 << 16;
 // Rows per block of a float product with many rows (encoder): a few blocks per thread for
 // balance, each large enough that OpenBLAS's packing of the weights stays a small cost.
 constexpr int kProductRows = 256;
+// Columns (output channels) per block of a float product with few rows (decoding).
+constexpr int kProductColumns = 512;
 // Element-wise work per task.
 constexpr int kElementGrain = 1 << 14;
 // Query rows per attention task (flash_attention): two panels of 48 rows with AVX-512, four of 24
@@ -223,10 +225,10 @@ class CpuBackend final : public Backend {
   }
 
   // Runs part(r0, r1, n0, n1) over an [m, n] output with inner dimension k: whole on this thread
-  // when small; else in blocks of kProductRows rows (many rows: the encoder), or split by columns
-  // (few rows: decoding). Row blocks have the same bounds whatever the thread count: OpenBLAS
-  // rounds a row's products differently depending on the other rows of its call, and a
-  // transcript must not depend on --threads.
+  // when small; else in blocks of kProductRows rows (many rows: the encoder) or of
+  // kProductColumns columns (few rows: decoding). The blocks have the same bounds whatever the
+  // thread count: OpenBLAS rounds an output differently depending on the other rows and columns
+  // of its call, and a transcript must not depend on --threads.
   template <typename Part>
   void split_product(int m, int n, int k, const Part& part) {
     const std::int64_t work = static_cast<std::int64_t>(m) * n * k;
@@ -235,10 +237,10 @@ class CpuBackend final : public Backend {
     } else if (m >= kProductRows) {
       pool_.run(ceil_div(m, kProductRows),
                 [&](int b) { part(b * kProductRows, std::min(m, (b + 1) * kProductRows), 0, n); });
-    } else if (pool_.size() == 1) {
-      part(0, m, 0, n);
     } else {
-      pool_.for_range(n, 64, [&](int n0, int n1) { part(0, m, n0, n1); });
+      pool_.run(ceil_div(n, kProductColumns), [&](int b) {
+        part(0, m, b * kProductColumns, std::min(n, (b + 1) * kProductColumns));
+      });
     }
   }
 

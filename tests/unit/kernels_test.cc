@@ -396,7 +396,8 @@ TEST_P(BackendTest, ElementwiseOpsSplitAcrossThreads) {
 TEST(Backend, ProductsAreTheSameWhateverTheThreadCount) {
   std::vector<std::unique_ptr<Backend>> backends;
   for (const int threads : {1, 2, 3}) backends.push_back(make_cpu_backend(threads));
-  for (const auto& [m, n, k] : {std::tuple{1500, 512, 240}, {700, 384, 96}, {5, 2000, 64}}) {
+  for (const auto& [m, n, k] :
+       {std::tuple{1500, 512, 240}, {700, 384, 96}, {5, 2000, 64}, {100, 1300, 200}}) {
     const auto x = random_values(static_cast<std::size_t>(m) * k, 1.0F, 20);
     const auto w = random_values(static_cast<std::size_t>(n) * k, 0.1F, 21);
     const auto bias = random_values(n, 1.0F, 22);
