@@ -1,14 +1,10 @@
 // Whisper's encoder and decoder on top of a kernels::Backend.
 #pragma once
 
-#include <sys/mman.h>
-
 #include <atomic>
 #include <cstdint>
-#include <cstdlib>
 #include <memory>
 #include <mutex>
-#include <new>
 #include <span>
 #include <utility>
 #include <vector>
@@ -21,8 +17,6 @@ namespace amanuensis::model {
 // Allocates without value-initialising: a sequence cache reserves room for the whole text
 // context (11 MiB per sequence for base), of which decoding touches only the rows it fills, so
 // zeroing it would fault in and clear every page for nothing.
-inline constexpr std::size_t kHugePage = std::size_t{2} << 20;
-
 template <typename T>
 struct UninitializedAllocator : std::allocator<T> {
   template <typename U>
@@ -30,26 +24,6 @@ struct UninitializedAllocator : std::allocator<T> {
     using other = UninitializedAllocator<U>;
   };
   using std::allocator<T>::allocator;
-
-  // Blocks of 2 MiB and more are aligned to 2 MiB and asked to be backed by huge pages: decoding
-  // streams these caches every step, and with 4 KiB pages the hardware prefetchers stop at
-  // every page boundary.
-  T* allocate(std::size_t n) {
-    const std::size_t bytes = n * sizeof(T);
-    if (bytes < kHugePage) return std::allocator<T>::allocate(n);
-    const std::size_t rounded = (bytes + kHugePage - 1) / kHugePage * kHugePage;
-    void* p = std::aligned_alloc(kHugePage, rounded);
-    if (p == nullptr) throw std::bad_alloc();
-#if defined(__linux__)
-    madvise(p, rounded, MADV_HUGEPAGE);
-#endif
-    return static_cast<T*>(p);
-  }
-  void deallocate(T* p, std::size_t n) {
-    if (n * sizeof(T) < kHugePage) return std::allocator<T>::deallocate(p, n);
-    std::free(p);
-  }
-
   template <typename U, typename... Args>
   void construct(U* p, Args&&... args) {
     if constexpr (sizeof...(Args) == 0) {
