@@ -9,20 +9,14 @@ and text. Peak memory and CPU time are measured by the caller, from outside.
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 
+from runner_args import parse_runner_args
+
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--model", required=True)
-    parser.add_argument("--compute-type", default="default")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--beam-size", type=int, default=5)
-    parser.add_argument("--language", default="en")
-    parser.add_argument("files", nargs="+")
-    args = parser.parse_args()
+    args = parse_runner_args()
 
     import faster_whisper
     from faster_whisper import WhisperModel

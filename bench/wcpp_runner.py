@@ -24,7 +24,6 @@ whisper.cpp's log go to stderr.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -32,6 +31,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from runner_args import parse_runner_args
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CACHE_DIR = REPO_ROOT / ".cache" / "ggml"
@@ -92,14 +93,7 @@ def whisper_timings(ctx) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--model", required=True)
-    parser.add_argument("--compute-type", default="default")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--beam-size", type=int, default=5)
-    parser.add_argument("--language", default="en")
-    parser.add_argument("files", nargs="+")
-    args = parser.parse_args()
+    args = parse_runner_args()
 
     wtype = weight_type(args.compute_type)
     weights = ggml_weights(args.model, wtype)
