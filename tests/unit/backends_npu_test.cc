@@ -9,7 +9,6 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
-#include <random>
 #include <vector>
 
 #include "backends/npu/gemm_tiling.h"
@@ -18,17 +17,12 @@
 #include "backends/npu/xrt_runner.h"
 #include "backends/provider.h"
 #include "backends/registry.h"
+#include "support/random_values.h"
 
 namespace amanuensis::backends::npu {
 namespace {
 
-std::vector<float> random_values(std::size_t n, float scale, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0.0F, scale);
-  std::vector<float> v(n);
-  for (auto& x : v) x = dist(rng);
-  return v;
-}
+using amanuensis::test_support::random_values;
 
 TEST(Bf16, RoundsToNearestEven) {
   EXPECT_EQ(to_bf16(1.0F), 0x3f80);

@@ -28,6 +28,7 @@
 #include "features/log_mel.h"
 #include "kernels/backend.h"
 #include "kernels/int8_gemm.h"
+#include "support/random_values.h"
 
 namespace amanuensis::backends {
 namespace {
@@ -35,13 +36,7 @@ namespace {
 using kernels::MatrixView;
 using kernels::MutableMatrixView;
 
-std::vector<float> random_values(std::size_t n, float scale, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0.0F, scale);
-  std::vector<float> v(n);
-  for (auto& x : v) x = dist(rng);
-  return v;
-}
+using amanuensis::test_support::random_values;
 
 struct Case {
   std::string name;

@@ -9,7 +9,6 @@
 #include <cmath>
 #include <cstdint>
 #include <memory>
-#include <random>
 #include <vector>
 
 #include "kernels/backend.h"
@@ -18,17 +17,12 @@
 #include "kernels/int8_gemm.h"
 #include "kernels/thread_pool.h"
 #include "kernels/vector_ops.h"
+#include "support/random_values.h"
 
 namespace amanuensis::kernels {
 namespace {
 
-std::vector<float> random_values(std::size_t n, float scale, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0.0F, scale);
-  std::vector<float> v(n);
-  for (auto& x : v) x = dist(rng);
-  return v;
-}
+using amanuensis::test_support::random_values;
 
 // Runs `check` once per Highway instruction set available here, then restores the best.
 template <typename Check>

@@ -202,14 +202,19 @@ class CudaBackend final : public kernels::Backend {
     download(lane, dy, y);
   }
 
-  void attention(MatrixView q, MatrixView k, MatrixView v, int n_heads, float scale,
-                 int causal_offset, MutableMatrixView out) override {
-    if (q.rows == 0) return;
-    const int head_dim = q.cols / n_heads;
+  // The fused attention kernel keeps a head's row in registers: at most kMaxHeadDim values.
+  static int checked_head_dim(int head_dim) {
     if (head_dim > kMaxHeadDim) {
       throw DeviceError("CUDA attention: head dimension " + std::to_string(head_dim) + " above " +
                         std::to_string(kMaxHeadDim));
     }
+    return head_dim;
+  }
+
+  void attention(MatrixView q, MatrixView k, MatrixView v, int n_heads, float scale,
+                 int causal_offset, MutableMatrixView out) override {
+    if (q.rows == 0) return;
+    const int head_dim = checked_head_dim(q.cols / n_heads);
     Lease lane(*this);
     float* dq = upload(lane, 0, q);
     float* dk = upload(lane, 1, k);
@@ -227,11 +232,7 @@ class CudaBackend final : public kernels::Backend {
   void attention_head_major(MatrixView q, const float* k, const float* v, int keys, int n_heads,
                             float scale, MutableMatrixView out) override {
     if (q.rows == 0) return;
-    const int head_dim = q.cols / n_heads;
-    if (head_dim > kMaxHeadDim) {
-      throw DeviceError("CUDA attention: head dimension " + std::to_string(head_dim) + " above " +
-                        std::to_string(kMaxHeadDim));
-    }
+    const int head_dim = checked_head_dim(q.cols / n_heads);
     Lease lane(*this);
     const int rows = n_heads * keys;
     const auto dk = window_constant(k, rows, head_dim);
