@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <span>
@@ -71,7 +72,50 @@ struct ModelOptions {
   int decode_lanes = 0;
 };
 
+/// Voice activity detection (Silero VAD v6, run natively). Names and defaults follow
+/// faster-whisper's `VadOptions`.
+struct VadOptions {
+  /// A 32 ms window whose speech probability is at least this is speech.
+  float threshold = 0.5F;
+  /// Speech ends once a window falls below this; unset means max(threshold - 0.15, 0.01).
+  std::optional<float> neg_threshold;
+  /// Speech spans shorter than this are dropped.
+  int min_speech_duration_ms = 0;
+  /// Longer spans are split, at a silence of at least 98 ms when there is one.
+  float max_speech_duration_s = std::numeric_limits<float>::infinity();
+  /// Silence that must pass before a span ends.
+  int min_silence_duration_ms = 2000;
+  /// Added on each side of every span.
+  int speech_pad_ms = 400;
+};
+
+/// One stretch of speech, in samples of the 16 kHz waveform: [start, end).
+struct SpeechSpan {
+  std::int64_t start = 0;
+  std::int64_t end = 0;
+};
+
+/// Where the waveform holds speech, as faster-whisper's `get_speech_timestamps` finds it.
+/// `vad_model`: a silero_vad_v6.onnx file; empty means $AMANUENSIS_VAD_MODEL when set, else the
+/// copy built into the library (Error when neither exists).
+std::vector<SpeechSpan> detect_speech(std::span<const float> audio, const VadOptions& options = {},
+                                      const std::filesystem::path& vad_model = {});
+
+/// The VAD's speech probability of every 512-sample (32 ms) window of the waveform, the last
+/// window zero-padded (faster-whisper's SileroVADModel over the padded audio).
+std::vector<float> speech_probabilities(std::span<const float> audio,
+                                        const std::filesystem::path& vad_model = {});
+
+/// Throws Error naming the field when an option is out of range (threshold outside [0, 1],
+/// negative durations, ...).
+void validate(const VadOptions& options);
+
 /// Decoding options. Names and defaults follow faster-whisper's `WhisperModel.transcribe()`.
+///
+/// Batched mode (`batch_size` > 0) follows faster-whisper's `BatchedInferencePipeline`: the audio
+/// is cut into speech chunks of at most 30 seconds, `batch_size` chunks are encoded and decoded
+/// together, each chunk on its own (no previous text as prompt, only the first temperature, no
+/// quality fallback or no-speech skip, prefix and hallucination_silence_threshold unused).
 struct TranscribeOptions {
   /// ISO-639-1 code of the spoken language; empty means detect it from the first 30 seconds.
   std::string language;
@@ -108,8 +152,8 @@ struct TranscribeOptions {
   bool suppress_blank = true;
   /// Token ids never to sample; -1 stands for the model's non-speech set.
   std::vector<int> suppress_tokens = {-1};
-  /// Decode text only, one segment per window.
-  bool without_timestamps = false;
+  /// Decode text only, one segment per window. Unset: false in sequential mode, true in batched.
+  std::optional<bool> without_timestamps;
   /// Latest start time, in seconds, the first timestamp of a window may have.
   float max_initial_timestamp = 1.0F;
   /// Cap on tokens sampled per window; unset means until the decoder's context is full.
@@ -127,6 +171,24 @@ struct TranscribeOptions {
   std::vector<float> clip_timestamps;
   /// Seed of the sampler used at temperatures above 0.
   std::uint64_t seed = 0;
+  /// Logits of tokens already in the sequence are divided (positive) or multiplied (negative) by
+  /// this; above 1 discourages repetition (CTranslate2's repetition_penalty).
+  float repetition_penalty = 1.0F;
+  /// Forbid any n-gram of this many tokens from appearing twice; 0 turns it off.
+  int no_repeat_ngram_size = 0;
+
+  /// Transcribe only the speech the VAD finds; its times are mapped back to the whole audio.
+  /// Unset: off in sequential mode, on in batched mode.
+  std::optional<bool> vad_filter;
+  /// VAD settings. Unset: VadOptions{} in sequential mode; in batched mode
+  /// min_silence_duration_ms 160 (faster-whisper's batched defaults). Batched mode always caps
+  /// max_speech_duration_s at 30 seconds, as faster-whisper does.
+  std::optional<VadOptions> vad_parameters;
+  /// silero_vad_v6.onnx to use; empty: see detect_speech.
+  std::filesystem::path vad_model;
+  /// Chunks encoded and decoded together; 0 is sequential (faster-whisper's WhisperModel),
+  /// 1 or more the batched pipeline (faster-whisper's BatchedInferencePipeline).
+  int batch_size = 0;
 };
 
 /// One word with its timing, as faster-whisper's `Word`.
@@ -160,6 +222,8 @@ struct Transcription {
   /// Every language's probability, likeliest first (when the language was detected).
   std::vector<std::pair<std::string, float>> all_language_probs;
   double duration = 0.0;  ///< seconds of audio
+  /// Seconds of audio left after the VAD filter (equal to duration without it).
+  double duration_after_vad = 0.0;
   std::vector<Segment> segments;
 };
 

@@ -65,7 +65,12 @@ void add_decoding_options(CLI::App& command, TranscribeOptions& o) {
   command.add_option("--suppress-tokens", o.suppress_tokens, "Token ids to forbid; -1: non-speech")
       ->delimiter(',')
       ->allow_extra_args(false);
-  command.add_flag("--without-timestamps", o.without_timestamps, "Decode text only");
+  command
+      .add_flag_function(
+          "--without-timestamps{true}",
+          [&o](std::int64_t count) { o.without_timestamps = count > 0; },
+          "Decode text only (--without-timestamps=false keeps timestamps in batched mode)")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   command.add_option("--max-initial-timestamp", o.max_initial_timestamp,
                      "Latest first timestamp, in seconds");
   command.add_option("--max-new-tokens", o.max_new_tokens, "Cap on tokens per window")

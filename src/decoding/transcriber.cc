@@ -307,7 +307,7 @@ Transcription transcribe(model::DecodeBatcher& decoder, const model::Tokenizer& 
   request.end_of_text = special.end_of_text;
   request.suppressed = suppressed_tokens(weights, special, options.suppress_tokens);
   if (options.suppress_blank) request.suppressed_first = weights.config.suppress_ids_begin;
-  if (!options.without_timestamps) {
+  if (!options.without_timestamps.value_or(false)) {
     request.timestamp_rules = TimestampRules{
         special.end_of_text, special.no_timestamps, special.timestamp_begin, weights.n_vocab - 1,
         special.timestamp_begin +
@@ -375,10 +375,10 @@ Transcription transcribe(model::DecodeBatcher& decoder, const model::Tokenizer& 
     }
     request.start_of_transcript_index = static_cast<int>(request.prompt.size());
     request.prompt.insert(request.prompt.end(), start_sequence.begin(), start_sequence.end());
-    if (options.without_timestamps) request.prompt.push_back(special.no_timestamps);
+    if (options.without_timestamps.value_or(false)) request.prompt.push_back(special.no_timestamps);
     request.forced.clear();
     if (seek == 0 && !prefix_tokens.empty()) {
-      if (!options.without_timestamps) request.forced.push_back(special.timestamp_begin);
+      if (!options.without_timestamps.value_or(false)) request.forced.push_back(special.timestamp_begin);
       request.forced.insert(request.forced.end(), prefix_tokens.begin(), prefix_tokens.end());
     }
     const int room = context - static_cast<int>(request.prompt.size() + request.forced.size());
