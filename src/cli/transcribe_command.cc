@@ -9,6 +9,7 @@
 
 #include "amanuensis/amanuensis.h"
 #include "cli/commands.h"
+#include "cli/long_form_options.h"
 #include "formats/transcript_formats.h"
 
 namespace amanuensis::cli {
@@ -29,6 +30,7 @@ struct TranscribeArguments {
   formats::WriteOptions write_options;
   std::vector<std::string> files;
   TranscribeOptions options;
+  LongFormFlags long_form;
 };
 
 // Options spelled as faster-whisper spells them, kebab-cased.
@@ -83,8 +85,9 @@ void add_decoding_options(CLI::App& command, TranscribeOptions& o) {
       ->allow_extra_args(false);
 }
 
-int run(const TranscribeArguments& args) {
+int run(TranscribeArguments& args) {
   using Clock = std::chrono::steady_clock;
+  apply_long_form_options(args.long_form, args.options);
   const auto format = parse_output_format(args.output_format);
   const auto model = Model::load(args.model);
   if (!args.output_dir.empty()) std::filesystem::create_directories(args.output_dir);
@@ -147,6 +150,7 @@ CommandAction add_transcribe_command(CLI::App& app) {
   command->add_flag("--highlight-words", args->write_options.highlight_words,
                     "SRT/VTT: one cue per word, underlined (needs --word-timestamps)");
   add_decoding_options(*command, args->options);
+  add_long_form_options(*command, args->long_form);
   command->add_option("files", args->files, "Audio or video files")->required();
   return [args] { return run(*args); };
 }

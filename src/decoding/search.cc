@@ -4,6 +4,8 @@
 #include <cmath>
 #include <limits>
 #include <numeric>
+#include <set>
+#include <string>
 
 #include "amanuensis/amanuensis.h"
 #include "kernels/vector_ops.h"
@@ -13,16 +15,6 @@ namespace amanuensis::decoding {
 namespace {
 
 constexpr float kForbidden = -std::numeric_limits<float>::infinity();
-
-// Applies the suppression lists and timestamp rules to one sequence's logits.
-void constrain(const DecodeRequest& request, std::span<const int> sampled,
-               std::span<float> logits) {
-  for (const int token : request.suppressed) logits[token] = kForbidden;
-  if (sampled.empty()) {
-    for (const int token : request.suppressed_first) logits[token] = kForbidden;
-  }
-  if (request.timestamp_rules) request.timestamp_rules->apply(sampled, logits);
-}
 
 // log(sum(exp(row))), as max + log(sum(exp(row - max))); the exponentials are vectorised.
 float log_sum_exp(std::span<const float> row) {
@@ -67,27 +59,19 @@ DecodeResult best_of(std::vector<Hypothesis>& finished, float length_penalty,
   return result;
 }
 
-// Feeds the prompt; returns the logits of the first token to choose and the no-speech
-// probability read at the start-of-transcript position.
-std::pair<std::vector<float>, float> feed_prompt(const model::WhisperModel& model,
-                                                 model::DecodeBatcher::Session& session,
-                                                 model::DecoderState& state,
-                                                 const DecodeRequest& request) {
-  const int n_vocab = model.weights().n_vocab;
-  // A forced prefix is fed with the prompt; the search then continues after it.
-  std::vector<int> fed = request.prompt;
-  fed.insert(fed.end(), request.forced.begin(), request.forced.end());
-  const auto fed_length = static_cast<int>(fed.size());
-  if (request.prompt.empty() || fed_length >= model.weights().n_text_ctx) {
-    throw Error("prompt of " + std::to_string(fed_length) +
-                " tokens does not fit the decoder context");
+// CTranslate2's NoRepeatNgram: every token that would complete an n-gram already present in
+// `sampled` (the n - 1 last tokens followed by it somewhere earlier) is forbidden.
+void forbid_repeated_ngrams(std::span<const int> sampled, int n, std::span<float> logits) {
+  const auto size = static_cast<std::size_t>(n);
+  if (size == 0 || sampled.size() < size) return;
+  const auto current = sampled.last(size - 1);
+  std::set<int> banned;
+  for (auto it = sampled.begin();; ++it) {
+    it = std::search(it, sampled.end(), current.begin(), current.end());
+    if (static_cast<std::size_t>(sampled.end() - it) < size) break;
+    banned.insert(it[static_cast<std::ptrdiff_t>(size) - 1]);
   }
-  const int positions[] = {request.start_of_transcript_index, fed_length - 1};
-  auto logits = session.decode(state, fed, positions);
-  const float no_speech = softmax_probability({logits.data(), static_cast<std::size_t>(n_vocab)},
-                                              request.no_speech_token);
-  logits.erase(logits.begin(), logits.begin() + n_vocab);
-  return {std::move(logits), no_speech};
+  for (const int token : banned) logits[token] = kForbidden;
 }
 
 struct Candidate {
@@ -131,148 +115,310 @@ void best_of_row(std::span<const float> logits, float log_total, double base, in
   }
 }
 
-DecodeResult beam_search(const model::WhisperModel& model, model::DecodeBatcher::Session& session,
-                         model::DecoderState& state, const DecodeRequest& request,
-                         const SearchOptions& options) {
-  const int n_vocab = model.weights().n_vocab;
-  const int beam_size = options.beam_size;
-  const auto max_finished = static_cast<std::size_t>(std::lround(beam_size * options.patience));
+// CTranslate2's BeamSearch: 2 x beam candidates per step, finished beams replaced from the
+// spares, stop after round(beam x patience) hypotheses.
+class BeamSearch final : public WindowSearch {
+ public:
+  BeamSearch(const model::WhisperModel& model,
+             std::shared_ptr<const model::CrossAttentionCache> cross, const DecodeRequest& request,
+             const SearchOptions& options)
+      : WindowSearch(model, std::move(cross), request, options),
+        max_finished_(static_cast<std::size_t>(std::lround(options.beam_size * options.patience))) {
+  }
+
+ private:
+  void start(std::vector<float>& logits) override {
+    beams_.assign(1, request_.forced);
+    scores_.assign(1, 0.0);
+    choose(logits);
+  }
+
+  void choose(std::vector<float>& logits) override;
+  void select(std::vector<int>& order, std::vector<std::vector<int>>& next_beams,
+              std::vector<double>& next_scores, bool last_step);
+
+  DecodeResult best() override {
+    if (finished_.empty()) {
+      for (std::size_t r = 0; r < beams_.size(); ++r) finished_.push_back({beams_[r], scores_[r]});
+    }
+    return best_of(finished_, options_.length_penalty, no_speech_prob_);
+  }
+
+  const std::size_t max_finished_;
+  std::vector<std::vector<int>> beams_;
+  std::vector<double> scores_;
+  std::vector<Hypothesis> finished_;
+  std::vector<Candidate> candidates_;
+};
+
+void BeamSearch::choose(std::vector<float>& logits) {
   // Twice the beam, so that beams ending at this step can be replaced by live ones.
-  const int n_candidates = 2 * beam_size;
+  const int n_candidates = 2 * options_.beam_size;
+  const bool last_step = step_ + 1 == request_.max_new_tokens;
+  const auto forced = request_.forced.size();
+  candidates_.clear();
+  for (std::size_t r = 0; r < beams_.size(); ++r) {
+    const std::span<float> row(logits.data() + r * n_vocab_, static_cast<std::size_t>(n_vocab_));
+    constrain(request_, beams_[r], beams_[r].size() - forced, row);
+    best_of_row(row, log_sum_exp(row), scores_[r], static_cast<int>(r), n_candidates,
+                candidates_);
+  }
+  const auto top = std::min<std::size_t>(n_candidates, candidates_.size());
+  std::partial_sort(candidates_.begin(), candidates_.begin() + static_cast<std::ptrdiff_t>(top),
+                    candidates_.end(), better);
+  candidates_.resize(top);
 
-  auto [logits, no_speech] = feed_prompt(model, session, state, request);
-  std::vector<std::vector<int>> beams(1, request.forced);
-  std::vector<double> scores(1, 0.0);
-  std::vector<Hypothesis> finished;
-  std::vector<Candidate> candidates;
-  candidates.reserve(static_cast<std::size_t>(beam_size) * n_candidates);
+  std::vector<int> order;
+  std::vector<std::vector<int>> next_beams;
+  std::vector<double> next_scores;
+  select(order, next_beams, next_scores, last_step);
+  if (last_step || finished_.size() >= max_finished_ || next_beams.empty()) {
+    finish();
+    return;
+  }
+  beams_ = std::move(next_beams);
+  scores_ = std::move(next_scores);
+  state_.reorder(order);
+  ++step_;
+}
 
-  for (int step = 0; step < request.max_new_tokens; ++step) {
-    const bool last_step = step + 1 == request.max_new_tokens;
-    candidates.clear();
-    for (std::size_t r = 0; r < beams.size(); ++r) {
-      const std::span<float> row(logits.data() + r * n_vocab, static_cast<std::size_t>(n_vocab));
-      constrain(request, beams[r], row);
-      best_of_row(row, log_sum_exp(row), scores[r], static_cast<int>(r), n_candidates, candidates);
-    }
-    const auto top = std::min<std::size_t>(n_candidates, candidates.size());
-    std::partial_sort(candidates.begin(), candidates.begin() + static_cast<std::ptrdiff_t>(top),
-                      candidates.end(), better);
-    candidates.resize(top);
-
-    std::vector<int> order;
-    std::vector<int> next_tokens;
-    std::vector<std::vector<int>> next_beams;
-    std::vector<double> next_scores;
-    std::size_t spare = std::min<std::size_t>(beam_size, candidates.size());
-    for (std::size_t k = 0; k < std::min<std::size_t>(beam_size, candidates.size()); ++k) {
-      auto chosen = candidates[k];
-      if (chosen.token == request.end_of_text || last_step) {
-        Hypothesis done{beams[chosen.row], chosen.score};
-        if (chosen.token != request.end_of_text) done.tokens.push_back(chosen.token);
-        finished.push_back(std::move(done));
-        // Replace the finished beam with the best remaining candidate that goes on.
-        while (spare < candidates.size() && candidates[spare].token == request.end_of_text) ++spare;
-        if (spare == candidates.size()) continue;
-        chosen = candidates[spare++];
+// Takes the best beam_size candidates: those ending become hypotheses, each replaced by the best
+// spare candidate that goes on.
+void BeamSearch::select(std::vector<int>& order, std::vector<std::vector<int>>& next_beams,
+                        std::vector<double>& next_scores, bool last_step) {
+  next_tokens_.clear();
+  const auto kept = std::min<std::size_t>(options_.beam_size, candidates_.size());
+  std::size_t spare = kept;
+  for (std::size_t k = 0; k < kept; ++k) {
+    auto chosen = candidates_[k];
+    if (chosen.token == request_.end_of_text || last_step) {
+      Hypothesis done{beams_[chosen.row], chosen.score};
+      if (chosen.token != request_.end_of_text) done.tokens.push_back(chosen.token);
+      finished_.push_back(std::move(done));
+      while (spare < candidates_.size() && candidates_[spare].token == request_.end_of_text) {
+        ++spare;
       }
-      order.push_back(chosen.row);
-      next_tokens.push_back(chosen.token);
-      auto tokens = beams[chosen.row];
-      tokens.push_back(chosen.token);
-      next_beams.push_back(std::move(tokens));
-      next_scores.push_back(chosen.score);
+      if (spare == candidates_.size()) continue;
+      chosen = candidates_[spare++];
     }
-    if (last_step || finished.size() >= max_finished || next_beams.empty()) break;
-
-    beams = std::move(next_beams);
-    scores = std::move(next_scores);
-    state.reorder(order);
-    std::vector<int> rows(beams.size());
-    std::iota(rows.begin(), rows.end(), 0);
-    logits = session.decode(state, next_tokens, rows);
+    order.push_back(chosen.row);
+    next_tokens_.push_back(chosen.token);
+    auto tokens = beams_[chosen.row];
+    tokens.push_back(chosen.token);
+    next_beams.push_back(std::move(tokens));
+    next_scores.push_back(chosen.score);
   }
-  if (finished.empty()) {
-    for (std::size_t r = 0; r < beams.size(); ++r) finished.push_back({beams[r], scores[r]});
-  }
-  return best_of(finished, options.length_penalty, no_speech);
 }
 
 // Draws `samples` independent continuations (the arg-max one at temperature 0) and keeps the
 // best by length-normalised log-probability.
-DecodeResult sample(const model::WhisperModel& model, model::DecodeBatcher::Session& session,
-                    model::DecoderState& state, const DecodeRequest& request,
-                    const SearchOptions& options, std::mt19937_64& random) {
-  const int n_vocab = model.weights().n_vocab;
-  const int samples = options.temperature > 0.0F ? options.samples : 1;
-  auto [logits, no_speech] = feed_prompt(model, session, state, request);
-  if (samples > 1) {
-    // Every sample starts from the same prompt: share its computation, then fan out.
-    const std::vector<float> first = logits;
-    logits.clear();
-    for (int s = 0; s < samples; ++s) logits.insert(logits.end(), first.begin(), first.end());
-    state.reorder(std::vector<int>(samples, 0));
+class Sampler final : public WindowSearch {
+ public:
+  Sampler(const model::WhisperModel& model,
+          std::shared_ptr<const model::CrossAttentionCache> cross, const DecodeRequest& request,
+          const SearchOptions& options, std::mt19937_64& random)
+      : WindowSearch(model, std::move(cross), request, options),
+        samples_(options.temperature > 0.0F ? options.samples : 1),
+        random_(random),
+        weights_(static_cast<std::size_t>(n_vocab_)) {}
+
+ private:
+  void start(std::vector<float>& logits) override {
+    if (samples_ > 1) {
+      // Every sample starts from the same prompt: share its computation, then fan out.
+      const std::vector<float> first = logits;
+      logits.clear();
+      for (int s = 0; s < samples_; ++s) logits.insert(logits.end(), first.begin(), first.end());
+      state_.reorder(std::vector<int>(samples_, 0));
+    }
+    live_.assign(samples_, Hypothesis{request_.forced, 0.0});
+    choose(logits);
   }
 
-  std::vector<Hypothesis> live(samples, Hypothesis{request.forced, 0.0});
-  std::vector<Hypothesis> finished;
-  std::vector<double> weights(n_vocab);
-  for (int step = 0; step < request.max_new_tokens && !live.empty(); ++step) {
-    std::vector<int> keep;
-    std::vector<int> next_tokens;
-    for (std::size_t r = 0; r < live.size(); ++r) {
-      const std::span<float> row(logits.data() + r * n_vocab, static_cast<std::size_t>(n_vocab));
-      constrain(request, live[r].tokens, row);
-      int token = 0;
-      if (options.temperature > 0.0F) {
-        const float max_logit = *std::max_element(row.begin(), row.end());
-        for (int t = 0; t < n_vocab; ++t) {
-          weights[t] = std::exp(static_cast<double>(row[t] - max_logit) / options.temperature);
-        }
-        token = std::discrete_distribution<int>(weights.begin(), weights.end())(random);
-        log_softmax(row);
-      } else {
-        log_softmax(row);
-        token = static_cast<int>(std::max_element(row.begin(), row.end()) - row.begin());
-      }
-      live[r].sum_logprob += row[token];
-      const bool ended = token == request.end_of_text;
-      if (!ended) live[r].tokens.push_back(token);
-      if (ended || step + 1 == request.max_new_tokens) {
-        finished.push_back(std::move(live[r]));
-      } else {
-        keep.push_back(static_cast<int>(r));
-        next_tokens.push_back(token);
-      }
-    }
-    if (keep.empty()) break;
-    std::vector<Hypothesis> still_live;
-    for (const int r : keep) still_live.push_back(std::move(live[r]));
-    live = std::move(still_live);
-    state.reorder(keep);
-    std::vector<int> rows(live.size());
-    std::iota(rows.begin(), rows.end(), 0);
-    logits = session.decode(state, next_tokens, rows);
+  void choose(std::vector<float>& logits) override;
+  int draw(std::span<float> row);
+
+  DecodeResult best() override {
+    return best_of(finished_, options_.length_penalty, no_speech_prob_);
   }
-  return best_of(finished, options.length_penalty, no_speech);
+
+  const int samples_;
+  std::mt19937_64& random_;
+  std::vector<double> weights_;
+  std::vector<Hypothesis> live_;
+  std::vector<Hypothesis> finished_;
+};
+
+// Picks row's token (sampled at the temperature, else the arg-max) and turns the row into
+// log-probabilities.
+int Sampler::draw(std::span<float> row) {
+  if (options_.temperature > 0.0F) {
+    const float max_logit = *std::max_element(row.begin(), row.end());
+    for (int t = 0; t < n_vocab_; ++t) {
+      weights_[t] = std::exp(static_cast<double>(row[t] - max_logit) / options_.temperature);
+    }
+    const int token = std::discrete_distribution<int>(weights_.begin(), weights_.end())(random_);
+    log_softmax(row);
+    return token;
+  }
+  log_softmax(row);
+  return static_cast<int>(std::max_element(row.begin(), row.end()) - row.begin());
+}
+
+void Sampler::choose(std::vector<float>& logits) {
+  const auto forced = request_.forced.size();
+  std::vector<int> keep;
+  next_tokens_.clear();
+  for (std::size_t r = 0; r < live_.size(); ++r) {
+    const std::span<float> row(logits.data() + r * n_vocab_, static_cast<std::size_t>(n_vocab_));
+    auto& hypothesis = live_[r];
+    constrain(request_, hypothesis.tokens, hypothesis.tokens.size() - forced, row);
+    const int token = draw(row);
+    hypothesis.sum_logprob += row[token];
+    const bool ended = token == request_.end_of_text;
+    if (!ended) hypothesis.tokens.push_back(token);
+    if (ended || step_ + 1 == request_.max_new_tokens) {
+      finished_.push_back(std::move(hypothesis));
+    } else {
+      keep.push_back(static_cast<int>(r));
+      next_tokens_.push_back(token);
+    }
+  }
+  if (keep.empty()) {
+    finish();
+    return;
+  }
+  std::vector<Hypothesis> still_live;
+  for (const int r : keep) still_live.push_back(std::move(live_[r]));
+  live_ = std::move(still_live);
+  state_.reorder(keep);
+  ++step_;
 }
 
 }  // namespace
+
+void constrain(const DecodeRequest& request, std::span<const int> sampled, std::size_t free,
+               std::span<float> logits) {
+  const auto chosen = sampled.last(std::min(free, sampled.size()));
+  if (request.repetition_penalty != 1.0F) {
+    const float penalty = request.repetition_penalty;
+    for (const int token : chosen) {
+      float& logit = logits[token];
+      logit = logit < 0.0F ? logit * penalty : logit / penalty;
+    }
+  }
+  if (request.no_repeat_ngram_size > 0)
+    forbid_repeated_ngrams(chosen, request.no_repeat_ngram_size, logits);
+  for (const int token : request.suppressed) logits[token] = kForbidden;
+  if (sampled.empty()) {
+    for (const int token : request.suppressed_first) logits[token] = kForbidden;
+  }
+  if (request.timestamp_rules) request.timestamp_rules->apply(sampled, logits);
+}
+
+WindowSearch::WindowSearch(const model::WhisperModel& model,
+                           std::shared_ptr<const model::CrossAttentionCache> cross,
+                           const DecodeRequest& request, const SearchOptions& options)
+    : model_(model),
+      request_(request),
+      options_(options),
+      n_vocab_(model.weights().n_vocab),
+      state_(model.start_decoding(std::move(cross))) {
+  if (request.max_new_tokens <= 0)
+    throw Error("no room left in the decoder context for new tokens");
+  // A forced prefix is fed with the prompt; the search then continues after it.
+  fed_ = request.prompt;
+  fed_.insert(fed_.end(), request.forced.begin(), request.forced.end());
+  const auto fed_length = static_cast<int>(fed_.size());
+  if (request.prompt.empty() || fed_length >= model.weights().n_text_ctx) {
+    throw Error("prompt of " + std::to_string(fed_length) +
+                " tokens does not fit the decoder context");
+  }
+}
+
+std::unique_ptr<WindowSearch> WindowSearch::create(
+    const model::WhisperModel& model, std::shared_ptr<const model::CrossAttentionCache> cross,
+    const DecodeRequest& request, const SearchOptions& options, std::mt19937_64& random) {
+  if (options.temperature == 0.0F && options.beam_size > 1) {
+    return std::make_unique<BeamSearch>(model, std::move(cross), request, options);
+  }
+  return std::make_unique<Sampler>(model, std::move(cross), request, options, random);
+}
+
+model::DecodeStep WindowSearch::next_step() {
+  if (!prompt_fed_) {
+    // The first step feeds the prompt; its outputs are the start-of-transcript row (for the
+    // no-speech probability) and the last row (the first token's logits).
+    rows_ = {request_.start_of_transcript_index, static_cast<int>(fed_.size()) - 1};
+    return {&state_, fed_, rows_, nullptr, {}};
+  }
+  rows_.resize(next_tokens_.size());
+  std::iota(rows_.begin(), rows_.end(), 0);
+  return {&state_, next_tokens_, rows_, nullptr, {}};
+}
+
+void WindowSearch::advance(std::vector<float> logits) {
+  if (prompt_fed_) {
+    choose(logits);
+    return;
+  }
+  prompt_fed_ = true;
+  no_speech_prob_ = softmax_probability({logits.data(), static_cast<std::size_t>(n_vocab_)},
+                                        request_.no_speech_token);
+  logits.erase(logits.begin(), logits.begin() + n_vocab_);
+  start(logits);
+}
+
+DecodeResult WindowSearch::result() {
+  if (!done_) throw Error("window search read before it finished");
+  return best();
+}
 
 DecodeResult decode_window(model::DecodeBatcher& decoder,
                            const std::shared_ptr<const model::CrossAttentionCache>& cross,
                            const DecodeRequest& request, const SearchOptions& options,
                            std::mt19937_64& random, const std::stop_token& stop) {
-  if (request.max_new_tokens <= 0)
-    throw Error("no room left in the decoder context for new tokens");
-  const auto& model = decoder.model();
-  auto state = model.start_decoding(cross);
+  const auto search = WindowSearch::create(decoder.model(), cross, request, options, random);
   // Open for the whole search: its steps follow one another with only token choice between.
   model::DecodeBatcher::Session session(decoder, stop);
-  if (options.temperature == 0.0F && options.beam_size > 1) {
-    return beam_search(model, session, state, request, options);
+  while (!search->done()) {
+    const auto step = search->next_step();
+    search->advance(session.decode(*step.state, step.tokens, step.positions));
   }
-  return sample(model, session, state, request, options, random);
+  return search->result();
+}
+
+std::vector<DecodeResult> decode_windows(
+    model::DecodeBatcher& decoder,
+    std::span<const std::shared_ptr<const model::CrossAttentionCache>> crosses,
+    std::span<const DecodeRequest> requests, const SearchOptions& options,
+    std::mt19937_64& random, const std::stop_token& stop) {
+  if (crosses.size() != requests.size())
+    throw Error("decode_windows: one request per window is needed");
+  std::vector<std::unique_ptr<WindowSearch>> searches;
+  for (std::size_t i = 0; i < requests.size(); ++i) {
+    searches.push_back(
+        WindowSearch::create(decoder.model(), crosses[i], requests[i], options, random));
+  }
+  model::DecodeBatcher::Session session(decoder, stop);
+  std::vector<model::DecodeStep> steps;
+  std::vector<WindowSearch*> stepping;
+  while (true) {
+    steps.clear();
+    stepping.clear();
+    for (const auto& search : searches) {
+      if (search->done()) continue;
+      steps.push_back(search->next_step());
+      stepping.push_back(search.get());
+    }
+    if (steps.empty()) break;
+    session.decode_together(steps);
+    for (std::size_t i = 0; i < steps.size(); ++i) stepping[i]->advance(std::move(steps[i].logits));
+  }
+  std::vector<DecodeResult> results;
+  results.reserve(searches.size());
+  for (const auto& search : searches) results.push_back(search->result());
+  return results;
 }
 
 }  // namespace amanuensis::decoding

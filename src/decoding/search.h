@@ -1,6 +1,10 @@
 // Decoding one window: feed the prompt, then choose tokens by beam search (temperature 0) or by
 // sampling (temperature > 0, greedy when there is one sample at temperature 0), following
 // CTranslate2's search so that results match faster-whisper's.
+//
+// A search is a state machine (WindowSearch): it says which decoder step it needs next and takes
+// that step's logits, so that the searches of several windows can put their steps through the
+// decoder together (decode_windows), each window keeping its own cross-attention.
 #pragma once
 
 #include <cstdint>
@@ -27,6 +31,11 @@ struct DecodeRequest {
   std::vector<int> suppressed_first;  // not sampled as the first token
   std::optional<TimestampRules> timestamp_rules;
   int max_new_tokens = 0;  // stop here if end-of-text has not come
+  // Logits of tokens already sampled (not the prompt or the forced prefix) are divided by this
+  // when positive, multiplied when negative (CTranslate2's RepetitionPenalty); 1 is off.
+  float repetition_penalty = 1.0F;
+  // No n-gram of this many sampled tokens may repeat (CTranslate2's NoRepeatNgram); 0 is off.
+  int no_repeat_ngram_size = 0;
 };
 
 struct DecodeResult {
@@ -44,11 +53,76 @@ struct SearchOptions {
   int samples = 1;  // candidates drawn at temperature > 0 (best_of)
 };
 
+// Applies the suppression lists, repetition controls and timestamp rules to one sequence's
+// logits, in CTranslate2's order. `sampled` holds the tokens after the prompt (the forced prefix
+// first), of which the last `free` were chosen by the search.
+void constrain(const DecodeRequest& request, std::span<const int> sampled, std::size_t free,
+               std::span<float> logits);
+
+// One window's search. next_step() names the decoder step it needs (feeding the prompt first,
+// then one token per live sequence); advance() takes that step's logits. Its decoder state (and
+// cross-attention) stays inside until the search is done.
+class WindowSearch {
+ public:
+  // `random` (used at temperature > 0) must outlive the search.
+  static std::unique_ptr<WindowSearch> create(const model::WhisperModel& model,
+                                              std::shared_ptr<const model::CrossAttentionCache> cross,
+                                              const DecodeRequest& request,
+                                              const SearchOptions& options, std::mt19937_64& random);
+  virtual ~WindowSearch() = default;
+  WindowSearch(const WindowSearch&) = delete;
+  WindowSearch& operator=(const WindowSearch&) = delete;
+
+  [[nodiscard]] bool done() const { return done_; }
+  // The next step; its spans point into this search and stay valid until advance().
+  [[nodiscard]] model::DecodeStep next_step();
+  // Consumes the logits of the step next_step() returned: [positions, n_vocab].
+  void advance(std::vector<float> logits);
+  // The best hypothesis; only once done().
+  [[nodiscard]] DecodeResult result();
+
+ protected:
+  WindowSearch(const model::WhisperModel& model,
+               std::shared_ptr<const model::CrossAttentionCache> cross, const DecodeRequest& request,
+               const SearchOptions& options);
+  // Chooses tokens from the logits of the live rows; sets next_tokens_ (one per live sequence,
+  // after reordering state_) or finishes.
+  virtual void choose(std::vector<float>& logits) = 0;
+  // After the prompt step: `logits` holds one row, the first token's.
+  virtual void start(std::vector<float>& logits) = 0;
+  [[nodiscard]] virtual DecodeResult best() = 0;
+  void finish() { done_ = true; }
+
+  const model::WhisperModel& model_;
+  const DecodeRequest& request_;
+  const SearchOptions options_;
+  const int n_vocab_;
+  model::DecoderState state_;
+  std::vector<int> next_tokens_;
+  float no_speech_prob_ = 0.0F;
+  int step_ = 0;  // tokens chosen so far per sequence
+
+ private:
+  std::vector<int> fed_;  // the prompt and forced prefix, for the first step
+  std::vector<int> rows_;
+  bool prompt_fed_ = false;
+  bool done_ = false;
+};
+
 // Steps go through `decoder`, merged with other requests' steps that meet them; `stop` cancels
 // between steps (Cancelled).
 DecodeResult decode_window(model::DecodeBatcher& decoder,
                            const std::shared_ptr<const model::CrossAttentionCache>& cross,
                            const DecodeRequest& request, const SearchOptions& options,
                            std::mt19937_64& random, const std::stop_token& stop);
+
+// Several windows' searches side by side: every decoder step carries each unfinished window's
+// step, so the decoder's weights are read once per step for all of them. Results in the order
+// of `crosses` and `requests` (one each, same length).
+std::vector<DecodeResult> decode_windows(
+    model::DecodeBatcher& decoder,
+    std::span<const std::shared_ptr<const model::CrossAttentionCache>> crosses,
+    std::span<const DecodeRequest> requests, const SearchOptions& options,
+    std::mt19937_64& random, const std::stop_token& stop);
 
 }  // namespace amanuensis::decoding

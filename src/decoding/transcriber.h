@@ -1,13 +1,11 @@
-// Long-form transcription: slide 30-second windows over the features, decode each, cut the
-// tokens into timed segments at timestamp pairs, and seek to where the last segment ended
-// (faster-whisper's generate_segments).
+// Transcribing one waveform: the sequential long-form loop (faster-whisper's
+// WhisperModel.transcribe), optionally on the speech the VAD finds only, or the batched pipeline
+// (faster-whisper's BatchedInferencePipeline); segment times always refer to the whole audio.
 #pragma once
 
 #include <span>
 #include <stop_token>
 #include <string>
-#include <utility>
-#include <vector>
 
 #include "amanuensis/amanuensis.h"
 #include "model/decode_batcher.h"
@@ -15,12 +13,6 @@
 #include "model/whisper_model.h"
 
 namespace amanuensis::decoding {
-
-// Probability of each language on the first window, likeliest first.
-std::vector<std::pair<std::string, float>> detect_language(model::DecodeBatcher& decoder,
-                                                           const model::Tokenizer& tokenizer,
-                                                           std::span<const float> encoder_output,
-                                                           const std::stop_token& stop);
 
 // gzip-style compression ratio of the text: high values betray repetition loops.
 float compression_ratio(const std::string& text);

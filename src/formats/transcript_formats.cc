@@ -33,6 +33,7 @@ void write_json(std::ostream& out, const Transcription& transcription, const std
                              {"language", transcription.language},
                              {"language_probability", transcription.language_probability},
                              {"duration", rounded_seconds(transcription.duration)},
+                             {"duration_after_vad", rounded_seconds(transcription.duration_after_vad)},
                              {"text", text},
                              {"segments", segments}};
   // The tokenizer repairs invalid UTF-8, but a dump must never throw.
@@ -105,6 +106,7 @@ nlohmann::json transcription_json(const Transcription& t) {
   return {{"language", t.language},
           {"language_probability", t.language_probability},
           {"duration", rounded_seconds(t.duration)},
+          {"duration_after_vad", rounded_seconds(t.duration_after_vad)},
           {"text", full_text(t)},
           {"segments", segments}};
 }
@@ -114,6 +116,7 @@ Transcription transcription_from_json(const nlohmann::json& json) {
   t.language = json.at("language").get<std::string>();
   t.language_probability = json.value("language_probability", 1.0F);
   t.duration = json.at("duration").get<double>();
+  t.duration_after_vad = json.value("duration_after_vad", t.duration);
   for (const auto& s : json.at("segments")) {
     Segment segment;
     segment.id = s.at("id").get<int>();

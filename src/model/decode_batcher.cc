@@ -28,14 +28,22 @@ DecodeBatcher::Session::~Session() {
 std::vector<float> DecodeBatcher::Session::decode(DecoderState& state, std::span<const int> tokens,
                                                   std::span<const int> positions,
                                                   AttentionCapture* capture) {
+  DecodeStep step{&state, tokens, positions, capture, {}};
+  decode_together({&step, 1});
+  return std::move(step.logits);
+}
+
+void DecodeBatcher::Session::decode_together(std::span<DecodeStep> steps) {
   if (stop_.stop_requested()) throw Cancelled();
+  if (steps.empty()) return;
   Pending pending;
-  pending.step = {&state, tokens, positions, capture, {}};
-  pending.rows = static_cast<int>(tokens.size());
-  // A bad step fails its own caller here, before it can share a batch with anyone.
-  batcher_.model_.check_step(pending.step);
+  pending.steps = steps;
+  for (const auto& step : steps) {
+    // A bad step fails its own caller here, before it can share a batch with anyone.
+    batcher_.model_.check_step(step);
+    pending.rows += static_cast<int>(step.tokens.size());
+  }
   batcher_.run(pending, stop_);
-  return std::move(pending.step.logits);
 }
 
 bool DecodeBatcher::may_start() const {
@@ -104,18 +112,22 @@ void DecodeBatcher::run_batch(std::unique_lock<std::mutex>& lock) {
   std::exception_ptr error;
   std::vector<DecodeStep> steps;
   try {
-    steps.reserve(batch.size());
-    for (auto* pending : batch) steps.push_back(std::move(pending->step));
+    for (auto* pending : batch) {
+      for (auto& step : pending->steps) steps.push_back(std::move(step));
+    }
     model_.decode_batch(steps);
   } catch (...) {
     error = std::current_exception();
   }
 
   lock.lock();
-  for (std::size_t i = 0; i < batch.size(); ++i) {
-    if (i < steps.size()) batch[i]->step.logits = std::move(steps[i].logits);
-    batch[i]->error = error;
-    batch[i]->done = true;
+  std::size_t next = 0;
+  for (auto* pending : batch) {
+    for (auto& step : pending->steps) {
+      if (next < steps.size()) step.logits = std::move(steps[next++].logits);
+    }
+    pending->error = error;
+    pending->done = true;
   }
   // From here these sessions are between steps, before their threads even wake up.
   stepping_ -= static_cast<int>(batch.size());

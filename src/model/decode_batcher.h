@@ -68,6 +68,11 @@ class DecodeBatcher {
                                             std::span<const int> positions,
                                             AttentionCapture* capture = nullptr);
 
+    // Several states' steps (the windows of one batched transcription, say), always run together
+    // in one batch, with whatever other sessions' steps meet them; each step's logits are filled.
+    // Errors as decode(): a bad step fails the whole call before anything runs.
+    void decode_together(std::span<DecodeStep> steps);
+
    private:
     DecodeBatcher& batcher_;
     std::stop_token stop_;
@@ -76,7 +81,7 @@ class DecodeBatcher {
  private:
   // One caller's step from the time it is queued until its caller has the result.
   struct Pending {
-    DecodeStep step;
+    std::span<DecodeStep> steps;  // run together, in one batch
     int rows = 0;
     bool running = false;
     bool done = false;

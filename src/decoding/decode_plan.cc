@@ -1,0 +1,187 @@
+#include "decoding/decode_plan.h"
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+
+#include "util/text.h"
+
+namespace amanuensis::decoding {
+
+namespace {
+
+constexpr int kMultilingualVocabulary = 51865;
+constexpr int kMaxBatchSize = 256;
+// Written without spaces between words: word timings split at characters instead.
+const std::set<std::string> kLanguagesWithoutSpaces = {"zh", "ja", "th", "lo", "my", "yue"};
+
+using util::strip;
+
+void fail(const std::string& message) { throw Error("invalid option: " + message); }
+
+void validate_search(const TranscribeOptions& o) {
+  if (o.beam_size < 1) fail("beam_size must be at least 1");
+  if (o.best_of < 1) fail("best_of must be at least 1");
+  if (!(o.patience > 0.0F)) fail("patience must be positive");
+  if (o.temperatures.empty()) fail("temperature needs at least one value");
+  for (const float t : o.temperatures) {
+    if (!(t >= 0.0F) || !std::isfinite(t)) fail("temperatures must be finite and non-negative");
+  }
+  if (o.max_new_tokens && *o.max_new_tokens < 1) fail("max_new_tokens must be positive");
+  if (!(o.repetition_penalty > 0.0F) || !std::isfinite(o.repetition_penalty))
+    fail("repetition_penalty must be a positive number");
+  if (o.no_repeat_ngram_size < 0) fail("no_repeat_ngram_size must be 0 (off) or more");
+}
+
+// The user's list, with -1 standing for the model's non-speech tokens, plus the special tokens
+// that must never appear inside a transcript.
+std::vector<int> suppressed_tokens(const model::WhisperWeights& weights,
+                                   const model::SpecialTokens& special,
+                                   const std::vector<int>& requested) {
+  std::set<int> ids = {special.transcribe,    special.translate,   special.start_of_transcript,
+                       special.start_of_prev, special.start_of_lm, special.no_speech};
+  for (const int id : requested) {
+    if (id == -1)
+      ids.insert(weights.config.suppress_ids.begin(), weights.config.suppress_ids.end());
+    ids.insert(id);
+  }
+  std::erase_if(ids, [&](int id) { return id < 0 || id >= weights.n_vocab; });
+  return {ids.begin(), ids.end()};
+}
+
+std::vector<int> start_sequence(const model::Tokenizer& tokenizer, const TranscribeOptions& o,
+                                const std::string& language, bool multilingual) {
+  const auto& special = tokenizer.special();
+  std::vector<int> sequence = {special.start_of_transcript};
+  if (!multilingual) return sequence;
+  const auto language_token = tokenizer.language_token(language);
+  if (!language_token) throw Error("invalid option: unknown language code '" + language + "'");
+  sequence.push_back(*language_token);
+  sequence.push_back(o.task == "translate" ? special.translate : special.transcribe);
+  return sequence;
+}
+
+}  // namespace
+
+bool is_multilingual(const model::WhisperWeights& weights) {
+  return weights.n_vocab >= kMultilingualVocabulary;
+}
+
+void validate(const TranscribeOptions& o, bool multilingual) {
+  if (o.task != "transcribe" && o.task != "translate")
+    fail("task must be transcribe or translate, not '" + o.task + "'");
+  if (o.task == "translate" && !multilingual)
+    fail("this model is English-only and cannot translate");
+  if (!multilingual && !o.language.empty() && o.language != "en") {
+    fail("this model is English-only; it cannot transcribe language '" + o.language + "'");
+  }
+  validate_search(o);
+  for (const float t : o.clip_timestamps) {
+    if (!(t >= 0.0F) || !std::isfinite(t)) fail("clip_timestamps must be non-negative seconds");
+  }
+  if (!std::isfinite(o.max_initial_timestamp) || o.max_initial_timestamp < 0.0F) {
+    fail("max_initial_timestamp must be non-negative");
+  }
+  if (o.batch_size < 0 || o.batch_size > kMaxBatchSize) {
+    fail("batch_size must be between 0 (sequential) and " + std::to_string(kMaxBatchSize));
+  }
+  if (o.vad_parameters) {
+    try {
+      amanuensis::validate(*o.vad_parameters);
+    } catch (const Error& e) {
+      fail(std::string("vad_parameters: ") + e.what());
+    }
+  }
+}
+
+std::vector<std::pair<std::string, float>> detect_language(model::DecodeBatcher& decoder,
+                                                           const model::Tokenizer& tokenizer,
+                                                           std::span<const float> encoder_output,
+                                                           const std::stop_token& stop) {
+  const auto& model = decoder.model();
+  const auto& lang_ids = model.weights().config.lang_ids;
+  if (lang_ids.empty()) throw Error("the model's config.json lists no languages (lang_ids)");
+  auto state = model.start_decoding(model.cross_attention_cache(encoder_output));
+  const int start[] = {tokenizer.special().start_of_transcript};
+  const int at[] = {0};
+  const auto logits = model::DecodeBatcher::Session(decoder, stop).decode(state, start, at);
+  float max_logit = -INFINITY;
+  for (const int id : lang_ids) max_logit = std::max(max_logit, logits[id]);
+  double total = 0.0;
+  for (const int id : lang_ids) total += std::exp(static_cast<double>(logits[id] - max_logit));
+  std::vector<std::pair<std::string, float>> probabilities;
+  for (const int id : lang_ids) {
+    probabilities.emplace_back(
+        tokenizer.language_code(id),
+        static_cast<float>(std::exp(static_cast<double>(logits[id] - max_logit)) / total));
+  }
+  std::stable_sort(probabilities.begin(), probabilities.end(),
+                   [](const auto& a, const auto& b) { return a.second > b.second; });
+  return probabilities;
+}
+
+DecodePlan make_plan(const model::WhisperWeights& weights, const model::Tokenizer& tokenizer,
+                     const TranscribeOptions& options, const std::string& language,
+                     bool without_timestamps) {
+  const auto& special = tokenizer.special();
+  DecodePlan plan;
+  plan.without_timestamps = without_timestamps;
+  plan.language = language;
+  plan.split_words_on_characters = kLanguagesWithoutSpaces.contains(language);
+  plan.start_sequence = start_sequence(tokenizer, options, language, is_multilingual(weights));
+  plan.context = weights.n_text_ctx;
+  plan.start_of_prev_token = special.start_of_prev;
+  plan.no_timestamps_token = special.no_timestamps;
+  plan.timestamp_begin_token = special.timestamp_begin;
+
+  auto& base = plan.base;
+  base.no_speech_token = special.no_speech;
+  base.end_of_text = special.end_of_text;
+  base.suppressed = suppressed_tokens(weights, special, options.suppress_tokens);
+  if (options.suppress_blank) base.suppressed_first = weights.config.suppress_ids_begin;
+  if (!without_timestamps) {
+    base.timestamp_rules = TimestampRules{
+        special.end_of_text, special.no_timestamps, special.timestamp_begin, weights.n_vocab - 1,
+        special.timestamp_begin +
+            static_cast<int>(std::lround(options.max_initial_timestamp / kSecondsPerTimestamp))};
+  }
+  base.repetition_penalty = options.repetition_penalty;
+  base.no_repeat_ngram_size = options.no_repeat_ngram_size;
+
+  // Prompts are limited to half the context, as Whisper was trained.
+  plan.prompt_limit = static_cast<std::size_t>(plan.context / 2 - 1);
+  const auto limited = [&](std::vector<int> tokens) {
+    if (tokens.size() > plan.prompt_limit) tokens.resize(plan.prompt_limit);
+    return tokens;
+  };
+  if (!options.hotwords.empty() && options.prefix.empty())
+    plan.hotword_tokens = limited(tokenizer.encode(" " + strip(options.hotwords)));
+  if (!options.prefix.empty())
+    plan.prefix_tokens = limited(tokenizer.encode(" " + strip(options.prefix)));
+  return plan;
+}
+
+DecodeRequest DecodePlan::request(std::span<const int> previous, bool first_window,
+                                  std::optional<int> max_new_tokens) const {
+  DecodeRequest request = base;
+  // The prompt: previous text (and hotwords), the start sequence, then any forced prefix.
+  if (!previous.empty() || !hotword_tokens.empty()) {
+    request.prompt.push_back(start_of_prev_token);
+    request.prompt.insert(request.prompt.end(), hotword_tokens.begin(), hotword_tokens.end());
+    const auto keep = std::min(previous.size(), prompt_limit);
+    request.prompt.insert(request.prompt.end(), previous.end() - static_cast<std::ptrdiff_t>(keep),
+                          previous.end());
+  }
+  request.start_of_transcript_index = static_cast<int>(request.prompt.size());
+  request.prompt.insert(request.prompt.end(), start_sequence.begin(), start_sequence.end());
+  if (without_timestamps) request.prompt.push_back(no_timestamps_token);
+  if (first_window && !prefix_tokens.empty()) {
+    if (!without_timestamps) request.forced.push_back(timestamp_begin_token);
+    request.forced.insert(request.forced.end(), prefix_tokens.begin(), prefix_tokens.end());
+  }
+  const int room = context - static_cast<int>(request.prompt.size() + request.forced.size());
+  request.max_new_tokens = max_new_tokens ? std::min(*max_new_tokens, room) : room;
+  return request;
+}
+
+}  // namespace amanuensis::decoding

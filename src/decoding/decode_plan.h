@@ -1,0 +1,65 @@
+// What every window of one transcription shares: the checked options, the language and the
+// start-of-transcript sequence, the suppressed tokens and timestamp rules, and the pieces of the
+// prompt (hotwords, prefix), as faster-whisper's transcribe() prepares them.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <span>
+#include <stop_token>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "amanuensis/amanuensis.h"
+#include "decoding/search.h"
+#include "features/log_mel.h"
+#include "model/decode_batcher.h"
+#include "model/tokenizer.h"
+
+namespace amanuensis::decoding {
+
+inline constexpr double kSecondsPerFrame = static_cast<double>(features::kHopLength) / kSampleRate;
+inline constexpr double kFramesPerSecond = 1.0 / kSecondsPerFrame;
+inline constexpr double kSecondsPerTimestamp = 0.02;
+inline constexpr int kFramesPerTimestamp = 2;
+
+// Throws Error naming the option when one is out of range or does not fit the model.
+void validate(const TranscribeOptions& options, bool multilingual);
+
+// True for the multilingual vocabularies (51865 tokens and more).
+bool is_multilingual(const model::WhisperWeights& weights);
+
+// Probability of each language on one window's encoder output, likeliest first.
+std::vector<std::pair<std::string, float>> detect_language(model::DecodeBatcher& decoder,
+                                                           const model::Tokenizer& tokenizer,
+                                                           std::span<const float> encoder_output,
+                                                           const std::stop_token& stop);
+
+struct DecodePlan {
+  bool without_timestamps = false;
+  std::string language;
+  bool split_words_on_characters = false;  // languages written without spaces
+  std::vector<int> start_sequence;         // start of transcript, language, task
+  DecodeRequest base;                      // suppression, timestamp rules, repetition controls
+  std::vector<int> hotword_tokens;         // empty when a prefix is set
+  std::vector<int> prefix_tokens;
+  std::size_t prompt_limit = 0;            // previous-text tokens a prompt keeps (half context)
+  int context = 0;                         // the decoder's token context
+  int start_of_prev_token = 0;
+  int no_timestamps_token = 0;
+  int timestamp_begin_token = 0;
+
+  // A window's request: `previous` text (its last prompt_limit tokens) and hotwords, the start
+  // sequence, and on the first window the forced prefix; room for new tokens up to the context.
+  [[nodiscard]] DecodeRequest request(std::span<const int> previous, bool first_window,
+                                      std::optional<int> max_new_tokens) const;
+};
+
+// `language` must be settled already (given, detected, or "en" for English-only models); throws
+// Error for a code the model does not know.
+DecodePlan make_plan(const model::WhisperWeights& weights, const model::Tokenizer& tokenizer,
+                     const TranscribeOptions& options, const std::string& language,
+                     bool without_timestamps);
+
+}  // namespace amanuensis::decoding
