@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdint>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "amanuensis/amanuensis.h"
@@ -17,8 +19,8 @@ constexpr int kRowSamples = kContextSamples + kWindowSamples;  // 576: one netwo
 constexpr int kFftSize = 256;
 constexpr int kHop = 128;
 constexpr int kFrames = 4;                                 // STFT frames 1-4 of 5 are used
-constexpr int kBins = kFftSize / 2 + 1;                    // 129
-constexpr int kImagColumn = 144;                           // imaginary parts' first column
+constexpr int kHalf = kFftSize / 2;                        // 128
+constexpr int kBins = kHalf + 1;                           // 129
 constexpr int kReflect = 64;                               // right reflection frame 4 reaches
 constexpr int kRowStride = kRowSamples + kReflect;         // 640
 constexpr int kHidden = 128;
@@ -49,10 +51,11 @@ class WeightFile {
     return onnx_float_values(*it, source_);
   }
 
- private:
   [[noreturn]] void fail(const std::string& what) const {
     throw Error(source_ + ": not a Silero VAD v6 model (silero_vad_v6.onnx): " + what);
   }
+
+ private:
   static std::string shape(const std::vector<std::int64_t>& dims) {
     std::string text = "[";
     for (std::size_t i = 0; i < dims.size(); ++i) {
@@ -87,17 +90,45 @@ VadLayer conv_layer(const WeightFile& file, const std::string& name, int out, in
   return layer;
 }
 
-VadLayer stft_layer(const WeightFile& file) {
+// The STFT basis is a windowed DFT: its real rows are symmetric (basis[c][j] == basis[c][256 - j])
+// and its imaginary rows antisymmetric, zero at j = 0 and 128. Folding each frame x into
+// u[j] = x[j] + x[256 - j] (j = 0..128, u[0] = x[0], u[128] = x[128]) and
+// v[j] = x[j] - x[256 - j] (j = 1..127) halves the products: real parts = u . basis[c][0..128],
+// imaginary parts = v . basis[129 + c][1..127]. Returns {real, imaginary} layers.
+std::pair<VadLayer, VadLayer> stft_layers(const WeightFile& file) {
   const auto basis = file.get("encoder.feature_extractor.forward_basis_buffer",
                               {2 * kBins, 1, kFftSize});
-  VadLayer layer{kFftSize, padded(kImagColumn + kBins), {}, {}};
-  layer.weights.assign(static_cast<std::size_t>(layer.k) * layer.n, 0.0F);
-  layer.bias.assign(layer.n, 0.0F);
-  for (int c = 0; c < 2 * kBins; ++c) {
-    const int column = c < kBins ? c : kImagColumn + (c - kBins);
-    for (int j = 0; j < kFftSize; ++j) layer.weights[j * layer.n + column] = basis[c * kFftSize + j];
+  const auto at = [&](int row, int j) { return basis[row * kFftSize + j]; };
+  for (int c = 0; c < kBins; ++c) {
+    bool folds = at(kBins + c, 0) == 0.0F && at(kBins + c, kHalf) == 0.0F;
+    for (int j = 1; j < kHalf; ++j) {
+      folds = folds && at(c, j) == at(c, kFftSize - j) &&
+              at(kBins + c, j) == -at(kBins + c, kFftSize - j);
+    }
+    if (!folds) file.fail("its STFT basis is not a symmetric windowed DFT");
   }
-  return layer;
+  VadLayer real{kHalf + 1, padded(kBins), {}, std::vector<float>(padded(kBins))};
+  VadLayer imag{kHalf - 1, padded(kBins), {}, std::vector<float>(padded(kBins))};
+  real.weights.assign(static_cast<std::size_t>(real.k) * real.n, 0.0F);
+  imag.weights.assign(static_cast<std::size_t>(imag.k) * imag.n, 0.0F);
+  for (int c = 0; c < kBins; ++c) {
+    for (int j = 0; j <= kHalf; ++j) real.weights[j * real.n + c] = at(c, j);
+    for (int j = 1; j < kHalf; ++j) imag.weights[(j - 1) * imag.n + c] = at(kBins + c, j);
+  }
+  return {std::move(real), std::move(imag)};
+}
+
+// Folds `frames` frames of 256 samples (frame f at x + f * x_stride) into u, v (see stft_layers):
+// out[f * 256 + j] = u[j] for j = 0..128, out[f * 256 + 128 + j] = v[j] for j = 1..127.
+void fold_frames(const float* x, int frames, int x_stride, float* out) {
+  for (int f = 0; f < frames; ++f, x += x_stride, out += kFftSize) {
+    out[0] = x[0];
+    out[kHalf] = x[kHalf];
+    for (int j = 1; j < kHalf; ++j) {
+      out[j] = x[j] + x[kFftSize - j];
+      out[kHalf + j] = x[j] - x[kFftSize - j];
+    }
+  }
 }
 
 // [rows][cols] -> [cols][rows].
@@ -114,7 +145,7 @@ std::vector<float> transposed(const std::vector<float>& m, int rows, int cols) {
 SileroVad SileroVad::from_onnx(std::span<const std::byte> bytes, std::string_view source) {
   const WeightFile file(bytes, source);
   SileroVad vad;
-  vad.stft_ = stft_layer(file);
+  std::tie(vad.stft_real_, vad.stft_imag_) = stft_layers(file);
   vad.conv0_ = conv_layer(file, "encoder.conv_layers.0", kHidden, kBins, {0, 1, 2});
   vad.conv1_ = conv_layer(file, "encoder.conv_layers.1", 64, kHidden, {0, 1, 2});
   vad.conv2_ = conv_layer(file, "encoder.conv_layers.2", 64, 64, {1, 2});
@@ -137,7 +168,9 @@ SileroVad SileroVad::from_onnx(std::span<const std::byte> bytes, std::string_vie
 // zero rows kept on either side of it.
 struct SileroVad::Workspace {
   std::vector<float> samples = std::vector<float>(kBlockRows * kRowStride);
-  std::vector<float> spec = std::vector<float>(kBlockRows * kFrames * padded(kImagColumn + kBins));
+  std::vector<float> folded = std::vector<float>(kBlockRows * kFrames * kFftSize);
+  std::vector<float> real = std::vector<float>(kBlockRows * kFrames * padded(kBins));
+  std::vector<float> imag = std::vector<float>(kBlockRows * kFrames * padded(kBins));
   std::vector<float> mags = std::vector<float>(kBlockRows * (kFrames + 2) * kBins);
   std::vector<float> conv0 = std::vector<float>(kBlockRows * (kFrames + 1) * kHidden);
   std::vector<float> conv1 = std::vector<float>(kBlockRows * 2 * 64);
@@ -163,15 +196,22 @@ struct SileroVad::Workspace {
 };
 
 void SileroVad::run_block(Workspace& work, int rows) const {
-  const int spec_stride = stft_.n;
-  constexpr int kMagStride = (kFrames + 2) * kBins;  // zero frame, 4 frames, zero frame
+  constexpr int kMagStride = (kFrames + 2) * kBins;      // zero frame, 4 frames, zero frame
   constexpr int kConv0Stride = (kFrames + 1) * kHidden;  // zero frame, 4 frames
   // STFT frame t (1-4) of a window's reflect-padded input starts at sample 128 (t - 1) of it.
-  work.product(stft_, rows * kFrames, kFrames, work.samples.data(), kRowStride, kHop,
-               work.spec.data(), kFrames * spec_stride, spec_stride, false);
   for (int r = 0; r < rows; ++r) {
-    magnitudes(work.spec.data() + r * kFrames * spec_stride, kFrames, spec_stride, kImagColumn,
-               kBins, work.mags.data() + r * kMagStride + kBins, kBins);
+    fold_frames(work.samples.data() + r * kRowStride, kFrames, kHop,
+                work.folded.data() + r * kFrames * kFftSize);
+  }
+  const int frames = rows * kFrames;
+  work.product(stft_real_, frames, 1, work.folded.data(), kFftSize, 0, work.real.data(),
+               stft_real_.n, 0, false);
+  work.product(stft_imag_, frames, 1, work.folded.data() + kBins, kFftSize, 0, work.imag.data(),
+               stft_imag_.n, 0, false);
+  for (int r = 0; r < rows; ++r) {
+    const int first = r * kFrames * stft_real_.n;
+    magnitudes(work.real.data() + first, work.imag.data() + first, kFrames, stft_real_.n, kBins,
+               work.mags.data() + r * kMagStride + kBins, kBins);
   }
   work.product(conv0_, rows * kFrames, kFrames, work.mags.data(), kMagStride, kBins,
                work.conv0.data() + kHidden, kConv0Stride, kHidden, true);

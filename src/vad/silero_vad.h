@@ -51,7 +51,8 @@ class SileroVad {
   struct Workspace;
   void run_block(Workspace& work, int rows) const;
 
-  VadLayer stft_;  // 256 samples -> 129 real parts (columns 0-128), 129 imaginary (144-272)
+  VadLayer stft_real_;  // 129 folded samples -> the 129 bins' real parts
+  VadLayer stft_imag_;  // 127 folded samples -> their imaginary parts
   VadLayer conv0_;  // 3 taps x 129 bins -> 128
   VadLayer conv1_;  // 3 taps x 128 -> 64
   VadLayer conv2_;  // taps 1, 2 x 64 -> 64 (tap 0 only ever sees padding)

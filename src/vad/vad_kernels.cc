@@ -77,13 +77,13 @@ void GemmRows(const float* const* a_rows, int m, int k, const float* HWY_RESTRIC
   for (; col < n; ++col) GemmColumns<1>(d1, a_rows, m, k, b, n, col, bias, relu, c_rows);
 }
 
-void Magnitudes(const float* HWY_RESTRICT spec, int frames, int spec_stride, int imag_offset,
-                int bins, float* HWY_RESTRICT out, int out_stride) {
+void Magnitudes(const float* HWY_RESTRICT real, const float* HWY_RESTRICT imag, int frames,
+                int in_stride, int bins, float* HWY_RESTRICT out, int out_stride) {
   const hn::ScalableTag<float> d;
   const int lanes = static_cast<int>(hn::Lanes(d));
   for (int f = 0; f < frames; ++f) {
-    const float* re = spec + static_cast<std::ptrdiff_t>(f) * spec_stride;
-    const float* im = re + imag_offset;
+    const float* re = real + static_cast<std::ptrdiff_t>(f) * in_stride;
+    const float* im = imag + static_cast<std::ptrdiff_t>(f) * in_stride;
     float* o = out + static_cast<std::ptrdiff_t>(f) * out_stride;
     int c = 0;
     for (; c + lanes <= bins; c += lanes) {
@@ -173,9 +173,9 @@ void gemm_rows(const float* const* a_rows, int m, int k, const float* b, int n, 
   HWY_DYNAMIC_DISPATCH(GemmRows)(a_rows, m, k, b, n, bias, relu, c_rows);
 }
 
-void magnitudes(const float* spec, int frames, int spec_stride, int imag_offset, int bins,
-                float* out, int out_stride) {
-  HWY_DYNAMIC_DISPATCH(Magnitudes)(spec, frames, spec_stride, imag_offset, bins, out, out_stride);
+void magnitudes(const float* re, const float* im, int frames, int in_stride, int bins, float* out,
+                int out_stride) {
+  HWY_DYNAMIC_DISPATCH(Magnitudes)(re, im, frames, in_stride, bins, out, out_stride);
 }
 
 void lstm_steps(const float* gates_in, int steps, const float* r_t, const float* head_w,

@@ -17,9 +17,9 @@ void gemm_rows(const float* const* a_rows, int m, int k, const float* b, int n, 
                bool relu, float* const* c_rows);
 
 // STFT magnitudes of `frames` frames: out[f * out_stride + c] =
-// sqrt(spec[f * spec_stride + c]^2 + spec[f * spec_stride + imag_offset + c]^2) for c < bins.
-void magnitudes(const float* spec, int frames, int spec_stride, int imag_offset, int bins,
-                float* out, int out_stride);
+// sqrt(re[f * in_stride + c]^2 + im[f * in_stride + c]^2) for c < bins.
+void magnitudes(const float* re, const float* im, int frames, int in_stride, int bins, float* out,
+                int out_stride);
 
 // The VAD's LSTM (hidden size 128, ONNX gate order i, o, f, c) over `steps` time steps, then its
 // head: prob = sigmoid(head_w . relu(h) + head_b). `gates_in` holds each step's input
