@@ -15,7 +15,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   const std::vector<CommandAction> actions = {add_transcribe_command(app), add_serve_command(app),
                                               add_devices_command(app), add_worker_command(app),
-                                              add_bench_command(app)};
+                                              add_bench_command(app), add_vad_command(app)};
 
   try {
     app.parse(argc, argv);
