@@ -14,11 +14,17 @@ float16, ...) -> f16, whisper.cpp's usual format (an all-f32 ggml file aborts in
 weight type actually run.
 
 Decoding is set as faster-whisper's defaults: beam search of --beam-size (greedy when 1),
-best_of 5 for the temperature fallback, timestamps decoded but not printed, previous text as
-prompt, non-speech tokens suppressed, no VAD. Prints one JSON object: load time, and per file the
-wall time, time to first segment, tokens (text and timestamp tokens of the segments, as
-faster-whisper's segment.tokens) and text; encoder/decoder seconds from whisper.cpp's own
-timings over all files (decoder = sample + decode + batched decode + prompt). Conversion time and
+best_of 5 for the temperature fallback, timestamps decoded but not printed (--without-timestamps:
+whisper.cpp's no_timestamps), previous text as prompt, non-speech tokens suppressed, no VAD.
+Modes whisper.cpp cannot run here are refused with runner_args.unsupported (exit status
+EXIT_UNSUPPORTED; bench/compare notes the peer as skipped), never replaced by another mode:
+--vad-filter (whisper.cpp's VAD needs a ggml Silero model, and there is none here), --batch-size
+N >= 1 (it has no batched chunk pipeline), --word-timestamps (its experimental token timestamps
+are not faster-whisper's cross-attention word alignment). Prints one JSON object: the options,
+load time, and per file the audio seconds (after-VAD seconds: the same, no VAD), wall time, time
+to first segment, segments, tokens (text and timestamp tokens of the segments, as
+faster-whisper's segment.tokens) and text; encoder/decoder seconds from whisper.cpp's own timings
+over all files (decoder = sample + decode + batched decode + prompt). Conversion time and
 whisper.cpp's log go to stderr.
 """
 
@@ -32,7 +38,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from runner_args import parse_runner_args
+from runner_args import options_of, parse_runner_args, unsupported
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CACHE_DIR = REPO_ROOT / ".cache" / "ggml"
@@ -92,8 +98,18 @@ def whisper_timings(ctx) -> dict[str, float]:
     return {name: float(ms) for name, ms in _TIMING.findall(text)}
 
 
+def refuse_unsupported_modes(args) -> None:
+    if args.batch_size > 0:
+        unsupported("whisper.cpp", f"--batch-size {args.batch_size}: no batched chunk pipeline")
+    if args.vad_filter:
+        unsupported("whisper.cpp", "--vad-filter: no ggml Silero VAD model here")
+    if args.word_timestamps:
+        unsupported("whisper.cpp", "--word-timestamps: its token timestamps are another method")
+
+
 def main() -> None:
     args = parse_runner_args()
+    refuse_unsupported_modes(args)
 
     wtype = weight_type(args.compute_type)
     weights = ggml_weights(args.model, wtype)
@@ -108,7 +124,8 @@ def main() -> None:
     start = time.perf_counter()
     model = Model(str(weights), params_sampling_strategy=1 if beam else 0,
                   redirect_whispercpp_logs_to=None, n_threads=args.threads,
-                  language=args.language or "", translate=False, no_timestamps=False,
+                  language=args.language or "", translate=False,
+                  no_timestamps=bool(args.without_timestamps),
                   no_context=False, print_progress=False, print_realtime=False,
                   print_timestamps=False, print_special=False, suppress_blank=True,
                   suppress_nst=True)
@@ -122,7 +139,7 @@ def main() -> None:
     wcpp_version = libs[0].name.split(".so.")[-1] if libs else "?"
     out = {"engine": "whisper.cpp",
            "backend": f"whisper.cpp {wcpp_version} (pywhispercpp {version}) {wtype}",
-           "load_seconds": load_seconds, "files": []}
+           "options": options_of(args), "load_seconds": load_seconds, "files": []}
 
     eot, beg = pw.whisper_token_eot(ctx), pw.whisper_token_beg(ctx)
     pw.whisper_reset_timings(ctx)
@@ -137,18 +154,19 @@ def main() -> None:
 
         segments = model.transcribe(audio, new_segment_callback=on_segment)
         wall = time.perf_counter() - start
+        n_segments = pw.whisper_full_n_segments(ctx)
         tokens = 0
-        for i in range(pw.whisper_full_n_segments(ctx)):
+        for i in range(n_segments):
             for j in range(pw.whisper_full_n_tokens(ctx, i)):
                 token = pw.whisper_full_get_token_id(ctx, i, j)
                 if token < eot or token >= beg:  # text and timestamp tokens
                     tokens += 1
         text = "".join(pw.whisper_full_get_segment_text(ctx, i).decode("utf-8", "replace")
-                       for i in range(pw.whisper_full_n_segments(ctx)))
+                       for i in range(n_segments))
         out["files"].append({"path": path, "audio_seconds": len(audio) / 16000.0,
-                             "wall_seconds": wall,
+                             "duration_after_vad": len(audio) / 16000.0, "wall_seconds": wall,
                              "first_segment_seconds": first[0] if segments else -1.0,
-                             "tokens": tokens, "text": text})
+                             "segments": n_segments, "tokens": tokens, "text": text})
     timings = whisper_timings(ctx)
     if "encode" in timings:
         out["encoder_seconds"] = timings["encode"] / 1000.0

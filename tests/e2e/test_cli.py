@@ -283,9 +283,37 @@ def test_bench_json(amanuensis, tiny_model, manifest, jfk):
     assert f["path"] == str(jfk)
     assert abs(f["audio_seconds"] - 11.0) < 0.05
     assert 0 < f["first_segment_seconds"] <= f["wall_seconds"]
-    assert f["tokens"] > 0
+    assert f["tokens"] > 0 and f["segments"] > 0
+    assert 0 <= f["duration_after_vad"] <= f["audio_seconds"] + 0.01
     reference = manifest_mod.by_id(manifest, "jfk").reference
     assert wer(reference, f["text"]) <= 0.1, f"text {f['text']!r} vs reference {reference!r}"
+    assert out["options"] == {"compute_type": "int8", "threads": 2, "device": "auto",
+                              "beam_size": 1, "language": "en", "vad_filter": None,
+                              "batch_size": 0, "without_timestamps": None,
+                              "word_timestamps": False}
+
+
+@pytest.mark.parametrize("flags, expected", [
+    (["--vad-filter", "--batch-size", "4"], {"vad_filter": True, "batch_size": 4}),
+    (["--vad-filter=false", "--without-timestamps", "--word-timestamps"],
+     {"vad_filter": False, "without_timestamps": True, "word_timestamps": True}),
+    (["--vad-filter=true", "--without-timestamps=false"],
+     {"vad_filter": True, "without_timestamps": False}),
+])
+def test_bench_mode_options_reach_the_json(amanuensis, tiny_model, jfk, flags, expected):
+    run = cli(amanuensis, "bench", "--json", "--model", tiny_model, "--threads", "2",
+              "--beam-size", "1", *flags, jfk)
+    assert_ok(run)
+    out = json.loads(run.stdout)
+    assert {key: out["options"][key] for key in expected} == expected
+    (f,) = out["files"]
+    assert f["segments"] > 0 and f["text"].strip()
+
+
+@pytest.mark.parametrize("flags", [["--vad-filter=maybe"], ["--without-timestamps=sometimes"],
+                                   ["--batch-size", "257"], ["--batch-size", "-1"]])
+def test_bench_bad_mode_options(amanuensis, tiny_model, jfk, flags):
+    assert_usage_error(cli(amanuensis, "bench", "--model", tiny_model, *flags, jfk))
 
 
 def test_bench_table(amanuensis, tiny_model, jfk):
