@@ -27,6 +27,7 @@
 
 #include "amanuensis/amanuensis.h"
 #include "cli/commands.h"
+#include "cli/long_form_options.h"
 
 namespace amanuensis::cli {
 
@@ -37,21 +38,11 @@ using Clock = std::chrono::steady_clock;
 // A flag given as --NAME, --NAME=true or --NAME=false, or not at all (unset). add_flag_function
 // would abort on --NAME=maybe (CLI11 2.1 lets std::stoll's exception out); a bool flag reports
 // it as a usage error.
-struct OptionalFlag {
-  bool value = false;
-  const CLI::Option* option = nullptr;
-
-  [[nodiscard]] std::optional<bool> get() const {
-    return option != nullptr && option->count() > 0 ? std::optional<bool>(value) : std::nullopt;
-  }
-};
-
 struct BenchArguments {
   ModelOptions model;
   int beam_size = 5;
   std::string language = "en";
-  OptionalFlag vad_filter;  // unset: the engine's default for the mode
-  int batch_size = 0;       // 0: sequential; N >= 1: batched pipeline
+  LongFormFlags long_form;  // VAD, batched pipeline, repetition controls
   OptionalFlag without_timestamps;
   bool word_timestamps = false;
   bool json = false;
@@ -84,8 +75,8 @@ nlohmann::json options_json(const BenchArguments& args) {
           {"device", args.model.device},
           {"beam_size", args.beam_size},
           {"language", args.language},
-          {"vad_filter", optional_json(args.vad_filter.get())},
-          {"batch_size", args.batch_size},
+          {"vad_filter", optional_json(args.long_form.vad_filter.get())},
+          {"batch_size", args.long_form.batch_size},
           {"without_timestamps", optional_json(args.without_timestamps.get())},
           {"word_timestamps", args.word_timestamps}};
 }
@@ -123,10 +114,10 @@ std::string optional_text(const std::optional<bool>& value) {
 
 // "sequential" or "batched (batch size N)", with the VAD and timestamp settings.
 std::string mode_text(const BenchArguments& args) {
-  std::string mode = args.batch_size > 0
-                         ? "batched (batch size " + std::to_string(args.batch_size) + ")"
+  std::string mode = args.long_form.batch_size > 0
+                         ? "batched (batch size " + std::to_string(args.long_form.batch_size) + ")"
                          : "sequential";
-  mode += ", VAD " + optional_text(args.vad_filter.get());
+  mode += ", VAD " + optional_text(args.long_form.vad_filter.get());
   mode += ", without timestamps " + optional_text(args.without_timestamps.get());
   if (args.word_timestamps) {
     mode += ", word timestamps";
@@ -191,8 +182,7 @@ TranscribeOptions transcribe_options(const BenchArguments& args) {
   TranscribeOptions options;
   options.language = args.language == "auto" ? "" : args.language;
   options.beam_size = args.beam_size;
-  options.vad_filter = args.vad_filter.get();
-  options.batch_size = args.batch_size;
+  apply_long_form_options(args.long_form, options);
   options.without_timestamps = args.without_timestamps.get();
   options.word_timestamps = args.word_timestamps;
   return options;
@@ -236,11 +226,6 @@ int run(const BenchArguments& args) {
   return 0;
 }
 
-void add_optional_flag(CLI::App& command, const std::string& name, OptionalFlag& flag,
-                       const std::string& description) {
-  flag.option = command.add_flag(name, flag.value, description);
-}
-
 }  // namespace
 
 CommandAction add_bench_command(CLI::App& app) {
@@ -255,14 +240,7 @@ CommandAction add_bench_command(CLI::App& app) {
       ->add_option("--language", args->language,
                    "Spoken language (ISO-639-1); auto or empty: detect")
       ->capture_default_str();
-  add_optional_flag(
-      *command, "--vad-filter", args->vad_filter,
-      "Transcribe only the speech the VAD finds (default: off sequential, on batched)");
-  command
-      ->add_option("--batch-size", args->batch_size,
-                   "0: sequential; N >= 1: batched pipeline, N chunks at a time")
-      ->check(CLI::Range(0, 256))
-      ->capture_default_str();
+  add_long_form_options(*command, args->long_form);
   add_optional_flag(*command, "--without-timestamps", args->without_timestamps,
                     "Decode text only (default: off sequential, on batched)");
   command->add_flag("--word-timestamps", args->word_timestamps, "Time every word");

@@ -1,16 +1,16 @@
 #include "cli/long_form_options.h"
 
-#include <cstdint>
-
 namespace amanuensis::cli {
 
+void add_optional_flag(CLI::App& command, const std::string& name, OptionalFlag& flag,
+                       const std::string& description) {
+  flag.option = command.add_flag(name, flag.value, description);
+}
+
 void add_long_form_options(CLI::App& command, LongFormFlags& flags) {
-  command
-      .add_flag_function(
-          "--vad-filter{true}",
-          [&flags](std::int64_t count) { flags.vad_filter = count > 0; },
-          "Transcribe only the speech Silero VAD finds (default: off; on with --batch-size)")
-      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  add_optional_flag(command, "--vad-filter", flags.vad_filter,
+                    "Transcribe only the speech Silero VAD finds (default: off; on with "
+                    "--batch-size)");
   command.add_option("--vad-threshold", flags.threshold, "Speech probability threshold (0.5)")
       ->check(CLI::Range(0.0F, 1.0F));
   command
@@ -49,7 +49,7 @@ void add_long_form_options(CLI::App& command, LongFormFlags& flags) {
 }
 
 void apply_long_form_options(const LongFormFlags& flags, TranscribeOptions& options) {
-  options.vad_filter = flags.vad_filter;
+  options.vad_filter = flags.vad_filter.get();
   options.vad_model = flags.vad_model;
   options.batch_size = flags.batch_size;
   options.repetition_penalty = flags.repetition_penalty;

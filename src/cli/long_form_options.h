@@ -10,9 +10,22 @@
 
 namespace amanuensis::cli {
 
+// A true/false flag that may also be left out (`--x`, `--x=true`, `--x=false`, or nothing).
+struct OptionalFlag {
+  bool value = false;
+  const CLI::Option* option = nullptr;
+
+  [[nodiscard]] std::optional<bool> get() const {
+    return option != nullptr && option->count() > 0 ? std::optional<bool>(value) : std::nullopt;
+  }
+};
+
+void add_optional_flag(CLI::App& command, const std::string& name, OptionalFlag& flag,
+                       const std::string& description);
+
 // What was given on the command line; VAD fields left unset keep the mode's defaults.
 struct LongFormFlags {
-  std::optional<bool> vad_filter;
+  OptionalFlag vad_filter;
   std::optional<float> threshold;
   std::optional<float> neg_threshold;
   std::optional<int> min_speech_duration_ms;

@@ -31,6 +31,7 @@ struct TranscribeArguments {
   std::vector<std::string> files;
   TranscribeOptions options;
   LongFormFlags long_form;
+  OptionalFlag without_timestamps;
 };
 
 // Options spelled as faster-whisper spells them, kebab-cased.
@@ -67,12 +68,6 @@ void add_decoding_options(CLI::App& command, TranscribeOptions& o) {
   command.add_option("--suppress-tokens", o.suppress_tokens, "Token ids to forbid; -1: non-speech")
       ->delimiter(',')
       ->allow_extra_args(false);
-  command
-      .add_flag_function(
-          "--without-timestamps{true}",
-          [&o](std::int64_t count) { o.without_timestamps = count > 0; },
-          "Decode text only (--without-timestamps=false keeps timestamps in batched mode)")
-      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   command.add_option("--max-initial-timestamp", o.max_initial_timestamp,
                      "Latest first timestamp, in seconds");
   command.add_option("--max-new-tokens", o.max_new_tokens, "Cap on tokens per window")
@@ -88,6 +83,7 @@ void add_decoding_options(CLI::App& command, TranscribeOptions& o) {
 int run(TranscribeArguments& args) {
   using Clock = std::chrono::steady_clock;
   apply_long_form_options(args.long_form, args.options);
+  args.options.without_timestamps = args.without_timestamps.get();
   const auto format = parse_output_format(args.output_format);
   const auto model = Model::load(args.model);
   if (!args.output_dir.empty()) std::filesystem::create_directories(args.output_dir);
@@ -151,6 +147,8 @@ CommandAction add_transcribe_command(CLI::App& app) {
                     "SRT/VTT: one cue per word, underlined (needs --word-timestamps)");
   add_decoding_options(*command, args->options);
   add_long_form_options(*command, args->long_form);
+  add_optional_flag(*command, "--without-timestamps", args->without_timestamps,
+                    "Decode text only (default: off; on with --batch-size)");
   command->add_option("files", args->files, "Audio or video files")->required();
   return [args] { return run(*args); };
 }
