@@ -4,8 +4,10 @@
 #
 #   1. Debian packages (apt-get, only for what is missing)
 #   2. .venv with faster-whisper, pytest and the model packages (scripts/requirements.txt)
-#   3. model folders models/tiny.en and models/base, assembled from the model packages
-#   4. cmake configure (once) and build of preset ${AMANUENSIS_PRESET:-release} into build/<preset>
+#   3. model folders models/tiny.en and models/base, assembled from the model packages, and
+#      models/silero_vad_v6.onnx (faster-whisper's VAD model, built into the library)
+#   4. cmake configure (every time: it is cheap) and build of preset ${AMANUENSIS_PRESET:-release}
+#      into build/<preset>
 #
 # Environment: AMANUENSIS_PRESET (release | ci | debug), AMANUENSIS_SKIP_BUILD=1 stops after step 3.
 set -euo pipefail
@@ -125,16 +127,20 @@ done
 check_model_bin models/base/model.bin
 log "models/base: ready"
 
+# Silero VAD v6 (MIT), as faster-whisper ships it. CMake builds it into the library
+# (AMANUENSIS_SILERO_VAD) for `amanuensis vad` and the vad_filter option.
+link_file "$(package_dir faster_whisper)/assets/silero_vad_v6.onnx" models/silero_vad_v6.onnx
+log "models/silero_vad_v6.onnx: ready"
+
 # --- 4. Build -----------------------------------------------------------------------------------
 if [[ ${AMANUENSIS_SKIP_BUILD:-0} == 1 ]]; then
   log "AMANUENSIS_SKIP_BUILD=1: not building"
   exit 0
 fi
-# Configure once; again only if an earlier configure did not finish (no build.ninja).
-if [[ ! -f build/$PRESET/CMakeCache.txt || ! -f build/$PRESET/build.ninja ]]; then
-  log "configuring preset $PRESET"
-  cmake --preset "$PRESET" -DAMANUENSIS_VENV_PYTHON="$PY" >&2
-fi
+# Configure every time (a second or two): a tree configured before models/silero_vad_v6.onnx
+# existed then builds the VAD model in.
+log "configuring preset $PRESET"
+cmake --preset "$PRESET" -DAMANUENSIS_VENV_PYTHON="$PY" >&2
 log "building preset $PRESET"
 cmake --build --preset "$PRESET" >&2
 log "done: build/$PRESET/amanuensis"

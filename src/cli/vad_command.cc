@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <iostream>
+#include <limits>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -46,6 +47,20 @@ const CLI::Validator kPositiveSeconds(
     },
     "POSITIVE");
 
+// A whole number of milliseconds, 0 or more.
+const CLI::Validator kMilliseconds(
+    [](std::string& text) -> std::string {
+      long long value = -1;
+      const auto* end = text.data() + text.size();
+      const auto parsed = std::from_chars(text.data(), end, value);
+      if (parsed.ec != std::errc() || parsed.ptr != end || value < 0 ||
+          value > std::numeric_limits<int>::max()) {
+        return "must be a whole number of milliseconds, 0 or more, got " + text;
+      }
+      return {};
+    },
+    "MS");
+
 void add_vad_options(CLI::App& command, VadOptions& o) {
   command.add_option("--threshold", o.threshold, "Windows at or above this are speech")
       ->check(kProbability)
@@ -55,7 +70,7 @@ void add_vad_options(CLI::App& command, VadOptions& o) {
       ->check(kProbability);
   command.add_option("--min-speech-duration-ms", o.min_speech_duration_ms,
                      "Drop speech shorter than this")
-      ->check(CLI::NonNegativeNumber)
+      ->check(kMilliseconds)
       ->capture_default_str();
   command.add_option("--max-speech-duration-s", o.max_speech_duration_s,
                      "Split longer speech, at a silence of 98 ms or more when there is one")
@@ -63,15 +78,22 @@ void add_vad_options(CLI::App& command, VadOptions& o) {
       ->capture_default_str();
   command.add_option("--min-silence-duration-ms", o.min_silence_duration_ms,
                      "Silence that ends a span of speech")
-      ->check(CLI::NonNegativeNumber)
+      ->check(kMilliseconds)
       ->capture_default_str();
   command.add_option("--speech-pad-ms", o.speech_pad_ms, "Padding added on each side of speech")
-      ->check(CLI::NonNegativeNumber)
+      ->check(kMilliseconds)
       ->capture_default_str();
 }
 
-double seconds(std::int64_t samples) {  // to the millisecond
-  return std::round(static_cast<double>(samples) * 1000.0 / kSampleRate) / 1000.0;
+// Seconds to the millisecond, rounded as Python's round(samples / 16000, 3): the decimal nearest to
+// the quotient's binary value (to_chars rounds exactly).
+double seconds(std::int64_t samples) {
+  char text[48];
+  const double exact = static_cast<double>(samples) / kSampleRate;
+  const auto printed = std::to_chars(text, text + sizeof text, exact, std::chars_format::fixed, 3);
+  double result = exact;
+  std::from_chars(text, printed.ptr, result);
+  return result;
 }
 
 // The float's shortest decimal form, as a double that prints the same way.
@@ -104,11 +126,11 @@ nlohmann::ordered_json describe(const std::string& file, std::size_t samples,
   return out;
 }
 
-int run(const VadArguments& args) {
+int run(const VadArguments& args, const CLI::App& command) {
   try {
-    validate(args.options);
+    validate(args.options);  // the option checks above catch everything; this is the library's
   } catch (const Error& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
+    std::fprintf(stderr, "error: %s\n\n%s", e.what(), command.help().c_str());
     return kExitUsage;
   }
   // A missing or broken model is reported once, before any file is read.
@@ -146,7 +168,7 @@ CommandAction add_vad_command(CLI::App& app) {
   command->add_flag("--probabilities", args->probabilities,
                     "Also print every 32 ms window's speech probability");
   command->add_option("files", args->files, "Audio or video files")->required();
-  return [args] { return run(*args); };
+  return [args, command] { return run(*args, *command); };
 }
 
 }  // namespace amanuensis::cli

@@ -8,8 +8,9 @@
 #
 # Targets: multipart_fuzz (Content-Type + body -> multipart parser -> form options),
 # audio_decoder_fuzz (bytes -> decode_audio_bytes), http_request_fuzz (connection bytes -> the
-# whole HTTP path of `amanuensis serve`, no socket). ctest runs this as the `fuzz` test. Needs
-# clang++ with libFuzzer (Debian: clang, libclang-rt-14-dev; scripts/setup.sh installs them).
+# whole HTTP path of `amanuensis serve`, no socket), onnx_reader_fuzz (bytes -> the VAD's ONNX
+# reader -> the Silero VAD loader). ctest runs this as the `fuzz` test. Needs clang++ with
+# libFuzzer (Debian: clang, libclang-rt-14-dev; scripts/setup.sh installs them).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -20,11 +21,11 @@ while (($#)); do
   case $1 in
     --seconds) SECONDS_PER_TARGET=$2; shift 2 ;;
     --build-dir) BUILD=$2; shift 2 ;;
-    -h|--help) sed -n '2,13p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    -h|--help) sed -n '2,14p' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) TARGETS+=("$1"); shift ;;
   esac
 done
-((${#TARGETS[@]})) || TARGETS=(multipart_fuzz audio_decoder_fuzz http_request_fuzz)
+((${#TARGETS[@]})) || TARGETS=(multipart_fuzz audio_decoder_fuzz http_request_fuzz onnx_reader_fuzz)
 
 CXX=${FUZZ_CXX:-clang++}
 command -v "$CXX" >/dev/null || { echo "fuzz: $CXX not found (apt-get install clang libclang-rt-14-dev)" >&2; exit 1; }
@@ -163,6 +164,22 @@ write_audio_seeds() {
   return 0
 }
 
+write_onnx_seeds() {
+  local dir=$1
+  mkdir -p "$dir"
+  # ModelProto{ir_version 8, graph{initializer{dims 2, FLOAT, name "w", raw_data [1.0, 2.0]}}}.
+  printf '\x08\x08\x3a\x13\x2a\x11\x08\x02\x10\x01\x42\x01w\x4a\x08\x00\x00\x80\x3f\x00\x00\x00\x40' >"$dir/tiny.onnx"
+  # The same with packed dims, float_data, an int64 tensor, a skipped node and doc string.
+  printf '\x08\x08\x12\x04test\x3a\x30\x0a\x06\x0a\x01x\x12\x01y\x2a\x13\x0a\x02\x01\x02\x10\x01\x22\x08\x00\x00\x80\x3f\x00\x00\x00\x40\x42\x01f\x2a\x11\x08\x01\x10\x07\x42\x01s\x4a\x08\xff\xff\xff\xff\xff\xff\xff\xff' >"$dir/mixed.onnx"
+  # The start of the real model (its nodes and first weights), when there is one.
+  local model
+  for model in "$ROOT/models/silero_vad_v6.onnx" \
+    "$ROOT"/.venv/lib/python3*/site-packages/faster_whisper/assets/silero_vad_v6.onnx; do
+    if [[ -f $model ]]; then head -c 65536 "$model" >"$dir/silero_head.onnx"; break; fi
+  done
+  return 0
+}
+
 # --- build and run ------------------------------------------------------------------------------
 status=0
 for target in "${TARGETS[@]}"; do
@@ -195,6 +212,21 @@ for target in "${TARGETS[@]}"; do
       write_http_seeds "$seeds"
       write_http_dictionary "$BUILD/http.dict"
       extra=(-dict="$BUILD/http.dict" -max_len=16384)
+      ;;
+    onnx_reader_fuzz)
+      # Highway's kernels are compiled on their own: for the baseline instruction set only, and
+      # under AddressSanitizer alone (with UBSan too this one file takes a minute to compile).
+      kernels=$BUILD/vad_kernels.o
+      if [[ ! $kernels -nt $ROOT/src/vad/vad_kernels.cc || ! $kernels -nt $ROOT/src/vad/vad_kernels.h ]]; then
+        log "building vad_kernels.o"
+        "$CXX" -std=c++20 -O1 -g -fsanitize=address -DHWY_COMPILE_ONLY_STATIC=1 -I"$ROOT/include" \
+          -I"$ROOT/src" -c "$ROOT/src/vad/vad_kernels.cc" -o "$kernels"
+      fi
+      read -r -a LINK <<<"$(pkg-config --libs libhwy)"
+      build onnx_reader_fuzz "$ROOT/tests/fuzz/onnx_reader_fuzz.cc" "$ROOT/src/vad/onnx_reader.cc" \
+        "$ROOT/src/vad/silero_vad.cc" "$kernels"
+      write_onnx_seeds "$seeds"
+      extra=(-max_len=65536)
       ;;
     *) echo "fuzz: unknown target $target" >&2; exit 2 ;;
   esac
