@@ -21,6 +21,10 @@ namespace {
 constexpr double kChunkSeconds = 30.0;
 // faster-whisper's batched pipeline cuts speech at shorter silences than its sequential default.
 constexpr int kBatchedMinSilenceMs = 160;
+// Speech on either side of a removed stretch at least this long is never decoded in one window:
+// a segment would otherwise be timed across the stretch (faster-whisper merges it; a segment
+// spanning a minute of silence is a wrong subtitle). Shorter gaps are ordinary pauses.
+constexpr double kLongGapSeconds = 3.0;
 
 VadOptions vad_options(const TranscribeOptions& o, bool batched) {
   if (!batched) return o.vad_parameters.value_or(VadOptions{});
@@ -47,6 +51,33 @@ void restore_times(Segment& segment, const vad::SpeechTimestampMap& map) {
   }
   segment.start = segment.words.front().start;
   segment.end = segment.words.back().end;
+}
+
+// The spans in runs separated by long gaps (kLongGapSeconds).
+std::vector<std::span<const SpeechSpan>> runs_between_long_gaps(std::span<const SpeechSpan> spans) {
+  const auto long_gap = static_cast<std::int64_t>(kLongGapSeconds * kSampleRate);
+  std::vector<std::span<const SpeechSpan>> runs;
+  std::size_t first = 0;
+  for (std::size_t i = 1; i <= spans.size(); ++i) {
+    if (i == spans.size() || spans[i].start - spans[i - 1].end >= long_gap) {
+      runs.push_back(spans.subspan(first, i - first));
+      first = i;
+    }
+  }
+  return runs;
+}
+
+// clip_timestamps over the concatenated speech: one clip per run of spans, so that the seek loop
+// never puts speech from both sides of a long gap in one window.
+std::vector<float> clips_between_long_gaps(std::span<const SpeechSpan> spans) {
+  std::vector<float> clips;
+  std::int64_t at = 0;
+  for (const auto run : runs_between_long_gaps(spans)) {
+    clips.push_back(static_cast<float>(static_cast<double>(at) / kSampleRate));
+    at += total_samples(run);
+    clips.push_back(static_cast<float>(static_cast<double>(at) / kSampleRate));
+  }
+  return clips;
 }
 
 std::int64_t total_samples(std::span<const SpeechSpan> spans) {
@@ -84,10 +115,14 @@ std::vector<AudioChunk> batched_chunks(std::span<const float> audio, const Trans
     }
   } else if (o.vad_filter.value_or(true)) {
     const auto spans = detect_speech(audio, vad_options(o, true), o.vad_model);
-    for (const auto& chunk : vad::collect_chunks(spans, kChunkSeconds)) {
-      if (chunk.samples == 0) continue;
-      chunks.push_back({vad::gather_speech(audio, chunk.spans),
-                        static_cast<double>(chunk.offset) / kSampleRate});
+    std::int64_t offset = 0;  // of the run in the concatenated speech
+    for (const auto run : runs_between_long_gaps(spans)) {
+      for (const auto& chunk : vad::collect_chunks(run, kChunkSeconds)) {
+        if (chunk.samples == 0) continue;
+        chunks.push_back({vad::gather_speech(audio, chunk.spans),
+                          static_cast<double>(offset + chunk.offset) / kSampleRate});
+      }
+      offset += total_samples(run);
     }
     map.emplace(spans);
   } else {
@@ -140,7 +175,9 @@ Transcription transcribe(model::DecodeBatcher& decoder, const model::Tokenizer& 
     }
     map.emplace(spans);
     const auto speech = vad::gather_speech(audio, spans);
-    transcribe_sequential(decoder, tokenizer, speech, options, sink, stop, result);
+    auto speech_options = options;
+    speech_options.clip_timestamps = clips_between_long_gaps(spans);
+    transcribe_sequential(decoder, tokenizer, speech, speech_options, sink, stop, result);
   } else {
     transcribe_sequential(decoder, tokenizer, audio, options, sink, stop, result);
   }
