@@ -97,7 +97,9 @@ struct SpeechSpan {
 
 /// Where the waveform holds speech, as faster-whisper's `get_speech_timestamps` finds it.
 /// `vad_model`: a silero_vad_v6.onnx file; empty means $AMANUENSIS_VAD_MODEL when set, else the
-/// copy built into the library (Error when neither exists).
+/// copy built into the library (Error when neither exists). Each model is loaded once per process
+/// and shared; any number of threads may call this at once. Runs on the calling thread only.
+/// Throws Error for invalid options (see validate) or a missing or broken model file.
 std::vector<SpeechSpan> detect_speech(std::span<const float> audio, const VadOptions& options = {},
                                       const std::filesystem::path& vad_model = {});
 

@@ -65,19 +65,23 @@ void add_vad_options(CLI::App& command, VadOptions& o) {
   command.add_option("--threshold", o.threshold, "Windows at or above this are speech")
       ->check(kProbability)
       ->capture_default_str();
-  command.add_option("--neg-threshold", o.neg_threshold,
-                     "Speech ends below this (default: max(threshold - 0.15, 0.01))")
+  command
+      .add_option("--neg-threshold", o.neg_threshold,
+                  "Speech ends below this (default: max(threshold - 0.15, 0.01))")
       ->check(kProbability);
-  command.add_option("--min-speech-duration-ms", o.min_speech_duration_ms,
-                     "Drop speech shorter than this")
+  command
+      .add_option("--min-speech-duration-ms", o.min_speech_duration_ms,
+                  "Drop speech shorter than this")
       ->check(kMilliseconds)
       ->capture_default_str();
-  command.add_option("--max-speech-duration-s", o.max_speech_duration_s,
-                     "Split longer speech, at a silence of 98 ms or more when there is one")
+  command
+      .add_option("--max-speech-duration-s", o.max_speech_duration_s,
+                  "Split longer speech, at a silence of 98 ms or more when there is one")
       ->check(kPositiveSeconds)
       ->capture_default_str();
-  command.add_option("--min-silence-duration-ms", o.min_silence_duration_ms,
-                     "Silence that ends a span of speech")
+  command
+      .add_option("--min-silence-duration-ms", o.min_silence_duration_ms,
+                  "Silence that ends a span of speech")
       ->check(kMilliseconds)
       ->capture_default_str();
   command.add_option("--speech-pad-ms", o.speech_pad_ms, "Padding added on each side of speech")

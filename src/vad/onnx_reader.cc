@@ -77,7 +77,8 @@ class WireReader {
     for (int shift = 0; shift < 70; shift += 7) {
       if (pos_ == bytes_.size()) fail("truncated " + std::string(what), base_ + start);
       const auto byte = static_cast<std::uint8_t>(bytes_[pos_++]);
-      if (shift == 63 && byte > 1) fail("varint overflows 64 bits in " + std::string(what), base_ + start);
+      if (shift == 63 && byte > 1)
+        fail("varint overflows 64 bits in " + std::string(what), base_ + start);
       value |= static_cast<std::uint64_t>(byte & 0x7F) << shift;
       if ((byte & 0x80) == 0) return value;
     }
@@ -125,8 +126,8 @@ class WireReader {
   // Fails unless `field` has the wire type the schema gives it.
   void expect(const Field& field, std::uint32_t wire_type, std::string_view name) const {
     if (field.wire_type != wire_type) {
-      fail(std::string(name) + " has wire type " + std::to_string(field.wire_type) +
-               ", expected " + std::to_string(wire_type),
+      fail(std::string(name) + " has wire type " + std::to_string(field.wire_type) + ", expected " +
+               std::to_string(wire_type),
            field.offset);
     }
   }

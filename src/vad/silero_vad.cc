@@ -18,11 +18,11 @@ namespace {
 constexpr int kRowSamples = kContextSamples + kWindowSamples;  // 576: one network input
 constexpr int kFftSize = 256;
 constexpr int kHop = 128;
-constexpr int kFrames = 4;                                 // STFT frames 1-4 of 5 are used
-constexpr int kHalf = kFftSize / 2;                        // 128
-constexpr int kBins = kHalf + 1;                           // 129
-constexpr int kReflect = 64;                               // right reflection frame 4 reaches
-constexpr int kRowStride = kRowSamples + kReflect;         // 640
+constexpr int kFrames = 4;                          // STFT frames 1-4 of 5 are used
+constexpr int kHalf = kFftSize / 2;                 // 128
+constexpr int kBins = kHalf + 1;                    // 129
+constexpr int kReflect = 64;                        // right reflection frame 4 reaches
+constexpr int kRowStride = kRowSamples + kReflect;  // 640
 constexpr int kHidden = 128;
 constexpr int kGates = 4 * kHidden;
 // Windows per block: enough for every product to reuse its weights across many rows, few
@@ -96,8 +96,8 @@ VadLayer conv_layer(const WeightFile& file, const std::string& name, int out, in
 // v[j] = x[j] - x[256 - j] (j = 1..127) halves the products: real parts = u . basis[c][0..128],
 // imaginary parts = v . basis[129 + c][1..127]. Returns {real, imaginary} layers.
 std::pair<VadLayer, VadLayer> stft_layers(const WeightFile& file) {
-  const auto basis = file.get("encoder.feature_extractor.forward_basis_buffer",
-                              {2 * kBins, 1, kFftSize});
+  const auto basis =
+      file.get("encoder.feature_extractor.forward_basis_buffer", {2 * kBins, 1, kFftSize});
   const auto at = [&](int row, int j) { return basis[row * kFftSize + j]; };
   for (int c = 0; c < kBins; ++c) {
     bool folds = at(kBins + c, 0) == 0.0F && at(kBins + c, kHalf) == 0.0F;
@@ -216,8 +216,8 @@ void SileroVad::run_block(Workspace& work, int rows) const {
   work.product(conv0_, rows * kFrames, kFrames, work.mags.data(), kMagStride, kBins,
                work.conv0.data() + kHidden, kConv0Stride, kHidden, true);
   // Stride 2: outputs 0 and 1 see input frames -1..1 and 1..3.
-  work.product(conv1_, rows * 2, 2, work.conv0.data(), kConv0Stride, 2 * kHidden,
-               work.conv1.data(), 2 * 64, 64, true);
+  work.product(conv1_, rows * 2, 2, work.conv0.data(), kConv0Stride, 2 * kHidden, work.conv1.data(),
+               2 * 64, 64, true);
   work.product(conv2_, rows, 1, work.conv1.data(), 2 * 64, 0, work.conv2.data(), 64, 0, true);
   work.product(conv3_, rows, 1, work.conv2.data(), 64, 0, work.conv3.data(), kHidden, 0, true);
   work.product(lstm_input_, rows, 1, work.conv3.data(), kHidden, 0, work.gates.data(), kGates, 0,

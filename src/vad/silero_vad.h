@@ -10,7 +10,10 @@
 //   -> sigmoid: the window's speech probability.
 //
 // Everything up to the LSTM is independent per window, so it runs over blocks of windows as
-// matrix products (vad_kernels.h); only the LSTM's recurrence is sequential. Single-threaded.
+// matrix products (vad_kernels.h); only the LSTM's recurrence is sequential. The STFT basis is a
+// windowed DFT, symmetric about its middle, so each frame is first folded in half (x[j] and
+// x[256 - j] summed for the real parts, subtracted for the imaginary ones): half the products.
+// Single-threaded; each window's result is the same whatever block it is computed in.
 #pragma once
 
 #include <cstddef>
@@ -51,12 +54,12 @@ class SileroVad {
   struct Workspace;
   void run_block(Workspace& work, int rows) const;
 
-  VadLayer stft_real_;  // 129 folded samples -> the 129 bins' real parts
-  VadLayer stft_imag_;  // 127 folded samples -> their imaginary parts
-  VadLayer conv0_;  // 3 taps x 129 bins -> 128
-  VadLayer conv1_;  // 3 taps x 128 -> 64
-  VadLayer conv2_;  // taps 1, 2 x 64 -> 64 (tap 0 only ever sees padding)
-  VadLayer conv3_;  // the middle tap, 64 -> 128 (the others only see padding)
+  VadLayer stft_real_;                 // 129 folded samples -> the 129 bins' real parts
+  VadLayer stft_imag_;                 // 127 folded samples -> their imaginary parts
+  VadLayer conv0_;                     // 3 taps x 129 bins -> 128
+  VadLayer conv1_;                     // 3 taps x 128 -> 64
+  VadLayer conv2_;                     // taps 1, 2 x 64 -> 64 (tap 0 only ever sees padding)
+  VadLayer conv3_;                     // the middle tap, 64 -> 128 (the others only see padding)
   VadLayer lstm_input_;                // W [128][512], bias Wb + Rb
   std::vector<float> lstm_recurrent_;  // R, stored [128][512]
   std::vector<float> head_weights_;    // 128

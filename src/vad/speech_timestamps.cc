@@ -50,9 +50,9 @@ std::vector<SpeechSpan> find_speech(std::span<const float> probs, std::int64_t a
   // faster-whisper's current_speech: {} (open == false) or {"start": start}.
   bool open = false;
   std::int64_t start = 0;
-  std::int64_t temp_end = 0;          // where a silence began (to tolerate short ones)
-  std::int64_t prev_end = 0;          // end of the last silence of over 98 ms, for splitting
-  std::int64_t next_start = 0;        // where speech resumed after it
+  std::int64_t temp_end = 0;    // where a silence began (to tolerate short ones)
+  std::int64_t prev_end = 0;    // end of the last silence of over 98 ms, for splitting
+  std::int64_t next_start = 0;  // where speech resumed after it
   for (std::size_t i = 0; i < probs.size(); ++i) {
     const float prob = probs[i];
     const std::int64_t pos = kWindow * static_cast<std::int64_t>(i);

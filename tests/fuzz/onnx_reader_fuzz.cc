@@ -28,9 +28,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   try {
     for (const auto& tensor : read_onnx_initializers(bytes, kSource)) {
       if (tensor.element_count() < 0) __builtin_trap();
-      if (tensor.has_raw_data && (tensor.raw_data.data() < bytes.data() ||
-                                  tensor.raw_data.data() + tensor.raw_data.size() >
-                                      bytes.data() + bytes.size())) {
+      if (tensor.has_raw_data &&
+          (tensor.raw_data.data() < bytes.data() ||
+           tensor.raw_data.data() + tensor.raw_data.size() > bytes.data() + bytes.size())) {
         __builtin_trap();
       }
       if (tensor.data_type != OnnxDataType::kFloat) continue;

@@ -1,6 +1,6 @@
 // The native Silero VAD network (src/vad/silero_vad.h) against a plain per-window reference of the
 // ONNX graph, on synthetic weights; its loader's checks; the model lookup and cache.
-#include "vad/silero_vad.h"
+#include "vad/vad_model.h"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>  // setenv, unsetenv
@@ -17,7 +17,7 @@
 #include "support/onnx_writer.h"
 #include "support/random_values.h"
 #include "vad/embedded_model.h"
-#include "vad/vad_model.h"
+#include "vad/silero_vad.h"
 
 namespace amanuensis::vad {
 namespace {
@@ -63,21 +63,21 @@ Weights synthetic_weights() {
 }
 
 std::vector<std::string> tensors(const Weights& w) {
-  return {onnx_float_tensor("encoder.feature_extractor.forward_basis_buffer", {258, 1, 256},
-                            w.basis),
-          onnx_float_tensor("encoder.conv_layers.0.weight", {128, 129, 3}, w.w0),
-          onnx_float_tensor("encoder.conv_layers.0.bias", {128}, w.b0),
-          onnx_float_tensor("encoder.conv_layers.1.weight", {64, 128, 3}, w.w1),
-          onnx_float_tensor("encoder.conv_layers.1.bias", {64}, w.b1),
-          onnx_float_tensor("encoder.conv_layers.2.weight", {64, 64, 3}, w.w2),
-          onnx_float_tensor("encoder.conv_layers.2.bias", {64}, w.b2),
-          onnx_float_tensor("encoder.conv_layers.3.weight", {128, 64, 3}, w.w3),
-          onnx_float_tensor("encoder.conv_layers.3.bias", {128}, w.b3),
-          onnx_float_tensor("onnx::LSTM_209", {1, 512, 128}, w.lstm_w),
-          onnx_float_tensor("onnx::LSTM_210", {1, 512, 128}, w.lstm_r),
-          onnx_float_tensor("onnx::LSTM_211", {1, 1024}, w.lstm_b),
-          onnx_float_tensor("decoder.conv1d.weight", {1, 128, 1}, w.head_w),
-          onnx_float_tensor("decoder.conv1d.bias", {1}, w.head_b)};
+  return {
+      onnx_float_tensor("encoder.feature_extractor.forward_basis_buffer", {258, 1, 256}, w.basis),
+      onnx_float_tensor("encoder.conv_layers.0.weight", {128, 129, 3}, w.w0),
+      onnx_float_tensor("encoder.conv_layers.0.bias", {128}, w.b0),
+      onnx_float_tensor("encoder.conv_layers.1.weight", {64, 128, 3}, w.w1),
+      onnx_float_tensor("encoder.conv_layers.1.bias", {64}, w.b1),
+      onnx_float_tensor("encoder.conv_layers.2.weight", {64, 64, 3}, w.w2),
+      onnx_float_tensor("encoder.conv_layers.2.bias", {64}, w.b2),
+      onnx_float_tensor("encoder.conv_layers.3.weight", {128, 64, 3}, w.w3),
+      onnx_float_tensor("encoder.conv_layers.3.bias", {128}, w.b3),
+      onnx_float_tensor("onnx::LSTM_209", {1, 512, 128}, w.lstm_w),
+      onnx_float_tensor("onnx::LSTM_210", {1, 512, 128}, w.lstm_r),
+      onnx_float_tensor("onnx::LSTM_211", {1, 1024}, w.lstm_b),
+      onnx_float_tensor("decoder.conv1d.weight", {1, 128, 1}, w.head_w),
+      onnx_float_tensor("decoder.conv1d.bias", {1}, w.head_b)};
 }
 
 std::span<const std::byte> as_bytes(const std::string& s) {
@@ -128,10 +128,10 @@ double reference_step(const Weights& w, const std::vector<double>& x, std::vecto
       mags[k][f - 1] = std::sqrt(re * re + im * im);
     }
   }
-  const auto features = conv_relu(conv_relu(conv_relu(conv_relu(mags, w.w0, w.b0, 128, 1), w.w1,
-                                                      w.b1, 64, 2),
-                                            w.w2, w.b2, 64, 2),
-                                  w.w3, w.b3, 128, 1);
+  const auto features =
+      conv_relu(conv_relu(conv_relu(conv_relu(mags, w.w0, w.b0, 128, 1), w.w1, w.b1, 64, 2), w.w2,
+                          w.b2, 64, 2),
+                w.w3, w.b3, 128, 1);
   std::vector<double> gates(512);
   for (int g = 0; g < 512; ++g) {
     gates[g] = w.lstm_b[g] + w.lstm_b[512 + g];

@@ -1,6 +1,4 @@
 // The ONNX reader (src/vad/onnx_reader.h) on well-formed, truncated and corrupt models.
-#include "vad/onnx_reader.h"
-
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -10,6 +8,7 @@
 
 #include "amanuensis/amanuensis.h"
 #include "support/onnx_writer.h"
+#include "vad/onnx_reader.h"
 
 namespace amanuensis::vad {
 namespace {
@@ -43,7 +42,7 @@ std::string small_model() {
                      onnx_int64_tensor("shape", {2}, {-1, 576})});
 }
 
-TEST(OnnxReaderTest, ReadsInitializersInOrder) {
+TEST(VadOnnxReaderTest, ReadsInitializersInOrder) {
   const std::string bytes = small_model();
   const auto tensors = read(bytes);
   ASSERT_EQ(tensors.size(), 3U);
@@ -58,7 +57,7 @@ TEST(OnnxReaderTest, ReadsInitializersInOrder) {
   EXPECT_EQ(tensors[2].raw_data.size(), 16U);
 }
 
-TEST(OnnxReaderTest, SkipsUnknownFieldsOfEveryWireType) {
+TEST(VadOnnxReaderTest, SkipsUnknownFieldsOfEveryWireType) {
   ProtoWriter tensor;
   tensor.fixed64_field(10, 7).varint_field(1, 2).fixed32_field(99, 1).varint_field(2, 1);
   tensor.bytes_field(12, "doc").bytes_field(8, "t").bytes_field(9, std::string(8, '\0'));
@@ -73,7 +72,7 @@ TEST(OnnxReaderTest, SkipsUnknownFieldsOfEveryWireType) {
   EXPECT_EQ(onnx_float_values(tensors[0], "x"), (std::vector<float>{1.0F}));
 }
 
-TEST(OnnxReaderTest, PackedDimsAndDefaultDataLocation) {
+TEST(VadOnnxReaderTest, PackedDimsAndDefaultDataLocation) {
   ProtoWriter tensor;
   tensor.bytes_field(1, ProtoWriter::varint(2) + ProtoWriter::varint(300)).varint_field(2, 2);
   tensor.varint_field(14, 0).bytes_field(8, "packed").bytes_field(9, std::string(600, 'x'));
@@ -82,7 +81,7 @@ TEST(OnnxReaderTest, PackedDimsAndDefaultDataLocation) {
   EXPECT_EQ(tensors[0].dims, (std::vector<std::int64_t>{2, 300}));
 }
 
-TEST(OnnxReaderTest, EveryTruncationThrowsError) {
+TEST(VadOnnxReaderTest, EveryTruncationThrowsError) {
   const std::string bytes = small_model();
   for (std::size_t size = 0; size < bytes.size(); ++size) {
     const std::string message = read_error(bytes.substr(0, size));
@@ -91,7 +90,7 @@ TEST(OnnxReaderTest, EveryTruncationThrowsError) {
   }
 }
 
-TEST(OnnxReaderTest, RandomCorruptionNeverCrashes) {
+TEST(VadOnnxReaderTest, RandomCorruptionNeverCrashes) {
   const std::string bytes = small_model();
   std::mt19937 rng(7);
   int errors = 0;
@@ -110,7 +109,7 @@ TEST(OnnxReaderTest, RandomCorruptionNeverCrashes) {
   EXPECT_GT(errors, 1000);  // most corruptions are caught, none crashes
 }
 
-TEST(OnnxReaderTest, CorruptFieldsAreNamed) {
+TEST(VadOnnxReaderTest, CorruptFieldsAreNamed) {
   const auto model = [](const ProtoWriter& tensor) { return onnx_model({tensor.bytes()}); };
   ProtoWriter mismatch;
   mismatch.varint_field(1, 4).varint_field(2, 1).bytes_field(8, "w").bytes_field(9, "12345678");
@@ -138,7 +137,7 @@ TEST(OnnxReaderTest, CorruptFieldsAreNamed) {
   EXPECT_NE(read_error(model(odd_floats)).find("not a whole number of floats"), std::string::npos);
 }
 
-TEST(OnnxReaderTest, MalformedWireFormat) {
+TEST(VadOnnxReaderTest, MalformedWireFormat) {
   EXPECT_NE(read_error("").find("no graph"), std::string::npos);
   EXPECT_NE(read_error(ProtoWriter().varint_field(1, 8).bytes()).find("no graph"),
             std::string::npos);
@@ -159,7 +158,7 @@ TEST(OnnxReaderTest, MalformedWireFormat) {
   EXPECT_NE(read_error("\x08\x01\x3a\x05\x01").find("(byte 3)"), std::string::npos);
 }
 
-TEST(OnnxReaderTest, FloatValuesOfOtherTypesAreRefused) {
+TEST(VadOnnxReaderTest, FloatValuesOfOtherTypesAreRefused) {
   const auto tensors = read(small_model());
   try {
     onnx_float_values(tensors[2], "model.onnx");

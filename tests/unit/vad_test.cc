@@ -1,8 +1,6 @@
 // From probabilities to speech spans (faster-whisper's get_speech_timestamps), chunking, the
 // timestamp map and option validation. The expected spans were computed with faster-whisper 1.2.1's
 // get_speech_timestamps fed the same probabilities (its model replaced by a stub).
-#include "vad/speech_timestamps.h"
-
 #include <gtest/gtest.h>
 
 #include <limits>
@@ -12,6 +10,7 @@
 #include <vector>
 
 #include "amanuensis/amanuensis.h"
+#include "vad/speech_timestamps.h"
 
 namespace amanuensis::vad {
 namespace {
@@ -47,9 +46,9 @@ Spans spans(const std::vector<float>& probs, const VadOptions& options = {}) {
   return pairs(speech_timestamps(probs, kAudio, options));
 }
 
-TEST(SpeechTimestampsTest, SilenceHasNoSpeech) { EXPECT_EQ(spans(pattern({})), Spans{}); }
+TEST(VadSpeechTimestampsTest, SilenceHasNoSpeech) { EXPECT_EQ(spans(pattern({})), Spans{}); }
 
-TEST(SpeechTimestampsTest, DefaultPaddingAndClamping) {
+TEST(VadSpeechTimestampsTest, DefaultPaddingAndClamping) {
   // Speech at windows 10-19 ends 2 s later; 400 ms padding, clamped at 0.
   EXPECT_EQ(spans(pattern({{10, 20, 0.9F}})), (Spans{{0, 16640}}));
   // Still open at the end: ends with the audio (not the padded audio).
@@ -60,7 +59,7 @@ TEST(SpeechTimestampsTest, DefaultPaddingAndClamping) {
   EXPECT_EQ(spans(pattern({{1, 5, 0.9F}, {95, 100, 0.9F}}), o), (Spans{{0, 4160}, {47040, 51100}}));
 }
 
-TEST(SpeechTimestampsTest, MinSilenceDecidesMerging) {
+TEST(VadSpeechTimestampsTest, MinSilenceDecidesMerging) {
   const auto probs = pattern({{10, 20, 0.9F}, {40, 50, 0.9F}});
   EXPECT_EQ(spans(probs), (Spans{{0, 51100}}));  // 640 ms gap < 2 s: one span
   VadOptions o;
@@ -68,10 +67,11 @@ TEST(SpeechTimestampsTest, MinSilenceDecidesMerging) {
   // Two spans; the gap (10240 samples) is below 2 x 400 ms of padding: split in the middle.
   EXPECT_EQ(spans(probs, o), (Spans{{0, 15360}, {15360, 32000}}));
   o.min_silence_duration_ms = 100;
-  EXPECT_EQ(spans(pattern({{10, 20, 0.9F}, {25, 35, 0.9F}}), o), (Spans{{0, 11520}, {11520, 24320}}));
+  EXPECT_EQ(spans(pattern({{10, 20, 0.9F}, {25, 35, 0.9F}}), o),
+            (Spans{{0, 11520}, {11520, 24320}}));
 }
 
-TEST(SpeechTimestampsTest, NegThresholdHysteresis) {
+TEST(VadSpeechTimestampsTest, NegThresholdHysteresis) {
   const auto probs = pattern({{10, 20, 0.9F}, {20, 30, 0.4F}, {30, 40, 0.9F}});
   VadOptions o;
   o.min_silence_duration_ms = 100;
@@ -86,7 +86,7 @@ TEST(SpeechTimestampsTest, NegThresholdHysteresis) {
   EXPECT_EQ(spans(pattern({{10, 20, 0.35F}}), low), (Spans{{5120, 10240}}));
 }
 
-TEST(SpeechTimestampsTest, MinSpeechDropsShortSpans) {
+TEST(VadSpeechTimestampsTest, MinSpeechDropsShortSpans) {
   VadOptions o;
   o.min_silence_duration_ms = 100;
   o.speech_pad_ms = 0;
@@ -94,7 +94,7 @@ TEST(SpeechTimestampsTest, MinSpeechDropsShortSpans) {
   EXPECT_EQ(spans(pattern({{10, 12, 0.9F}, {40, 60, 0.9F}}), o), (Spans{{20480, 30720}}));
 }
 
-TEST(SpeechTimestampsTest, MaxSpeechSplits) {
+TEST(VadSpeechTimestampsTest, MaxSpeechSplits) {
   VadOptions o;
   o.speech_pad_ms = 0;
   o.max_speech_duration_s = 1.0F;
@@ -113,7 +113,7 @@ TEST(SpeechTimestampsTest, MaxSpeechSplits) {
   EXPECT_EQ(spans(pattern({{10, 30, 0.9F}, {30, 60, 0.1F}}), o), (Spans{{5120, 15360}}));
 }
 
-TEST(CollectChunksTest, MergesUpToTheLimit) {
+TEST(VadCollectChunksTest, MergesUpToTheLimit) {
   const auto s = speech_spans({{0, 16000}, {32000, 48000}, {64000, 112000}, {120000, 124000}});
   const auto one = collect_chunks(s, std::numeric_limits<double>::infinity());
   ASSERT_EQ(one.size(), 1U);
@@ -135,7 +135,7 @@ TEST(CollectChunksTest, MergesUpToTheLimit) {
   EXPECT_EQ(pairs(chunks[2].spans), (Spans{{120000, 124000}}));
 }
 
-TEST(CollectChunksTest, EmptyAndOversizedSpans) {
+TEST(VadCollectChunksTest, EmptyAndOversizedSpans) {
   const auto none = collect_chunks({}, 30.0);
   ASSERT_EQ(none.size(), 1U);
   EXPECT_EQ(none[0].samples, 0);
@@ -148,7 +148,7 @@ TEST(CollectChunksTest, EmptyAndOversizedSpans) {
   EXPECT_EQ(pairs(chunks[1].spans), (Spans{{70000, 80000}}));
 }
 
-TEST(GatherSpeechTest, ConcatenatesAndChecksBounds) {
+TEST(VadGatherSpeechTest, ConcatenatesAndChecksBounds) {
   const std::vector<float> audio = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
   EXPECT_EQ(gather_speech(audio, speech_spans({{1, 3}, {5, 6}, {8, 10}})),
             (std::vector<float>{1, 2, 5, 8, 9}));
@@ -156,7 +156,7 @@ TEST(GatherSpeechTest, ConcatenatesAndChecksBounds) {
   EXPECT_THROW(gather_speech(audio, speech_spans({{5, 4}})), Error);
 }
 
-TEST(SpeechTimestampMapTest, AddsTheSilenceBefore) {
+TEST(VadTimestampMapTest, AddsTheSilenceBefore) {
   // Spans of 1 s at 1-2 s and 3-4 s: 1 s of silence before the first, 2 s before the second.
   const SpeechTimestampMap map(speech_spans({{16000, 32000}, {48000, 64000}}));
   EXPECT_EQ(map.chunk_index(0.5), 0);
@@ -206,7 +206,8 @@ TEST(VadOptionsTest, ValidateNamesTheField) {
   bad([](VadOptions& v) { v.neg_threshold = -0.1F; }, "neg_threshold");
   bad([](VadOptions& v) { v.min_speech_duration_ms = -1; }, "min_speech_duration_ms");
   bad([](VadOptions& v) { v.max_speech_duration_s = 0; }, "max_speech_duration_s");
-  bad([](VadOptions& v) { v.max_speech_duration_s = std::numeric_limits<float>::quiet_NaN(); }, "max_speech_duration_s");
+  bad([](VadOptions& v) { v.max_speech_duration_s = std::numeric_limits<float>::quiet_NaN(); },
+      "max_speech_duration_s");
   bad([](VadOptions& v) { v.min_silence_duration_ms = -5; }, "min_silence_duration_ms");
   bad([](VadOptions& v) { v.speech_pad_ms = -400; }, "speech_pad_ms");
 }
