@@ -53,6 +53,12 @@ void restore_times(Segment& segment, const vad::SpeechTimestampMap& map) {
   segment.end = segment.words.back().end;
 }
 
+std::int64_t total_samples(std::span<const SpeechSpan> spans) {
+  std::int64_t total = 0;
+  for (const auto& span : spans) total += span.end - span.start;
+  return total;
+}
+
 // The spans in runs separated by long gaps (kLongGapSeconds).
 std::vector<std::span<const SpeechSpan>> runs_between_long_gaps(std::span<const SpeechSpan> spans) {
   const auto long_gap = static_cast<std::int64_t>(kLongGapSeconds * kSampleRate);
@@ -78,12 +84,6 @@ std::vector<float> clips_between_long_gaps(std::span<const SpeechSpan> spans) {
     clips.push_back(static_cast<float>(static_cast<double>(at) / kSampleRate));
   }
   return clips;
-}
-
-std::int64_t total_samples(std::span<const SpeechSpan> spans) {
-  std::int64_t total = 0;
-  for (const auto& span : spans) total += span.end - span.start;
-  return total;
 }
 
 // Pieces of [start, end) samples of at most one chunk each, timed from their own start.
