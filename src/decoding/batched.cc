@@ -109,20 +109,24 @@ class BatchRun {
 
 void BatchRun::run(std::span<const AudioChunk> batch) {
   const auto& model = decoder_.model();
-  std::vector<std::shared_ptr<const model::CrossAttentionCache>> crosses;
+  std::vector<std::vector<float>> inputs;
   std::vector<DecodeRequest> requests;
   std::vector<ChunkWindow> windows;
   for (const auto& chunk : batch) {
     if (stop_.stop_requested()) throw Cancelled();
     const auto mel = chunk_features(chunk, model);
     const int frames = std::min(mel.n_frames, model.window_frames());
-    crosses.push_back(model.cross_attention_cache(
-        model.encode(features::window(mel, 0, frames, model.window_frames()))));
+    inputs.push_back(features::window(mel, 0, frames, model.window_frames()));
     requests.push_back(plan_.request(prompt_tokens_, false, o_.max_new_tokens));
     const double duration = static_cast<double>(chunk.samples.size()) / kSampleRate;
     windows.push_back({static_cast<int>(chunk.offset * kFramesPerSecond),
                        static_cast<int>(std::ceil(duration)) * static_cast<int>(kFramesPerSecond),
                        chunk.offset, duration});
+  }
+  // The whole batch through the encoder at once, then each window's cross-attention cache.
+  std::vector<std::shared_ptr<const model::CrossAttentionCache>> crosses;
+  for (const auto& encoded : model.encode_batch(inputs)) {
+    crosses.push_back(model.cross_attention_cache(encoded));
   }
   const SearchOptions search{.beam_size = o_.beam_size,
                              .patience = o_.patience,

@@ -101,38 +101,74 @@ void WhisperModel::apply(const Linear& layer, const float* x, int rows,
 }
 
 std::vector<float> WhisperModel::encode(std::span<const float> mel) const {
+  std::vector<std::vector<float>> one(1);
+  one[0].assign(mel.begin(), mel.end());
+  return std::move(encode_batch(one).front());
+}
+
+void WhisperModel::encoder_stem(std::span<const std::vector<float>> mels,
+                                std::vector<float>& x) const {
   const auto& w = weights_;
   const int frames = window_frames();
-  if (mel.size() != static_cast<std::size_t>(w.n_mels) * frames) {
-    throw Error("encoder input has " + std::to_string(mel.size()) + " values, expected " +
-                std::to_string(w.n_mels) + " mel bins x " + std::to_string(frames) + " frames");
+  const int d = w.n_state;
+  const int windows = static_cast<int>(mels.size());
+  auto& ws = workspace();
+  // Each window's convolution inputs unfolded one after another, so that each convolution is
+  // one product over every window's positions.
+  std::vector<float> unfolded;
+  for (const auto& mel : mels) {
+    im2col_kernel3(
+        frames, 1, frames, w.n_mels,
+        [&](int t, int c) { return mel[static_cast<std::size_t>(c) * frames + t]; }, ws.columns);
+    unfolded.insert(unfolded.end(), ws.columns.begin(), ws.columns.end());
   }
+  apply(w.conv1, unfolded.data(), windows * frames, ws.hidden);
+  backend_->gelu(ws.hidden);
+  unfolded.clear();
+  for (int b = 0; b < windows; ++b) {
+    const float* hidden = ws.hidden.data() + static_cast<std::size_t>(b) * frames * d;
+    im2col_kernel3(
+        w.n_audio_ctx, 2, frames, d,
+        [&](int t, int c) { return hidden[static_cast<std::size_t>(t) * d + c]; }, ws.columns);
+    unfolded.insert(unfolded.end(), ws.columns.begin(), ws.columns.end());
+  }
+  apply(w.conv2, unfolded.data(), windows * w.n_audio_ctx, x);
+  backend_->gelu(x);
+  for (int b = 0; b < windows; ++b) {
+    const auto positions = static_cast<std::size_t>(w.n_audio_ctx) * d;
+    backend_->add(w.encoder_positions, {x.data() + b * positions, positions});
+  }
+}
+
+std::vector<std::vector<float>> WhisperModel::encode_batch(
+    std::span<const std::vector<float>> mels) const {
+  const auto& w = weights_;
+  const int frames = window_frames();
+  for (const auto& mel : mels) {
+    if (mel.size() != static_cast<std::size_t>(w.n_mels) * frames) {
+      throw Error("encoder input has " + std::to_string(mel.size()) + " values, expected " +
+                  std::to_string(w.n_mels) + " mel bins x " + std::to_string(frames) +
+                  " frames");
+    }
+  }
+  if (mels.empty()) return {};
   const Timer timer(counters_->encoder_ns);
   const int d = w.n_state;
-  auto& ws = workspace();
-
-  im2col_kernel3(
-      frames, 1, frames, w.n_mels,
-      [&](int t, int c) { return mel[static_cast<std::size_t>(c) * frames + t]; }, ws.columns);
-  apply(w.conv1, ws.columns.data(), frames, ws.hidden);
-  backend_->gelu(ws.hidden);
-
-  const auto& hidden = ws.hidden;
-  im2col_kernel3(
-      w.n_audio_ctx, 2, frames, d,
-      [&](int t, int c) { return hidden[static_cast<std::size_t>(t) * d + c]; }, ws.columns);
+  const int windows = static_cast<int>(mels.size());
+  const int rows = windows * w.n_audio_ctx;
   std::vector<float> x;
-  apply(w.conv2, ws.columns.data(), w.n_audio_ctx, x);
-  backend_->gelu(x);
-  backend_->add(w.encoder_positions, x);
-
+  encoder_stem(mels, x);
   for (const auto& layer : w.encoder_layers) {
-    encoder_self_attention(layer.attention, x, w.n_audio_ctx);
-    feed_forward(layer.feed_forward, x, w.n_audio_ctx);
+    encoder_self_attention(layer.attention, x, windows);
+    feed_forward(layer.feed_forward, x, rows);
   }
-  backend_->layer_norm({x.data(), w.n_audio_ctx, d, d}, w.encoder_norm.gamma, w.encoder_norm.beta,
+  backend_->layer_norm({x.data(), rows, d, d}, w.encoder_norm.gamma, w.encoder_norm.beta,
                        kLayerNormEpsilon);
-  return x;
+  if (windows == 1) return {std::move(x)};
+  std::vector<std::vector<float>> outputs;
+  const auto size = static_cast<std::ptrdiff_t>(w.n_audio_ctx) * d;
+  for (int b = 0; b < windows; ++b) outputs.emplace_back(x.begin() + b * size, x.begin() + (b + 1) * size);
+  return outputs;
 }
 
 template <typename OnScores>
@@ -168,15 +204,21 @@ using NoScores = void (*)(int, std::span<const float>);
 }  // namespace
 
 void WhisperModel::encoder_self_attention(const SelfAttention& layer, std::vector<float>& x,
-                                          int rows) const {
+                                          int windows) const {
   const int d = weights_.n_state;
+  const int positions = weights_.n_audio_ctx;
+  const int rows = windows * positions;
   auto& ws = workspace();
   normalized(layer.norm, x, rows, ws.normed);
   apply(layer.query_key_value, ws.normed.data(), rows, ws.qkv);
   ws.context.resize(static_cast<std::size_t>(rows) * d);
-  attend<NoScores>({ws.qkv.data(), rows, d, 3 * d}, {ws.qkv.data() + d, rows, d, 3 * d},
-                   {ws.qkv.data() + 2 * d, rows, d, 3 * d}, weights_.n_audio_heads,
-                   /*causal_offset=*/-1, ws.context.data(), nullptr);
+  for (int b = 0; b < windows; ++b) {
+    const float* qkv = ws.qkv.data() + static_cast<std::size_t>(b) * positions * 3 * d;
+    attend<NoScores>({qkv, positions, d, 3 * d}, {qkv + d, positions, d, 3 * d},
+                     {qkv + 2 * d, positions, d, 3 * d}, weights_.n_audio_heads,
+                     /*causal_offset=*/-1,
+                     ws.context.data() + static_cast<std::size_t>(b) * positions * d, nullptr);
+  }
   apply(layer.output, ws.context.data(), rows, ws.projected);
   backend_->add(ws.projected, x);
 }

@@ -109,6 +109,11 @@ class WhisperModel {
   // mel: [n_mels, window_frames()] row-major. Returns the encoder output [n_audio_ctx, n_state].
   [[nodiscard]] std::vector<float> encode(std::span<const float> mel) const;
 
+  // Several windows at once: every dense layer runs over all their positions as one product
+  // (the weights read once for all), attention per window. Outputs in the order of `mels`.
+  [[nodiscard]] std::vector<std::vector<float>> encode_batch(
+      std::span<const std::vector<float>> mels) const;
+
   [[nodiscard]] std::shared_ptr<const CrossAttentionCache> cross_attention_cache(
       std::span<const float> encoder_output) const;
 
@@ -153,7 +158,11 @@ class WhisperModel {
     int new_tokens = 0;  // per sequence
   };
 
-  void encoder_self_attention(const SelfAttention& layer, std::vector<float>& x, int rows) const;
+  // Self-attention of `windows` windows of n_audio_ctx positions each, stacked in x.
+  void encoder_self_attention(const SelfAttention& layer, std::vector<float>& x,
+                              int windows) const;
+  // conv1, conv2 (GELU after each) and the positions: x gets [windows * n_audio_ctx, n_state].
+  void encoder_stem(std::span<const std::vector<float>> mels, std::vector<float>& x) const;
   void decoder_self_attention(const SelfAttention& layer, int layer_index, std::vector<float>& x,
                               std::span<DecodeStep> steps, std::span<const StepRows> layout) const;
   void cross_attention(const CrossAttention& layer, int layer_index, std::vector<float>& x,

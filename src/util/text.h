@@ -14,4 +14,12 @@ inline std::string strip(std::string_view text) {
   return std::string(text.substr(first, text.find_last_not_of(kWhitespace) - first + 1));
 }
 
+// " " + strip(text): how Whisper prompts start a word. (Built with append: GCC 12 warns
+// falsely about `" " + std::string` under -O3, -Wrestrict.)
+inline std::string with_leading_space(std::string_view text) {
+  std::string spaced(1, ' ');
+  spaced.append(strip(text));
+  return spaced;
+}
+
 }  // namespace amanuensis::util
