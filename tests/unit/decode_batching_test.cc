@@ -12,6 +12,7 @@
 #include <latch>
 #include <memory>
 #include <numeric>
+#include <random>
 #include <stdexcept>
 #include <stop_token>
 #include <string>
@@ -20,6 +21,7 @@
 #include <vector>
 
 #include "amanuensis/amanuensis.h"
+#include "decoding/search.h"
 #include "features/log_mel.h"
 #include "kernels/backend.h"
 #include "model/decode_batcher.h"
@@ -344,6 +346,41 @@ TEST_P(DecodeBatchTest, AStepWaitingForABatchCanBeCancelled) {
   EXPECT_EQ(holding_state.length, 2);
   EXPECT_EQ(after.decoder_calls - before.decoder_calls, 1);
   EXPECT_EQ(after.batched_calls, before.batched_calls);
+}
+
+// The batched pipeline's search: several windows searched side by side, every step carrying all
+// of them, give each window what searching it alone gives (int8: the very same scores).
+TEST_P(DecodeBatchTest, WindowsSearchedTogetherEqualEachAlone) {
+  decoding::DecodeRequest request;
+  request.prompt = {kStart, 50362};  // start of transcript, no timestamps
+  request.end_of_text = 50256;
+  request.no_speech_token = 50361;
+  request.max_new_tokens = 60;
+  for (const int beams : {1, 5}) {
+    const decoding::SearchOptions search{.beam_size = beams};
+    model::DecodeBatcher batcher(*model_);
+    std::mt19937_64 random(0);
+    std::vector<decoding::DecodeResult> alone;
+    for (const auto& window : windows_) {
+      alone.push_back(decoding::decode_window(batcher, window, request, search, random, {}));
+    }
+    const std::vector<decoding::DecodeRequest> requests(windows_.size(), request);
+    const auto before = model_->stats();
+    const auto together =
+        decoding::decode_windows(batcher, windows_, requests, search, random, {});
+    const auto after = model_->stats();
+    ASSERT_EQ(together.size(), alone.size());
+    for (std::size_t w = 0; w < alone.size(); ++w) {
+      EXPECT_FALSE(alone[w].tokens.empty());
+      EXPECT_EQ(together[w].tokens, alone[w].tokens) << "window " << w << ", beams " << beams;
+      if (GetParam() == model::WeightType::kInt8) {
+        EXPECT_EQ(together[w].sum_logprob, alone[w].sum_logprob);
+        EXPECT_EQ(together[w].no_speech_prob, alone[w].no_speech_prob);
+      }
+    }
+    // Each step carried both windows while both were searching.
+    EXPECT_GT(after.batched_calls, before.batched_calls);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Weights, DecodeBatchTest,
