@@ -317,7 +317,8 @@ void int8_gemm(CpuIsa isa, const QuantizedRows& a, int r0, int r1, const Int8Mat
                int n1, const float* bias, float* y, int ldy) {
 #if defined(__x86_64__)
   if (isa == CpuIsa::kAvx512Vnni && a.biased) return gemm_vnni(a, r0, r1, w, n0, n1, bias, y, ldy);
-  if (isa == CpuIsa::kAvx2 && !a.biased) return gemm_avx2(a, r0, r1, w, n0, n1, bias, y, ldy);
+  if ((isa == CpuIsa::kAvx2 || isa == CpuIsa::kAvxVnni) && !a.biased)
+    return gemm_avx2(a, r0, r1, w, n0, n1, bias, y, ldy);
 #endif
   (void)isa;
   gemm_generic(a, r0, r1, w, n0, n1, bias, y, ldy);

@@ -9,6 +9,8 @@
 #include <cmath>
 #include <cstdint>
 #include <memory>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "kernels/backend.h"
@@ -39,10 +41,40 @@ void for_each_vector_target(Check check) {
 
 std::vector<CpuIsa> runnable_isas() {
   std::vector<CpuIsa> isas;
-  for (const auto isa : {CpuIsa::kGeneric, CpuIsa::kAvx2, CpuIsa::kAvx512Vnni}) {
+  for (const auto isa : all_cpu_isas()) {
     if (cpu_supports(isa)) isas.push_back(isa);
   }
   return isas;
+}
+
+// AMANUENSIS_CPU_ISA: every name this build knows parses back to its path; a path the CPU runs is
+// taken as forced; an unknown name or a path the CPU lacks falls back to the best one, with an
+// error that names the value and what the CPU runs.
+TEST(CpuIsa, OverrideTakesSupportedPathsAndReportsTheRest) {
+  std::string warning;
+  const CpuIsa best = choose_cpu_isa(nullptr, &warning);
+  EXPECT_TRUE(warning.empty());
+  EXPECT_TRUE(cpu_supports(best));
+  EXPECT_TRUE(cpu_supports(CpuIsa::kGeneric));
+  for (const auto isa : all_cpu_isas()) {
+    const std::string name(cpu_isa_name(isa));
+    ASSERT_EQ(parse_cpu_isa(name), isa) << name;
+    warning.clear();
+    const CpuIsa chosen = choose_cpu_isa(name.c_str(), &warning);
+    if (cpu_supports(isa)) {
+      EXPECT_EQ(chosen, isa) << name;
+      EXPECT_TRUE(warning.empty()) << warning;
+    } else {
+      EXPECT_EQ(chosen, best) << name;
+      EXPECT_NE(warning.find("AMANUENSIS_CPU_ISA=" + name), std::string::npos) << warning;
+      EXPECT_NE(warning.find(supported_cpu_isa_names()), std::string::npos) << warning;
+    }
+  }
+  warning.clear();
+  EXPECT_EQ(choose_cpu_isa("avx9000", &warning), best);
+  EXPECT_NE(warning.find("avx9000"), std::string::npos);
+  EXPECT_NE(warning.find("generic, avx2, avx_vnni, avx512"), std::string::npos) << warning;
+  EXPECT_EQ(parse_cpu_isa("AVX2"), std::nullopt);  // names are lower case, as printed
 }
 
 TEST(VectorOps, GeluMatchesErfOnEveryTarget) {
