@@ -12,6 +12,7 @@ struct PortProbe {
   // Multiply-adds per cycle of each sequence (0: not run, the CPU lacks it):
   double avx2_mul_only = 0;  // vpmaddubsw alone: the vector-multiply ports' capacity
   double avx2_sign = 0;      // vpsignb + vpmaddubsw + vpmaddwd + vpaddd (the exact sign trick)
+  double avx2_xor = 0;       // vpxor + vpmaddubsw + vpmaddwd + vpaddd (the avx2 kernel's form)
   double avx2_unsigned = 0;  // vpmaddubsw + vpmaddwd + vpaddd (unsigned a, zero point)
   double vnni_ymm_vex = 0;   // {vex} vpdpbusd ymm (AVX-VNNI)
   double vnni_ymm_evex = 0;  // vpdpbusd ymm (AVX-512 VNNI + VL): same operation, EVEX encoding
