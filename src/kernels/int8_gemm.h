@@ -12,16 +12,21 @@
 //
 // Exactness on AVX2. vpmaddubsw multiplies unsigned by signed bytes and adds pairs into int16
 // with saturation. Unsigned activations with a zero point (q + 128, as the VNNI paths and oneDNN
-// store them) reach 255 * 127 * 2 = 64770 per pair and saturate: on Whisper base's encoder at
-// 30 s, about 1 output in 10^4 is wrong by up to ... (bench/README.md, "int8 GEMM per path").
-// The classic exact form, |a| * (w * sign a) through vpsignb, stays within 127 * 127 * 2, but
-// vpsignb runs on the same two pipes as the multiplies on Zen (3 of 4 instructions there, so at
-// most 21 products per cycle instead of 32). Instead the AVX2 kernel stores |a| and a sign mask
-// s (0xFF where a < 0) and multiplies |a| by w xor s: where a < 0 that is ~w = -w - 1, so
+// store them) reach 255 * 127 * 2 = 64770 per pair and saturate. Measured on Whisper base, int8,
+// beam 5, the 35 dev clips (bench/README.md, "int8 GEMM per path"): 0.03 % (encoder fc2) to 2.2 %
+// (encoder fc1) of a layer's outputs come out wrong, by up to 37761 in the int32 dot product
+// (whose mean magnitude there is 30474); 9 of 35 transcripts change and the WER goes from 6.84 %
+// to 7.41 %. That form would run about 15 % faster than this one on Zen 4: not worth giving up
+// identical transcripts on every path.
+//
+// The classic exact form, |a| * (w * sign a) through vpsignb, stays within 127 * 127 * 2, but on
+// Zen 4 vpsignb runs on the same two pipes as the multiplies (3 of its 4 instructions there: at
+// most 21 products per cycle instead of 32). Instead the avx2 kernel stores |a| and a sign mask s
+// (0xFF where a < 0) and multiplies |a| by w xor s: where a < 0 that is ~w = -w - 1, so
 //   sum |a| (w xor s) = sum a w - sum_{a<0} |a|,
-// exact after adding back the per-row constant sum_{a<0} |a| (QuantizedRows::negative_sums).
-// Pairs stay within 127 * 128 * 2 = 32512 < 32767, and vpxor runs on any of the four vector pipes:
-// two multiply-pipe instructions per 32 products, the same limit as the inexact form.
+// exact once the per-row constant sum_{a<0} |a| (QuantizedRows::negative_sums) is added back.
+// Pairs stay within 127 * 128 * 2 = 32512 < 32767, and vpxor runs on any of the four vector
+// pipes: two multiply-pipe instructions per 32 products, the same limit as the inexact form.
 #pragma once
 
 #include <cstddef>

@@ -20,8 +20,10 @@ namespace {
 
 // The products of one tile, kept apart from the scaling below: with both in one function GCC
 // 12 copies and spills the accumulators on every step of the k loop, which ran this kernel at a
-// third of the speed it reaches alone.
-template <int MR, int NB>
+// third of the speed it reaches alone. With kPrefetch, also pulls the next NB panels into L1, one
+// line of each per k step (during a column block's last row tile): decoding, where one tile
+// covers all rows, streams the weights from memory, and this hides its latency.
+template <int MR, int NB, bool kPrefetch>
 AMANUENSIS_VNNI __attribute__((noinline)) void accumulate_vnni(const std::int8_t* a, int lda,
                                                                const std::int8_t* wp,
                                                                std::size_t block_stride, int k4,
@@ -36,6 +38,10 @@ AMANUENSIS_VNNI __attribute__((noinline)) void accumulate_vnni(const std::int8_t
     __m512i wv[NB];
 #pragma GCC unroll 4
     for (int b = 0; b < NB; ++b) wv[b] = _mm512_loadu_si512(wp + b * block_stride);
+    if constexpr (kPrefetch) {
+#pragma GCC unroll 4
+      for (int b = 0; b < NB; ++b) _mm_prefetch(wp + (NB + b) * block_stride, _MM_HINT_T0);
+    }
 #pragma GCC unroll 8
     for (int r = 0; r < MR; ++r) {
       std::int32_t a4;
@@ -55,13 +61,17 @@ AMANUENSIS_VNNI __attribute__((noinline)) void accumulate_vnni(const std::int8_t
 // One tile: MR rows x NB blocks of 16 output channels (vpdpbusd: unsigned a x signed w).
 template <int MR, int NB>
 AMANUENSIS_VNNI void tile_vnni(const std::int8_t* a, int lda, const float* a_scales,
-                               const Int8Matrix& w, int block, const float* bias, float* y,
-                               int ldy) {
+                               const Int8Matrix& w, int block, bool prefetch, const float* bias,
+                               float* y, int ldy) {
   const int k4 = w.padded_cols / 4;
   const std::size_t block_stride = static_cast<std::size_t>(k4) * 64;
   alignas(64) std::int32_t products[MR * NB * 16];
-  accumulate_vnni<MR, NB>(a, lda, w.packed.data() + static_cast<std::size_t>(block) * block_stride,
-                          block_stride, k4, products);
+  const std::int8_t* panels = w.packed.data() + static_cast<std::size_t>(block) * block_stride;
+  if (prefetch) {
+    accumulate_vnni<MR, NB, true>(a, lda, panels, block_stride, k4, products);
+  } else {
+    accumulate_vnni<MR, NB, false>(a, lda, panels, block_stride, k4, products);
+  }
   for (int b = 0; b < NB; ++b) {
     const int n = (block + b) * 16;
     const int valid = std::min(16, w.rows - n);
@@ -85,24 +95,25 @@ AMANUENSIS_VNNI void tile_vnni(const std::int8_t* a, int lda, const float* a_sca
 
 template <int NB>
 void tile_vnni_rows(int mr, const std::int8_t* a, int lda, const float* a_scales,
-                    const Int8Matrix& w, int block, const float* bias, float* y, int ldy) {
+                    const Int8Matrix& w, int block, bool prefetch, const float* bias, float* y,
+                    int ldy) {
   switch (mr) {
     case 1:
-      return tile_vnni<1, NB>(a, lda, a_scales, w, block, bias, y, ldy);
+      return tile_vnni<1, NB>(a, lda, a_scales, w, block, prefetch, bias, y, ldy);
     case 2:
-      return tile_vnni<2, NB>(a, lda, a_scales, w, block, bias, y, ldy);
+      return tile_vnni<2, NB>(a, lda, a_scales, w, block, prefetch, bias, y, ldy);
     case 3:
-      return tile_vnni<3, NB>(a, lda, a_scales, w, block, bias, y, ldy);
+      return tile_vnni<3, NB>(a, lda, a_scales, w, block, prefetch, bias, y, ldy);
     case 4:
-      return tile_vnni<4, NB>(a, lda, a_scales, w, block, bias, y, ldy);
+      return tile_vnni<4, NB>(a, lda, a_scales, w, block, prefetch, bias, y, ldy);
     case 5:
-      return tile_vnni<5, NB>(a, lda, a_scales, w, block, bias, y, ldy);
+      return tile_vnni<5, NB>(a, lda, a_scales, w, block, prefetch, bias, y, ldy);
     case 6:
-      return tile_vnni<6, NB>(a, lda, a_scales, w, block, bias, y, ldy);
+      return tile_vnni<6, NB>(a, lda, a_scales, w, block, prefetch, bias, y, ldy);
     case 7:
-      return tile_vnni<7, NB>(a, lda, a_scales, w, block, bias, y, ldy);
+      return tile_vnni<7, NB>(a, lda, a_scales, w, block, prefetch, bias, y, ldy);
     default:
-      return tile_vnni<8, NB>(a, lda, a_scales, w, block, bias, y, ldy);
+      return tile_vnni<8, NB>(a, lda, a_scales, w, block, prefetch, bias, y, ldy);
   }
 }
 
@@ -116,10 +127,14 @@ void gemm_avx512(const QuantizedRows& a, int r0, int r1, const Int8Matrix& w, in
       const int mr = std::min(8, r1 - r);
       const std::int8_t* ap = a.data.data() + static_cast<std::size_t>(r) * a.padded_cols;
       float* yp = y + static_cast<std::size_t>(r) * ldy;
+      // The next pair of panels, if this task has it, while the last rows pass over this pair.
+      const bool prefetch = r + mr == r1 && block + 4 <= block_end;
       if (block + 1 < block_end) {
-        tile_vnni_rows<2>(mr, ap, a.padded_cols, a.scales.data() + r, w, block, bias, yp, ldy);
+        tile_vnni_rows<2>(mr, ap, a.padded_cols, a.scales.data() + r, w, block, prefetch, bias, yp,
+                          ldy);
       } else {
-        tile_vnni_rows<1>(mr, ap, a.padded_cols, a.scales.data() + r, w, block, bias, yp, ldy);
+        tile_vnni_rows<1>(mr, ap, a.padded_cols, a.scales.data() + r, w, block, false, bias, yp,
+                          ldy);
       }
     }
   }
