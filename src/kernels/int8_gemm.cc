@@ -180,7 +180,8 @@ void gemm_generic(const QuantizedRows& a, int r0, int r1, const Int8Matrix& w, i
         }
       }
       y[static_cast<std::size_t>(r) * ldy + n] =
-          int8_detail::scale_dot(dot, a.scales[r], w.scales[n], bias != nullptr ? bias[n] : 0.0F);
+          int8_detail::scale_dot(int8_detail::Rounding::kFused, dot, a.scales[r], w.scales[n],
+                                 bias != nullptr ? bias[n] : 0.0F);
     }
   }
 }

@@ -6,9 +6,14 @@
 //   avx2      vpxor + vpmaddubsw + vpmaddwd + vpaddd, 5 x 16       (int8_gemm_avx2.cc)
 //   generic   portable C++                                         (int8_gemm.cc)
 //
-// Every path gives the same bits: the exact int32 dot product of the quantised values, scaled
-// once as y = fma(float(dot), a_scale * w_scale, bias) (bias 0 when absent). That is what keeps
-// transcripts the same whatever the path and the thread count, and what the kernel tests check.
+// Every path computes the exact int32 dot product of the quantised values (no saturation), then
+// scales it with the rounding its kernel has always used (int8_detail::Rounding): fused,
+// fma(float(dot), a_scale * w_scale, bias), on avx512 and the new avx_vnni; separate, the product
+// rounded before the bias is added, on avx2. (generic, which used to round three times, now
+// fuses too.) Keeping avx2's rounding is what let its kernel be rewritten without changing a
+// transcript: a fused avx2 epilogue changed 7 of the 35 dev transcripts, and transcripts differ
+// between CPUs anyway, through the float kernels' Highway and OpenBLAS targets. The kernel tests
+// check every path bit for bit against the scalar reference.
 //
 // Exactness on AVX2. vpmaddubsw multiplies unsigned by signed bytes and adds pairs into int16
 // with saturation. Unsigned activations with a zero point (q + 128, as the VNNI paths and oneDNN
@@ -94,10 +99,10 @@ struct QuantizedRows {
 void quantize_rows(CpuIsa isa, const float* x, int m, int k, int ldx, int padded_cols,
                    QuantizedRows& out);
 
-// y[r, n] = fma(sum_k q_a[r, k] q_w[n, k], a.scale[r] * w.scale[n], bias[n]) for rows r in
-// [r0, r1) and columns n in [n0, min(n1, w.rows)); n0 and n1 multiples of 16; bias may be null
-// (0). `isa` picks the kernel; `a` must come from quantize_rows for the same isa (else the portable
-// kernel runs).
+// y[r, n] = (sum_k q_a[r, k] q_w[n, k]) * a.scale[r] * w.scale[n] + bias[n] (rounded as above)
+// for rows r in [r0, r1) and columns n in [n0, min(n1, w.rows)); n0 and n1 multiples of 16;
+// bias may be null (0). `isa` picks the kernel; `a` must come from quantize_rows for the same isa
+// (else the portable kernel runs).
 void int8_gemm(CpuIsa isa, const QuantizedRows& a, int r0, int r1, const Int8Matrix& w, int n0,
                int n1, const float* bias, float* y, int ldy);
 

@@ -88,19 +88,18 @@ AccumulateFn accumulate_for(int mr) {
 }  // namespace
 
 AMANUENSIS_AVX2 void store_tile_ymm(const std::int32_t* acc, int mr, int valid,
-                                    const float* a_scales, const std::int32_t* row_offsets,
-                                    const std::int32_t* col_offsets, int col_shift,
+                                    const float* a_scales, TileOffsets offsets, Rounding rounding,
                                     const float* w_scales, const float* bias, float* y, int ldy) {
   for (int h = 0; h < 2 && h * 8 < valid; ++h) {
     const int lanes = std::min(8, valid - h * 8);
     // Padded channels (beyond w.rows) have scale 0 and sum 0; reading them is harmless.
     const __m256 w_scale = _mm256_loadu_ps(w_scales + h * 8);
     const __m256i col =
-        col_offsets == nullptr
+        offsets.cols == nullptr
             ? _mm256_setzero_si256()
             : _mm256_sll_epi32(
-                  _mm256_loadu_si256(reinterpret_cast<const __m256i*>(col_offsets + h * 8)),
-                  _mm_cvtsi32_si128(col_shift));
+                  _mm256_loadu_si256(reinterpret_cast<const __m256i*>(offsets.cols + h * 8)),
+                  _mm_cvtsi32_si128(offsets.col_shift));
     // bias has only w.rows entries: a partial group of lanes reads it through a copy.
     __m256 b = _mm256_setzero_ps();
     if (bias != nullptr && lanes == 8) {
@@ -112,10 +111,18 @@ AMANUENSIS_AVX2 void store_tile_ymm(const std::int32_t* acc, int mr, int valid,
     }
     for (int r = 0; r < mr; ++r) {
       __m256i dot = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(acc + r * 16 + h * 8));
-      if (row_offsets != nullptr) dot = _mm256_add_epi32(dot, _mm256_set1_epi32(row_offsets[r]));
+      if (offsets.rows != nullptr) dot = _mm256_add_epi32(dot, _mm256_set1_epi32(offsets.rows[r]));
       dot = _mm256_sub_epi32(dot, col);
-      const __m256 v = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot),
-                                       _mm256_mul_ps(_mm256_set1_ps(a_scales[r]), w_scale), b);
+      const __m256 scale = _mm256_mul_ps(_mm256_set1_ps(a_scales[r]), w_scale);
+      __m256 v;
+      if (rounding == Rounding::kFused) {
+        v = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), scale, b);
+      } else {
+        __m256 product = _mm256_mul_ps(_mm256_cvtepi32_ps(dot), scale);
+        // Keeps GCC (-ffp-contract=fast by default) from fusing the multiply into the add.
+        __asm__("" : "+x"(product));
+        v = _mm256_add_ps(product, b);
+      }
       float* out = y + static_cast<std::ptrdiff_t>(r) * ldy + h * 8;
       if (lanes == 8) {
         _mm256_storeu_ps(out, v);
@@ -148,8 +155,8 @@ void gemm_avx2(const QuantizedRows& a, int r0, int r1, const Int8Matrix& w, int 
           prefetch && last_tile ? accumulate_for<true>(mr) : accumulate_for<false>(mr);
       accumulate_fn(a.data.data() + row, a.signs.data() + row, a.padded_cols, panel,
                     panel + panel_bytes, k4, tile);
-      store_tile_ymm(tile, mr, valid, a.scales.data() + r, a.negative_sums.data() + r, nullptr, 0,
-                     w.scales.data() + n, bias == nullptr ? nullptr : bias + n,
+      store_tile_ymm(tile, mr, valid, a.scales.data() + r, {a.negative_sums.data() + r},
+                     Rounding::kSeparate, w.scales.data() + n, bias == nullptr ? nullptr : bias + n,
                      y + static_cast<std::ptrdiff_t>(r) * ldy + n, ldy);
     });
   }

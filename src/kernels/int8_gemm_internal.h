@@ -8,10 +8,25 @@
 
 namespace amanuensis::kernels::int8_detail {
 
-// The one rounding every path performs (int8_gemm.h): the portable kernel and the tests use this,
-// the vector kernels the same operation lane by lane (vfmadd, correctly rounded like std::fma).
-inline float scale_dot(std::int32_t dot, float a_scale, float w_scale, float bias) {
-  return std::fma(static_cast<float>(dot), a_scale * w_scale, bias);
+// How a path rounds the scaling of the exact int32 dot product (int8_gemm.h): fused,
+// fma(dot, a_scale * w_scale, bias), or separate, the product rounded before the bias is added.
+// avx2 keeps the separate rounding its kernel always had, so that its rewrite changed no
+// transcript; avx512 (as always), avx_vnni and the portable kernel fuse.
+enum class Rounding { kFused, kSeparate };
+
+constexpr Rounding rounding_of(CpuIsa isa) {
+  return isa == CpuIsa::kAvx2 ? Rounding::kSeparate : Rounding::kFused;
+}
+
+// The scalar form of each rounding: the portable kernel and the tests use it, the vector kernels
+// do the same lane by lane.
+inline float scale_dot(Rounding rounding, std::int32_t dot, float a_scale, float w_scale,
+                       float bias) {
+  const float scale = a_scale * w_scale;
+  if (rounding == Rounding::kFused) return std::fma(static_cast<float>(dot), scale, bias);
+  // volatile: rounded here, whatever -ffp-contract would otherwise fuse.
+  const volatile float product = static_cast<float>(dot) * scale;
+  return product + bias;
 }
 
 // Calls tile(r, rows) over [r0, r1) in tiles of at most max_rows rows, as even as possible: 96
@@ -48,11 +63,16 @@ void gemm_avx512(const QuantizedRows& a, int r0, int r1, const Int8Matrix& w, in
                  const float* bias, float* y, int ldy);
 
 // Writes y[r, n + c] for r < mr, c < valid (<= 16) from acc[mr][16] (int32, row-major) with
-//   dot = acc[r][c] + row_offsets[r] - (col_offsets[c] << col_shift)
-// (either offsets may be null), scaled as scale_dot with a_scales[r], w_scales[c], bias[c]
-// (null: 0). AVX2 + FMA; the 256-bit kernels' epilogue, run once per tile.
+//   dot = acc[r][c] + offsets.rows[r] - (offsets.cols[c] << offsets.col_shift)
+// (either offsets may be null), scaled as scale_dot(rounding, dot, a_scales[r], w_scales[c],
+// bias[c]) (bias null: 0). AVX2 + FMA; the 256-bit kernels' epilogue, run once per tile.
+struct TileOffsets {
+  const std::int32_t* rows = nullptr;
+  const std::int32_t* cols = nullptr;
+  int col_shift = 0;
+};
 void store_tile_ymm(const std::int32_t* acc, int mr, int valid, const float* a_scales,
-                    const std::int32_t* row_offsets, const std::int32_t* col_offsets, int col_shift,
-                    const float* w_scales, const float* bias, float* y, int ldy);
+                    TileOffsets offsets, Rounding rounding, const float* w_scales,
+                    const float* bias, float* y, int ldy);
 
 }  // namespace amanuensis::kernels::int8_detail

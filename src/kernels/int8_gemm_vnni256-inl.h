@@ -89,8 +89,8 @@ void AMANUENSIS_VNNI256_GEMM(const QuantizedRows& a, int r0, int r1, const Int8M
                                                        : kernel::accumulate_for<false>(mr);
       accumulate_fn(a.data.data() + static_cast<std::ptrdiff_t>(r) * a.padded_cols, a.padded_cols,
                     panel, panel + panel_bytes, k4, tile);
-      store_tile_ymm(tile, mr, valid, a.scales.data() + r, nullptr, w.sums.data() + n, 7,
-                     w.scales.data() + n, bias == nullptr ? nullptr : bias + n,
+      store_tile_ymm(tile, mr, valid, a.scales.data() + r, {nullptr, w.sums.data() + n, 7},
+                     Rounding::kFused, w.scales.data() + n, bias == nullptr ? nullptr : bias + n,
                      y + static_cast<std::ptrdiff_t>(r) * ldy + n, ldy);
     });
   }

@@ -225,10 +225,11 @@ TEST(Int8, QuantizeRoundTripsWithinHalfAStep) {
 }
 
 // int8_gemm on every path against the scalar reference, bit for bit: the exact integer dot
-// product of the quantised values, scaled once (int8_detail::scale_dot). Shapes cover one row
-// (decoding), rows that are no multiple of any tile height, k that is no multiple of 4, 32 or
-// 64, channel counts that are no multiple of 16, with and without bias, part ranges of rows and
-// channels (the backend's tasks), and the extreme values where a saturating kernel would fail.
+// product of the quantised values, scaled with the path's rounding (int8_detail::scale_dot). Shapes
+// cover one row (decoding), rows that are no multiple of any tile height, k that is no multiple of
+// 4, 32 or 64, channel counts that are no multiple of 16, with and without bias, part ranges of
+// rows and channels (the backend's tasks), and the extreme values where a saturating kernel would
+// fail.
 struct Int8Case {
   int m, n, k;
   bool bias;
@@ -248,12 +249,13 @@ std::vector<float> extreme_values(std::size_t n, unsigned seed) {
   return v;
 }
 
-float int8_reference(const QuantizedRows& a, int r, const Int8Matrix& w, int n, const float* bias) {
+float int8_reference(CpuIsa isa, const QuantizedRows& a, int r, const Int8Matrix& w, int n,
+                     const float* bias) {
   std::int64_t dot = 0;
   for (int i = 0; i < w.cols; ++i) dot += static_cast<std::int64_t>(a.value(r, i)) * w.q(n, i);
   EXPECT_EQ(dot, static_cast<std::int32_t>(dot));
-  return int8_detail::scale_dot(static_cast<std::int32_t>(dot), a.scales[r], w.scales[n],
-                                bias != nullptr ? bias[n] : 0.0F);
+  return int8_detail::scale_dot(int8_detail::rounding_of(isa), static_cast<std::int32_t>(dot),
+                                a.scales[r], w.scales[n], bias != nullptr ? bias[n] : 0.0F);
 }
 
 // Runs `gemm` over case c (activations quantised for `isa`) and checks every output and that
@@ -284,7 +286,7 @@ void check_int8_case(CpuIsa isa, const Int8Case& c, const Gemm& gemm) {
       for (int n = 0; n < c.n; ++n) {
         const float got = y[static_cast<std::size_t>(r) * c.n + n];
         const bool inside = r >= rb && r < re && n >= nb && n < ne;
-        const float want = inside ? int8_reference(a, r, w, n, bias) : -7.0F;
+        const float want = inside ? int8_reference(isa, a, r, w, n, bias) : -7.0F;
         ASSERT_EQ(got, want) << "row " << r << " channel " << n << (part ? " (part)" : "");
       }
     }
