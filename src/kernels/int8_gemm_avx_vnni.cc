@@ -11,10 +11,11 @@
 #include <immintrin.h>
 
 // GCC 12's AVX-512 headers trip -Wmaybe-uninitialized on their own _mm512_undefined_* helpers.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
-#pragma GCC push_options
-#pragma GCC target("avx2,fma,avxvnni")
+#define AMANUENSIS_VNNI256_TARGET __attribute__((target("avx2,fma,avxvnni")))
 #define AMANUENSIS_VNNI256_NAMESPACE vex
 #define AMANUENSIS_VNNI256_DPBUSD _mm256_dpbusd_avx_epi32
 #define AMANUENSIS_VNNI256_GEMM gemm_avx_vnni
@@ -22,10 +23,9 @@
 #undef AMANUENSIS_VNNI256_NAMESPACE
 #undef AMANUENSIS_VNNI256_DPBUSD
 #undef AMANUENSIS_VNNI256_GEMM
-#pragma GCC pop_options
+#undef AMANUENSIS_VNNI256_TARGET
 
-#pragma GCC push_options
-#pragma GCC target("avx2,fma,avx512f,avx512vl,avx512vnni")
+#define AMANUENSIS_VNNI256_TARGET __attribute__((target("avx2,fma,avx512f,avx512vl,avx512vnni")))
 #define AMANUENSIS_VNNI256_NAMESPACE evex
 #define AMANUENSIS_VNNI256_DPBUSD _mm256_dpbusd_epi32
 #define AMANUENSIS_VNNI256_GEMM gemm_avx_vnni_evex
@@ -33,6 +33,6 @@
 #undef AMANUENSIS_VNNI256_NAMESPACE
 #undef AMANUENSIS_VNNI256_DPBUSD
 #undef AMANUENSIS_VNNI256_GEMM
-#pragma GCC pop_options
+#undef AMANUENSIS_VNNI256_TARGET
 
 #endif  // __x86_64__

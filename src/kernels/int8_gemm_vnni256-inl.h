@@ -4,7 +4,7 @@
 //   AMANUENSIS_VNNI256_DPBUSD     the intrinsic: _mm256_dpbusd_avx_epi32 (VEX, AVX-VNNI) or
 //                                 _mm256_dpbusd_epi32 (EVEX, AVX-512 VNNI + VL)
 //   AMANUENSIS_VNNI256_GEMM       the entry point's name (int8_gemm_internal.h)
-// and the code compiled under the matching `#pragma GCC target`.
+//   AMANUENSIS_VNNI256_TARGET     the target attribute of the functions that use the intrinsics
 //
 // Tile: up to 6 rows x 16 channels: 12 accumulators, the panel's two vectors and the row's
 // broadcast activations, 15 of the 16 ymm registers. One vpdpbusd per 4 values of k, row and 8
@@ -19,8 +19,10 @@ constexpr int kMaxRows = 6;
 // acc[r][0..15] = sum over k of (a[r] + 128) * w for one panel; see accumulate in
 // int8_gemm_avx2.cc for why it is its own function and what kPrefetch does.
 template <int MR, bool kPrefetch>
-__attribute__((noinline)) void accumulate(const std::int8_t* a, int lda, const std::int8_t* panel,
-                                          const std::int8_t* next, int k4, std::int32_t* out) {
+AMANUENSIS_VNNI256_TARGET __attribute__((noinline)) void accumulate(const std::int8_t* a, int lda,
+                                                                    const std::int8_t* panel,
+                                                                    const std::int8_t* next, int k4,
+                                                                    std::int32_t* out) {
   __m256i acc[MR][2];
 #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_si256();
