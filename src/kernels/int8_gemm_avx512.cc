@@ -23,8 +23,8 @@ namespace {
 // The products of one tile, kept apart from the scaling below: with both in one function GCC
 // 12 copies and spills the accumulators on every step of the k loop, which ran this kernel at a
 // third of the speed it reaches alone. With kPrefetch, also pulls the next NB panels into L1, one
-// line of each per k step (during a column block's last row tile): decoding, where one tile
-// covers all rows, streams the weights from memory, and this hides its latency.
+// line of each per k step (during a column block's last row tile), for matrices that stream from
+// memory (streams_weights: the logits), where it hides the latency of the next panels.
 template <int MR, int NB, bool kPrefetch>
 AMANUENSIS_VNNI __attribute__((noinline)) void accumulate_vnni(const std::int8_t* a, int lda,
                                                                const std::int8_t* wp,
@@ -130,7 +130,7 @@ void gemm_avx512(const QuantizedRows& a, int r0, int r1, const Int8Matrix& w, in
       const std::int8_t* ap = a.data.data() + static_cast<std::size_t>(r) * a.padded_cols;
       float* yp = y + static_cast<std::size_t>(r) * ldy;
       // The next pair of panels, if this task has it, while the last rows pass over this pair.
-      const bool prefetch = r + mr == r1 && block + 4 <= block_end;
+      const bool prefetch = streams_weights(w) && r + mr == r1 && block + 4 <= block_end;
       if (block + 1 < block_end) {
         tile_vnni_rows<2>(mr, ap, a.padded_cols, a.scales.data() + r, w, block, prefetch, bias, yp,
                           ldy);

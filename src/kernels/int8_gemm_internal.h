@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 
 #include "kernels/int8_gemm.h"
@@ -45,6 +46,14 @@ void for_each_row_tile(int r0, int r1, int max_rows, const Tile& tile) {
     r += mr;
   }
 }
+
+// Software prefetch of the next weight panel pays only for matrices that stream from memory on
+// every call (the logits, 26.5 MB for Whisper base): there it hides the latency the hardware
+// prefetcher leaves; on a matrix that stays in L2 between calls (a 512 x 512 layer at one row)
+// the extra instructions cost up to 30 % (int8_gemm_bench, avx512).
+constexpr std::size_t kStreamedWeightBytes = std::size_t{8} << 20;
+
+inline bool streams_weights(const Int8Matrix& w) { return w.packed.size() > kStreamedWeightBytes; }
 
 // Per-path entry points, same contract as int8_gemm; each exists only where its file is built
 // (x86-64) and runs only where cpu_supports says so.

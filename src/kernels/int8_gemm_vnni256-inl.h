@@ -82,7 +82,7 @@ void AMANUENSIS_VNNI256_GEMM(const QuantizedRows& a, int r0, int r1, const Int8M
   alignas(32) std::int32_t tile[kernel::kMaxRows * 16];
   for (int block = n0 / 16; block < block_end; ++block) {
     const std::int8_t* panel = w.packed.data() + block * panel_bytes;
-    const bool prefetch = block + 1 < block_end;
+    const bool prefetch = streams_weights(w) && block + 1 < block_end;
     const int n = block * 16;
     const int valid = std::min(16, w.rows - n);
     for_each_row_tile(r0, r1, kernel::kMaxRows, [&](int r, int mr) {

@@ -241,6 +241,7 @@ const Int8Case kInt8Cases[] = {
     {17, 33, 99, false, false},   {40, 64, 2048, true, false}, {5, 1000, 130, true, false},
     {96, 80, 64, false, false},   {200, 48, 240, true, false}, {7, 37, 515, true, true},
     {13, 160, 1031, false, true},
+    {3, 4200, 2048, true, false},  // over kStreamedWeightBytes: the prefetching kernels
 };
 
 std::vector<float> extreme_values(std::size_t n, unsigned seed) {
@@ -294,6 +295,11 @@ void check_int8_case(CpuIsa isa, const Int8Case& c, const Gemm& gemm) {
 }
 
 class Int8PathTest : public ::testing::TestWithParam<CpuIsa> {};
+
+TEST(Int8, TheLargestCaseStreamsItsWeights) {
+  const auto w = quantize_int8(random_values(4200 * 2048, 0.05F, 1).data(), 4200, 2048, 2048);
+  EXPECT_TRUE(int8_detail::streams_weights(w));
+}
 
 TEST_P(Int8PathTest, GemmEqualsScalarReferenceBitForBit) {
   const CpuIsa isa = GetParam();
