@@ -1,9 +1,14 @@
 // The CPU backend (src/kernels/cpu_backend.cc) as a provider: always available, the reference
 // every other backend is checked against, and the fallback of every chain.
+#include <algorithm>
+#include <exception>
 #include <memory>
+#include <string>
 
 #include "backends/provider.h"
 #include "backends/system_info.h"
+#include "kernels/backend.h"
+#include "kernels/cpu_isa.h"
 
 namespace amanuensis::backends {
 
@@ -19,7 +24,18 @@ class CpuProvider final : public BackendProvider {
     result.reason = "reference backend, always available";
     result.details = {{"name", cpu_model_name()},
                       {"memory", format_bytes(total_memory_bytes())},
-                      {"compute_units", std::to_string(logical_cores()) + " logical cores"}};
+                      {"compute_units", std::to_string(logical_cores()) + " logical cores"},
+                      {"cpu_paths", kernels::supported_cpu_isa_names()}};
+    // Which path each kernel family runs with (AMANUENSIS_CPU_ISA can force a lower one).
+    try {
+      for (const auto& [family, path] : kernels::cpu_kernel_paths()) {
+        std::string key = family;
+        std::replace(key.begin(), key.end(), ' ', '_');
+        result.details.emplace_back(key, path);
+      }
+    } catch (const std::exception& e) {  // OpenBLAS missing: creating the backend will say so
+      result.details.emplace_back("kernels", e.what());
+    }
     return result;
   }
 

@@ -8,6 +8,8 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "kernels/int8_gemm.h"
 
@@ -32,7 +34,8 @@ class Backend {
   virtual ~Backend() = default;
 
   [[nodiscard]] virtual std::string_view name() const = 0;
-  // What the kernels run with, for logs and benchmarks (e.g. "cpu avx512 x2, blas SkylakeX").
+  // What the kernels run with, for logs and benchmarks (e.g. "cpu x2, int8 gemm avx512, float gemm
+  // OpenBLAS SkylakeX, vector ops Highway AVX3, attention Highway AVX3").
   [[nodiscard]] virtual std::string describe() const = 0;
 
   // c = alpha * a * op(b) + beta * c, where op(b) is b or its transpose.
@@ -83,6 +86,12 @@ class Backend {
   // y += x, element-wise.
   virtual void add(std::span<const float> x, std::span<float> y) = 0;
 };
+
+// The path each CPU kernel family runs with here, as {family, path}: "int8 gemm" (our kernels:
+// cpu_isa()), "float gemm" (the OpenBLAS core), "vector ops" and "attention" (the Highway target),
+// e.g. {"int8 gemm", "avx2"}, {"float gemm", "OpenBLAS Haswell"}, {"vector ops", "Highway AVX2"}.
+// Loads OpenBLAS and applies the int8 path's cap on Highway, as a CPU backend does.
+std::vector<std::pair<std::string, std::string>> cpu_kernel_paths();
 
 // The CPU backend: OpenBLAS (single-threaded) for float products, our int8 kernels, Highway for
 // the rest, all spread over one pool of `threads` threads created here.

@@ -23,9 +23,13 @@ bool has_avx512_for_openblas() {
 }
 
 Blas load() {
-  // Must be set before the library initialises, that is before dlopen.
-  if (has_avx512_for_openblas() && cpu_isa() == CpuIsa::kAvx512Vnni) {
+  // Must be set before the library initialises, that is before dlopen. A forced avx2 or
+  // avx_vnni path (cpu_isa.h) caps OpenBLAS at its AVX2 kernels too, as it caps Highway.
+  const CpuIsa isa = cpu_isa();
+  if (has_avx512_for_openblas() && isa == CpuIsa::kAvx512Vnni) {
     setenv("OPENBLAS_CORETYPE", "SkylakeX", /*overwrite=*/0);
+  } else if (isa == CpuIsa::kAvx2 || isa == CpuIsa::kAvxVnni) {
+    setenv("OPENBLAS_CORETYPE", "Haswell", /*overwrite=*/0);
   }
   setenv("OPENBLAS_NUM_THREADS", "1", /*overwrite=*/0);
   void* handle = nullptr;

@@ -1,6 +1,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "kernels/backend.h"
@@ -41,13 +42,16 @@ float* scratch_floats(std::size_t n) {
 
 class CpuBackend final : public Backend {
  public:
-  explicit CpuBackend(int threads) : blas_(blas()), isa_(cpu_isa()), pool_(std::max(1, threads)) {}
+  explicit CpuBackend(int threads) : blas_(blas()), isa_(cpu_isa()), pool_(std::max(1, threads)) {
+    vector_ops_limit_to(isa_);
+  }
 
   [[nodiscard]] std::string_view name() const override { return "cpu"; }
 
   [[nodiscard]] std::string describe() const override {
-    return "cpu " + std::string(cpu_isa_name(isa_)) + " x" + std::to_string(pool_.size()) +
-           ", vector ops " + vector_ops_target() + ", blas " + blas_.core;
+    std::string text = "cpu x" + std::to_string(pool_.size());
+    for (const auto& [family, path] : cpu_kernel_paths()) text += ", " + family + " " + path;
+    return text;
   }
 
   void matmul(MatrixView a, MatrixView b, bool transpose_b, float alpha, float beta,
@@ -250,6 +254,16 @@ class CpuBackend final : public Backend {
 };
 
 }  // namespace
+
+std::vector<std::pair<std::string, std::string>> cpu_kernel_paths() {
+  const CpuIsa isa = cpu_isa();
+  vector_ops_limit_to(isa);
+  const std::string highway = std::string("Highway ") + vector_ops_target();
+  return {{"int8 gemm", std::string(cpu_isa_name(isa))},
+          {"float gemm", std::string("OpenBLAS ") + blas().core},
+          {"vector ops", highway},
+          {"attention", highway}};
+}
 
 std::unique_ptr<Backend> make_cpu_backend(int threads) {
   return std::make_unique<CpuBackend>(threads);

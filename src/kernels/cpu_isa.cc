@@ -1,60 +1,146 @@
 #include "kernels/cpu_isa.h"
 
+#include <array>
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 
-namespace amanuensis::kernels {
-
-bool cpu_supports(CpuIsa isa) {
-  switch (isa) {
-    case CpuIsa::kGeneric:
-      return true;
 #if defined(__x86_64__) || defined(__i386__)
-    case CpuIsa::kAvx2:
-      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    case CpuIsa::kAvx512Vnni:
-      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-             __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
-             __builtin_cpu_supports("avx512vnni");
-#else
-    default:
-      return false;
+#include <cpuid.h>
 #endif
-  }
-  return false;
-}
 
-std::string_view cpu_isa_name(CpuIsa isa) {
-  switch (isa) {
-    case CpuIsa::kGeneric:
-      return "generic";
-    case CpuIsa::kAvx2:
-      return "avx2";
-    case CpuIsa::kAvx512Vnni:
-      return "avx512";
-  }
-  return "generic";
-}
+namespace amanuensis::kernels {
 
 namespace {
 
-CpuIsa detect() {
-  CpuIsa best = CpuIsa::kGeneric;
-  if (cpu_supports(CpuIsa::kAvx2)) best = CpuIsa::kAvx2;
-  if (cpu_supports(CpuIsa::kAvx512Vnni)) best = CpuIsa::kAvx512Vnni;
-  if (const char* forced = std::getenv("AMANUENSIS_CPU_ISA")) {
-    const std::string name(forced);
-    for (const auto isa : {CpuIsa::kGeneric, CpuIsa::kAvx2, CpuIsa::kAvx512Vnni}) {
-      if (name == cpu_isa_name(isa) && static_cast<int>(isa) <= static_cast<int>(best)) return isa;
-    }
+#if defined(__x86_64__) || defined(__i386__)
+bool x86_avx2() { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
+
+// GCC 12's __builtin_cpu_supports has no "avxvnni" (GCC 13 does), so ask cpuid: leaf 7
+// sub-leaf 1, EAX bit 4. The OS must also save the ymm state, which AVX2 support implies here.
+bool x86_avx_vnni() {
+  if (!x86_avx2()) return false;
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (__get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx) == 0) return false;
+  return ((eax >> 4) & 1U) != 0;
+}
+
+bool x86_avx512_vnni() {
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
+         __builtin_cpu_supports("avx512vnni");
+}
+#else
+bool x86_avx2() { return false; }
+bool x86_avx_vnni() { return false; }
+bool x86_avx512_vnni() { return false; }
+#endif
+
+bool always() { return true; }
+
+struct Path {
+  CpuIsa isa;
+  std::string_view name;
+  bool (*detect)();
+};
+
+// Most preferred first: where a CPU has both AVX-512 VNNI and AVX-VNNI (Sapphire Rapids, Zen 5),
+// the 512-bit kernel does twice the work per instruction.
+constexpr std::array kPaths = {
+    Path{CpuIsa::kAvx512Vnni, "avx512", x86_avx512_vnni},
+    Path{CpuIsa::kAvxVnni, "avx_vnni", x86_avx_vnni},
+    Path{CpuIsa::kAvx2, "avx2", x86_avx2},
+    Path{CpuIsa::kGeneric, "generic", always},
+};
+
+constexpr std::array kOrder = [] {
+  std::array<CpuIsa, kPaths.size()> order{};
+  for (std::size_t i = 0; i < kPaths.size(); ++i) order[i] = kPaths[i].isa;
+  return order;
+}();
+
+const Path& path_of(CpuIsa isa) {
+  for (const auto& path : kPaths) {
+    if (path.isa == isa) return path;
   }
-  return best;
+  return kPaths.back();
+}
+
+CpuIsa best_supported() {
+  for (const auto& path : kPaths) {
+    if (cpu_supports(path.isa)) return path.isa;
+  }
+  return CpuIsa::kGeneric;
 }
 
 }  // namespace
 
+bool cpu_supports(CpuIsa isa) {
+  // Each detection runs once: __builtin_cpu_supports is cheap, cpuid is not.
+  static const auto supported = [] {
+    std::array<bool, kPaths.size()> flags{};
+    for (std::size_t i = 0; i < kPaths.size(); ++i) flags[i] = kPaths[i].detect();
+    return flags;
+  }();
+  for (std::size_t i = 0; i < kPaths.size(); ++i) {
+    if (kPaths[i].isa == isa) return supported[i];
+  }
+  return false;
+}
+
+std::string_view cpu_isa_name(CpuIsa isa) { return path_of(isa).name; }
+
+std::optional<CpuIsa> parse_cpu_isa(std::string_view name) {
+  for (const auto& path : kPaths) {
+    if (path.name == name) return path.isa;
+  }
+  return std::nullopt;
+}
+
+std::span<const CpuIsa> all_cpu_isas() { return kOrder; }
+
+std::string supported_cpu_isa_names() {
+  std::string names;
+  for (auto it = kPaths.rbegin(); it != kPaths.rend(); ++it) {
+    if (!cpu_supports(it->isa)) continue;
+    if (!names.empty()) names += ", ";
+    names += it->name;
+  }
+  return names;
+}
+
+CpuIsa choose_cpu_isa(const char* forced, std::string* warning) {
+  const CpuIsa best = best_supported();
+  if (forced == nullptr || *forced == '\0') return best;
+  const auto isa = parse_cpu_isa(forced);
+  std::string complaint;
+  if (!isa) {
+    std::string known;
+    for (auto it = kPaths.rbegin(); it != kPaths.rend(); ++it) {
+      known += (known.empty() ? "" : ", ") + std::string(it->name);
+    }
+    complaint =
+        "this build has no path named \"" + std::string(forced) + "\" (it has " + known + ")";
+  } else if (!cpu_supports(*isa)) {
+    complaint = "this CPU cannot run the " + std::string(forced) + " path";
+  } else {
+    return *isa;
+  }
+  if (warning != nullptr) {
+    *warning = "error: AMANUENSIS_CPU_ISA=" + std::string(forced) + ": " + complaint +
+               "; this CPU runs " + supported_cpu_isa_names() + "; using " +
+               std::string(cpu_isa_name(best));
+  }
+  return best;
+}
+
 CpuIsa cpu_isa() {
-  static const CpuIsa isa = detect();
+  static const CpuIsa isa = [] {
+    std::string warning;
+    const CpuIsa chosen = choose_cpu_isa(std::getenv("AMANUENSIS_CPU_ISA"), &warning);
+    if (!warning.empty()) std::fprintf(stderr, "%s\n", warning.c_str());
+    return chosen;
+  }();
   return isa;
 }
 

@@ -1,6 +1,37 @@
 // Int8 matrix products: weights quantised per output channel (row), activations per row, int32
-// accumulation. Three kernels over one packed weight layout, chosen at run time:
-// AVX-512 VNNI (vpdpbusd), AVX2 (vpmaddubsw with the sign trick) and portable C++.
+// accumulation. One packed weight layout, one kernel per path (cpu_isa.h), chosen at run time:
+//
+//   avx512    vpdpbusd zmm, 8 rows x 32 channels per tile          (int8_gemm_avx512.cc)
+//   avx_vnni  {vex} vpdpbusd ymm, 6 rows x 16 channels             (int8_gemm_avx_vnni.cc)
+//   avx2      vpxor + vpmaddubsw + vpmaddwd + vpaddd, 5 x 16       (int8_gemm_avx2.cc)
+//   generic   portable C++                                         (int8_gemm.cc)
+//
+// Every path computes the exact int32 dot product of the quantised values (no saturation), then
+// scales it with the rounding its kernel has always used (int8_detail::Rounding): fused,
+// fma(float(dot), a_scale * w_scale, bias), on avx512 and the new avx_vnni; separate, the product
+// rounded before the bias is added, on avx2. (generic, which used to round three times, now
+// fuses too.) Keeping avx2's rounding is what let its kernel be rewritten without changing a
+// transcript: a fused avx2 epilogue changed 7 of the 35 dev transcripts, and transcripts differ
+// between CPUs anyway, through the float kernels' Highway and OpenBLAS targets. The kernel tests
+// check every path bit for bit against the scalar reference.
+//
+// Exactness on AVX2. vpmaddubsw multiplies unsigned by signed bytes and adds pairs into int16
+// with saturation. Unsigned activations with a zero point (q + 128, as the VNNI paths and oneDNN
+// store them) reach 255 * 127 * 2 = 64770 per pair and saturate. Measured on Whisper base, int8,
+// beam 5, the 35 dev clips (bench/README.md, "int8 GEMM per path"): 0.03 % (encoder fc2) to 2.2 %
+// (encoder fc1) of a layer's outputs come out wrong, by up to 37761 in the int32 dot product
+// (whose mean magnitude there is 30474); 9 of 35 transcripts change and the WER goes from 6.84 %
+// to 7.41 %. That form would run about 15 % faster than this one on Zen 4: not worth giving up
+// identical transcripts on every path.
+//
+// The classic exact form, |a| * (w * sign a) through vpsignb, stays within 127 * 127 * 2, but on
+// Zen 4 vpsignb runs on the same two pipes as the multiplies (3 of its 4 instructions there: at
+// most 21 products per cycle instead of 32). Instead the avx2 kernel stores |a| and a sign mask s
+// (0xFF where a < 0) and multiplies |a| by w xor s: where a < 0 that is ~w = -w - 1, so
+//   sum |a| (w xor s) = sum a w - sum_{a<0} |a|,
+// exact once the per-row constant sum_{a<0} |a| (QuantizedRows::negative_sums) is added back.
+// Pairs stay within 127 * 128 * 2 = 32512 < 32767, and vpxor runs on any of the four vector
+// pipes: two multiply-pipe instructions per 32 products, the same limit as the inexact form.
 #pragma once
 
 #include <cstddef>
@@ -13,7 +44,8 @@ namespace amanuensis::kernels {
 
 // W[rows, cols] as int8 with one scale per row (w ~= q * scale[row]), packed in blocks of 16
 // rows x 4 columns: packed[((row / 16) * (padded_cols / 4) + col / 4) * 64 + (row % 16) * 4
-// + col % 4], so that one 64-byte load feeds 16 output channels with 4 products each.
+// + col % 4], so that one 64-byte load feeds 16 output channels with 4 products each, and the
+// 16-channel panel a kernel tile reads is contiguous along k.
 struct Int8Matrix {
   int rows = 0;
   int cols = 0;
@@ -40,22 +72,37 @@ Int8Matrix quantize_int8(const float* w, int rows, int cols, int ld);
 // Packs weights already quantised per row (CTranslate2's int8: w = q / ct2_scale[row]).
 Int8Matrix pack_int8(const std::int8_t* q, const float* ct2_scales, int rows, int cols);
 
-// Activations quantised per row for int8_gemm: `data` [m, padded_cols] int8 (for the VNNI
-// kernel stored with 128 added, as unsigned bytes), `scales` [m] (x ~= q * scale).
+// How a path's kernel wants the quantised activations q in [-127, 127] stored.
+enum class ActivationForm {
+  kSigned,         // q (generic)
+  kBiased,         // q + 128 as unsigned bytes (VNNI: vpdpbusd takes unsigned x signed)
+  kMagnitudeSign,  // |q| in data, 0xFF / 0x00 for q < 0 / q >= 0 in signs (AVX2, see above)
+};
+ActivationForm activation_form(CpuIsa isa);
+
+// Activations quantised per row for int8_gemm: `data` [m, padded_cols] in the path's form,
+// `scales` [m] (x ~= q * scale).
 struct QuantizedRows {
   std::vector<std::int8_t> data;
+  std::vector<std::int8_t> signs;           // kMagnitudeSign only
+  std::vector<std::int32_t> negative_sums;  // kMagnitudeSign only: sum of |q| over q < 0, per row
   std::vector<float> scales;
   int rows = 0;
   int padded_cols = 0;
-  bool biased = false;  // true when stored as q + 128 (unsigned) for VNNI
+  ActivationForm form = ActivationForm::kSigned;
+
+  // The quantised value q at (row, col), whatever the form.
+  [[nodiscard]] int value(int row, int col) const;
 };
 
 // Quantises x[m, k] (row stride ldx) for `isa`'s kernel, reusing `out`'s storage.
 void quantize_rows(CpuIsa isa, const float* x, int m, int k, int ldx, int padded_cols,
                    QuantizedRows& out);
 
-// y[r, n] = sum_k a[r, k] w[n, k] * a.scale[r] * w.scale[n] + bias[n] for rows r in [r0, r1)
-// and columns n in [n0, min(n1, w.rows)); n0 and n1 multiples of 16. bias may be null.
+// y[r, n] = (sum_k q_a[r, k] q_w[n, k]) * a.scale[r] * w.scale[n] + bias[n] (rounded as above)
+// for rows r in [r0, r1) and columns n in [n0, min(n1, w.rows)); n0 and n1 multiples of 16;
+// bias may be null (0). `isa` picks the kernel; `a` must come from quantize_rows for the same isa
+// (else the portable kernel runs).
 void int8_gemm(CpuIsa isa, const QuantizedRows& a, int r0, int r1, const Int8Matrix& w, int n0,
                int n1, const float* bias, float* y, int ldy);
 

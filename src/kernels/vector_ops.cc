@@ -295,5 +295,28 @@ std::vector<std::int64_t> vector_ops_available_targets() {
 }
 void vector_ops_force_target(std::int64_t target) { hwy::SetSupportedTargetsForTest(target); }
 
+void vector_ops_limit_to(CpuIsa isa) {
+  // Highway's target bits: the lower the bit, the better the target; DisableTargets(mask) removes
+  // those in mask, so "every bit below T" is every target better than T.
+  std::int64_t better_than_allowed = HWY_STATIC_TARGET - 1;
+  switch (isa) {
+    case CpuIsa::kAvx512Vnni:
+      better_than_allowed = 0;
+      break;
+#if HWY_ARCH_X86
+    case CpuIsa::kAvx2:
+    case CpuIsa::kAvxVnni:
+      better_than_allowed = HWY_AVX2 - 1;
+      break;
+    case CpuIsa::kGeneric:  // an x86-64 CPU without AVX2 still has SSE4
+      better_than_allowed = HWY_SSE4 - 1;
+      break;
+#endif
+    default:
+      break;
+  }
+  hwy::DisableTargets(better_than_allowed);
+}
+
 }  // namespace amanuensis::kernels
 #endif

@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/cpu_isa.h"
+
 namespace amanuensis::kernels {
 
 // Softmax of row[0, visible) in place; row[visible, cols) becomes 0.
@@ -34,6 +36,12 @@ float max_value(const float* x, std::size_t n);
 double sum_exp(const float* x, std::size_t n, float shift);
 // The name of the instruction set these kernels run with, e.g. "AVX3" or "AVX2".
 const char* vector_ops_target();
+
+// Caps the instruction set of these kernels and of flash_attention at what the int8 path `isa`
+// implies: avx512 none, avx2 and avx_vnni AVX2 (Highway has no AVX-VNNI target), generic SSE4
+// on x86 (the build's baseline elsewhere); so that a forced AMANUENSIS_CPU_ISA behaves like a CPU
+// that has no more. Process-wide, idempotent; the CPU backend calls it with cpu_isa().
+void vector_ops_limit_to(CpuIsa isa);
 
 // For tests: every instruction set this build holds that the CPU runs, and a switch to one of
 // them (0 returns to the best).

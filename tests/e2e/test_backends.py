@@ -86,7 +86,8 @@ def test_devices_lists_every_backend_with_reasons(amanuensis):
             assert backend["available"]
     cpu = by_name(listing)["cpu"]
     assert cpu["available"]
-    for key in ("name", "memory", "compute_units", "kernels"):
+    for key in ("name", "memory", "compute_units", "kernels", "cpu_paths", "int8_gemm", "float_gemm",
+                "vector_ops", "attention"):
         assert cpu["details"].get(key), cpu
 
     text = run(amanuensis, ["devices"])
@@ -94,6 +95,22 @@ def test_devices_lists_every_backend_with_reasons(amanuensis):
     assert f"selects: {listing['selected']}" in text.stdout
     for name in BACKENDS_IN_AUTO_ORDER:
         assert f" {name} " in text.stdout
+
+
+def test_forced_cpu_path_is_named_and_a_path_the_cpu_lacks_is_an_error(amanuensis):
+    """AMANUENSIS_CPU_ISA forces the int8 path (and caps Highway); a name the CPU cannot run, or
+    that no build has, says so on stderr and the best path is used."""
+    cpu = by_name(devices(amanuensis, env_extra={"AMANUENSIS_CPU_ISA": "generic"}))["cpu"]
+    assert cpu["details"]["int8_gemm"] == "generic", cpu
+    paths = cpu["details"]["cpu_paths"].split(", ")
+    if "avx2" in paths:
+        cpu = by_name(devices(amanuensis, env_extra={"AMANUENSIS_CPU_ISA": "avx2"}))["cpu"]
+        assert cpu["details"]["int8_gemm"] == "avx2", cpu
+        assert cpu["details"]["vector_ops"] == "Highway AVX2", cpu
+    result = run(amanuensis, ["devices", "--json"], {"AMANUENSIS_CPU_ISA": "avx9000"})
+    assert result.returncode == 0, result.describe()
+    assert "error: AMANUENSIS_CPU_ISA=avx9000" in result.stderr
+    assert by_name(json.loads(result.stdout))["cpu"]["details"]["int8_gemm"] == paths[-1]
 
 
 def test_devices_shows_opencl_details_and_why_auto_passes_over_a_cpu_device(amanuensis, opencl_present):

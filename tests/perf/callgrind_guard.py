@@ -1,18 +1,24 @@
-"""Regression guard on the kernels' cost: callgrind's instruction count for a fixed workload.
+"""Regression guard on the kernels' cost: callgrind's instruction counts for fixed workloads.
 
     python3 tests/perf/callgrind_guard.py PERF_WORKLOAD_BINARY [--update]
 
-Runs perf_workload (tests/perf/perf_workload.cc: tiny.en-sized convolution product, one encoder
-layer over 256 positions, one beam-5 decoding step's attention and output projection, the
-search's log-sum-exp) under valgrind's callgrind, counting instructions only inside
-run_workload() (setup left out), with the kernels pinned to their AVX2 paths (valgrind has no
-AVX-512; AMANUENSIS_CPU_ISA=avx2, OPENBLAS_CORETYPE=Haswell) and one thread, so that the count is
-the same on every x86-64 machine with the same libraries. A full tiny.en encoder window takes
-over ten minutes under callgrind; this takes well under one.
+Runs perf_workload (tests/perf/perf_workload.cc) under valgrind's callgrind once per guarded
+workload, counting instructions only inside the workload's function (setup left out), with one
+thread and the kernels pinned to their AVX2 paths (valgrind has no AVX-512; AMANUENSIS_CPU_ISA=avx2
+also caps Highway, and OPENBLAS_CORETYPE=Haswell), so that the counts are the same on every x86-64
+machine with the same libraries:
 
-Fails when the count exceeds the budget in kernels_budget.json by more than its tolerance; says
-so when it has dropped well below (then lower the budget with --update, in the same change as
-the speed-up). The count depends on the OpenBLAS and Highway builds too (Debian 12's here).
+  kernels         run_workload(): tiny.en-sized convolution product, one encoder layer over 256
+                  positions, one beam-5 decoding step's attention and output projection, the
+                  search's log-sum-exp (about 40 s)
+  int8_gemm_avx2  run_int8_workload(): the int8 products alone on the avx2 path (int8_gemm_avx2.cc),
+                  so that a regression there cannot hide inside the whole workload's tolerance
+
+A full tiny.en encoder window takes over ten minutes under callgrind; these take well under one.
+
+Fails when a count exceeds its budget in kernels_budget.json by more than the tolerance; says so
+when one has dropped well below (then lower it with --update, in the same change as the
+speed-up). The counts depend on the OpenBLAS and Highway builds too (Debian 12's here).
 """
 
 from __future__ import annotations
@@ -26,17 +32,24 @@ import tempfile
 from pathlib import Path
 
 BUDGET_FILE = Path(__file__).resolve().with_name("kernels_budget.json")
+# name -> (perf_workload arguments, function callgrind counts inside)
+WORKLOADS = {
+    "kernels": ([], "run_workload"),
+    "int8_gemm_avx2": (["int8"], "run_int8_workload"),
+}
 
 
-def count_instructions(binary: str) -> int:
+def count_instructions(binary: str, arguments: list[str], function: str) -> int:
     env = dict(os.environ, AMANUENSIS_CPU_ISA="avx2", OPENBLAS_CORETYPE="Haswell", OPENBLAS_NUM_THREADS="1")
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "callgrind.out"
         command = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", "--collect-atstart=no",
-                   "--toggle-collect=run_workload", binary]
+                   f"--toggle-collect={function}", binary, *arguments]
         result = subprocess.run(command, env=env, capture_output=True, text=True)
         if result.returncode != 0:
             sys.exit(f"callgrind run failed ({result.returncode}):\n{result.stderr[-3000:]}")
+        if "int8 gemm avx2" not in result.stdout:
+            sys.exit(f"the workload did not run the avx2 int8 path: {result.stdout.strip()}")
         text = out.read_text()
         match = re.search(r"^(?:summary|totals):\s+(\d+)", text, re.MULTILINE)
         if match is None:
@@ -48,25 +61,30 @@ def main() -> int:
     if len(sys.argv) < 2:
         sys.exit(__doc__)
     binary = sys.argv[1]
-    count = count_instructions(binary)
+    update = "--update" in sys.argv[2:]
     budget = json.loads(BUDGET_FILE.read_text())
-    if "--update" in sys.argv[2:]:
-        budget["instructions"] = count
+    tolerance = budget["tolerance"]
+    failed = False
+    for name, (arguments, function) in WORKLOADS.items():
+        count = count_instructions(binary, arguments, function)
+        entry = budget["workloads"].setdefault(name, {"instructions": 0})
+        if update:
+            entry["instructions"] = count
+            print(f"{name}: budget set to {count:,} instructions")
+            continue
+        if entry["instructions"] <= 0:
+            print(f"{name}: {count:,} instructions; no budget recorded yet (record it with --update)")
+            continue
+        limit = entry["instructions"] * (1 + tolerance)
+        print(f"{name}: {count:,} instructions; budget {entry['instructions']:,} +{tolerance:.0%} = {limit:,.0f}")
+        if count > limit:
+            print(f"FAIL: {name} got more expensive than its budget", file=sys.stderr)
+            failed = True
+        elif count < entry["instructions"] * (1 - tolerance):
+            print(f"note: {name} is well under budget; lower it with --update so that the guard stays tight")
+    if update:
         BUDGET_FILE.write_text(json.dumps(budget, indent=2) + "\n")
-        print(f"budget set to {count:,} instructions")
-        return 0
-    if budget["instructions"] <= 0:
-        print(f"kernel workload: {count:,} instructions; no budget recorded yet (record it with --update)")
-        return 0
-    limit = budget["instructions"] * (1 + budget["tolerance"])
-    print(f"kernel workload: {count:,} instructions; budget {budget['instructions']:,} "
-          f"+{budget['tolerance']:.0%} = {limit:,.0f}")
-    if count > limit:
-        print("FAIL: the kernels got more expensive than their budget", file=sys.stderr)
-        return 1
-    if count < budget["instructions"] * (1 - budget["tolerance"]):
-        print("note: well under budget; lower it with --update so that the guard stays tight")
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

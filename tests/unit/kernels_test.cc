@@ -1,7 +1,7 @@
 // Every kernel against a plain loop, on every instruction set this machine runs.
 // Tolerances: float32 element-wise ops 2e-6 relative (+1e-7 absolute; GELU + 2e-7 |x|); products
-// 1e-4 relative to the sum of |terms|; int8 products exact in int32, so 1e-5 relative to the float
-// result.
+// 1e-4 relative to the sum of |terms|; int8 products bit for bit equal to the scalar reference on
+// every path (a path this CPU lacks is skipped, with its name).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -9,12 +9,15 @@
 #include <cmath>
 #include <cstdint>
 #include <memory>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "kernels/backend.h"
 #include "kernels/cpu_isa.h"
 #include "kernels/flash_attention.h"
 #include "kernels/int8_gemm.h"
+#include "kernels/int8_gemm_internal.h"
 #include "kernels/thread_pool.h"
 #include "kernels/vector_ops.h"
 #include "support/random_values.h"
@@ -37,12 +40,34 @@ void for_each_vector_target(Check check) {
   vector_ops_force_target(0);
 }
 
-std::vector<CpuIsa> runnable_isas() {
-  std::vector<CpuIsa> isas;
-  for (const auto isa : {CpuIsa::kGeneric, CpuIsa::kAvx2, CpuIsa::kAvx512Vnni}) {
-    if (cpu_supports(isa)) isas.push_back(isa);
+// AMANUENSIS_CPU_ISA: every name this build knows parses back to its path; a path the CPU runs is
+// taken as forced; an unknown name or a path the CPU lacks falls back to the best one, with an
+// error that names the value and what the CPU runs.
+TEST(CpuIsa, OverrideTakesSupportedPathsAndReportsTheRest) {
+  std::string warning;
+  const CpuIsa best = choose_cpu_isa(nullptr, &warning);
+  EXPECT_TRUE(warning.empty());
+  EXPECT_TRUE(cpu_supports(best));
+  EXPECT_TRUE(cpu_supports(CpuIsa::kGeneric));
+  for (const auto isa : all_cpu_isas()) {
+    const std::string name(cpu_isa_name(isa));
+    ASSERT_EQ(parse_cpu_isa(name), isa) << name;
+    warning.clear();
+    const CpuIsa chosen = choose_cpu_isa(name.c_str(), &warning);
+    if (cpu_supports(isa)) {
+      EXPECT_EQ(chosen, isa) << name;
+      EXPECT_TRUE(warning.empty()) << warning;
+    } else {
+      EXPECT_EQ(chosen, best) << name;
+      EXPECT_NE(warning.find("AMANUENSIS_CPU_ISA=" + name), std::string::npos) << warning;
+      EXPECT_NE(warning.find(supported_cpu_isa_names()), std::string::npos) << warning;
+    }
   }
-  return isas;
+  warning.clear();
+  EXPECT_EQ(choose_cpu_isa("avx9000", &warning), best);
+  EXPECT_NE(warning.find("avx9000"), std::string::npos);
+  EXPECT_NE(warning.find("generic, avx2, avx_vnni, avx512"), std::string::npos) << warning;
+  EXPECT_EQ(parse_cpu_isa("AVX2"), std::nullopt);  // names are lower case, as printed
 }
 
 TEST(VectorOps, GeluMatchesErfOnEveryTarget) {
@@ -199,40 +224,132 @@ TEST(Int8, QuantizeRoundTripsWithinHalfAStep) {
   }
 }
 
-// int8_gemm against exact integer products of the same quantised values, on every kernel.
-TEST(Int8, GemmMatchesIntegerReferenceOnEveryIsa) {
-  for (const auto& [m, n, k] : {std::tuple{1, 16, 4}, {5, 51, 70}, {13, 100, 512}, {96, 64, 240}}) {
-    const auto w = random_values(static_cast<std::size_t>(n) * k, 0.05F, 7);
-    const auto x = random_values(static_cast<std::size_t>(m) * k, 1.0F, 8);
-    const auto bias = random_values(n, 1.0F, 9);
-    const auto wq = quantize_int8(w.data(), n, k, k);
-    for (const auto isa : runnable_isas()) {
-      SCOPED_TRACE(std::string(cpu_isa_name(isa)) + " m=" + std::to_string(m) +
-                   " n=" + std::to_string(n) + " k=" + std::to_string(k));
-      QuantizedRows a;
-      quantize_rows(isa, x.data(), m, k, k, wq.padded_cols, a);
-      std::vector<float> y(static_cast<std::size_t>(m) * n, -1.0F);
-      int8_gemm(isa, a, 0, m, wq, 0, wq.padded_rows, bias.data(), y.data(), n);
-      for (int r = 0; r < m; ++r) {
-        for (int c = 0; c < n; ++c) {
-          std::int64_t acc = 0;
-          for (int i = 0; i < k; ++i) {
-            int av = a.data[static_cast<std::size_t>(r) * a.padded_cols + i];
-            if (a.biased) av = static_cast<int>(static_cast<std::uint8_t>(av)) - 128;
-            acc += static_cast<std::int64_t>(av) * wq.q(c, i);
-          }
-          const double want = static_cast<double>(acc) * a.scales[r] * wq.scales[c] + bias[c];
-          ASSERT_NEAR(y[static_cast<std::size_t>(r) * n + c], want, 1e-5 * (std::fabs(want) + 1.0));
-          // And the float product, within what 8-bit quantisation allows.
-          double exact = bias[c];
-          double magnitude = 0;
-          for (int i = 0; i < k; ++i) {
-            exact += static_cast<double>(x[r * k + i]) * w[c * k + i];
-            magnitude += std::fabs(static_cast<double>(x[r * k + i]) * w[c * k + i]);
-          }
-          ASSERT_NEAR(want, exact, 0.02 * magnitude + 1e-6);
-        }
+// int8_gemm on every path against the scalar reference, bit for bit: the exact integer dot
+// product of the quantised values, scaled with the path's rounding (int8_detail::scale_dot). Shapes
+// cover one row (decoding), rows that are no multiple of any tile height, k that is no multiple of
+// 4, 32 or 64, channel counts that are no multiple of 16, with and without bias, part ranges of
+// rows and channels (the backend's tasks), and the extreme values where a saturating kernel would
+// fail.
+struct Int8Case {
+  int m, n, k;
+  bool bias;
+  bool extreme;  // every |x| and |w| at its row's maximum: q = +-127 everywhere
+};
+
+const Int8Case kInt8Cases[] = {
+    {1, 16, 4, true, false},      {1, 51, 70, false, false},   {3, 100, 512, true, false},
+    {17, 33, 99, false, false},   {40, 64, 2048, true, false}, {5, 1000, 130, true, false},
+    {96, 80, 64, false, false},   {200, 48, 240, true, false}, {7, 37, 515, true, true},
+    {13, 160, 1031, false, true},
+    {3, 4200, 2048, true, false},  // over kStreamedWeightBytes: the prefetching kernels
+};
+
+std::vector<float> extreme_values(std::size_t n, unsigned seed) {
+  auto v = random_values(n, 1.0F, seed);
+  for (auto& x : v) x = x < 0 ? -1.0F : 1.0F;
+  return v;
+}
+
+float int8_reference(CpuIsa isa, const QuantizedRows& a, int r, const Int8Matrix& w, int n,
+                     const float* bias) {
+  std::int64_t dot = 0;
+  for (int i = 0; i < w.cols; ++i) dot += static_cast<std::int64_t>(a.value(r, i)) * w.q(n, i);
+  EXPECT_EQ(dot, static_cast<std::int32_t>(dot));
+  return int8_detail::scale_dot(int8_detail::rounding_of(isa), static_cast<std::int32_t>(dot),
+                                a.scales[r], w.scales[n], bias != nullptr ? bias[n] : 0.0F);
+}
+
+// Runs `gemm` over case c (activations quantised for `isa`) and checks every output and that
+// nothing outside [r0, r1) x [n0, n1) was written.
+template <typename Gemm>
+void check_int8_case(CpuIsa isa, const Int8Case& c, const Gemm& gemm) {
+  SCOPED_TRACE(testing::Message() << "m=" << c.m << " n=" << c.n << " k=" << c.k
+                                  << (c.bias ? " bias" : "") << (c.extreme ? " extreme" : ""));
+  const auto wf = c.extreme ? extreme_values(static_cast<std::size_t>(c.n) * c.k, 7)
+                            : random_values(static_cast<std::size_t>(c.n) * c.k, 0.05F, 7);
+  const auto x = c.extreme ? extreme_values(static_cast<std::size_t>(c.m) * c.k, 8)
+                           : random_values(static_cast<std::size_t>(c.m) * c.k, 1.0F, 8);
+  const auto bias_values = random_values(c.n, 1.0F, 9);
+  const float* bias = c.bias ? bias_values.data() : nullptr;
+  const auto w = quantize_int8(wf.data(), c.n, c.k, c.k);
+  QuantizedRows a;
+  quantize_rows(isa, x.data(), c.m, c.k, c.k, w.padded_cols, a);
+  ASSERT_EQ(a.form, activation_form(isa));
+  // The whole product, then a part: rows [r0, r1), channels [n0, n1) (multiples of 16).
+  const int r0 = c.m / 3, r1 = std::max(r0 + 1, c.m - c.m / 4);
+  const int n0 = (c.n / 3) / 16 * 16, n1 = std::min(w.padded_rows, n0 + 32);
+  for (const bool part : {false, true}) {
+    const int rb = part ? r0 : 0, re = part ? r1 : c.m, nb = part ? n0 : 0;
+    const int ne = part ? n1 : w.padded_rows;
+    std::vector<float> y(static_cast<std::size_t>(c.m) * c.n, -7.0F);
+    gemm(a, rb, re, w, nb, ne, bias, y.data(), c.n);
+    for (int r = 0; r < c.m; ++r) {
+      for (int n = 0; n < c.n; ++n) {
+        const float got = y[static_cast<std::size_t>(r) * c.n + n];
+        const bool inside = r >= rb && r < re && n >= nb && n < ne;
+        const float want = inside ? int8_reference(isa, a, r, w, n, bias) : -7.0F;
+        ASSERT_EQ(got, want) << "row " << r << " channel " << n << (part ? " (part)" : "");
       }
+    }
+  }
+}
+
+class Int8PathTest : public ::testing::TestWithParam<CpuIsa> {};
+
+TEST(Int8, TheLargestCaseStreamsItsWeights) {
+  const auto w = quantize_int8(random_values(4200 * 2048, 0.05F, 1).data(), 4200, 2048, 2048);
+  EXPECT_TRUE(int8_detail::streams_weights(w));
+}
+
+TEST_P(Int8PathTest, GemmEqualsScalarReferenceBitForBit) {
+  const CpuIsa isa = GetParam();
+  if (!cpu_supports(isa)) {
+    GTEST_SKIP() << cpu_isa_name(isa) << ": this CPU cannot run it (it runs "
+                 << supported_cpu_isa_names() << ")";
+  }
+  for (const auto& c : kInt8Cases) {
+    check_int8_case(isa, c,
+                    [&](const QuantizedRows& a, int r0, int r1, const Int8Matrix& w, int n0, int n1,
+                        const float* bias, float* y,
+                        int ldy) { int8_gemm(isa, a, r0, r1, w, n0, n1, bias, y, ldy); });
+  }
+}
+
+// The avx_vnni kernel with the EVEX encoding of its one instruction (int8_gemm_internal.h): its
+// tiling, prefetching and correction checked on CPUs with AVX-512 VNNI but not AVX-VNNI.
+TEST(Int8, AvxVnniKernelEqualsScalarReferenceThroughItsEvexTwin) {
+#if defined(__x86_64__)
+  if (!cpu_supports(CpuIsa::kAvx512Vnni)) GTEST_SKIP() << "avx512: this CPU cannot run it";
+  for (const auto& c : kInt8Cases)
+    check_int8_case(CpuIsa::kAvxVnni, c, int8_detail::gemm_avx_vnni_evex);
+#else
+  GTEST_SKIP() << "x86-64 only";
+#endif
+}
+
+INSTANTIATE_TEST_SUITE_P(Paths, Int8PathTest,
+                         ::testing::ValuesIn(all_cpu_isas().begin(), all_cpu_isas().end()),
+                         [](const auto& info) { return std::string(cpu_isa_name(info.param)); });
+
+// And the int8 products against the float product they stand for, within what 8-bit
+// quantisation allows.
+TEST(Int8, GemmIsCloseToTheFloatProduct) {
+  const int m = 13, n = 100, k = 512;
+  const auto w = random_values(static_cast<std::size_t>(n) * k, 0.05F, 7);
+  const auto x = random_values(static_cast<std::size_t>(m) * k, 1.0F, 8);
+  const auto wq = quantize_int8(w.data(), n, k, k);
+  QuantizedRows a;
+  quantize_rows(cpu_isa(), x.data(), m, k, k, wq.padded_cols, a);
+  std::vector<float> y(static_cast<std::size_t>(m) * n);
+  int8_gemm(cpu_isa(), a, 0, m, wq, 0, wq.padded_rows, nullptr, y.data(), n);
+  for (int r = 0; r < m; ++r) {
+    for (int c = 0; c < n; ++c) {
+      double exact = 0, magnitude = 0;
+      for (int i = 0; i < k; ++i) {
+        exact += static_cast<double>(x[r * k + i]) * w[c * k + i];
+        magnitude += std::fabs(static_cast<double>(x[r * k + i]) * w[c * k + i]);
+      }
+      ASSERT_NEAR(y[r * n + c], exact, 0.02 * magnitude + 1e-6);
     }
   }
 }

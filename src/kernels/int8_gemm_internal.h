@@ -1,0 +1,87 @@
+// Shared by the int8 kernels of each path (int8_gemm*.cc); not part of the kernels' interface.
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/int8_gemm.h"
+
+namespace amanuensis::kernels::int8_detail {
+
+// How a path rounds the scaling of the exact int32 dot product (int8_gemm.h): fused,
+// fma(dot, a_scale * w_scale, bias), or separate, the product rounded before the bias is added.
+// avx2 keeps the separate rounding its kernel always had, so that its rewrite changed no
+// transcript; avx512 (as always), avx_vnni and the portable kernel fuse.
+enum class Rounding { kFused, kSeparate };
+
+constexpr Rounding rounding_of(CpuIsa isa) {
+  return isa == CpuIsa::kAvx2 ? Rounding::kSeparate : Rounding::kFused;
+}
+
+// The scalar form of each rounding: the portable kernel and the tests use it, the vector kernels
+// do the same lane by lane.
+inline float scale_dot(Rounding rounding, std::int32_t dot, float a_scale, float w_scale,
+                       float bias) {
+  const float scale = a_scale * w_scale;
+  if (rounding == Rounding::kFused) return std::fma(static_cast<float>(dot), scale, bias);
+  // volatile: rounded here, whatever -ffp-contract would otherwise fuse.
+  const volatile float product = static_cast<float>(dot) * scale;
+  return product + bias;
+}
+
+// Calls tile(r, rows) over [r0, r1) in tiles of at most max_rows rows, as even as possible: 96
+// rows in tiles of at most 5 are 16 of 5 and 4 of 4, not 19 of 5 and one of 1 (which would run
+// at a fraction of the speed).
+template <typename Tile>
+void for_each_row_tile(int r0, int r1, int max_rows, const Tile& tile) {
+  const int rows = r1 - r0;
+  if (rows <= 0) return;
+  const int tiles = (rows + max_rows - 1) / max_rows;
+  const int base = rows / tiles;
+  const int longer = rows % tiles;  // this many tiles get base + 1 rows
+  for (int t = 0, r = r0; t < tiles; ++t) {
+    const int mr = base + (t < longer ? 1 : 0);
+    tile(r, mr);
+    r += mr;
+  }
+}
+
+// Software prefetch of the next weight panel pays only for matrices that stream from memory on
+// every call (the logits, 26.5 MB for Whisper base): there it hides the latency the hardware
+// prefetcher leaves; on a matrix that stays in L2 between calls (a 512 x 512 layer at one row)
+// the extra instructions cost up to 30 % (int8_gemm_bench, avx512).
+constexpr std::size_t kStreamedWeightBytes = std::size_t{8} << 20;
+
+inline bool streams_weights(const Int8Matrix& w) { return w.packed.size() > kStreamedWeightBytes; }
+
+// Per-path entry points, same contract as int8_gemm; each exists only where its file is built
+// (x86-64) and runs only where cpu_supports says so.
+using GemmFn = void (*)(const QuantizedRows& a, int r0, int r1, const Int8Matrix& w, int n0, int n1,
+                        const float* bias, float* y, int ldy);
+void gemm_avx2(const QuantizedRows& a, int r0, int r1, const Int8Matrix& w, int n0, int n1,
+               const float* bias, float* y, int ldy);
+void gemm_avx_vnni(const QuantizedRows& a, int r0, int r1, const Int8Matrix& w, int n0, int n1,
+                   const float* bias, float* y, int ldy);
+// The avx_vnni kernel compiled with the EVEX encoding of the same 256-bit vpdpbusd (AVX-512 VNNI
+// + VL): what the tests and the benchmark run on CPUs that have AVX-512 but not AVX-VNNI (Zen 4),
+// to check the kernel's logic where its own encoding would fault.
+void gemm_avx_vnni_evex(const QuantizedRows& a, int r0, int r1, const Int8Matrix& w, int n0, int n1,
+                        const float* bias, float* y, int ldy);
+void gemm_avx512(const QuantizedRows& a, int r0, int r1, const Int8Matrix& w, int n0, int n1,
+                 const float* bias, float* y, int ldy);
+
+// Writes y[r, n + c] for r < mr, c < valid (<= 16) from acc[mr][16] (int32, row-major) with
+//   dot = acc[r][c] + offsets.rows[r] - (offsets.cols[c] << offsets.col_shift)
+// (either offsets may be null), scaled as scale_dot(rounding, dot, a_scales[r], w_scales[c],
+// bias[c]) (bias null: 0). AVX2 + FMA; the 256-bit kernels' epilogue, run once per tile.
+struct TileOffsets {
+  const std::int32_t* rows = nullptr;
+  const std::int32_t* cols = nullptr;
+  int col_shift = 0;
+};
+void store_tile_ymm(const std::int32_t* acc, int mr, int valid, const float* a_scales,
+                    TileOffsets offsets, Rounding rounding, const float* w_scales,
+                    const float* bias, float* y, int ldy);
+
+}  // namespace amanuensis::kernels::int8_detail

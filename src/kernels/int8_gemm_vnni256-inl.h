@@ -1,0 +1,101 @@
+// The 256-bit VNNI kernel's body, included by int8_gemm_avx_vnni.cc once per encoding of
+// vpdpbusd ymm (hence no include guard), with these defined:
+//   AMANUENSIS_VNNI256_NAMESPACE  a namespace of its own for each copy
+//   AMANUENSIS_VNNI256_DPBUSD     the intrinsic: _mm256_dpbusd_avx_epi32 (VEX, AVX-VNNI) or
+//                                 _mm256_dpbusd_epi32 (EVEX, AVX-512 VNNI + VL)
+//   AMANUENSIS_VNNI256_GEMM       the entry point's name (int8_gemm_internal.h)
+//   AMANUENSIS_VNNI256_TARGET     the target attribute of the functions that use the intrinsics
+//
+// Tile: up to 6 rows x 16 channels: 12 accumulators, the panel's two vectors and the row's
+// broadcast activations, 15 of the 16 ymm registers. One vpdpbusd per 4 values of k, row and 8
+// channels (32 multiply-adds); Golden Cove and Zen 5 issue two per cycle with a latency of 5,
+// which 12 independent accumulators cover. Activations are stored + 128 (unsigned), so each dot
+// product is corrected by - 128 * sum(w) in the epilogue: exact, vpdpbusd does not saturate.
+
+namespace amanuensis::kernels::int8_detail::AMANUENSIS_VNNI256_NAMESPACE {
+
+constexpr int kMaxRows = 6;
+
+// acc[r][0..15] = sum over k of (a[r] + 128) * w for one panel; see accumulate in
+// int8_gemm_avx2.cc for why it is its own function and what kPrefetch does.
+template <int MR, bool kPrefetch>
+AMANUENSIS_VNNI256_TARGET __attribute__((noinline)) void accumulate(const std::int8_t* a, int lda,
+                                                                    const std::int8_t* panel,
+                                                                    const std::int8_t* next, int k4,
+                                                                    std::int32_t* out) {
+  __m256i acc[MR][2];
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_si256();
+#pragma GCC unroll 2
+  for (int kk = 0; kk < k4; ++kk) {
+    const auto* wk = reinterpret_cast<const __m256i*>(panel + static_cast<std::ptrdiff_t>(kk) * 64);
+    const __m256i w0 = _mm256_loadu_si256(wk);
+    const __m256i w1 = _mm256_loadu_si256(wk + 1);
+    if constexpr (kPrefetch) _mm_prefetch(next + static_cast<std::ptrdiff_t>(kk) * 64, _MM_HINT_T0);
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) {
+      std::int32_t a4;
+      std::memcpy(&a4, a + static_cast<std::ptrdiff_t>(r) * lda + kk * 4, 4);
+      const __m256i av = _mm256_set1_epi32(a4);
+      acc[r][0] = AMANUENSIS_VNNI256_DPBUSD(acc[r][0], av, w0);
+      acc[r][1] = AMANUENSIS_VNNI256_DPBUSD(acc[r][1], av, w1);
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + r * 16), acc[r][0]);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + r * 16 + 8), acc[r][1]);
+  }
+}
+
+using AccumulateFn = void (*)(const std::int8_t*, int, const std::int8_t*, const std::int8_t*, int,
+                              std::int32_t*);
+
+template <bool kPrefetch>
+AccumulateFn accumulate_for(int mr) {
+  switch (mr) {
+    case 1:
+      return accumulate<1, kPrefetch>;
+    case 2:
+      return accumulate<2, kPrefetch>;
+    case 3:
+      return accumulate<3, kPrefetch>;
+    case 4:
+      return accumulate<4, kPrefetch>;
+    case 5:
+      return accumulate<5, kPrefetch>;
+    default:
+      return accumulate<6, kPrefetch>;
+  }
+}
+
+}  // namespace amanuensis::kernels::int8_detail::AMANUENSIS_VNNI256_NAMESPACE
+
+namespace amanuensis::kernels::int8_detail {
+
+void AMANUENSIS_VNNI256_GEMM(const QuantizedRows& a, int r0, int r1, const Int8Matrix& w, int n0,
+                             int n1, const float* bias, float* y, int ldy) {
+  namespace kernel = AMANUENSIS_VNNI256_NAMESPACE;
+  const int k4 = w.padded_cols / 4;
+  const auto panel_bytes = static_cast<std::ptrdiff_t>(k4) * 64;
+  const int block_end = std::min(n1, w.padded_rows) / 16;
+  alignas(32) std::int32_t tile[kernel::kMaxRows * 16];
+  for (int block = n0 / 16; block < block_end; ++block) {
+    const std::int8_t* panel = w.packed.data() + block * panel_bytes;
+    const bool prefetch = streams_weights(w) && block + 1 < block_end;
+    const int n = block * 16;
+    const int valid = std::min(16, w.rows - n);
+    for_each_row_tile(r0, r1, kernel::kMaxRows, [&](int r, int mr) {
+      const bool last_tile = r + mr == r1;
+      const auto accumulate_fn = prefetch && last_tile ? kernel::accumulate_for<true>(mr)
+                                                       : kernel::accumulate_for<false>(mr);
+      accumulate_fn(a.data.data() + static_cast<std::ptrdiff_t>(r) * a.padded_cols, a.padded_cols,
+                    panel, panel + panel_bytes, k4, tile);
+      store_tile_ymm(tile, mr, valid, a.scales.data() + r, {nullptr, w.sums.data() + n, 7},
+                     Rounding::kFused, w.scales.data() + n, bias == nullptr ? nullptr : bias + n,
+                     y + static_cast<std::ptrdiff_t>(r) * ldy + n, ldy);
+    });
+  }
+}
+
+}  // namespace amanuensis::kernels::int8_detail
