@@ -155,9 +155,9 @@ DecodePlan make_plan(const model::WhisperWeights& weights, const model::Tokenize
     return tokens;
   };
   if (!options.hotwords.empty() && options.prefix.empty())
-    plan.hotword_tokens = limited(tokenizer.encode(" " + strip(options.hotwords)));
+    plan.hotword_tokens = limited(tokenizer.encode(util::with_leading_space(options.hotwords)));
   if (!options.prefix.empty())
-    plan.prefix_tokens = limited(tokenizer.encode(" " + strip(options.prefix)));
+    plan.prefix_tokens = limited(tokenizer.encode(util::with_leading_space(options.prefix)));
   return plan;
 }
 

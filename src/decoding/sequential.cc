@@ -114,7 +114,7 @@ class SequentialRun {
         clips_(seek_clips(options.clip_timestamps, content_frames_)),
         random_(options.seed) {
     if (!options.initial_prompt.empty())
-      all_tokens_ = tokenizer.encode(" " + strip(options.initial_prompt));
+      all_tokens_ = tokenizer.encode(util::with_leading_space(options.initial_prompt));
   }
 
   // `encoder_output`: the first window's, when language detection computed it already.

@@ -24,7 +24,9 @@ constexpr int kBatchedMinSilenceMs = 160;
 
 VadOptions vad_options(const TranscribeOptions& o, bool batched) {
   if (!batched) return o.vad_parameters.value_or(VadOptions{});
-  auto vad = o.vad_parameters.value_or(VadOptions{.min_silence_duration_ms = kBatchedMinSilenceMs});
+  VadOptions batched_defaults;  // (a designated initializer would skip members: -Wextra warns)
+  batched_defaults.min_silence_duration_ms = kBatchedMinSilenceMs;
+  auto vad = o.vad_parameters.value_or(batched_defaults);
   vad.max_speech_duration_s = static_cast<float>(kChunkSeconds);
   return vad;
 }

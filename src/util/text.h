@@ -14,4 +14,11 @@ inline std::string strip(std::string_view text) {
   return std::string(text.substr(first, text.find_last_not_of(kWhitespace) - first + 1));
 }
 
+// " " + strip(text): a prompt, prefix or hotwords as Whisper reads them. Built by appending, as
+// GCC 12 at -O3 misreads operator+(const char*, std::string&&) (a false -Wrestrict, an error
+// under the ci preset).
+inline std::string with_leading_space(std::string_view text) {
+  return std::string(" ").append(strip(text));
+}
+
 }  // namespace amanuensis::util
