@@ -1,19 +1,14 @@
 #include "service/form_options.h"
 
 #include <algorithm>
-#include <cctype>
-#include <charconv>
-#include <cmath>
-#include <cstdio>
 #include <functional>
 #include <limits>
-#include <map>
 #include <optional>
 #include <set>
-#include <utility>
 
 #include "formats/transcript_formats.h"
 #include "service/api_error.h"
+#include "service/vad_fields.h"
 
 namespace amanuensis::service {
 
@@ -21,108 +16,10 @@ namespace {
 
 // faster-whisper's fallback ladder; OpenAI's temperature t > 0 starts the ladder at t.
 constexpr float kTemperatureStep = 0.2F;
-
-std::string_view trim(std::string_view text) {
-  const auto first = text.find_first_not_of(" \t\r\n");
-  if (first == std::string_view::npos) return {};
-  return text.substr(first, text.find_last_not_of(" \t\r\n") - first + 1);
-}
-
-std::string lower(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
-
-// Client text quoted in a message: short, printable, on one line.
-std::string shown(std::string_view text) {
-  constexpr std::size_t kMaxShown = 40;
-  std::string out = "'";
-  for (const char c : text.substr(0, kMaxShown)) {
-    out += std::isprint(static_cast<unsigned char>(c)) != 0 ? c : '?';
-  }
-  return out + (text.size() > kMaxShown ? "...'" : "'");
-}
-
-[[noreturn]] void bad_value(std::string_view field, std::string_view value,
-                            std::string_view expected) {
-  throw bad_request(
-      "invalid " + std::string(field) + " " + shown(value) + ": expected " + std::string(expected),
-      std::string(field));
-}
-
-std::string number_text(float value) {
-  char buffer[32];
-  std::snprintf(buffer, sizeof buffer, "%g", static_cast<double>(value));
-  return buffer;
-}
-
-template <typename T>
-T parse_number(std::string_view field, std::string_view raw, std::string_view expected) {
-  const auto text = trim(raw);
-  T value{};
-  const auto* first = text.data();
-  const auto* last = text.data() + text.size();
-  if (!text.empty() && *first == '+') ++first;  // from_chars refuses a leading '+'
-  const auto [end, error] = std::from_chars(first, last, value);
-  if (text.empty() || error != std::errc() || end != last) bad_value(field, raw, expected);
-  if constexpr (std::is_floating_point_v<T>) {
-    if (!std::isfinite(value)) bad_value(field, raw, expected);
-  }
-  return value;
-}
-
-float parse_float(std::string_view field, std::string_view raw, float min, float max) {
-  const auto value = parse_number<float>(field, raw, "a number");
-  if (value < min || value > max) {
-    bad_value(field, raw, "a number from " + number_text(min) + " to " + number_text(max));
-  }
-  return value;
-}
-
-int parse_int(std::string_view field, std::string_view raw, int min, int max) {
-  const auto value = parse_number<long long>(field, raw, "an integer");
-  if (value < min || value > max) {
-    bad_value(field, raw, "an integer from " + std::to_string(min) + " to " + std::to_string(max));
-  }
-  return static_cast<int>(value);
-}
-
-bool parse_bool(std::string_view field, std::string_view raw) {
-  const auto text = lower(trim(raw));
-  if (text == "true" || text == "1" || text == "yes" || text == "on") return true;
-  if (text == "false" || text == "0" || text == "no" || text == "off") return false;
-  bad_value(field, raw, "true or false");
-}
-
-bool is_none(std::string_view raw) {
-  const auto text = lower(trim(raw));
-  return text == "none" || text == "null" || text.empty();
-}
-
-// "0.2,0.4", "[0.2, 0.4]" or "0.2 0.4": faster-whisper users write lists several ways.
-std::vector<std::string_view> split_list(std::string_view raw) {
-  auto text = trim(raw);
-  if (text.starts_with('[') && text.ends_with(']')) text = trim(text.substr(1, text.size() - 2));
-  std::vector<std::string_view> items;
-  std::size_t pos = 0;
-  while (pos < text.size()) {
-    const auto end = std::min(text.find_first_of(", ", pos), text.size());
-    if (end > pos) items.push_back(text.substr(pos, end - pos));
-    pos = end + 1;
-  }
-  return items;
-}
-
-std::string parse_text(std::string_view field, std::string_view raw) {
-  if (raw.size() > kMaxTextFieldBytes) {
-    throw bad_request(
-        std::string(field) + " is longer than " + std::to_string(kMaxTextFieldBytes) + " bytes",
-        std::string(field));
-  }
-  return std::string(raw);
-}
+// Chunks decoded together in batched mode (the engine's limit).
+constexpr int kMaxBatchSize = 256;
+// A penalty this large already all but forbids every token produced so far.
+constexpr float kMaxRepetitionPenalty = 1e6F;
 
 std::vector<float> temperature_ladder(float first) {
   std::vector<float> ladder;
@@ -142,15 +39,9 @@ ResponseFormat parse_response_format(std::string_view raw) {
 }
 
 // Fields OpenAI clients may send that mean nothing to Whisper; accepted and ignored.
-const std::set<std::string, std::less<>> kIgnoredFields = {"chunking_strategy",
-                                                           "include[]",
-                                                           "include",
-                                                           "user",
-                                                           "known_speaker_names[]",
-                                                           "known_speaker_references[]",
-                                                           "vad_parameters",
-                                                           "keywords",
-                                                           "languages[]"};
+const std::set<std::string, std::less<>> kIgnoredFields = {
+    "include[]", "include",    "user", "known_speaker_names[]", "known_speaker_references[]",
+    "keywords",  "languages[]"};
 
 // Fields that may repeat: each occurrence adds to a list.
 bool is_repeatable(std::string_view name) {
@@ -175,6 +66,7 @@ class FormReader {
       request_.file_name = part.filename;
       return;
     }
+    if (vad_.take(name, value)) return;  // checks its own repeats (param: the object's name)
     if (!is_repeatable(name) && !seen_.insert(std::string(name)).second) {
       throw bad_request("field '" + std::string(name) + "' is given more than once",
                         std::string(name));
@@ -244,6 +136,7 @@ class FormReader {
                         "timestamp_granularities[]");
     }
     if (request_.include_words) o_.word_timestamps = true;
+    vad_.apply(o_);  // after batch_size, which picks the VAD's defaults
   }
 
  private:
@@ -357,9 +250,20 @@ class FormReader {
         o_.clip_timestamps.clear();
       }
     } else if (name == "seed") {
-      o_.seed = parse_number<std::uint64_t>(name, value, "a non-negative integer");
-    } else if (name == "vad_filter") {
-      request_.vad_filter = parse_bool(name, value);
+      o_.seed = parse_unsigned(name, value);
+    } else {
+      read_long_form_option(name, value);
+    }
+  }
+
+  void read_long_form_option(std::string_view name, std::string_view value) {
+    if (name == "batch_size") {
+      o_.batch_size = parse_int(name, value, 0, kMaxBatchSize);
+    } else if (name == "repetition_penalty") {
+      o_.repetition_penalty = parse_float(name, value, 0.0F, kMaxRepetitionPenalty);
+      if (!(o_.repetition_penalty > 0.0F)) bad_value(name, value, "a number above 0");
+    } else if (name == "no_repeat_ngram_size") {
+      o_.no_repeat_ngram_size = parse_int(name, value, 0, std::numeric_limits<int>::max());
     }
     // Anything else is ignored (see the header).
   }
@@ -369,6 +273,7 @@ class FormReader {
   TranscribeOptions& o_;
   std::string task_ = context_.task;
   std::set<std::string, std::less<>> seen_;
+  VadFields vad_;
   bool have_file_ = false;
   bool granularities_given_ = false;
 };

@@ -1,9 +1,10 @@
 // Turns the fields of a transcription form into engine options, checking every value.
 //
 // Field names follow the OpenAI audio API (file, model, language, prompt, temperature,
-// response_format, timestamp_granularities[], stream) plus faster-whisper's transcribe() options
-// (beam_size, best_of, word_timestamps, hotwords, vad_filter, ...). A bad value is a 400 that names
-// the field; unknown fields are ignored, as OpenAI clients send fields some models do not use.
+// response_format, timestamp_granularities[], stream, chunking_strategy) plus faster-whisper's
+// transcribe() options (beam_size, best_of, word_timestamps, hotwords, vad_filter,
+// vad_parameters, batch_size, ...). A bad value is a 400 that names the field; unknown fields are
+// ignored, as OpenAI clients send fields some models do not use.
 #pragma once
 
 #include <string>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "amanuensis/amanuensis.h"
+#include "service/form_values.h"
 #include "service/multipart.h"
 
 namespace amanuensis::service {
@@ -18,10 +20,6 @@ namespace amanuensis::service {
 enum class ResponseFormat { kJson, kText, kSrt, kVtt, kVerboseJson };
 
 std::string_view response_format_name(ResponseFormat format);
-
-// Longest text field (prompt, hotwords, prefix) accepted; the model only sees a few hundred
-// tokens of it anyway.
-inline constexpr std::size_t kMaxTextFieldBytes = 64 * 1024;
 
 // The alias every OpenAI client sends as `model`.
 inline constexpr std::string_view kOpenAiModelAlias = "whisper-1";
@@ -33,8 +31,6 @@ struct TranscriptionRequest {
   // timestamp_granularities[]: which timings verbose_json lists.
   bool include_words = false;
   bool include_segments = true;
-  // vad_filter was asked for (accepted for faster-whisper clients; the engine has no VAD yet).
-  bool vad_filter = false;
   std::string model;      // as the client named it; empty when not given
   std::string file_name;  // the upload's filename, for messages
   std::string_view file;  // the upload's bytes (points into the request body)

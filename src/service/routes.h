@@ -14,6 +14,8 @@ void add_status_routes(HttpServer& server, ServiceContext& context);
 void add_openai_routes(HttpServer& server, ServiceContext& context);
 // POST /transcribe, for clients of the old service.
 void add_legacy_routes(HttpServer& server, ServiceContext& context);
+// POST /v1/audio/speech/timestamps: speech detection alone (speaches' API).
+void add_vad_routes(HttpServer& server, ServiceContext& context);
 // POST /v1/jobs, GET and DELETE /v1/jobs/{id}: batch jobs in Redis (when --redis is given).
 void add_job_routes(HttpServer& server, ServiceContext& context);
 
@@ -23,6 +25,7 @@ inline void add_routes(HttpServer& server, ServiceContext& context) {
   add_status_routes(server, context);
   add_openai_routes(server, context);
   add_legacy_routes(server, context);
+  add_vad_routes(server, context);
   add_job_routes(server, context);
 }
 

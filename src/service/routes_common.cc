@@ -45,6 +45,7 @@ std::string endpoint_label(const std::string& path) {
                                                  "/v1/models",
                                                  "/v1/audio/transcriptions",
                                                  "/v1/audio/translations",
+                                                 "/v1/audio/speech/timestamps",
                                                  "/transcribe"};
   for (const auto route : kRoutes) {
     if (path == route) return path;

@@ -30,6 +30,7 @@ nlohmann::json legacy_json(const Completed& done, const std::string& model_name,
       {"language", t.language},
       {"language_probability", t.language_probability},
       {"duration", formats::rounded_seconds(t.duration)},
+      {"duration_after_vad", formats::rounded_seconds(t.duration_after_vad)},
       {"processing_time", formats::rounded_seconds(done.processing_seconds)},
       {"queue_time", formats::rounded_seconds(done.queue_seconds)},
       // Processing seconds per second of audio: below 1 is faster than real time.

@@ -4,6 +4,7 @@
 #include "service/process_stats.h"
 #include "service/responses.h"
 #include "service/routes.h"
+#include "service/vad_fields.h"
 
 #ifndef AMANUENSIS_VERSION
 #define AMANUENSIS_VERSION "unknown"
@@ -64,6 +65,18 @@ nlohmann::json device_json() {
            {{"total_bytes", memory.total_bytes}, {"available_bytes", memory.available_bytes}}}};
 }
 
+// The VAD (vad_filter, batch_size, chunking_strategy, /v1/audio/speech/timestamps): whether the
+// start-up check loaded its model, and if not why.
+nlohmann::json vad_json(const ServiceContext& context) {
+  const auto problem = context.vad_problem();
+  const bool available = context.ready() && problem.empty();
+  return {{"model", kVadModelName},
+          {"available", available},
+          {"reason", available         ? "loaded"
+                     : problem.empty() ? "the server is still loading"
+                                       : problem}};
+}
+
 }  // namespace
 
 void add_status_routes(HttpServer& server, ServiceContext& context) {
@@ -90,6 +103,7 @@ void add_status_routes(HttpServer& server, ServiceContext& context) {
                  {"backend", backend_json(context)},
                  {"device", device_json()},
                  {"model", model_json(context)},
+                 {"vad", vad_json(context)},
                  {"workers",
                   {{"count", pool.workers()},
                    {"busy", pool.busy()},

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -28,6 +29,17 @@ sigset_t termination_signals() {
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
   return signals;
+}
+
+// Loads the VAD model once ($AMANUENSIS_VAD_MODEL, else the copy built in), so that a server
+// without one says so at start-up, and answers requests that need it with 501. Empty: it loads.
+std::string vad_problem() {
+  try {
+    static_cast<void>(speech_probabilities({}));
+    return {};
+  } catch (const Error& error) {
+    return error.what();
+  }
 }
 
 // Stops the listener when run_server leaves early (the model failed to load, say).
@@ -84,6 +96,14 @@ int run_server(const ServeConfig& config) {
   const ListenerGuard guard(http, listener);
 
   const auto load_started = std::chrono::steady_clock::now();
+  const auto vad = vad_problem();
+  if (!vad.empty()) {
+    std::fprintf(stderr,
+                 "serve: warning: %s; vad_filter, vad_parameters, chunking_strategy, batch_size "
+                 "and /v1/audio/speech/timestamps will answer 501\n",
+                 vad.c_str());
+  }
+  context.set_vad_problem(vad);
   context.set_model(Model::load({.path = config.model_path,
                                  .threads = threads_per_worker(config),
                                  .compute_type = config.compute_type,

@@ -64,7 +64,10 @@ ServiceMetrics::ServiceMetrics(MetricsRegistry& registry)
                                     "Time a transcription waited for a free worker",
                                     kLatencyBuckets)),
       cancelled(registry.counter("amanuensis_transcriptions_cancelled_total",
-                                 "Transcriptions stopped before the end, by reason", {"reason"})) {}
+                                 "Transcriptions stopped before the end, by reason", {"reason"})),
+      vad_removed_seconds(registry.counter(
+          "amanuensis_vad_removed_seconds_total",
+          "Seconds of audio the VAD filter left out of transcriptions as non-speech")) {}
 
 ServiceContext::ServiceContext(ServeConfig config)
     : config_(std::move(config)),
@@ -126,6 +129,16 @@ Model ServiceContext::model() const {
   const std::lock_guard lock(model_mutex_);
   if (!model_) throw unavailable("the model is still loading; retry shortly");
   return *model_;
+}
+
+void ServiceContext::require_vad() const {
+  if (!ready_) throw unavailable("the server is still loading; retry shortly");
+  if (!vad_problem_.empty()) {
+    throw ApiError(501,
+                   "this server cannot detect speech: " + vad_problem_ +
+                       " (start it with AMANUENSIS_VAD_MODEL=/path/to/silero_vad_v6.onnx)",
+                   "server_error", {}, "vad_unavailable");
+  }
 }
 
 std::optional<ModelSummary> ServiceContext::model_summary() const {

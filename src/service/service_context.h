@@ -11,6 +11,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "amanuensis/amanuensis.h"
@@ -50,12 +51,13 @@ std::string backend_mode(const Model& model);
 // The metric families the handlers update.
 struct ServiceMetrics {
   explicit ServiceMetrics(MetricsRegistry& registry);
-  Counter& requests;            // by endpoint and status
-  Histogram& latency;           // seconds, by endpoint
-  Counter& audio_seconds;       // audio transcribed
-  Histogram& real_time_factor;  // processing seconds / audio seconds
-  Histogram& queue_wait;        // seconds a transcription waited for a worker
-  Counter& cancelled;           // by reason: client_gone, timeout
+  Counter& requests;             // by endpoint and status
+  Histogram& latency;            // seconds, by endpoint
+  Counter& audio_seconds;        // audio transcribed
+  Histogram& real_time_factor;   // processing seconds / audio seconds
+  Histogram& queue_wait;         // seconds a transcription waited for a worker
+  Counter& cancelled;            // by reason: client_gone, timeout
+  Counter& vad_removed_seconds;  // audio the VAD filter left out of transcriptions
 };
 
 struct ModelSummary {
@@ -81,6 +83,14 @@ class ServiceContext {
   [[nodiscard]] std::optional<ModelSummary> model_summary() const;
   void set_model(Model model);
   [[nodiscard]] bool ready() const { return ready_; }
+
+  // The VAD model, checked once at start-up before set_model: `problem` is empty when it loads,
+  // else why it does not ($AMANUENSIS_VAD_MODEL unset and none built in, say).
+  void set_vad_problem(std::string problem) { vad_problem_ = std::move(problem); }
+  // Empty until set_model; then as set_vad_problem left it.
+  [[nodiscard]] std::string vad_problem() const { return ready_ ? vad_problem_ : std::string(); }
+  // For work that runs the VAD: 503 while the server is loading, 501 when it has no VAD model.
+  void require_vad() const;
 
   // After SIGTERM: new work is refused, work in progress finishes.
   void begin_draining() { draining_ = true; }
@@ -123,6 +133,7 @@ class ServiceContext {
   mutable std::mutex model_mutex_;
   std::optional<Model> model_;
   std::optional<ModelSummary> summary_;
+  std::string vad_problem_;  // written before ready_ is set, read after
   std::atomic<bool> ready_{false};
   std::atomic<bool> draining_{false};
   std::atomic<int> in_flight_{0};

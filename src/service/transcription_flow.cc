@@ -43,7 +43,7 @@ std::string megabytes(std::size_t bytes) {
 
 // Stops work nobody waits for: a queued job leaves the queue, a running one ends at its next
 // 30-second window.
-void abandon(ServiceContext& context, TranscriptionJob& job, const std::string& reason) {
+void abandon(ServiceContext& context, AudioJob& job, const std::string& reason) {
   job.cancel();
   context.pool().withdraw(job);
   context.metrics().cancelled.add({reason});
@@ -61,7 +61,7 @@ ApiError client_gone() {
 }
 
 // What a finished job's exception means for the client.
-ApiError job_error(const TranscriptionJob& job, const std::string& file_name) {
+ApiError job_error(const AudioJob& job, const std::string& file_name) {
   try {
     std::rethrow_exception(job.error());
   } catch (const Cancelled&) {
@@ -81,9 +81,19 @@ ApiError job_error(const TranscriptionJob& job, const std::string& file_name) {
   }
 }
 
+// Whether the engine will run the VAD for these options (as Model::transcribe decides): batched
+// mode unless turned off, sequential mode when asked; never over clip_timestamps.
+bool uses_vad(const TranscribeOptions& options) {
+  if (!options.clip_timestamps.empty()) return false;
+  return options.vad_filter.value_or(options.batch_size > 0);
+}
+
 void record_success(ServiceContext& context, const TranscriptionJob& job) {
   auto& metrics = context.metrics();
   metrics.audio_seconds.add({}, job.audio_seconds());
+  if (const auto& result = job.result(); result && result->duration_after_vad < result->duration) {
+    metrics.vad_removed_seconds.add({}, result->duration - result->duration_after_vad);
+  }
   metrics.queue_wait.observe(job.queue_seconds());
   if (job.audio_seconds() > 0) {
     metrics.real_time_factor.observe(job.processing_seconds() / job.audio_seconds());
@@ -112,20 +122,20 @@ struct EventStream {
   // One call of httplib's content provider: waits for news, writes it. False aborts.
   bool pump(httplib::DataSink& sink) {
     const auto news = [&] {
-      return job->segment_count() > sent || job->phase() == TranscriptionJob::Phase::kDone;
+      return job->segment_count() > sent || job->phase() == AudioJob::Phase::kDone;
     };
     const auto waited = job->wait(news, deadline, [&] { return !sink.is_writable(); });
-    if (waited == TranscriptionJob::Wait::kInterrupted) {
+    if (waited == AudioJob::Wait::kInterrupted) {
       abandon(context, *job, "client_gone");
       finished = true;
       return false;
     }
-    if (waited == TranscriptionJob::Wait::kDeadline) {
+    if (waited == AudioJob::Wait::kDeadline) {
       abandon(context, *job, "timeout");
       return finish(sink, error_event(timeout_error(context)));
     }
     // Read before the segments: a job that is done has published all of them.
-    const bool done = job->current_phase() == TranscriptionJob::Phase::kDone;
+    const bool done = job->current_phase() == AudioJob::Phase::kDone;
     std::string out;
     for (const auto& segment : job->segments_from(sent)) {
       // Deltas concatenate to the final text, which has no leading space.
@@ -217,12 +227,8 @@ UploadedForm read_form(ServiceContext& context, const httplib::Request& request,
   return {std::move(body), std::move(parts)};
 }
 
-std::shared_ptr<TranscriptionJob> submit(ServiceContext& context, const Model& model,
-                                         std::shared_ptr<const std::string> upload,
-                                         const TranscriptionRequest& request) {
+void enqueue(ServiceContext& context, const std::shared_ptr<AudioJob>& job) {
   if (context.draining()) throw unavailable("the server is shutting down");
-  auto job =
-      std::make_shared<TranscriptionJob>(model, std::move(upload), request.file, request.options);
   if (!context.pool().try_submit(job)) {
     auto& pool = context.pool();
     // Long enough for the queue ahead to drain once, at the recent pace.
@@ -233,23 +239,36 @@ std::shared_ptr<TranscriptionJob> submit(ServiceContext& context, const Model& m
                                 std::to_string(pool.max_queue()) + "); retry later",
                             std::max(1, static_cast<int>(std::ceil(wait))));
   }
+}
+
+std::shared_ptr<TranscriptionJob> submit(ServiceContext& context, const Model& model,
+                                         std::shared_ptr<const std::string> upload,
+                                         const TranscriptionRequest& request) {
+  if (uses_vad(request.options)) context.require_vad();
+  auto job =
+      std::make_shared<TranscriptionJob>(model, std::move(upload), request.file, request.options);
+  enqueue(context, job);
   return job;
+}
+
+void await_job(ServiceContext& context, AudioJob& job, const std::string& file_name) {
+  auto& client = connection();
+  const auto waited = job.wait([&] { return job.phase() == AudioJob::Phase::kDone; },
+                               deadline_of(context), [&] { return client.peer_gone(); });
+  if (waited == AudioJob::Wait::kDeadline) {
+    abandon(context, job, "timeout");
+    throw timeout_error(context);
+  }
+  if (waited == AudioJob::Wait::kInterrupted) {
+    abandon(context, job, "client_gone");
+    throw client_gone();
+  }
+  if (job.error()) throw job_error(job, file_name);
 }
 
 Completed wait_for_completion(ServiceContext& context, const std::shared_ptr<TranscriptionJob>& job,
                               const TranscriptionRequest& request) {
-  auto& client = connection();
-  const auto waited = job->wait([&] { return job->phase() == TranscriptionJob::Phase::kDone; },
-                                deadline_of(context), [&] { return client.peer_gone(); });
-  if (waited == TranscriptionJob::Wait::kDeadline) {
-    abandon(context, *job, "timeout");
-    throw timeout_error(context);
-  }
-  if (waited == TranscriptionJob::Wait::kInterrupted) {
-    abandon(context, *job, "client_gone");
-    throw client_gone();
-  }
-  if (!job->result()) throw job_error(*job, request.file_name);
+  await_job(context, *job, request.file_name);
   record_success(context, *job);
   return {*job->result(), job->audio_seconds(), job->processing_seconds(), job->queue_seconds()};
 }
@@ -260,18 +279,17 @@ void respond_with_events(ServiceContext& context, httplib::Response& response,
   // Wait until the audio is decoded, so that an undecodable upload still gets a 400.
   auto& client = connection();
   const auto deadline = deadline_of(context);
-  const auto waited =
-      job->wait([&] { return job->phase() >= TranscriptionJob::Phase::kTranscribing; }, deadline,
-                [&] { return client.peer_gone(); });
-  if (waited == TranscriptionJob::Wait::kDeadline) {
+  const auto waited = job->wait([&] { return job->phase() >= AudioJob::Phase::kProcessing; },
+                                deadline, [&] { return client.peer_gone(); });
+  if (waited == AudioJob::Wait::kDeadline) {
     abandon(context, *job, "timeout");
     throw timeout_error(context);
   }
-  if (waited == TranscriptionJob::Wait::kInterrupted) {
+  if (waited == AudioJob::Wait::kInterrupted) {
     abandon(context, *job, "client_gone");
     throw client_gone();
   }
-  if (job->current_phase() == TranscriptionJob::Phase::kDone && !job->result()) {
+  if (job->current_phase() == AudioJob::Phase::kDone && !job->result()) {
     throw job_error(*job, request.file_name);
   }
 

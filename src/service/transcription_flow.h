@@ -1,6 +1,7 @@
 // The steps every transcription endpoint takes, shared by the OpenAI routes and the legacy
 // /transcribe: read the upload (bounded), queue the work (or 429), then wait for it under the
 // request's deadline while watching the client, or stream its segments as server-sent events.
+// Speech detection (/v1/audio/speech/timestamps) takes the same steps with its own job.
 #pragma once
 
 #include <httplib.h>
@@ -10,6 +11,7 @@
 #include <string>
 
 #include "amanuensis/amanuensis.h"
+#include "service/audio_job.h"
 #include "service/form_options.h"
 #include "service/multipart.h"
 #include "service/service_context.h"
@@ -43,11 +45,19 @@ struct UploadedForm {
 UploadedForm read_form(ServiceContext& context, const httplib::Request& request,
                        const httplib::ContentReader& reader);
 
-// Queues the transcription of `request.file` (which points into `upload`); 429 with
-// Retry-After when the queue is full.
+// Queues `job`: 503 while draining, 429 with Retry-After when the queue is full.
+void enqueue(ServiceContext& context, const std::shared_ptr<AudioJob>& job);
+
+// Queues the transcription of `request.file` (which points into `upload`): 501 when it needs the
+// VAD and the server has none, else as enqueue.
 std::shared_ptr<TranscriptionJob> submit(ServiceContext& context, const Model& model,
                                          std::shared_ptr<const std::string> upload,
                                          const TranscriptionRequest& request);
+
+// Waits for `job` to finish. Throws ApiError: 400 for undecodable audio (naming `file_name`) or a
+// rejected option, 504 past --request-timeout, 499 when the client went away (both cancel the
+// work).
+void await_job(ServiceContext& context, AudioJob& job, const std::string& file_name);
 
 // The body `request.response_format` asks for: a JSON object for json and verbose_json, a JSON
 // string holding the document for text, srt and vtt. Shared by the synchronous endpoints and
@@ -62,8 +72,7 @@ struct Completed {
   double queue_seconds = 0.0;
 };
 
-// Waits for `job`. Throws ApiError: 400 for undecodable audio or a rejected option, 504 past
-// --request-timeout, 499 when the client went away (both cancel the work).
+// Waits for `job` as await_job does, and records the transcription in the metrics.
 Completed wait_for_completion(ServiceContext& context, const std::shared_ptr<TranscriptionJob>& job,
                               const TranscriptionRequest& request);
 

@@ -7,6 +7,9 @@ Nothing is skipped: a missing binary, model folder or audio file fails the tests
 
 from __future__ import annotations
 
+import os
+import subprocess
+import warnings
 from pathlib import Path
 
 import pytest
@@ -96,6 +99,32 @@ def model_dirs() -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def tiny_model() -> Path:
     return _model_dir("tiny.en")
+
+
+VAD_MODEL_VARIABLE = "AMANUENSIS_VAD_MODEL"
+
+
+@pytest.fixture(scope="session")
+def vad_model_env(amanuensis, jfk):
+    """The VAD model for the binaries that tests start: the one built in, or, in a build made
+    without models/silero_vad_v6.onnx, faster-whisper's own copy (the same file) through
+    $AMANUENSIS_VAD_MODEL, with a warning. An $AMANUENSIS_VAD_MODEL already set is kept."""
+    if os.environ.get(VAD_MODEL_VARIABLE):
+        yield
+        return
+    probe = subprocess.run([str(amanuensis), "vad", str(jfk)], capture_output=True, text=True,
+                           stdin=subprocess.DEVNULL, timeout=120)
+    if probe.returncode == 0:
+        yield
+        return
+    import faster_whisper.utils
+
+    path = Path(faster_whisper.utils.get_assets_path()) / "silero_vad_v6.onnx"
+    warnings.warn(f"{amanuensis} has no VAD model built in ({probe.stderr.strip()}); "
+                  f"using {path} through ${VAD_MODEL_VARIABLE}")
+    os.environ[VAD_MODEL_VARIABLE] = str(path)
+    yield
+    os.environ.pop(VAD_MODEL_VARIABLE, None)
 
 
 @pytest.fixture(scope="session")

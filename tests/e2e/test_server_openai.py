@@ -21,7 +21,7 @@ from server_process import ServerProcess
 
 
 @pytest.fixture(scope="module")
-def server(amanuensis, tiny_model):
+def server(amanuensis, tiny_model, vad_model_env):  # vad_filter is among the fields tested
     with ServerProcess(amanuensis, tiny_model, "--workers", "2", "--threads", "1") as s:
         yield s
 

@@ -3,10 +3,10 @@
 // loop (keep-alive, multipart masking, close-after-error), the API-key check, the routes and every
 // error body. Two servers, with and without --api-key; the first input byte picks one.
 //
-// No model is loaded, so a transcription request ends at 503 once its upload has been read and
-// parsed, and no worker ever runs: the engine entry points below only satisfy the linker and trap
-// if reached. That keeps this target free of the engine (and fast), while multipart_fuzz covers
-// the form layer in depth and audio_decoder_fuzz the decoder.
+// No model is loaded, so a transcription (or speech-timestamps) request ends at 503 once its
+// upload has been read and parsed, and no worker ever runs: the engine entry points below only
+// satisfy the linker and trap if reached. That keeps this target free of the engine (and fast),
+// while multipart_fuzz covers the form layer in depth and audio_decoder_fuzz the decoder.
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -32,6 +32,14 @@ Transcription Model::transcribe(std::span<const float>, const TranscribeOptions&
                                 const SegmentCallback&, std::stop_token) const {
   __builtin_trap();
 }
+std::vector<SpeechSpan> detect_speech(std::span<const float>, const VadOptions&,
+                                      const std::filesystem::path&) {
+  __builtin_trap();
+}
+std::vector<float> speech_probabilities(std::span<const float>, const std::filesystem::path&) {
+  __builtin_trap();
+}
+void validate(const VadOptions&) { __builtin_trap(); }
 }  // namespace amanuensis
 
 namespace {

@@ -1,7 +1,8 @@
 // libFuzzer target: a transcription request's Content-Type and body, through everything the
 // service does with them before the engine sees anything: the Content-Type's boundary, the
-// multipart parser, the form-to-options layer (both the OpenAI and the legacy endpoint's rules),
-// and the error body a client would receive.
+// multipart parser, the form-to-options layer (both the OpenAI and the legacy endpoint's rules,
+// the VAD settings in both of their encodings), the speech-timestamps form, and the error body a
+// client would receive.
 //
 // Input: the Content-Type header value, a newline, then the body. The seeds (tests/fuzz/run.sh)
 // start from well-formed requests, so mutations explore near-valid forms.
@@ -13,11 +14,33 @@
 #include "service/api_error.h"
 #include "service/form_options.h"
 #include "service/multipart.h"
+#include "service/vad_fields.h"
 
 namespace {
 
 using amanuensis::service::ApiError;
 using amanuensis::service::FormContext;
+
+// What the engine's validate(VadOptions) would refuse must have been a 400 already.
+void check_vad(const amanuensis::VadOptions& vad) {
+  const auto probability = [](float p) { return p >= 0.0F && p <= 1.0F; };
+  if (!probability(vad.threshold)) __builtin_trap();
+  if (vad.neg_threshold && !probability(*vad.neg_threshold)) __builtin_trap();
+  if (vad.min_speech_duration_ms < 0 || vad.min_silence_duration_ms < 0 || vad.speech_pad_ms < 0)
+    __builtin_trap();
+  if (!(vad.max_speech_duration_s > 0.0F)) __builtin_trap();
+}
+
+void parse_timestamps_form(const std::vector<amanuensis::service::FormPart>& parts) {
+  try {
+    const auto request = amanuensis::service::parse_speech_timestamps_form(parts);
+    if (request.file.empty()) __builtin_trap();
+    check_vad(request.options);
+  } catch (const ApiError& error) {
+    if (error.status() != 400) __builtin_trap();
+    static_cast<void>(error.body());
+  }
+}
 
 void parse_form(const std::vector<amanuensis::service::FormPart>& parts,
                 const FormContext& context) {
@@ -27,6 +50,12 @@ void parse_form(const std::vector<amanuensis::service::FormPart>& parts,
     if (request.file.empty()) __builtin_trap();
     if (request.options.temperatures.empty()) __builtin_trap();
     if (request.options.beam_size < 1 || request.options.best_of < 1) __builtin_trap();
+    const auto& o = request.options;
+    if (o.batch_size < 0 || o.batch_size > 256) __builtin_trap();
+    if (!(o.repetition_penalty > 0.0F) || o.no_repeat_ngram_size < 0) __builtin_trap();
+    if (o.vad_parameters) check_vad(*o.vad_parameters);
+    // VAD settings ask for the VAD unless vad_filter said no; never over clip_timestamps.
+    if (o.vad_filter == true && !o.clip_timestamps.empty()) __builtin_trap();
     static_cast<void>(amanuensis::service::response_format_name(request.response_format));
   } catch (const ApiError& error) {
     if (error.status() != 400) __builtin_trap();  // form problems are the client's: always 400
@@ -67,6 +96,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                        .file_fields = {"file", "audio"},
                        .model_name = "base",
                        .multilingual = true});
+    parse_timestamps_form(parts);
   } catch (const ApiError& error) {
     if (error.status() != 400) __builtin_trap();
     static_cast<void>(error.body());

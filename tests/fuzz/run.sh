@@ -6,7 +6,7 @@
 #
 #   tests/fuzz/run.sh [--seconds N] [--build-dir DIR] [TARGET...]
 #
-# Targets: multipart_fuzz (Content-Type + body -> multipart parser -> form options),
+# Targets: multipart_fuzz (Content-Type + body -> multipart parser -> form options, VAD fields),
 # audio_decoder_fuzz (bytes -> decode_audio_bytes), http_request_fuzz (connection bytes -> the
 # whole HTTP path of `amanuensis serve`, no socket), onnx_reader_fuzz (bytes -> the VAD's ONNX
 # reader -> the Silero VAD loader). ctest runs this as the `fuzz` test. Needs clang++ with
@@ -68,6 +68,14 @@ write_multipart_seeds() {
   printf 'multipart/form-data; boundary=b\n--b\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\nabc\r\n--b\r\nContent-Disposition: form-data; name="stream"\r\n\r\ntrue\r\n--b\r\nContent-Disposition: form-data; name="prompt"\r\n\r\nHello \\"world\\"\r\n--b--\r\n' >"$dir/stream"
   printf 'multipart/form-data; boundary=b\n--b\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\nabc\r\n--b' >"$dir/truncated"
   printf 'application/json\n{"file": 1}' >"$dir/json"
+  # Long recordings: the VAD's settings as one JSON field and as bracketed keys (the openai SDK's
+  # encoding), chunking_strategy both ways, batch_size, the repetition controls, and the fields
+  # of /v1/audio/speech/timestamps.
+  printf 'multipart/form-data; boundary=b\n--b\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\nRIFF\r\n--b\r\nContent-Disposition: form-data; name="vad_filter"\r\n\r\ntrue\r\n--b\r\nContent-Disposition: form-data; name="vad_parameters"\r\n\r\n{"threshold": 0.6, "neg_threshold": null, "min_speech_duration_ms": 250, "max_speech_duration_s": "inf", "min_silence_duration_ms": 500, "speech_pad_ms": 100}\r\n--b\r\nContent-Disposition: form-data; name="batch_size"\r\n\r\n8\r\n--b--\r\n' >"$dir/vad_json"
+  printf 'multipart/form-data; boundary=b\n--b\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\nRIFF\r\n--b\r\nContent-Disposition: form-data; name="vad_parameters[threshold]"\r\n\r\n0.3\r\n--b\r\nContent-Disposition: form-data; name="vad_parameters[max_speech_duration_s]"\r\n\r\ninf\r\n--b\r\nContent-Disposition: form-data; name="repetition_penalty"\r\n\r\n1.2\r\n--b\r\nContent-Disposition: form-data; name="no_repeat_ngram_size"\r\n\r\n3\r\n--b--\r\n' >"$dir/vad_brackets"
+  printf 'multipart/form-data; boundary=b\n--b\r\nContent-Disposition: form-data; name="chunking_strategy[type]"\r\n\r\nserver_vad\r\n--b\r\nContent-Disposition: form-data; name="chunking_strategy[threshold]"\r\n\r\n0.6\r\n--b\r\nContent-Disposition: form-data; name="chunking_strategy[prefix_padding_ms]"\r\n\r\n100\r\n--b\r\nContent-Disposition: form-data; name="chunking_strategy[silence_duration_ms]"\r\n\r\n500\r\n--b\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\nRIFF\r\n--b--\r\n' >"$dir/chunking_brackets"
+  printf 'multipart/form-data; boundary=b\n--b\r\nContent-Disposition: form-data; name="chunking_strategy"\r\n\r\n{"type": "server_vad", "threshold": 0.5, "prefix_padding_ms": 300, "silence_duration_ms": 200}\r\n--b\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\nRIFF\r\n--b--\r\n' >"$dir/chunking_json"
+  printf 'multipart/form-data; boundary=b\n--b\r\nContent-Disposition: form-data; name="chunking_strategy"\r\n\r\nauto\r\n--b\r\nContent-Disposition: form-data; name="model"\r\n\r\nsilero_vad_v6\r\n--b\r\nContent-Disposition: form-data; name="threshold"\r\n\r\n0.75\r\n--b\r\nContent-Disposition: form-data; name="neg_threshold"\r\n\r\nNone\r\n--b\r\nContent-Disposition: form-data; name="speech_pad_ms"\r\n\r\n30\r\n--b\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\nRIFF\r\n--b--\r\n' >"$dir/timestamps"
 }
 
 write_multipart_dictionary() {
@@ -102,6 +110,49 @@ write_multipart_dictionary() {
 "nan"
 "1e309"
 "-1"
+"name=\"vad_filter\""
+"name=\"vad_parameters\""
+"name=\"vad_parameters["
+"name=\"chunking_strategy\""
+"name=\"chunking_strategy["
+"name=\"batch_size\""
+"name=\"repetition_penalty\""
+"name=\"no_repeat_ngram_size\""
+"name=\"clip_timestamps\""
+"name=\"threshold\""
+"name=\"neg_threshold\""
+"name=\"min_speech_duration_ms\""
+"name=\"max_speech_duration_s\""
+"name=\"min_silence_duration_ms\""
+"name=\"speech_pad_ms\""
+"threshold]\""
+"neg_threshold]\""
+"min_speech_duration_ms]\""
+"max_speech_duration_s]\""
+"min_silence_duration_ms]\""
+"speech_pad_ms]\""
+"type]\""
+"prefix_padding_ms]\""
+"silence_duration_ms]\""
+"{\"threshold\": 0.5}"
+"{\"type\": \"server_vad\"}"
+"\"threshold\":"
+"\"neg_threshold\":"
+"\"min_silence_duration_ms\":"
+"\"max_speech_duration_s\":"
+"\"speech_pad_ms\":"
+"\"type\":"
+"\"server_vad\""
+"\"prefix_padding_ms\":"
+"\"silence_duration_ms\":"
+"auto"
+"server_vad"
+"silero_vad_v6"
+"inf"
+"null"
+"[["
+"{"
+"}"
 EOF
 }
 
@@ -119,6 +170,14 @@ write_http_seeds() {
   printf '\x00POST /transcribe?language=en&beam_size=1 HTTP/1.1\r\nContent-Type: audio/wav\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nRIFF\r\n0\r\n\r\n' >"$dir/chunked"
   printf '\x00POST /v1/audio/translations HTTP/1.1\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: 99999999\r\nExpect: 100-continue\r\n\r\n' >"$dir/expect"
   printf '\x00POST /v1/audio/transcriptions HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 2\r\nContent-Encoding: gzip\r\n\r\n{}' >"$dir/json"
+  local vad_form='--b\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\nRIFF\r\n--b\r\nContent-Disposition: form-data; name="chunking_strategy[type]"\r\n\r\nserver_vad\r\n--b\r\nContent-Disposition: form-data; name="vad_parameters"\r\n\r\n{"threshold": 0.6}\r\n--b--\r\n'
+  length=$(printf "%b" "$vad_form" | wc -c)
+  { printf '\x00POST /v1/audio/transcriptions HTTP/1.1\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: %s\r\n\r\n' "$length"
+    printf "%b" "$vad_form"; } >"$dir/vad_upload"
+  local timestamps_form='--b\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\nRIFF\r\n--b\r\nContent-Disposition: form-data; name="threshold"\r\n\r\n0.5\r\n--b\r\nContent-Disposition: form-data; name="model"\r\n\r\nsilero_vad_v6\r\n--b--\r\n'
+  length=$(printf "%b" "$timestamps_form" | wc -c)
+  { printf '\x00POST /v1/audio/speech/timestamps HTTP/1.1\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: %s\r\n\r\n' "$length"
+    printf "%b" "$timestamps_form"; } >"$dir/timestamps"
 }
 
 write_http_dictionary() {
@@ -139,6 +198,7 @@ write_http_dictionary() {
 "multipart/form-data; boundary=b"
 "/v1/audio/transcriptions"
 "/v1/audio/translations"
+"/v1/audio/speech/timestamps"
 "/transcribe"
 "/health"
 "/status"
@@ -191,7 +251,8 @@ for target in "${TARGETS[@]}"; do
     multipart_fuzz)
       LINK=()
       build multipart_fuzz "$ROOT/tests/fuzz/multipart_fuzz.cc" "$ROOT/src/service/multipart.cc" \
-        "$ROOT/src/service/form_options.cc" "$ROOT/src/service/api_error.cc" \
+        "$ROOT/src/service/form_options.cc" "$ROOT/src/service/form_values.cc" \
+        "$ROOT/src/service/vad_fields.cc" "$ROOT/src/service/api_error.cc" \
         "$ROOT/src/formats/transcript_formats.cc"
       write_multipart_seeds "$seeds"
       write_multipart_dictionary "$BUILD/multipart.dict"
