@@ -53,6 +53,18 @@ void restore_times(Segment& segment, const vad::SpeechTimestampMap& map) {
   segment.end = segment.words.back().end;
 }
 
+// Whisper's last timestamp may fall after the end of the audio (it counts in whole 20 ms steps,
+// and past the end when the audio ends mid-window); no time is reported beyond the recording.
+void clamp_times(Segment& segment, double duration) {
+  const auto clamp = [&](double& t) { t = std::clamp(t, 0.0, duration); };
+  clamp(segment.start);
+  clamp(segment.end);
+  for (auto& word : segment.words) {
+    clamp(word.start);
+    clamp(word.end);
+  }
+}
+
 std::int64_t total_samples(std::span<const SpeechSpan> spans) {
   std::int64_t total = 0;
   for (const auto& span : spans) total += span.end - span.start;
@@ -157,6 +169,7 @@ Transcription transcribe(model::DecodeBatcher& decoder, const model::Tokenizer& 
   std::optional<vad::SpeechTimestampMap> map;  // set when only the speech is transcribed
   const SegmentSink sink = [&](Segment segment) {
     if (map) restore_times(segment, *map);
+    clamp_times(segment, result.duration);
     segment.id = static_cast<int>(result.segments.size()) + 1;
     if (on_segment) on_segment(segment);
     result.segments.push_back(std::move(segment));
