@@ -64,8 +64,7 @@ void apply_long_form_options(const LongFormFlags& flags, TranscribeOptions& opti
   vad.neg_threshold = flags.neg_threshold ? flags.neg_threshold : vad.neg_threshold;
   vad.min_speech_duration_ms = flags.min_speech_duration_ms.value_or(vad.min_speech_duration_ms);
   vad.max_speech_duration_s = flags.max_speech_duration_s.value_or(vad.max_speech_duration_s);
-  vad.min_silence_duration_ms =
-      flags.min_silence_duration_ms.value_or(vad.min_silence_duration_ms);
+  vad.min_silence_duration_ms = flags.min_silence_duration_ms.value_or(vad.min_silence_duration_ms);
   vad.speech_pad_ms = flags.speech_pad_ms.value_or(vad.speech_pad_ms);
   options.vad_parameters = vad;
 }

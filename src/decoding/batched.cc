@@ -143,8 +143,10 @@ void BatchRun::emit(const ChunkWindow& window, const DecodeResult& decoded,
                                    window.offset, 0, window.frames, window.duration);
   auto& pieces = split.segments;
   if (o_.word_timestamps) {
-    const WordTimingContext timing{decoder_,         tokenizer_,
-                                   cross,            plan_.start_sequence,
+    const WordTimingContext timing{decoder_,
+                                   tokenizer_,
+                                   cross,
+                                   plan_.start_sequence,
                                    plan_.split_words_on_characters,
                                    o_.prepend_punctuations,
                                    o_.append_punctuations,

@@ -86,12 +86,14 @@ void validate(const TranscribeOptions& o, bool multilingual) {
     fail("batch_size must be between 0 (sequential) and " + std::to_string(kMaxBatchSize));
   }
   if (o.batch_size > 0 && !o.prefix.empty()) {
-    fail("prefix cannot be used with batch_size > 0 (the batched pipeline decodes every chunk on "
-         "its own; faster-whisper's has no prefix either)");
+    fail(
+        "prefix cannot be used with batch_size > 0 (the batched pipeline decodes every chunk on "
+        "its own; faster-whisper's has no prefix either)");
   }
   if (o.batch_size > 0 && o.hallucination_silence_threshold) {
-    fail("hallucination_silence_threshold cannot be used with batch_size > 0 (it needs the "
-         "sequential seek loop; the VAD removes silence in batched mode)");
+    fail(
+        "hallucination_silence_threshold cannot be used with batch_size > 0 (it needs the "
+        "sequential seek loop; the VAD removes silence in batched mode)");
   }
   if (o.vad_parameters) {
     try {

@@ -44,8 +44,8 @@ struct DecodePlan {
   DecodeRequest base;                      // suppression, timestamp rules, repetition controls
   std::vector<int> hotword_tokens;         // empty when a prefix is set
   std::vector<int> prefix_tokens;
-  std::size_t prompt_limit = 0;            // previous-text tokens a prompt keeps (half context)
-  int context = 0;                         // the decoder's token context
+  std::size_t prompt_limit = 0;  // previous-text tokens a prompt keeps (half context)
+  int context = 0;               // the decoder's token context
   int start_of_prev_token = 0;
   int no_timestamps_token = 0;
   int timestamp_begin_token = 0;

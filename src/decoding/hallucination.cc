@@ -69,8 +69,8 @@ HallucinationSkip skip_hallucinations(std::vector<SegmentDraft>& segments, doubl
           next != nullptr ? next->words.front().start : window.start + window.duration;
       const bool silence_before = segment.start - last_end > threshold ||
                                   segment.start < threshold || segment.start - window.start < 2.0;
-      const bool silence_after = next_start - segment.end > threshold ||
-                                 is_segment_anomaly(next) || window.end_time - segment.end < 2.0;
+      const bool silence_after = next_start - segment.end > threshold || is_segment_anomaly(next) ||
+                                 window.end_time - segment.end < 2.0;
       if (silence_before && silence_after) {
         skip.seek = to_frames(std::max(window.start + 1, segment.start));
         if (window.content_duration - segment.end < threshold) skip.seek = window.content_frames;

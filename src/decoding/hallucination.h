@@ -19,11 +19,11 @@ bool is_segment_anomaly(const SegmentDraft* segment);
 
 // One decoded window, where the silence check needs its bounds.
 struct WindowBounds {
-  int seek = 0;            // first frame
-  int frames = 0;          // frames of audio in it
-  double start = 0.0;      // seconds
-  double duration = 0.0;   // seconds of audio in it
-  double end_time = 0.0;   // start + a full window's length
+  int seek = 0;                   // first frame
+  int frames = 0;                 // frames of audio in it
+  double start = 0.0;             // seconds
+  double duration = 0.0;          // seconds of audio in it
+  double end_time = 0.0;          // start + a full window's length
   double content_duration = 0.0;  // seconds of the whole audio
   int content_frames = 0;
 };

@@ -160,8 +160,7 @@ void BeamSearch::choose(std::vector<float>& logits) {
   for (std::size_t r = 0; r < beams_.size(); ++r) {
     const std::span<float> row(logits.data() + r * n_vocab_, static_cast<std::size_t>(n_vocab_));
     constrain(request_, beams_[r], beams_[r].size() - forced, row);
-    best_of_row(row, log_sum_exp(row), scores_[r], static_cast<int>(r), n_candidates,
-                candidates_);
+    best_of_row(row, log_sum_exp(row), scores_[r], static_cast<int>(r), n_candidates, candidates_);
   }
   const auto top = std::min<std::size_t>(n_candidates, candidates_.size());
   std::partial_sort(candidates_.begin(), candidates_.begin() + static_cast<std::ptrdiff_t>(top),
@@ -214,9 +213,8 @@ void BeamSearch::select(std::vector<int>& order, std::vector<std::vector<int>>& 
 // best by length-normalised log-probability.
 class Sampler final : public WindowSearch {
  public:
-  Sampler(const model::WhisperModel& model,
-          std::shared_ptr<const model::CrossAttentionCache> cross, const DecodeRequest& request,
-          const SearchOptions& options, std::mt19937_64& random)
+  Sampler(const model::WhisperModel& model, std::shared_ptr<const model::CrossAttentionCache> cross,
+          const DecodeRequest& request, const SearchOptions& options, std::mt19937_64& random)
       : WindowSearch(model, std::move(cross), request, options),
         samples_(options.temperature > 0.0F ? options.samples : 1),
         random_(random),
@@ -391,8 +389,8 @@ DecodeResult decode_window(model::DecodeBatcher& decoder,
 std::vector<DecodeResult> decode_windows(
     model::DecodeBatcher& decoder,
     std::span<const std::shared_ptr<const model::CrossAttentionCache>> crosses,
-    std::span<const DecodeRequest> requests, const SearchOptions& options,
-    std::mt19937_64& random, const std::stop_token& stop) {
+    std::span<const DecodeRequest> requests, const SearchOptions& options, std::mt19937_64& random,
+    const std::stop_token& stop) {
   if (crosses.size() != requests.size())
     throw Error("decode_windows: one request per window is needed");
   std::vector<std::unique_ptr<WindowSearch>> searches;

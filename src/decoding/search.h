@@ -65,10 +65,9 @@ void constrain(const DecodeRequest& request, std::span<const int> sampled, std::
 class WindowSearch {
  public:
   // `random` (used at temperature > 0) must outlive the search.
-  static std::unique_ptr<WindowSearch> create(const model::WhisperModel& model,
-                                              std::shared_ptr<const model::CrossAttentionCache> cross,
-                                              const DecodeRequest& request,
-                                              const SearchOptions& options, std::mt19937_64& random);
+  static std::unique_ptr<WindowSearch> create(
+      const model::WhisperModel& model, std::shared_ptr<const model::CrossAttentionCache> cross,
+      const DecodeRequest& request, const SearchOptions& options, std::mt19937_64& random);
   virtual ~WindowSearch() = default;
   WindowSearch(const WindowSearch&) = delete;
   WindowSearch& operator=(const WindowSearch&) = delete;
@@ -83,8 +82,8 @@ class WindowSearch {
 
  protected:
   WindowSearch(const model::WhisperModel& model,
-               std::shared_ptr<const model::CrossAttentionCache> cross, const DecodeRequest& request,
-               const SearchOptions& options);
+               std::shared_ptr<const model::CrossAttentionCache> cross,
+               const DecodeRequest& request, const SearchOptions& options);
   // Chooses tokens from the logits of the live rows; sets next_tokens_ (one per live sequence,
   // after reordering state_) or finishes.
   virtual void choose(std::vector<float>& logits) = 0;
@@ -122,7 +121,7 @@ DecodeResult decode_window(model::DecodeBatcher& decoder,
 std::vector<DecodeResult> decode_windows(
     model::DecodeBatcher& decoder,
     std::span<const std::shared_ptr<const model::CrossAttentionCache>> crosses,
-    std::span<const DecodeRequest> requests, const SearchOptions& options,
-    std::mt19937_64& random, const std::stop_token& stop);
+    std::span<const DecodeRequest> requests, const SearchOptions& options, std::mt19937_64& random,
+    const std::stop_token& stop);
 
 }  // namespace amanuensis::decoding

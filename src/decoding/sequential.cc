@@ -35,12 +35,12 @@ struct WindowDecode {
 bool needs_fallback(const WindowDecode& decode, const TranscribeOptions& o, bool& repetitive) {
   const auto& r = decode.result;
   bool fallback = false;
-  repetitive = o.compression_ratio_threshold &&
-               decode.compression_ratio > *o.compression_ratio_threshold;
+  repetitive =
+      o.compression_ratio_threshold && decode.compression_ratio > *o.compression_ratio_threshold;
   if (repetitive) fallback = true;
   if (o.log_prob_threshold && r.avg_logprob < *o.log_prob_threshold) fallback = true;
-  if (o.no_speech_threshold && r.no_speech_prob > *o.no_speech_threshold &&
-      o.log_prob_threshold && r.avg_logprob < *o.log_prob_threshold) {
+  if (o.no_speech_threshold && r.no_speech_prob > *o.no_speech_threshold && o.log_prob_threshold &&
+      r.avg_logprob < *o.log_prob_threshold) {
     fallback = false;  // silence: nothing better will come of another try
   }
   return fallback;
@@ -234,12 +234,11 @@ void SequentialRun::run(std::vector<float> encoder_output) {
           model.encode(features::window(mel_, window.seek, size, model.window_frames()));
     }
     const auto cross = model.cross_attention_cache(encoder_output);
-    const std::span<const int> previous(all_tokens_.begin() +
-                                            static_cast<std::ptrdiff_t>(prompt_reset_since_),
-                                        all_tokens_.end());
+    const std::span<const int> previous(
+        all_tokens_.begin() + static_cast<std::ptrdiff_t>(prompt_reset_since_), all_tokens_.end());
     const auto request = plan_.request(previous, window.seek == 0, o_.max_new_tokens);
-    const auto decoded = decode_with_fallback(decoder_, tokenizer_, cross, request, o_, random_,
-                                              stop_);
+    const auto decoded =
+        decode_with_fallback(decoder_, tokenizer_, cross, request, o_, random_, stop_);
     if (is_silent(decoded.result)) {
       seek_ += size;  // silence: skip the window
       continue;
@@ -280,10 +279,9 @@ void transcribe_sequential(model::DecodeBatcher& decoder, const model::Tokenizer
     if (first != 0 || content_frames - first < window_frames) encoder_output.clear();
   }
   result.language = language;
-  const auto plan = make_plan(weights, tokenizer, options, language,
-                              options.without_timestamps.value_or(false));
-  SequentialRun(decoder, tokenizer, mel, options, plan, stop, sink)
-      .run(std::move(encoder_output));
+  const auto plan =
+      make_plan(weights, tokenizer, options, language, options.without_timestamps.value_or(false));
+  SequentialRun(decoder, tokenizer, mel, options, plan, stop, sink).run(std::move(encoder_output));
 }
 
 }  // namespace amanuensis::decoding

@@ -106,8 +106,8 @@ void add_pieces(std::span<const float> audio, std::int64_t start, std::int64_t e
   end = std::clamp<std::int64_t>(end, start, static_cast<std::int64_t>(audio.size()));
   for (auto from = start; from < end; from += longest) {
     const auto to = std::min(end, from + longest);
-    chunks.push_back({{audio.begin() + from, audio.begin() + to},
-                      static_cast<double>(from) / kSampleRate});
+    chunks.push_back(
+        {{audio.begin() + from, audio.begin() + to}, static_cast<double>(from) / kSampleRate});
   }
 }
 

@@ -29,13 +29,14 @@ void write_json(std::ostream& out, const Transcription& transcription, const std
     text += s.text;
     segments.push_back(segment_json(s));
   }
-  nlohmann::json document = {{"file", source},
-                             {"language", transcription.language},
-                             {"language_probability", transcription.language_probability},
-                             {"duration", rounded_seconds(transcription.duration)},
-                             {"duration_after_vad", rounded_seconds(transcription.duration_after_vad)},
-                             {"text", text},
-                             {"segments", segments}};
+  nlohmann::json document = {
+      {"file", source},
+      {"language", transcription.language},
+      {"language_probability", transcription.language_probability},
+      {"duration", rounded_seconds(transcription.duration)},
+      {"duration_after_vad", rounded_seconds(transcription.duration_after_vad)},
+      {"text", text},
+      {"segments", segments}};
   // The tokenizer repairs invalid UTF-8, but a dump must never throw.
   out << document.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
 }

@@ -147,8 +147,7 @@ std::vector<std::vector<float>> WhisperModel::encode_batch(
   for (const auto& mel : mels) {
     if (mel.size() != static_cast<std::size_t>(w.n_mels) * frames) {
       throw Error("encoder input has " + std::to_string(mel.size()) + " values, expected " +
-                  std::to_string(w.n_mels) + " mel bins x " + std::to_string(frames) +
-                  " frames");
+                  std::to_string(w.n_mels) + " mel bins x " + std::to_string(frames) + " frames");
     }
   }
   if (mels.empty()) return {};
@@ -167,7 +166,8 @@ std::vector<std::vector<float>> WhisperModel::encode_batch(
   if (windows == 1) return {std::move(x)};
   std::vector<std::vector<float>> outputs;
   const auto size = static_cast<std::ptrdiff_t>(w.n_audio_ctx) * d;
-  for (int b = 0; b < windows; ++b) outputs.emplace_back(x.begin() + b * size, x.begin() + (b + 1) * size);
+  for (int b = 0; b < windows; ++b)
+    outputs.emplace_back(x.begin() + b * size, x.begin() + (b + 1) * size);
   return outputs;
 }
 

@@ -159,8 +159,7 @@ class WhisperModel {
   };
 
   // Self-attention of `windows` windows of n_audio_ctx positions each, stacked in x.
-  void encoder_self_attention(const SelfAttention& layer, std::vector<float>& x,
-                              int windows) const;
+  void encoder_self_attention(const SelfAttention& layer, std::vector<float>& x, int windows) const;
   // conv1, conv2 (GELU after each) and the positions: x gets [windows * n_audio_ctx, n_state].
   void encoder_stem(std::span<const std::vector<float>> mels, std::vector<float>& x) const;
   void decoder_self_attention(const SelfAttention& layer, int layer_index, std::vector<float>& x,

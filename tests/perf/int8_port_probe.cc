@@ -125,11 +125,10 @@ void vnni_vex_sequence(std::uint64_t n) {
 #define AMANUENSIS_HIGH_CLOBBERS                                                            \
   "xmm16", "xmm17", "xmm18", "xmm19", "xmm20", "xmm21", "xmm22", "xmm23", "xmm24", "xmm25", \
       "xmm26", "xmm27", "xmm28", "xmm29", "xmm30", "xmm31", "cc"
-#define SIXTEEN(OP)                                                                          \
-  OP(16)                                                                                     \
-  OP(17)                                                                                     \
-  OP(18) OP(19) OP(20) OP(21) OP(22) OP(23) OP(24) OP(25) OP(26) OP(27) OP(28) OP(29) OP(30) \
-      OP(31)
+#define SIXTEEN(OP) \
+  OP(16)            \
+  OP(17)            \
+  OP(18) OP(19) OP(20) OP(21) OP(22) OP(23) OP(24) OP(25) OP(26) OP(27) OP(28) OP(29) OP(30) OP(31)
 #define EVEX_YMM(r) "vpdpbusd %%ymm8, %%ymm10, %%ymm" #r "\n\t"
 #define EVEX_ZMM(r) "vpdpbusd %%zmm8, %%zmm10, %%zmm" #r "\n\t"
 

@@ -366,8 +366,7 @@ TEST_P(DecodeBatchTest, WindowsSearchedTogetherEqualEachAlone) {
     }
     const std::vector<decoding::DecodeRequest> requests(windows_.size(), request);
     const auto before = model_->stats();
-    const auto together =
-        decoding::decode_windows(batcher, windows_, requests, search, random, {});
+    const auto together = decoding::decode_windows(batcher, windows_, requests, search, random, {});
     const auto after = model_->stats();
     ASSERT_EQ(together.size(), alone.size());
     for (std::size_t w = 0; w < alone.size(); ++w) {

@@ -58,8 +58,9 @@ TEST(FormatsTest, VttHighlightsEachWordInTurn) {
 }
 
 TEST(FormatsTest, TsvHasMillisecondsAndNoTabsInText) {
-  EXPECT_EQ(write(OutputFormat::kTsv), "start\tend\ttext\n0\t2500\tHello there.\n"
-                                       "3723004\t3725500\tTab here\n");
+  EXPECT_EQ(write(OutputFormat::kTsv),
+            "start\tend\ttext\n0\t2500\tHello there.\n"
+            "3723004\t3725500\tTab here\n");
 }
 
 TEST(FormatsTest, JsonIsOneLineThatReadsBack) {

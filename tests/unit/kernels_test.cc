@@ -237,11 +237,11 @@ struct Int8Case {
 };
 
 const Int8Case kInt8Cases[] = {
-    {1, 16, 4, true, false},      {1, 51, 70, false, false},   {3, 100, 512, true, false},
-    {17, 33, 99, false, false},   {40, 64, 2048, true, false}, {5, 1000, 130, true, false},
-    {96, 80, 64, false, false},   {200, 48, 240, true, false}, {7, 37, 515, true, true},
-    {13, 160, 1031, false, true},
-    {3, 4200, 2048, true, false},  // over kStreamedWeightBytes: the prefetching kernels
+    {1, 16, 4, true, false},      {1, 51, 70, false, false},    {3, 100, 512, true, false},
+    {17, 33, 99, false, false},   {40, 64, 2048, true, false},  {5, 1000, 130, true, false},
+    {96, 80, 64, false, false},   {200, 48, 240, true, false},  {7, 37, 515, true, true},
+    {13, 160, 1031, false, true}, {3, 4200, 2048, true, false},  // over kStreamedWeightBytes: the
+                                                                 // prefetching kernels
 };
 
 std::vector<float> extreme_values(std::size_t n, unsigned seed) {

@@ -1,6 +1,8 @@
 // The window search as a state machine, fed hand-made logits: greedy choice, beam search finding
 // what greedy misses, patience and length normalisation, the no-speech probability, suppression,
 // and CTranslate2's repetition penalty and no-repeat n-grams.
+#include "decoding/search.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -9,7 +11,6 @@
 #include <vector>
 
 #include "amanuensis/amanuensis.h"
-#include "decoding/search.h"
 #include "kernels/backend.h"
 #include "model/whisper_model.h"
 
@@ -122,8 +123,8 @@ TEST(WindowSearchTest, LengthPenaltyZeroRanksBySumNotAverage) {
     return row({{kEnd, 10.0F}});
   };
   const auto first = concat(row({}), row({{1, 0.0F}, {2, -0.05F}}));
-  auto by_average = WindowSearch::create(model, nullptr, r,
-                                         {.beam_size = 2, .patience = 2.0F}, random);
+  auto by_average =
+      WindowSearch::create(model, nullptr, r, {.beam_size = 2, .patience = 2.0F}, random);
   const auto average = drive(*by_average, first, next);
   auto by_sum = WindowSearch::create(
       model, nullptr, r, {.beam_size = 2, .patience = 2.0F, .length_penalty = 0.0F}, random);
@@ -137,8 +138,9 @@ TEST(WindowSearchTest, MaxNewTokensEndsTheSearch) {
   const auto r = request(/*max_new_tokens=*/3);
   for (const int beam : {1, 3}) {
     auto search = WindowSearch::create(model, nullptr, r, {.beam_size = beam}, random);
-    const auto result = drive(*search, concat(row({}), row({{1, 1.0F}})),
-                              [](int) { return row({{1, 1.0F}, {2, 0.5F}}); });
+    const auto result = drive(*search, concat(row({}), row({{1, 1.0F}})), [](int) {
+      return row({{1, 1.0F}, {2, 0.5F}});
+    });
     EXPECT_EQ(result.tokens.size(), 3U) << "beam " << beam;
   }
 }

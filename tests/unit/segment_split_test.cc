@@ -1,12 +1,13 @@
 // Cutting a window's tokens into segments at timestamp pairs, and the hallucination checks that
 // use word timings (faster-whisper's _split_segments_by_timestamps, word_anomaly_score and the
 // hallucination_silence_threshold skip).
+#include "decoding/segment_split.h"
+
 #include <gtest/gtest.h>
 
 #include <vector>
 
 #include "decoding/hallucination.h"
-#include "decoding/segment_split.h"
 
 namespace amanuensis::decoding {
 namespace {
@@ -83,10 +84,14 @@ SegmentDraft segment(double start, double end, std::vector<TimedWord> words) {
 }
 
 TEST(HallucinationTest, LeadingHallucinationAfterSilenceSkipsTheWindow) {
-  WindowBounds window{.seek = 1000, .frames = 3000, .start = 10.0, .duration = 30.0,
-                      .end_time = 40.0, .content_duration = 100.0, .content_frames = 10000};
-  std::vector<SegmentDraft> segments = {
-      segment(18.0, 19.0, {word(" you", 18.0, 18.01, 0.05F)})};
+  WindowBounds window{.seek = 1000,
+                      .frames = 3000,
+                      .start = 10.0,
+                      .duration = 30.0,
+                      .end_time = 40.0,
+                      .content_duration = 100.0,
+                      .content_frames = 10000};
+  std::vector<SegmentDraft> segments = {segment(18.0, 19.0, {word(" you", 18.0, 18.01, 0.05F)})};
   const auto skip = skip_hallucinations(segments, 2.0, window, 10.0);
   EXPECT_TRUE(skip.skip_window);
   ASSERT_TRUE(skip.seek.has_value());
@@ -94,8 +99,13 @@ TEST(HallucinationTest, LeadingHallucinationAfterSilenceSkipsTheWindow) {
 }
 
 TEST(HallucinationTest, HallucinationBetweenSilencesIsCutOff) {
-  WindowBounds window{.seek = 0, .frames = 3000, .start = 0.0, .duration = 30.0,
-                      .end_time = 30.0, .content_duration = 100.0, .content_frames = 10000};
+  WindowBounds window{.seek = 0,
+                      .frames = 3000,
+                      .start = 0.0,
+                      .duration = 30.0,
+                      .end_time = 30.0,
+                      .content_duration = 100.0,
+                      .content_frames = 10000};
   std::vector<SegmentDraft> segments = {
       segment(0.0, 2.0, {word(" Real", 0.0, 0.5, 0.9F), word(" words", 0.5, 1.0, 0.9F)}),
       segment(9.0, 9.1, {word(" you", 9.0, 9.01, 0.05F)}),
@@ -106,10 +116,9 @@ TEST(HallucinationTest, HallucinationBetweenSilencesIsCutOff) {
   ASSERT_TRUE(skip.seek.has_value());
   EXPECT_EQ(*skip.seek, 900);
   // Without surrounding silence nothing is cut.
-  std::vector<SegmentDraft> dense = {
-      segment(0.0, 2.0, {word(" Real", 0.0, 0.5, 0.9F)}),
-      segment(2.5, 2.6, {word(" you", 2.5, 2.51, 0.05F)}),
-      segment(3.0, 4.0, {word(" More", 3.0, 3.5, 0.9F)})};
+  std::vector<SegmentDraft> dense = {segment(0.0, 2.0, {word(" Real", 0.0, 0.5, 0.9F)}),
+                                     segment(2.5, 2.6, {word(" you", 2.5, 2.51, 0.05F)}),
+                                     segment(3.0, 4.0, {word(" More", 3.0, 3.5, 0.9F)})};
   EXPECT_FALSE(skip_hallucinations(dense, 3.0, window, 0.0).seek.has_value());
   EXPECT_EQ(dense.size(), 3U);
 }
