@@ -193,6 +193,11 @@ struct TranscribeOptions {
   int batch_size = 0;
 };
 
+/// The VAD settings a transcription with these options uses when `vad_parameters` is unset:
+/// VadOptions{} in sequential mode, min_silence_duration_ms 160 in batched mode (faster-whisper's
+/// batched defaults). Batched mode also caps max_speech_duration_s at 30 whatever is set.
+VadOptions default_vad_options(const TranscribeOptions& options);
+
 /// One word with its timing, as faster-whisper's `Word`.
 struct Word {
   double start = 0.0;

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "amanuensis/amanuensis.h"
+#include "service/vad_fields.h"
 
 namespace amanuensis::cli {
 
@@ -26,12 +27,7 @@ void add_optional_flag(CLI::App& command, const std::string& name, OptionalFlag&
 // What was given on the command line; VAD fields left unset keep the mode's defaults.
 struct LongFormFlags {
   OptionalFlag vad_filter;
-  std::optional<float> threshold;
-  std::optional<float> neg_threshold;
-  std::optional<int> min_speech_duration_ms;
-  std::optional<float> max_speech_duration_s;
-  std::optional<int> min_silence_duration_ms;
-  std::optional<int> speech_pad_ms;
+  service::VadOverrides vad;  // over the mode's defaults (default_vad_options)
   std::string vad_model;
   int batch_size = 0;
   float repetition_penalty = 1.0F;

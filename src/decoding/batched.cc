@@ -143,14 +143,7 @@ void BatchRun::emit(const ChunkWindow& window, const DecodeResult& decoded,
                                    window.offset, 0, window.frames, window.duration);
   auto& pieces = split.segments;
   if (o_.word_timestamps) {
-    const WordTimingContext timing{decoder_,
-                                   tokenizer_,
-                                   cross,
-                                   plan_.start_sequence,
-                                   plan_.split_words_on_characters,
-                                   o_.prepend_punctuations,
-                                   o_.append_punctuations,
-                                   stop_};
+    const auto timing = plan_.word_timing(decoder_, tokenizer_, o_, cross, stop_);
     last_speech_timestamp_ =
         add_word_timestamps(timing, pieces, window.seek, window.frames, last_speech_timestamp_);
   }

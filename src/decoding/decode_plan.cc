@@ -95,6 +95,10 @@ void validate(const TranscribeOptions& o, bool multilingual) {
         "hallucination_silence_threshold cannot be used with batch_size > 0 (it needs the "
         "sequential seek loop; the VAD removes silence in batched mode)");
   }
+  if (o.vad_filter.value_or(false) && !o.clip_timestamps.empty()) {
+    fail("vad_filter and clip_timestamps exclude each other: clip_timestamps already picks the "
+         "audio to transcribe");
+  }
   if (o.vad_parameters) {
     try {
       amanuensis::validate(*o.vad_parameters);
@@ -192,6 +196,21 @@ DecodeRequest DecodePlan::request(std::span<const int> previous, bool first_wind
   const int room = context - static_cast<int>(request.prompt.size() + request.forced.size());
   request.max_new_tokens = max_new_tokens ? std::min(*max_new_tokens, room) : room;
   return request;
+}
+
+WordTimingContext DecodePlan::word_timing(model::DecodeBatcher& decoder,
+                                          const model::Tokenizer& tokenizer,
+                                          const TranscribeOptions& options,
+                                          std::shared_ptr<const model::CrossAttentionCache> cross,
+                                          const std::stop_token& stop) const {
+  return {decoder,
+          tokenizer,
+          std::move(cross),
+          start_sequence,
+          split_words_on_characters,
+          options.prepend_punctuations,
+          options.append_punctuations,
+          stop};
 }
 
 }  // namespace amanuensis::decoding

@@ -13,6 +13,7 @@
 
 #include "amanuensis/amanuensis.h"
 #include "decoding/search.h"
+#include "decoding/word_timing.h"
 #include "features/log_mel.h"
 #include "model/decode_batcher.h"
 #include "model/tokenizer.h"
@@ -54,6 +55,12 @@ struct DecodePlan {
   // sequence, and on the first window the forced prefix; room for new tokens up to the context.
   [[nodiscard]] DecodeRequest request(std::span<const int> previous, bool first_window,
                                       std::optional<int> max_new_tokens) const;
+
+  // What word timing needs for a window decoded with this plan against `cross`.
+  [[nodiscard]] WordTimingContext word_timing(
+      model::DecodeBatcher& decoder, const model::Tokenizer& tokenizer,
+      const TranscribeOptions& options,
+      std::shared_ptr<const model::CrossAttentionCache> cross, const std::stop_token& stop) const;
 };
 
 // `language` must be settled already (given, detected, or "en" for English-only models); throws

@@ -176,14 +176,7 @@ bool SequentialRun::is_silent(const DecodeResult& r) const {
 bool SequentialRun::time_words(const WindowBounds& window, const WindowSplit& split,
                                const std::shared_ptr<const model::CrossAttentionCache>& cross,
                                std::vector<SegmentDraft>& pieces) {
-  const WordTimingContext timing{decoder_,
-                                 tokenizer_,
-                                 cross,
-                                 plan_.start_sequence,
-                                 plan_.split_words_on_characters,
-                                 o_.prepend_punctuations,
-                                 o_.append_punctuations,
-                                 stop_};
+  const auto timing = plan_.word_timing(decoder_, tokenizer_, o_, cross, stop_);
   last_speech_timestamp_ =
       add_word_timestamps(timing, pieces, window.seek, window.frames, last_speech_timestamp_);
   if (!split.single_timestamp_ending) {

@@ -19,19 +19,14 @@ namespace {
 
 // Longest chunk the batched pipeline decodes as one window.
 constexpr double kChunkSeconds = 30.0;
-// faster-whisper's batched pipeline cuts speech at shorter silences than its sequential default.
-constexpr int kBatchedMinSilenceMs = 160;
 // Speech on either side of a removed stretch at least this long is never decoded in one window:
 // a segment would otherwise be timed across the stretch (faster-whisper merges it; a segment
 // spanning a minute of silence is a wrong subtitle). Shorter gaps are ordinary pauses.
 constexpr double kLongGapSeconds = 3.0;
 
-VadOptions vad_options(const TranscribeOptions& o, bool batched) {
-  if (!batched) return o.vad_parameters.value_or(VadOptions{});
-  VadOptions batched_defaults;
-  batched_defaults.min_silence_duration_ms = kBatchedMinSilenceMs;
-  auto vad = o.vad_parameters.value_or(batched_defaults);
-  vad.max_speech_duration_s = static_cast<float>(kChunkSeconds);
+VadOptions vad_options(const TranscribeOptions& o) {
+  auto vad = o.vad_parameters.value_or(default_vad_options(o));
+  if (o.batch_size > 0) vad.max_speech_duration_s = static_cast<float>(kChunkSeconds);
   return vad;
 }
 
@@ -126,7 +121,7 @@ std::vector<AudioChunk> batched_chunks(std::span<const float> audio, const Trans
       add_pieces(audio, start, end, chunks);
     }
   } else if (o.vad_filter.value_or(true)) {
-    const auto spans = detect_speech(audio, vad_options(o, true), o.vad_model);
+    const auto spans = detect_speech(audio, vad_options(o), o.vad_model);
     std::int64_t offset = 0;  // of the run in the concatenated speech
     for (const auto run : runs_between_long_gaps(spans)) {
       for (const auto& chunk : vad::collect_chunks(run, kChunkSeconds)) {
@@ -179,7 +174,7 @@ Transcription transcribe(model::DecodeBatcher& decoder, const model::Tokenizer& 
     const auto chunks = batched_chunks(audio, options, map, result);
     transcribe_batched(decoder, tokenizer, chunks, options, sink, stop, result);
   } else if (options.vad_filter.value_or(false) && options.clip_timestamps.empty()) {
-    const auto spans = detect_speech(audio, vad_options(options, false), options.vad_model);
+    const auto spans = detect_speech(audio, vad_options(options), options.vad_model);
     result.duration_after_vad = static_cast<double>(total_samples(spans)) / kSampleRate;
     if (spans.empty()) {
       // No speech: no segments; the language as the batched pipeline settles it on nothing.
@@ -205,3 +200,15 @@ Transcription transcribe(const model::WhisperModel& model, const model::Tokenize
 }
 
 }  // namespace amanuensis::decoding
+
+namespace amanuensis {
+
+VadOptions default_vad_options(const TranscribeOptions& options) {
+  // faster-whisper's batched pipeline cuts speech at shorter silences than its sequential default.
+  constexpr int kBatchedMinSilenceMs = 160;
+  VadOptions vad;
+  if (options.batch_size > 0) vad.min_silence_duration_ms = kBatchedMinSilenceMs;
+  return vad;
+}
+
+}  // namespace amanuensis

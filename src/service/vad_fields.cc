@@ -17,7 +17,6 @@ namespace {
 
 // faster-whisper's BatchedInferencePipeline cuts speech at shorter silences (as the engine and
 // `amanuensis transcribe --batch-size` do).
-constexpr int kBatchedMinSilenceMs = 160;
 // Longest duration accepted in milliseconds: a day (keeps every sample count far from overflow).
 constexpr double kMaxMilliseconds = 86'400'000.0;
 // OpenAI's server_vad defaults.
@@ -309,9 +308,7 @@ void VadFields::apply(TranscribeOptions& options) const {
   }
   const auto& overrides = chunking ? *chunking : parameters;
   if (overrides.empty()) return;
-  VadOptions defaults;
-  if (options.batch_size > 0) defaults.min_silence_duration_ms = kBatchedMinSilenceMs;
-  options.vad_parameters = overrides.over(defaults);
+  options.vad_parameters = overrides.over(default_vad_options(options));
 }
 
 VadOptions speech_timestamps_defaults() {
