@@ -200,15 +200,3 @@ Transcription transcribe(const model::WhisperModel& model, const model::Tokenize
 }
 
 }  // namespace amanuensis::decoding
-
-namespace amanuensis {
-
-VadOptions default_vad_options(const TranscribeOptions& options) {
-  // faster-whisper's batched pipeline cuts speech at shorter silences than its sequential default.
-  constexpr int kBatchedMinSilenceMs = 160;
-  VadOptions vad;
-  if (options.batch_size > 0) vad.min_silence_duration_ms = kBatchedMinSilenceMs;
-  return vad;
-}
-
-}  // namespace amanuensis

@@ -58,11 +58,15 @@ def cached(cache_dir: Path, name: str, compute):
     return value
 
 
-def assert_same_segments(got: list[dict], want: list[dict], tolerance: float = 0.021):
+def assert_same_segments(got: list[dict], want: list[dict], duration: float,
+                         tolerance: float = 0.021):
+    """Same texts, times within tolerance. faster-whisper can stamp the last segment past the end
+    of the recording; we clamp every time to the duration, so its times are clamped here too."""
     assert [s["text"] for s in got] == [s["text"] for s in want]
     for g, w in zip(got, want):
-        assert abs(g["start"] - w["start"]) <= tolerance, (g, w)
-        assert abs(g["end"] - w["end"]) <= tolerance, (g, w)
+        assert g["end"] <= duration + 1e-3, (g, duration)
+        assert abs(g["start"] - min(w["start"], duration)) <= tolerance, (g, w)
+        assert abs(g["end"] - min(w["end"], duration)) <= tolerance, (g, w)
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +97,7 @@ def test_sequential_vad_matches_faster_whisper(amanuensis, tiny_model, longform,
 
         want = cached(cache_dir, f"vad-{audio.stem}", reference)
         got = ours(amanuensis, tiny_model, audio, *cli.GREEDY_ARGS, "--vad-filter")
-        assert_same_segments(got["segments"], want["segments"])
+        assert_same_segments(got["segments"], want["segments"], got["duration"])
         assert got["duration_after_vad"] == pytest.approx(want["after"], abs=0.001)
 
 
@@ -109,7 +113,7 @@ def test_batched_matches_faster_whisper(amanuensis, model_dirs, longform, cache_
 
     want = cached(cache_dir, "batched-base", reference)
     got = ours(amanuensis, model_dir, longform, "--batch-size", "8")
-    assert_same_segments(got["segments"], want["segments"])
+    assert_same_segments(got["segments"], want["segments"], got["duration"])
     assert got["duration_after_vad"] == pytest.approx(want["after"], abs=0.001)
 
 

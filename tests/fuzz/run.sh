@@ -253,7 +253,7 @@ for target in "${TARGETS[@]}"; do
       build multipart_fuzz "$ROOT/tests/fuzz/multipart_fuzz.cc" "$ROOT/src/service/multipart.cc" \
         "$ROOT/src/service/form_options.cc" "$ROOT/src/service/form_values.cc" \
         "$ROOT/src/service/vad_fields.cc" "$ROOT/src/service/api_error.cc" \
-        "$ROOT/src/formats/transcript_formats.cc"
+        "$ROOT/src/formats/transcript_formats.cc" "$ROOT/src/vad/vad_defaults.cc"
       write_multipart_seeds "$seeds"
       write_multipart_dictionary "$BUILD/multipart.dict"
       extra=(-dict="$BUILD/multipart.dict" -max_len=8192)
@@ -269,7 +269,8 @@ for target in "${TARGETS[@]}"; do
       compgen -G "$ROOT/src/jobs/*.cc" >/dev/null && packages+=(hiredis)
       read -r -a LINK <<<"$(pkg-config --cflags --libs "${packages[@]}") -pthread"
       mapfile -t sources < <(service_sources)
-      build http_request_fuzz "$ROOT/tests/fuzz/http_request_fuzz.cc" "${sources[@]}"
+      build http_request_fuzz "$ROOT/tests/fuzz/http_request_fuzz.cc" "${sources[@]}" \
+        "$ROOT/src/vad/vad_defaults.cc"
       write_http_seeds "$seeds"
       write_http_dictionary "$BUILD/http.dict"
       extra=(-dict="$BUILD/http.dict" -max_len=16384)
