@@ -96,8 +96,9 @@ void validate(const TranscribeOptions& o, bool multilingual) {
         "sequential seek loop; the VAD removes silence in batched mode)");
   }
   if (o.vad_filter.value_or(false) && !o.clip_timestamps.empty()) {
-    fail("vad_filter and clip_timestamps exclude each other: clip_timestamps already picks the "
-         "audio to transcribe");
+    fail(
+        "vad_filter and clip_timestamps exclude each other: clip_timestamps already picks the "
+        "audio to transcribe");
   }
   if (o.vad_parameters) {
     try {

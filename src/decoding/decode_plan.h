@@ -59,8 +59,8 @@ struct DecodePlan {
   // What word timing needs for a window decoded with this plan against `cross`.
   [[nodiscard]] WordTimingContext word_timing(
       model::DecodeBatcher& decoder, const model::Tokenizer& tokenizer,
-      const TranscribeOptions& options,
-      std::shared_ptr<const model::CrossAttentionCache> cross, const std::stop_token& stop) const;
+      const TranscribeOptions& options, std::shared_ptr<const model::CrossAttentionCache> cross,
+      const std::stop_token& stop) const;
 };
 
 // `language` must be settled already (given, detected, or "en" for English-only models); throws

@@ -18,6 +18,8 @@
 // clang-format on
 
 HWY_BEFORE_NAMESPACE();
+// Highway's own naming inside its per-target namespace (CamelCase functions, tag `d`/`L`).
+// NOLINTBEGIN(readability-identifier-naming)
 namespace amanuensis::kernels::HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
@@ -394,6 +396,7 @@ void FlashAttention(const float* HWY_RESTRICT q, int q_ld, int rows, const float
 }
 
 }  // namespace amanuensis::kernels::HWY_NAMESPACE
+// NOLINTEND(readability-identifier-naming)
 HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE

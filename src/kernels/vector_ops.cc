@@ -15,6 +15,8 @@
 // clang-format on
 
 HWY_BEFORE_NAMESPACE();
+// Highway's own naming inside its per-target namespace (CamelCase functions, tag `d`/`L`).
+// NOLINTBEGIN(readability-identifier-naming)
 namespace amanuensis::kernels::HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
@@ -250,6 +252,7 @@ double SumExp(const float* HWY_RESTRICT x, std::size_t n, float shift) {
 const char* Target() { return hwy::TargetName(HWY_TARGET); }
 
 }  // namespace amanuensis::kernels::HWY_NAMESPACE
+// NOLINTEND(readability-identifier-naming)
 HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE

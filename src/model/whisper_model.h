@@ -20,8 +20,8 @@ namespace amanuensis::model {
 template <typename T>
 struct UninitializedAllocator : std::allocator<T> {
   template <typename U>
-  struct rebind {
-    using other = UninitializedAllocator<U>;
+  struct rebind {  // NOLINT(readability-identifier-naming): the allocator interface
+    using other = UninitializedAllocator<U>;  // NOLINT(readability-identifier-naming)
   };
   using std::allocator<T>::allocator;
   template <typename U, typename... Args>

@@ -21,8 +21,10 @@ asm(".pushsection .rodata\n"
     ".popsection\n");
 // clang-format on
 
+// The assembler's symbols above. NOLINTBEGIN(readability-identifier-naming)
 extern "C" const std::byte amanuensis_silero_vad_begin[];
 extern "C" const std::byte amanuensis_silero_vad_end[];
+// NOLINTEND(readability-identifier-naming)
 
 namespace amanuensis::vad {
 

@@ -15,6 +15,8 @@
 // clang-format on
 
 HWY_BEFORE_NAMESPACE();
+// Highway's own naming inside its per-target namespace (CamelCase functions, tag `d`/`L`).
+// NOLINTBEGIN(readability-identifier-naming)
 namespace amanuensis::vad::HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
@@ -158,6 +160,7 @@ void LstmSteps(const float* HWY_RESTRICT gates_in, int steps, const float* HWY_R
 const char* Target() { return hwy::TargetName(HWY_TARGET); }
 
 }  // namespace amanuensis::vad::HWY_NAMESPACE
+// NOLINTEND(readability-identifier-naming)
 HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE

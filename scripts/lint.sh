@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Lint: clang-format (every tracked C/C++ file must be formatted) and clang-tidy (.clang-tidy: the
+# checks and the naming rules) over every source file the build compiles, warnings as errors.
+# ctest runs it as the `lint` test (label lint) in the CI preset.
+#
+#   scripts/lint.sh [BUILD_DIR]   (default build/release; needs its compile_commands.json)
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+build=${1:-build/release}
+status=0
+
+mapfile -t formatted < <(git ls-files '*.cc' '*.h' '*.cpp' '*.hpp' | grep -v '^third_party/')
+if ! clang-format --dry-run --Werror "${formatted[@]}"; then
+  echo "lint: clang-format: files above are not formatted (clang-format -i FILE)" >&2
+  status=1
+fi
+
+[[ -f $build/compile_commands.json ]] || { echo "lint: no $build/compile_commands.json" >&2; exit 1; }
+# The sources this build compiles, ours only (not tests' fetched or generated files).
+mapfile -t sources < <(python3 - "$build/compile_commands.json" <<'PY'
+import json, os, sys
+root = os.getcwd() + "/src/"
+print("\n".join(sorted({e["file"] for e in json.load(open(sys.argv[1]))
+                        if os.path.realpath(e["file"]).startswith(root)})))
+PY
+)
+# (run-clang-tidy 14 has no -warnings-as-errors: any warning in the log fails the run.)
+run-clang-tidy -p "$build" -quiet -j "$(nproc)" "${sources[@]}" >"$build/clang-tidy.log" 2>&1 || true
+if grep -qE '(warning|error): ' "$build/clang-tidy.log"; then
+  grep -E '(warning|error): ' "$build/clang-tidy.log" | sort -u | head -100 >&2
+  echo "lint: clang-tidy found the problems above (whole log: $build/clang-tidy.log)" >&2
+  status=1
+fi
+((status == 0)) && echo "lint: clang-format and clang-tidy clean (${#formatted[@]} files formatted, ${#sources[@]} tidied)"
+exit $status
