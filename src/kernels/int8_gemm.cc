@@ -1,5 +1,6 @@
 // Quantisation and packing, the portable kernel, and the choice of kernel per path. The vector
-// kernels are in int8_gemm_avx2.cc, int8_gemm_avx_vnni.cc and int8_gemm_avx512.cc.
+// kernels are in int8_gemm_avx2.cc, int8_gemm_avx_vnni.cc and int8_gemm_avx512.cc (x86-64), and
+// int8_gemm_neon.cc, int8_gemm_neon_dotprod.cc and int8_gemm_neon_i8mm.cc (ARM64).
 #include "kernels/int8_gemm.h"
 
 #include <algorithm>
@@ -208,6 +209,17 @@ int8_detail::GemmFn kernel_for(CpuIsa isa, ActivationForm form) {
       return int8_detail::gemm_avx_vnni;
     case CpuIsa::kAvx2:
       return int8_detail::gemm_avx2;
+    default:
+      break;
+  }
+#elif defined(__aarch64__)
+  switch (isa) {
+    case CpuIsa::kNeonI8mm:
+      return int8_detail::gemm_neon_i8mm;
+    case CpuIsa::kNeonDotprod:
+      return int8_detail::gemm_neon_dotprod;
+    case CpuIsa::kNeon:
+      return int8_detail::gemm_neon;
     default:
       break;
   }

@@ -56,7 +56,7 @@ constexpr std::size_t kStreamedWeightBytes = std::size_t{8} << 20;
 inline bool streams_weights(const Int8Matrix& w) { return w.packed.size() > kStreamedWeightBytes; }
 
 // Per-path entry points, same contract as int8_gemm; each exists only where its file is built
-// (x86-64) and runs only where cpu_supports says so.
+// (the avx ones on x86-64, the neon ones on ARM64) and runs only where cpu_supports says so.
 using GemmFn = void (*)(const QuantizedRows& a, int r0, int r1, const Int8Matrix& w, int n0, int n1,
                         const float* bias, float* y, int ldy);
 void gemm_avx2(const QuantizedRows& a, int r0, int r1, const Int8Matrix& w, int n0, int n1,
@@ -70,6 +70,13 @@ void gemm_avx_vnni_evex(const QuantizedRows& a, int r0, int r1, const Int8Matrix
                         const float* bias, float* y, int ldy);
 void gemm_avx512(const QuantizedRows& a, int r0, int r1, const Int8Matrix& w, int n0, int n1,
                  const float* bias, float* y, int ldy);
+// ARM64, signed activations (int8_gemm_neon.h).
+void gemm_neon(const QuantizedRows& a, int r0, int r1, const Int8Matrix& w, int n0, int n1,
+               const float* bias, float* y, int ldy);
+void gemm_neon_dotprod(const QuantizedRows& a, int r0, int r1, const Int8Matrix& w, int n0, int n1,
+                       const float* bias, float* y, int ldy);
+void gemm_neon_i8mm(const QuantizedRows& a, int r0, int r1, const Int8Matrix& w, int n0, int n1,
+                    const float* bias, float* y, int ldy);
 
 // Writes y[r, n + c] for r < mr, c < valid (<= 16) from acc[mr][16] (int32, row-major) with
 //   dot = acc[r][c] + offsets.rows[r] - (offsets.cols[c] << offsets.col_shift)

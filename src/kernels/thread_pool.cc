@@ -16,6 +16,10 @@ thread_local bool in_pool_task = false;
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
   _mm_pause();
+#elif defined(__aarch64__)
+  // isb, not yield: yield is a no-op on most ARM cores, while isb waits some tens of cycles, the
+  // pause a spin loop wants.
+  __asm__ __volatile__("isb" ::: "memory");
 #endif
 }
 

@@ -304,6 +304,11 @@ void vector_ops_limit_to(CpuIsa isa) {
   std::int64_t better_than_allowed = HWY_STATIC_TARGET - 1;
   switch (isa) {
     case CpuIsa::kAvx512Vnni:
+    // The ARM int8 paths say nothing about SVE: Highway picks its best ARM target (NEON, SVE or
+    // SVE2); generic keeps the baseline (NEON), as below.
+    case CpuIsa::kNeonI8mm:
+    case CpuIsa::kNeonDotprod:
+    case CpuIsa::kNeon:
       better_than_allowed = 0;
       break;
 #if HWY_ARCH_X86

@@ -3,6 +3,12 @@
 // clang-format off
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "vad/vad_kernels.cc"
+// Only fixed-width targets: the kernels below keep arrays of vectors (register tiles), and SVE's
+// sizeless vectors cannot be array elements. On an SVE CPU dispatch picks NEON for this file
+// alone (Highway masks the chosen target with the targets each file compiled); the VAD is a
+// small share of a transcription, and NEON is as wide as the SVE of most ARM servers. x86 is
+// unaffected: these bits name ARM targets only.
+#define HWY_DISABLED_TARGETS (HWY_SVE | HWY_SVE2 | HWY_SVE_256 | HWY_SVE2_128)
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
 
 #include <hwy/contrib/math/math-inl.h>
