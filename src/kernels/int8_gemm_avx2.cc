@@ -32,16 +32,16 @@ AMANUENSIS_AVX2 inline __m256i broadcast4(const std::int8_t* p) {
 // apart from the epilogue, so that GCC keeps the accumulators in registers (with both in one
 // function GCC 12 spilled them on every k step of the AVX-512 kernel). With kPrefetch, also pulls
 // the next panel (`next`) into L1 one line per k step, during the last row tile of this one.
-template <int MR, bool kPrefetch>
+template <int kRowTile, bool kPrefetch>
 AMANUENSIS_AVX2 __attribute__((noinline)) void accumulate(const std::int8_t* magnitude,
                                                           const std::int8_t* signs, int lda,
                                                           const std::int8_t* panel,
                                                           const std::int8_t* next, int k4,
                                                           std::int32_t* out) {
   const __m256i ones = _mm256_set1_epi16(1);
-  __m256i acc[MR][2];
+  __m256i acc[kRowTile][2];
 #pragma GCC unroll 8
-  for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_si256();
+  for (int r = 0; r < kRowTile; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_si256();
 #pragma GCC unroll 2
   for (int kk = 0; kk < k4; ++kk) {
     const auto* wk = reinterpret_cast<const __m256i*>(panel + static_cast<std::ptrdiff_t>(kk) * 64);
@@ -49,7 +49,7 @@ AMANUENSIS_AVX2 __attribute__((noinline)) void accumulate(const std::int8_t* mag
     const __m256i w1 = _mm256_loadu_si256(wk + 1);
     if constexpr (kPrefetch) _mm_prefetch(next + static_cast<std::ptrdiff_t>(kk) * 64, _MM_HINT_T0);
 #pragma GCC unroll 8
-    for (int r = 0; r < MR; ++r) {
+    for (int r = 0; r < kRowTile; ++r) {
       const std::ptrdiff_t at = static_cast<std::ptrdiff_t>(r) * lda + kk * 4;
       const __m256i m = broadcast4(magnitude + at);
       const __m256i s = broadcast4(signs + at);
@@ -60,7 +60,7 @@ AMANUENSIS_AVX2 __attribute__((noinline)) void accumulate(const std::int8_t* mag
     }
   }
 #pragma GCC unroll 8
-  for (int r = 0; r < MR; ++r) {
+  for (int r = 0; r < kRowTile; ++r) {
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + r * 16), acc[r][0]);
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + r * 16 + 8), acc[r][1]);
   }

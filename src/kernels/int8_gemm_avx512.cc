@@ -22,59 +22,62 @@ namespace {
 
 // The products of one tile, kept apart from the scaling below: with both in one function GCC
 // 12 copies and spills the accumulators on every step of the k loop, which ran this kernel at a
-// third of the speed it reaches alone. With kPrefetch, also pulls the next NB panels into L1, one
-// line of each per k step (during a column block's last row tile), for matrices that stream from
-// memory (streams_weights: the logits), where it hides the latency of the next panels.
-template <int MR, int NB, bool kPrefetch>
+// third of the speed it reaches alone. With kPrefetch, also pulls the next kColumnBlocks panels
+// into L1, one line of each per k step (during a column block's last row tile), for matrices that
+// stream from memory (streams_weights: the logits), where it hides the latency of the next panels.
+template <int kRowTile, int kColumnBlocks, bool kPrefetch>
 AMANUENSIS_VNNI __attribute__((noinline)) void accumulate_vnni(const std::int8_t* a, int lda,
                                                                const std::int8_t* wp,
                                                                std::size_t block_stride, int k4,
                                                                std::int32_t* out) {
-  __m512i acc[MR][NB];
+  __m512i acc[kRowTile][kColumnBlocks];
 #pragma GCC unroll 8
-  for (int r = 0; r < MR; ++r) {
+  for (int r = 0; r < kRowTile; ++r) {
 #pragma GCC unroll 4
-    for (int b = 0; b < NB; ++b) acc[r][b] = _mm512_setzero_si512();
+    for (int b = 0; b < kColumnBlocks; ++b) acc[r][b] = _mm512_setzero_si512();
   }
   for (int kk = 0; kk < k4; ++kk, a += 4, wp += 64) {
-    __m512i wv[NB];
+    __m512i wv[kColumnBlocks];
 #pragma GCC unroll 4
-    for (int b = 0; b < NB; ++b) wv[b] = _mm512_loadu_si512(wp + b * block_stride);
+    for (int b = 0; b < kColumnBlocks; ++b) wv[b] = _mm512_loadu_si512(wp + b * block_stride);
     if constexpr (kPrefetch) {
 #pragma GCC unroll 4
-      for (int b = 0; b < NB; ++b) _mm_prefetch(wp + (NB + b) * block_stride, _MM_HINT_T0);
+      for (int b = 0; b < kColumnBlocks; ++b)
+        _mm_prefetch(wp + (kColumnBlocks + b) * block_stride, _MM_HINT_T0);
     }
 #pragma GCC unroll 8
-    for (int r = 0; r < MR; ++r) {
+    for (int r = 0; r < kRowTile; ++r) {
       std::int32_t a4;
       std::memcpy(&a4, a + static_cast<std::ptrdiff_t>(r) * lda, 4);
       const __m512i av = _mm512_set1_epi32(a4);
 #pragma GCC unroll 4
-      for (int b = 0; b < NB; ++b) acc[r][b] = _mm512_dpbusd_epi32(acc[r][b], av, wv[b]);
+      for (int b = 0; b < kColumnBlocks; ++b) acc[r][b] = _mm512_dpbusd_epi32(acc[r][b], av, wv[b]);
     }
   }
 #pragma GCC unroll 8
-  for (int r = 0; r < MR; ++r) {
+  for (int r = 0; r < kRowTile; ++r) {
 #pragma GCC unroll 4
-    for (int b = 0; b < NB; ++b) _mm512_storeu_si512(out + (r * NB + b) * 16, acc[r][b]);
+    for (int b = 0; b < kColumnBlocks; ++b)
+      _mm512_storeu_si512(out + (r * kColumnBlocks + b) * 16, acc[r][b]);
   }
 }
 
-// One tile: MR rows x NB blocks of 16 output channels (vpdpbusd: unsigned a x signed w).
-template <int MR, int NB>
+// One tile: kRowTile rows x kColumnBlocks blocks of 16 output channels (vpdpbusd: unsigned a x
+// signed w).
+template <int kRowTile, int kColumnBlocks>
 AMANUENSIS_VNNI void tile_vnni(const std::int8_t* a, int lda, const float* a_scales,
                                const Int8Matrix& w, int block, bool prefetch, const float* bias,
                                float* y, int ldy) {
   const int k4 = w.padded_cols / 4;
   const std::size_t block_stride = static_cast<std::size_t>(k4) * 64;
-  alignas(64) std::int32_t products[MR * NB * 16];
+  alignas(64) std::int32_t products[kRowTile * kColumnBlocks * 16];
   const std::int8_t* panels = w.packed.data() + static_cast<std::size_t>(block) * block_stride;
   if (prefetch) {
-    accumulate_vnni<MR, NB, true>(a, lda, panels, block_stride, k4, products);
+    accumulate_vnni<kRowTile, kColumnBlocks, true>(a, lda, panels, block_stride, k4, products);
   } else {
-    accumulate_vnni<MR, NB, false>(a, lda, panels, block_stride, k4, products);
+    accumulate_vnni<kRowTile, kColumnBlocks, false>(a, lda, panels, block_stride, k4, products);
   }
-  for (int b = 0; b < NB; ++b) {
+  for (int b = 0; b < kColumnBlocks; ++b) {
     const int n = (block + b) * 16;
     const int valid = std::min(16, w.rows - n);
     if (valid <= 0) break;
@@ -85,8 +88,8 @@ AMANUENSIS_VNNI void tile_vnni(const std::int8_t* a, int lda, const float* a_sca
     const __m512i correction = _mm512_slli_epi32(_mm512_loadu_si512(w.sums.data() + n), 7);
     const __m512 bias_v =
         bias != nullptr ? _mm512_maskz_loadu_ps(mask, bias + n) : _mm512_setzero_ps();
-    for (int r = 0; r < MR; ++r) {
-      const __m512i acc = _mm512_load_si512(products + (r * NB + b) * 16);
+    for (int r = 0; r < kRowTile; ++r) {
+      const __m512i acc = _mm512_load_si512(products + (r * kColumnBlocks + b) * 16);
       const __m512 scaled =
           _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(acc, correction)),
                           _mm512_mul_ps(w_scales, _mm512_set1_ps(a_scales[r])), bias_v);
@@ -95,27 +98,27 @@ AMANUENSIS_VNNI void tile_vnni(const std::int8_t* a, int lda, const float* a_sca
   }
 }
 
-template <int NB>
+template <int kColumnBlocks>
 void tile_vnni_rows(int mr, const std::int8_t* a, int lda, const float* a_scales,
                     const Int8Matrix& w, int block, bool prefetch, const float* bias, float* y,
                     int ldy) {
   switch (mr) {
     case 1:
-      return tile_vnni<1, NB>(a, lda, a_scales, w, block, prefetch, bias, y, ldy);
+      return tile_vnni<1, kColumnBlocks>(a, lda, a_scales, w, block, prefetch, bias, y, ldy);
     case 2:
-      return tile_vnni<2, NB>(a, lda, a_scales, w, block, prefetch, bias, y, ldy);
+      return tile_vnni<2, kColumnBlocks>(a, lda, a_scales, w, block, prefetch, bias, y, ldy);
     case 3:
-      return tile_vnni<3, NB>(a, lda, a_scales, w, block, prefetch, bias, y, ldy);
+      return tile_vnni<3, kColumnBlocks>(a, lda, a_scales, w, block, prefetch, bias, y, ldy);
     case 4:
-      return tile_vnni<4, NB>(a, lda, a_scales, w, block, prefetch, bias, y, ldy);
+      return tile_vnni<4, kColumnBlocks>(a, lda, a_scales, w, block, prefetch, bias, y, ldy);
     case 5:
-      return tile_vnni<5, NB>(a, lda, a_scales, w, block, prefetch, bias, y, ldy);
+      return tile_vnni<5, kColumnBlocks>(a, lda, a_scales, w, block, prefetch, bias, y, ldy);
     case 6:
-      return tile_vnni<6, NB>(a, lda, a_scales, w, block, prefetch, bias, y, ldy);
+      return tile_vnni<6, kColumnBlocks>(a, lda, a_scales, w, block, prefetch, bias, y, ldy);
     case 7:
-      return tile_vnni<7, NB>(a, lda, a_scales, w, block, prefetch, bias, y, ldy);
+      return tile_vnni<7, kColumnBlocks>(a, lda, a_scales, w, block, prefetch, bias, y, ldy);
     default:
-      return tile_vnni<8, NB>(a, lda, a_scales, w, block, prefetch, bias, y, ldy);
+      return tile_vnni<8, kColumnBlocks>(a, lda, a_scales, w, block, prefetch, bias, y, ldy);
   }
 }
 

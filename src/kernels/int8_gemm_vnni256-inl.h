@@ -18,14 +18,14 @@ constexpr int kMaxRows = 6;
 
 // acc[r][0..15] = sum over k of (a[r] + 128) * w for one panel; see accumulate in
 // int8_gemm_avx2.cc for why it is its own function and what kPrefetch does.
-template <int MR, bool kPrefetch>
+template <int kRowTile, bool kPrefetch>
 AMANUENSIS_VNNI256_TARGET __attribute__((noinline)) void accumulate(const std::int8_t* a, int lda,
                                                                     const std::int8_t* panel,
                                                                     const std::int8_t* next, int k4,
                                                                     std::int32_t* out) {
-  __m256i acc[MR][2];
+  __m256i acc[kRowTile][2];
 #pragma GCC unroll 8
-  for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_si256();
+  for (int r = 0; r < kRowTile; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_si256();
 #pragma GCC unroll 2
   for (int kk = 0; kk < k4; ++kk) {
     const auto* wk = reinterpret_cast<const __m256i*>(panel + static_cast<std::ptrdiff_t>(kk) * 64);
@@ -33,7 +33,7 @@ AMANUENSIS_VNNI256_TARGET __attribute__((noinline)) void accumulate(const std::i
     const __m256i w1 = _mm256_loadu_si256(wk + 1);
     if constexpr (kPrefetch) _mm_prefetch(next + static_cast<std::ptrdiff_t>(kk) * 64, _MM_HINT_T0);
 #pragma GCC unroll 8
-    for (int r = 0; r < MR; ++r) {
+    for (int r = 0; r < kRowTile; ++r) {
       std::int32_t a4;
       std::memcpy(&a4, a + static_cast<std::ptrdiff_t>(r) * lda + kk * 4, 4);
       const __m256i av = _mm256_set1_epi32(a4);
@@ -42,7 +42,7 @@ AMANUENSIS_VNNI256_TARGET __attribute__((noinline)) void accumulate(const std::i
     }
   }
 #pragma GCC unroll 8
-  for (int r = 0; r < MR; ++r) {
+  for (int r = 0; r < kRowTile; ++r) {
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + r * 16), acc[r][0]);
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + r * 16 + 8), acc[r][1]);
   }

@@ -46,9 +46,7 @@ ThreadPool::~ThreadPool() {
   for (auto& worker : workers_) worker.join();
 }
 
-void ThreadPool::work_on_current() {
-  const auto& task = *task_;
-  const int n = count_;
+void ThreadPool::work_on(const std::function<void(int)>& task, int n) {
   in_pool_task = true;
   int done = 0;
   for (int i = next_.fetch_add(1); i < n; i = next_.fetch_add(1)) {
@@ -79,9 +77,13 @@ void ThreadPool::worker_loop() {
     seen = generation_.load();
     if (stop_) return;
     if (task_ == nullptr) continue;
+    // The loop's task and size are read here, under the lock: the caller clears task_ as soon
+    // as every index is claimed, possibly while this worker is still starting.
+    const auto* task = task_;
+    const int n = count_;
     ++active_workers_;
     lock.unlock();
-    work_on_current();
+    work_on(*task, n);
     lock.lock();
     if (--active_workers_ == 0) done_.notify_all();
   }
@@ -103,7 +105,7 @@ void ThreadPool::run(int n, const std::function<void(int)>& task) {
     generation_.fetch_add(1, std::memory_order_release);
   }
   wake_.notify_all();
-  work_on_current();
+  work_on(task, n);
   // Every task claimed; wait until those claimed by workers have finished.
   while (finished_.load(std::memory_order_acquire) < n) cpu_relax();
   std::unique_lock lock(mutex_);

@@ -48,7 +48,7 @@ class ThreadPool {
 
  private:
   void worker_loop();
-  void work_on_current();
+  void work_on(const std::function<void(int)>& task, int n);  // claims indices until none left
 
   std::vector<std::thread> workers_;
   std::mutex busy_;  // held by the caller of the running loop

@@ -22,7 +22,7 @@ std::string error_name(cl_int status);
 void check(cl_int status, const char* what);
 
 // Owns one OpenCL object and releases it once.
-template <typename T, cl_int (*Release)(T)>
+template <typename T, cl_int (*kRelease)(T)>
 class Handle {
  public:
   Handle() = default;
@@ -41,7 +41,7 @@ class Handle {
 
   [[nodiscard]] T get() const { return value_; }
   void reset() {
-    if (value_ != nullptr) Release(value_);
+    if (value_ != nullptr) kRelease(value_);
     value_ = nullptr;
   }
 
