@@ -228,8 +228,8 @@ void WhisperModel::encoder_self_attention(const SelfAttention& layer, std::vecto
       backend_->attention_reduced(queries, keys, values, weights_.n_audio_heads, scale,
                                   {context, positions, d, d});
     } else {
-      attend<NoScores>(queries, keys, values, weights_.n_audio_heads, /*causal_offset=*/-1,
-                       context, nullptr);
+      attend<NoScores>(queries, keys, values, weights_.n_audio_heads, /*causal_offset=*/-1, context,
+                       nullptr);
     }
   }
   apply(layer.output, ws.context.data(), rows, ws.projected);
