@@ -106,35 +106,36 @@ struct Panel {
   float* alpha;
 };
 
-// s[j][row] = sum over dimension pairs of k[j] . qt, for MR keys (MR <= 8) from k (rows of dim).
-template <int MR>
+// s[j][row] = sum over dimension pairs of k[j] . qt, for kRows keys (kRows <= 8) from k (rows of
+// dim).
+template <int kRows>
 AMAN_BF16 inline void score_tile(const Panel& b, int dim, const std::uint16_t* k, float* s) {
-  __m512 c[MR][3];
-  for (int m = 0; m < MR; ++m) c[m][0] = c[m][1] = c[m][2] = _mm512_setzero_ps();
+  __m512 c[kRows][3];
+  for (int m = 0; m < kRows; ++m) c[m][0] = c[m][1] = c[m][2] = _mm512_setzero_ps();
   for (int pp = 0; pp < dim / 2; ++pp) {
     const std::uint32_t* x = b.qt + pp * kPanel;
     const __m512bh x0 = load_pairs(x), x1 = load_pairs(x + kLanes), x2 = load_pairs(x + 2 * kLanes);
-    for (int m = 0; m < MR; ++m) {
+    for (int m = 0; m < kRows; ++m) {
       const __m512bh key = pair_at(k + m * dim + 2 * pp);
       c[m][0] = _mm512_dpbf16_ps(c[m][0], key, x0);
       c[m][1] = _mm512_dpbf16_ps(c[m][1], key, x1);
       c[m][2] = _mm512_dpbf16_ps(c[m][2], key, x2);
     }
   }
-  for (int m = 0; m < MR; ++m) {
+  for (int m = 0; m < kRows; ++m) {
     for (int x = 0; x < 3; ++x) _mm512_storeu_ps(s + m * kPanel + x * kLanes, c[m][x]);
   }
 }
 
-// ot[i][row] = alpha[row] ot[i][row] + sum over key pairs of v . p, for MR dimensions (<= 8);
+// ot[i][row] = alpha[row] ot[i][row] + sum over key pairs of v . p, for kRows dimensions (<= 8);
 // v points at the tile's first pair and dimension i0 of the [pairs][dim][2] layout.
-template <int MR>
+template <int kRows>
 AMAN_BF16 inline void value_tile(const Panel& b, int pairs, const std::uint16_t* v, int dim,
                                  float* ot) {
   __m512 a[3];
   for (int x = 0; x < 3; ++x) a[x] = _mm512_loadu_ps(b.alpha + x * kLanes);
-  __m512 c[MR][3];
-  for (int m = 0; m < MR; ++m) {
+  __m512 c[kRows][3];
+  for (int m = 0; m < kRows; ++m) {
     for (int x = 0; x < 3; ++x)
       c[m][x] = _mm512_mul_ps(_mm512_loadu_ps(ot + m * kPanel + x * kLanes), a[x]);
   }
@@ -142,14 +143,14 @@ AMAN_BF16 inline void value_tile(const Panel& b, int pairs, const std::uint16_t*
     const std::uint32_t* x = b.p + jp * kPanel;
     const __m512bh x0 = load_pairs(x), x1 = load_pairs(x + kLanes), x2 = load_pairs(x + 2 * kLanes);
     const std::uint16_t* vj = v + static_cast<std::size_t>(jp) * dim * 2;
-    for (int m = 0; m < MR; ++m) {
+    for (int m = 0; m < kRows; ++m) {
       const __m512bh value = pair_at(vj + 2 * m);
       c[m][0] = _mm512_dpbf16_ps(c[m][0], value, x0);
       c[m][1] = _mm512_dpbf16_ps(c[m][1], value, x1);
       c[m][2] = _mm512_dpbf16_ps(c[m][2], value, x2);
     }
   }
-  for (int m = 0; m < MR; ++m) {
+  for (int m = 0; m < kRows; ++m) {
     for (int x = 0; x < 3; ++x) _mm512_storeu_ps(ot + m * kPanel + x * kLanes, c[m][x]);
   }
 }

@@ -18,6 +18,7 @@
 #include "kernels/vector_ops.h"
 // clang-format on
 
+// NOLINTBEGIN(readability-identifier-naming, bugprone-macro-parentheses)
 HWY_BEFORE_NAMESPACE();
 namespace amanuensis::kernels::HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
@@ -352,6 +353,7 @@ void PackHalf(const float* HWY_RESTRICT k, const float* HWY_RESTRICT v, int ld,
 
 }  // namespace amanuensis::kernels::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
+// NOLINTEND(readability-identifier-naming, bugprone-macro-parentheses)
 
 #if HWY_ONCE
 namespace amanuensis::kernels {
