@@ -131,11 +131,25 @@ void FailoverBackend::attention(kernels::MatrixView q, kernels::MatrixView k, ke
   });
 }
 
+void FailoverBackend::attention_reduced(kernels::MatrixView q, kernels::MatrixView k,
+                                        kernels::MatrixView v, int n_heads, float scale,
+                                        kernels::MutableMatrixView out) {
+  call([&](kernels::Backend& backend) { backend.attention_reduced(q, k, v, n_heads, scale, out); });
+}
+
 void FailoverBackend::attention_head_major(kernels::MatrixView q, const float* k, const float* v,
                                            int keys, int n_heads, float scale,
                                            kernels::MutableMatrixView out) {
   call([&](kernels::Backend& backend) {
     backend.attention_head_major(q, k, v, keys, n_heads, scale, out);
+  });
+}
+
+void FailoverBackend::attention_half_cache(kernels::MatrixView q, const kernels::HalfKeyValues& kv,
+                                           float scale, kernels::MutableMatrixView out,
+                                           std::span<float* const> head_scores) {
+  call([&](kernels::Backend& backend) {
+    backend.attention_half_cache(q, kv, scale, out, head_scores);
   });
 }
 

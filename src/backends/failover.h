@@ -80,8 +80,13 @@ class FailoverBackend final : public kernels::Backend {
                    std::span<const float> bias, kernels::MutableMatrixView y) override;
   void attention(kernels::MatrixView q, kernels::MatrixView k, kernels::MatrixView v, int n_heads,
                  float scale, int causal_offset, kernels::MutableMatrixView out) override;
+  void attention_reduced(kernels::MatrixView q, kernels::MatrixView k, kernels::MatrixView v,
+                         int n_heads, float scale, kernels::MutableMatrixView out) override;
   void attention_head_major(kernels::MatrixView q, const float* k, const float* v, int keys,
                             int n_heads, float scale, kernels::MutableMatrixView out) override;
+  void attention_half_cache(kernels::MatrixView q, const kernels::HalfKeyValues& kv, float scale,
+                            kernels::MutableMatrixView out,
+                            std::span<float* const> head_scores) override;
   void layer_norm(kernels::MutableMatrixView x, std::span<const float> gamma,
                   std::span<const float> beta, float epsilon) override;
   void gelu(std::span<float> x) override;

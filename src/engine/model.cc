@@ -52,8 +52,8 @@ int decode_lanes(const ModelOptions& options, const std::string& backend) {
 Model::Model(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
 
 Model Model::load(const ModelOptions& options) {
-  auto weights = model::load_whisper_weights(
-      options.path, model::weight_type_for(options.compute_type, options.path));
+  const auto weight_type = model::weight_type_for(options.compute_type, options.path);
+  auto weights = model::load_whisper_weights(options.path, weight_type);
   auto tokenizer = model::Tokenizer::load(options.path);
   if (tokenizer.size() > weights.n_vocab) {
     throw Error((options.path / "vocabulary").string() + ": " + std::to_string(tokenizer.size()) +
@@ -76,7 +76,8 @@ Model Model::load(const ModelOptions& options) {
   auto selection =
       backends::select(options.device, {.threads = threads, .compute_type = options.compute_type});
   const int lanes = decode_lanes(options, selection.monitor->selected());
-  model::WhisperModel whisper(std::move(weights), std::move(selection.backend));
+  model::WhisperModel whisper(std::move(weights), std::move(selection.backend),
+                              model::attention_precision_for(options.compute_type, weight_type));
   auto impl =
       std::make_shared<Impl>(std::move(whisper), std::move(tokenizer), std::move(info), lanes);
   impl->backends = std::move(selection.monitor);

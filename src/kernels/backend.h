@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "kernels/half_cache.h"
 #include "kernels/int8_gemm.h"
 
 namespace amanuensis::kernels {
@@ -56,6 +57,14 @@ class Backend {
   virtual void attention(MatrixView q, MatrixView k, MatrixView v, int n_heads, float scale,
                          int causal_offset, MutableMatrixView out) = 0;
 
+  // attention() with every query row seeing every key, where the backend may compute the
+  // products in a reduced precision (the CPU: bfloat16 with AVX-512 BF16). For compute types
+  // that ask for less than float32; by default exactly attention().
+  virtual void attention_reduced(MatrixView q, MatrixView k, MatrixView v, int n_heads, float scale,
+                                 MutableMatrixView out) {
+    attention(q, k, v, n_heads, scale, -1, out);
+  }
+
   // The same, every query row seeing every key, with keys and values stored head by head: head
   // h's keys are rows [h * keys, (h + 1) * keys) of a [n_heads * keys, head_dim] matrix k
   // (head_dim = q.cols / n_heads), likewise its values in v. Decoders cache cross-attention keys
@@ -70,6 +79,16 @@ class Backend {
                 scale, -1, {out.data + h * head_dim, out.rows, head_dim, out.ld});
     }
   }
+
+  // The same over a cache stored in float16 (kernels/half_cache.h: keys transposed in tiles,
+  // values row by row), which halves what decoding reads per step. `head_scores` is empty or has
+  // one pointer per head; a non-null one receives that head's scaled scores before the softmax,
+  // [q.rows][kv.n_keys] (word timestamps align tokens with them). This default converts the
+  // cache to float32 per call and runs attention_head_major, or matmul, softmax_rows and matmul
+  // for heads whose scores are wanted: correct on any backend, fast on none. The CPU reads the
+  // float16 cache in place; device backends convert it once per window when they upload it.
+  virtual void attention_half_cache(MatrixView q, const HalfKeyValues& kv, float scale,
+                                    MutableMatrixView out, std::span<float* const> head_scores);
 
   // Normalises each row of x in place to zero mean and unit variance, then scales and shifts.
   virtual void layer_norm(MutableMatrixView x, std::span<const float> gamma,

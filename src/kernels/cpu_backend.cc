@@ -8,6 +8,8 @@
 #include "kernels/blas.h"
 #include "kernels/cpu_isa.h"
 #include "kernels/flash_attention.h"
+#include "kernels/flash_attention_bf16.h"
+#include "kernels/half_cache.h"
 #include "kernels/int8_gemm.h"
 #include "kernels/thread_pool.h"
 #include "kernels/vector_ops.h"
@@ -135,6 +137,40 @@ class CpuBackend final : public Backend {
         });
   }
 
+  // bfloat16 products where the CPU has AVX-512 BF16 and the rows are many (the encoder); each
+  // head's keys and values are packed once (in parallel) for all its row blocks.
+  void attention_reduced(MatrixView q, MatrixView k, MatrixView v, int n_heads, float scale,
+                         MutableMatrixView out) override {
+    const int head_dim = q.cols / n_heads;
+    if (!bf16_attention_supported() || q.rows <= kSmallAttentionRows || head_dim % 2 != 0) {
+      attention(q, k, v, n_heads, scale, -1, out);
+      return;
+    }
+    // The caller's thread owns them for the call; pool threads only read and write its heads.
+    thread_local std::vector<std::uint16_t> keys;
+    thread_local std::vector<std::uint16_t> values;
+    const std::size_t key_size = bf16_key_elements(k.rows, head_dim);
+    const std::size_t value_size = bf16_value_elements(k.rows, head_dim);
+    keys.resize(key_size * n_heads);
+    values.resize(value_size * n_heads);
+    std::uint16_t* k16 = keys.data();
+    std::uint16_t* v16 = values.data();
+    pool_.run(n_heads, [&](int h) {
+      pack_bf16_head(k.data + h * head_dim, k.ld, v.data + h * head_dim, v.ld, k.rows, head_dim,
+                     k16 + h * key_size, v16 + h * value_size);
+    });
+    const int row_blocks = ceil_div(q.rows, kAttentionRows);
+    pool_.run(n_heads * row_blocks, [&](int t) {
+      const int h = t / row_blocks;
+      const int r0 = (t % row_blocks) * kAttentionRows;
+      const int column = h * head_dim;
+      flash_attention_bf16(q.data + static_cast<std::size_t>(r0) * q.ld + column, q.ld,
+                           std::min(kAttentionRows, q.rows - r0), k16 + h * key_size,
+                           v16 + h * value_size, k.rows, head_dim, scale,
+                           out.data + static_cast<std::size_t>(r0) * out.ld + column, out.ld);
+    });
+  }
+
   void attention_head_major(MatrixView q, const float* k, const float* v, int keys, int n_heads,
                             float scale, MutableMatrixView out) override {
     const int head_dim = q.cols / n_heads;
@@ -147,6 +183,23 @@ class CpuBackend final : public Backend {
         [&](int h) {
           return HeadView{v + h * head_size, head_dim};
         });
+  }
+
+  // One task per head, as for small_attention: each reads its head's keys and values in place.
+  void attention_half_cache(MatrixView q, const HalfKeyValues& kv, float scale,
+                            MutableMatrixView out, std::span<float* const> head_scores) override {
+    const int dim = kv.head_dim;
+    const auto head = [&](int h) {
+      float* scores = head_scores.empty() ? nullptr : head_scores[h];
+      half_cache_attention(q.data + h * dim, q.ld, q.rows, kv, h, scale, scores, out.data + h * dim,
+                           out.ld);
+    };
+    const std::int64_t work = static_cast<std::int64_t>(q.rows) * kv.n_keys * q.cols;
+    if (work < kParallelWork) {
+      for (int h = 0; h < kv.n_heads; ++h) head(h);
+    } else {
+      pool_.run(kv.n_heads, head);
+    }
   }
 
   void layer_norm(MutableMatrixView x, std::span<const float> gamma, std::span<const float> beta,

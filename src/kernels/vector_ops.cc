@@ -326,5 +326,13 @@ void vector_ops_limit_to(CpuIsa isa) {
   hwy::DisableTargets(better_than_allowed);
 }
 
+std::vector<std::string> vector_ops_unsupported_targets() {
+  std::vector<std::string> names;
+  const std::int64_t missing = HWY_TARGETS & ~hwy::SupportedTargets();
+  for (std::int64_t rest = missing; rest != 0; rest &= rest - 1)
+    names.emplace_back(hwy::TargetName(rest & -rest));
+  return names;
+}
+
 }  // namespace amanuensis::kernels
 #endif

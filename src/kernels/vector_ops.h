@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "kernels/cpu_isa.h"
@@ -47,5 +48,7 @@ void vector_ops_limit_to(CpuIsa isa);
 // them (0 returns to the best).
 std::vector<std::int64_t> vector_ops_available_targets();
 void vector_ops_force_target(std::int64_t target);
+// The names of instruction sets this build holds that this CPU cannot run (tests skip them).
+std::vector<std::string> vector_ops_unsupported_targets();
 
 }  // namespace amanuensis::kernels

@@ -65,8 +65,13 @@ class Timer {
 
 }  // namespace
 
-WhisperModel::WhisperModel(WhisperWeights weights, std::unique_ptr<kernels::Backend> backend)
-    : weights_(std::move(weights)), backend_(std::move(backend)) {}
+WhisperModel::WhisperModel(WhisperWeights weights, std::unique_ptr<kernels::Backend> backend,
+                           std::optional<AttentionPrecision> precision)
+    : weights_(std::move(weights)),
+      precision_(precision.value_or(weights_.weight_type == WeightType::kInt8
+                                        ? AttentionPrecision::kReduced
+                                        : AttentionPrecision::kFloat32)),
+      backend_(std::move(backend)) {}
 
 ModelStats WhisperModel::stats() const {
   ModelStats s;
@@ -212,12 +217,20 @@ void WhisperModel::encoder_self_attention(const SelfAttention& layer, std::vecto
   normalized(layer.norm, x, rows, ws.normed);
   apply(layer.query_key_value, ws.normed.data(), rows, ws.qkv);
   ws.context.resize(static_cast<std::size_t>(rows) * d);
+  const float scale = 1.0F / std::sqrt(static_cast<float>(d / weights_.n_audio_heads));
   for (int b = 0; b < windows; ++b) {
     const float* qkv = ws.qkv.data() + static_cast<std::size_t>(b) * positions * 3 * d;
-    attend<NoScores>({qkv, positions, d, 3 * d}, {qkv + d, positions, d, 3 * d},
-                     {qkv + 2 * d, positions, d, 3 * d}, weights_.n_audio_heads,
-                     /*causal_offset=*/-1,
-                     ws.context.data() + static_cast<std::size_t>(b) * positions * d, nullptr);
+    const kernels::MatrixView queries{qkv, positions, d, 3 * d};
+    const kernels::MatrixView keys{qkv + d, positions, d, 3 * d};
+    const kernels::MatrixView values{qkv + 2 * d, positions, d, 3 * d};
+    float* context = ws.context.data() + static_cast<std::size_t>(b) * positions * d;
+    if (precision_ == AttentionPrecision::kReduced) {
+      backend_->attention_reduced(queries, keys, values, weights_.n_audio_heads, scale,
+                                  {context, positions, d, d});
+    } else {
+      attend<NoScores>(queries, keys, values, weights_.n_audio_heads, /*causal_offset=*/-1, context,
+                       nullptr);
+    }
   }
   apply(layer.output, ws.context.data(), rows, ws.projected);
   backend_->add(ws.projected, x);
@@ -287,12 +300,27 @@ std::shared_ptr<const CrossAttentionCache> WhisperModel::cross_attention_cache(
   const int n_keys = weights_.n_audio_ctx;
   const int n_heads = weights_.n_text_heads;
   const int head_dim = d / n_heads;
-  cache->keys.resize(layers);
-  cache->values.resize(layers);
+  const bool half = precision_ == AttentionPrecision::kReduced;
+  cache->n_keys = n_keys;
+  cache->n_heads = n_heads;
+  cache->head_dim = head_dim;
+  cache->keys.resize(half ? 0 : layers);
+  cache->values.resize(half ? 0 : layers);
+  cache->half_keys.resize(half ? layers : 0);
+  cache->half_values.resize(half ? layers : 0);
   auto& key_values = workspace().projected;
   for (std::size_t l = 0; l < layers; ++l) {
     apply(weights_.decoder_layers[l].cross_attention.key_value, encoder_output.data(), n_keys,
           key_values);
+    if (half) {
+      const kernels::HalfKeyValues layout{nullptr, nullptr, n_keys, n_heads, head_dim};
+      cache->half_keys[l].resize(layout.key_elements());
+      cache->half_values[l].resize(layout.value_elements());
+      kernels::pack_half_key_values(key_values.data(), key_values.data() + d, 2 * d,
+                                    cache->half_keys[l].data(), cache->half_values[l].data(),
+                                    n_keys, n_heads, head_dim);
+      continue;
+    }
     auto& keys = cache->keys[l];
     auto& values = cache->values[l];
     keys.resize(static_cast<std::size_t>(n_keys) * d);
@@ -391,6 +419,10 @@ void WhisperModel::cross_attention(const CrossAttention& layer, int layer_index,
     const int n = layout[s].rows;
     const float* queries = ws.qkv.data() + static_cast<std::size_t>(layout[s].first) * d;
     float* context = ws.context.data() + static_cast<std::size_t>(layout[s].first) * d;
+    if (steps[s].state->cross->half()) {
+      half_cross_attention(steps[s], layer_index, queries, n, context);
+      continue;
+    }
     const float* keys = steps[s].state->cross->keys[layer_index].data();
     const float* values = steps[s].state->cross->values[layer_index].data();
     AttentionCapture* capture = steps[s].capture;
@@ -427,6 +459,41 @@ void WhisperModel::cross_attention(const CrossAttention& layer, int layer_index,
   }
   apply(layer.output, ws.context.data(), rows, ws.projected);
   backend_->add(ws.projected, x);
+}
+
+void WhisperModel::half_cross_attention(const DecodeStep& step, int layer_index,
+                                        const float* queries, int rows, float* context) const {
+  const int d = weights_.n_state;
+  const auto& cross = *step.state->cross;
+  const float scale = 1.0F / std::sqrt(static_cast<float>(cross.head_dim));
+  // The fused kernel hands out the scores of the heads word timing reads (one destination per
+  // head; a head listed twice is copied after).
+  thread_local std::vector<float*> head_scores;
+  head_scores.assign(static_cast<std::size_t>(cross.n_heads), nullptr);
+  std::vector<std::pair<std::size_t, std::size_t>> repeats;  // (capture index, first index)
+  const auto* capture = step.capture;
+  const auto block = static_cast<std::size_t>(rows) * cross.n_keys;
+  if (capture != nullptr) {
+    for (std::size_t i = 0; i < capture->heads.size(); ++i) {
+      const auto [layer, head] = capture->heads[i];
+      if (layer != layer_index) continue;
+      float*& slot = head_scores[static_cast<std::size_t>(head)];
+      float* destination = step.capture->scores.data() + i * block;
+      if (slot == nullptr) {
+        slot = destination;
+      } else {
+        repeats.emplace_back(i, static_cast<std::size_t>(slot - capture->scores.data()) / block);
+      }
+    }
+  }
+  backend_->attention_half_cache({queries, rows, d, d},
+                                 cross.half_layer(static_cast<std::size_t>(layer_index)), scale,
+                                 {context, rows, d, d}, head_scores);
+  for (const auto& [i, first] : repeats) {
+    auto& scores = step.capture->scores;
+    std::copy_n(scores.begin() + static_cast<std::ptrdiff_t>(first * block), block,
+                scores.begin() + static_cast<std::ptrdiff_t>(i * block));
+  }
 }
 
 void WhisperModel::check_step(const DecodeStep& step) const {

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <utility>
 #include <vector>
@@ -34,14 +35,28 @@ struct UninitializedAllocator : std::allocator<T> {
   }
 };
 using UninitializedFloats = std::vector<float, UninitializedAllocator<float>>;
+using UninitializedHalves = std::vector<std::uint16_t, UninitializedAllocator<std::uint16_t>>;
 
 // The cross-attention keys and values of one window: computed once from the encoder output and
-// shared by every sequence (beam, sample, retry) decoded against that window.
-// Stored head by head (per layer: [n_text_heads, n_audio_ctx, head_dim]) so that decoding, a few
-// query rows per step, streams each head's keys and values from contiguous memory.
+// shared by every sequence (beam, sample, retry) decoded against that window. Decoding reads all
+// of it every step, so its layout is chosen for a few query rows streaming it:
+// - AttentionPrecision::kFloat32: float32, head by head (per layer [n_text_heads, n_audio_ctx,
+//   head_dim]), each head's keys and values contiguous (37 MiB for base);
+// - kReduced: float16, keys transposed in tiles (kernels::HalfKeyValues), half the bytes.
+// Only the vectors of the model's precision are filled.
 struct CrossAttentionCache {
-  std::vector<UninitializedFloats> keys;    // per layer
-  std::vector<UninitializedFloats> values;  // per layer
+  std::vector<UninitializedFloats> keys;         // per layer, float32
+  std::vector<UninitializedFloats> values;       // per layer, float32
+  std::vector<UninitializedHalves> half_keys;    // per layer, float16
+  std::vector<UninitializedHalves> half_values;  // per layer, float16
+  int n_keys = 0;
+  int n_heads = 0;
+  int head_dim = 0;
+
+  [[nodiscard]] bool half() const { return !half_keys.empty(); }
+  [[nodiscard]] kernels::HalfKeyValues half_layer(std::size_t layer) const {
+    return {half_keys[layer].data(), half_values[layer].data(), n_keys, n_heads, head_dim};
+  }
 };
 
 // One sequence's self-attention cache: one row per token fed so far; rows past the state's
@@ -98,10 +113,13 @@ struct ModelStats {
 
 class WhisperModel {
  public:
-  WhisperModel(WhisperWeights weights, std::unique_ptr<kernels::Backend> backend);
+  // Without a precision: kReduced for int8 weights, kFloat32 for float32 weights.
+  WhisperModel(WhisperWeights weights, std::unique_ptr<kernels::Backend> backend,
+               std::optional<AttentionPrecision> precision = std::nullopt);
 
   [[nodiscard]] const WhisperWeights& weights() const { return weights_; }
   [[nodiscard]] kernels::Backend& backend() const { return *backend_; }
+  [[nodiscard]] AttentionPrecision attention_precision() const { return precision_; }
 
   // Number of mel frames in one window (two per encoder position: conv2 has stride 2).
   [[nodiscard]] int window_frames() const { return 2 * weights_.n_audio_ctx; }
@@ -166,6 +184,9 @@ class WhisperModel {
                               std::span<DecodeStep> steps, std::span<const StepRows> layout) const;
   void cross_attention(const CrossAttention& layer, int layer_index, std::vector<float>& x,
                        std::span<DecodeStep> steps, std::span<const StepRows> layout) const;
+  // One state's cross-attention over a float16 cache (capture's heads of this layer included).
+  void half_cross_attention(const DecodeStep& step, int layer_index, const float* queries, int rows,
+                            float* context) const;
   void feed_forward(const FeedForward& layer, std::vector<float>& x, int rows) const;
   // Multi-head scaled dot-product attention; each view holds all heads side by side.
   // `on_scores(head, scores)`, if given, sees each head's scores [queries.rows, keys.rows]
@@ -180,10 +201,12 @@ class WhisperModel {
   void apply(const Linear& layer, const float* x, int rows, std::vector<float>& out) const;
 
   WhisperWeights weights_;
+  AttentionPrecision precision_;
   // Compute kernels hold no per-request state, so one backend serves every concurrent request.
   std::unique_ptr<kernels::Backend> backend_;
   std::unique_ptr<Counters> counters_ = std::make_unique<Counters>();
-  // Cross-attention caches of finished windows, kept for the next ones (37 MiB each for base):
+  // Cross-attention caches of finished windows, kept for the next ones (37 MiB each for base in
+  // float32, 18.5 MiB in float16):
   // reusing them spares every window the page faults of fresh memory.
   struct CachePool {
     std::mutex mutex;

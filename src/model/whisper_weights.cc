@@ -237,6 +237,17 @@ WeightType weight_type_for(std::string_view compute_type, const std::filesystem:
       "int8_bfloat16)");
 }
 
+AttentionPrecision attention_precision_for(std::string_view compute_type, WeightType weights) {
+  if (compute_type == "float32" || compute_type == "int8_float32") {
+    return AttentionPrecision::kFloat32;
+  }
+  if (compute_type == "default" || compute_type.empty()) {
+    return weights == WeightType::kInt8 ? AttentionPrecision::kReduced
+                                        : AttentionPrecision::kFloat32;
+  }
+  return AttentionPrecision::kReduced;
+}
+
 WhisperWeights load_whisper_weights(const std::filesystem::path& model_dir,
                                     WeightType weight_type) {
   if (!std::filesystem::is_directory(model_dir)) {

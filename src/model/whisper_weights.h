@@ -19,6 +19,13 @@ enum class WeightType {
   kInt8,     // int8 weights with per-output-channel scales, int8 products; the rest float32
 };
 
+// The precision of attention's own arithmetic (not its dense layers).
+enum class AttentionPrecision {
+  kFloat32,  // float32 throughout: what faster-whisper computes for compute_type float32
+  kReduced,  // float16 cross-attention caches (half the bytes each decoding step reads), and
+             // the encoder's attention products in bfloat16 where the backend offers it
+};
+
 struct Linear {
   std::vector<float> weight;  // [out, in], as CTranslate2 stores it; empty when int8 is used
   kernels::Int8Matrix int8;   // the same weights quantised, for WeightType::kInt8
@@ -110,5 +117,10 @@ WhisperWeights load_whisper_weights(const std::filesystem::path& model_dir,
 // int8 for an int8 model, else float32; float16 and bfloat16 are computed in float32). Throws
 // amanuensis::Error for an unknown name.
 WeightType weight_type_for(std::string_view compute_type, const std::filesystem::path& model_dir);
+
+// The attention precision of a compute type: kFloat32 for float32 and int8_float32 (which name
+// float32 for everything but the int8 products) and for "default" with float weights; kReduced
+// for int8, int8_float16, int8_bfloat16, float16 and bfloat16, and "default" with int8 weights.
+AttentionPrecision attention_precision_for(std::string_view compute_type, WeightType weights);
 
 }  // namespace amanuensis::model

@@ -1,7 +1,8 @@
 // A fixed, deterministic workload over the CPU kernels at tiny.en's sizes (width 384, 6 heads,
 // feed-forward 1536): the float product of a convolution, one encoder layer over 256 positions
-// (int8 projections, fused attention, layer norms, GELU), one beam-5 decoding step's cross- and
-// self-attention and an int8 output projection, and the search's log-sum-exp over a vocabulary.
+// (int8 projections, fused attention, layer norms, GELU), one beam-5 decoding step's cross-
+// (float32 and float16 caches) and self-attention and an int8 output projection, and the
+// search's log-sum-exp over a vocabulary.
 // tests/perf/callgrind_guard.py counts the instructions inside run_workload() under callgrind:
 // a full tiny.en encoder window takes over ten minutes there, this under a minute, and it
 // exercises the same kernels. Weights are synthetic, so no model file is needed.
@@ -13,11 +14,13 @@
 //
 //   perf_workload [int8]
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <vector>
 
 #include "kernels/backend.h"
+#include "kernels/half_cache.h"
 #include "kernels/int8_gemm.h"
 #include "kernels/vector_ops.h"
 
@@ -67,9 +70,29 @@ struct Inputs {
       values(static_cast<std::size_t>(kAudioContext) * kWidth, 1.0F, 11);
   std::vector<float> cross_values =
       values(static_cast<std::size_t>(kAudioContext) * kWidth, 1.0F, 12);
+  // The same keys and values as the int8 compute type caches them: float16, keys transposed.
+  std::vector<std::uint16_t> half_keys, half_values;
+  k::HalfKeyValues half{nullptr, nullptr, kAudioContext, kHeads, kWidth / kHeads};
   std::vector<float> self_keys = values(static_cast<std::size_t>(kPastTokens) * kWidth, 1.0F, 13);
   std::vector<float> self_values = values(static_cast<std::size_t>(kPastTokens) * kWidth, 1.0F, 14);
   std::vector<float> vocabulary = values(static_cast<std::size_t>(kBeams) * kVocabulary, 8.0F, 15);
+
+  Inputs() {
+    half_keys.resize(half.key_elements());
+    half_values.resize(half.value_elements());
+    // cross_keys and cross_values are head-major ([heads][keys][head_dim]): one head at a time.
+    const int head_dim = kWidth / kHeads;
+    const k::HalfKeyValues one{nullptr, nullptr, kAudioContext, 1, head_dim};
+    for (int h = 0; h < kHeads; ++h) {
+      const auto offset = static_cast<std::size_t>(h) * kAudioContext * head_dim;
+      k::pack_half_key_values(cross_keys.data() + offset, cross_values.data() + offset, head_dim,
+                              half_keys.data() + h * one.key_elements(),
+                              half_values.data() + h * one.value_elements(), kAudioContext, 1,
+                              head_dim);
+    }
+    half.keys = half_keys.data();
+    half.values = half_values.data();
+  }
 };
 
 }  // namespace
@@ -121,6 +144,9 @@ extern "C" __attribute__((noinline)) double run_workload(k::Backend& backend, co
   backend.attention_head_major({queries, kBeams, kWidth, kWidth}, in.cross_keys.data(),
                                in.cross_values.data(), kAudioContext, kHeads, scale,
                                {step.data(), kBeams, kWidth, kWidth});
+  // The same with the float16 cache of the int8 and float16 compute types.
+  backend.attention_half_cache({queries, kBeams, kWidth, kWidth}, in.half, scale,
+                               {step.data(), kBeams, kWidth, kWidth}, {});
   backend.layer_norm({step.data(), kBeams, kWidth, kWidth}, in.gamma, in.beta, 1e-5F);
   std::vector<float> logits(static_cast<std::size_t>(kBeams) * kLogitRows);
   backend.linear_int8({step.data(), kBeams, kWidth, kWidth}, in.logits, {},

@@ -296,6 +296,47 @@ TEST_P(OpsTest, AttentionWithHeadMajorKeys) {
   }
 }
 
+// The float16 cross-attention cache (decoding with int8 and float16 compute types): fused, and
+// with two heads' scores handed out (word timestamps), which device backends run unfused.
+TEST_P(OpsTest, AttentionWithHalfCache) {
+  const int rows = 5, keys = 150, heads = 6, head_dim = 64, d = heads * head_dim;
+  const float scale = 0.125F;
+  const auto q = random_values(static_cast<std::size_t>(rows) * d, 1.0F, 27);
+  const auto kv = random_values(static_cast<std::size_t>(keys) * 2 * d, 1.0F, 28);
+  kernels::HalfKeyValues view{nullptr, nullptr, keys, heads, head_dim};
+  std::vector<std::uint16_t> k(view.key_elements()), v(view.value_elements());
+  kernels::pack_half_key_values(kv.data(), kv.data() + d, 2 * d, k.data(), v.data(), keys, heads,
+                                head_dim);
+  view.keys = k.data();
+  view.values = v.data();
+  double largest_v = 0;
+  for (const float x : kernels::unpack_half(view, false))
+    largest_v = std::max(largest_v, static_cast<double>(std::fabs(x)));
+  const std::size_t block = static_cast<std::size_t>(rows) * keys;
+  for (int step = 0; step < 3; ++step) {  // the second time from the device's window cache
+    const bool with_scores = step == 2;
+    std::vector<float> got(static_cast<std::size_t>(rows) * d), want(got.size());
+    std::vector<float> got_scores(2 * block), want_scores(2 * block);
+    std::vector<float*> got_heads, want_heads;
+    if (with_scores) {
+      got_heads = {nullptr, got_scores.data(),         nullptr,
+                   nullptr, got_scores.data() + block, nullptr};
+      want_heads = {nullptr, want_scores.data(),         nullptr,
+                    nullptr, want_scores.data() + block, nullptr};
+    }
+    backend_->attention_half_cache({q.data(), rows, d, d}, view, scale, {got.data(), rows, d, d},
+                                   got_heads);
+    reference_->attention_half_cache({q.data(), rows, d, d}, view, scale, {want.data(), rows, d, d},
+                                     want_heads);
+    expect_close(got, want, std::vector<double>(got.size(), largest_v),
+                 GetParam().product_tolerance, 1e-6, "float16-cache attention");
+    if (!with_scores) continue;
+    // Scores: relative to scale * sum |q| |k| over a row's 64 terms, bounded by 64 * 4 * 4.
+    expect_close(got_scores, want_scores, std::vector<double>(got_scores.size(), scale * 1024.0),
+                 GetParam().product_tolerance, 1e-6, "float16-cache scores");
+  }
+}
+
 TEST_P(OpsTest, LayerNormOnAStridedView) {
   const int rows = 7, cols = 384, ld = 400;
   const auto x = random_values(static_cast<std::size_t>(rows) * ld, 2.0F, 20);

@@ -161,5 +161,21 @@ TEST(WhisperWeightsTest, LoadsTinyEnglishWithShapesFromTheWeights) {
   EXPECT_EQ(weights.config.suppress_ids_begin, (std::vector<int>{220, 50256}));
 }
 
+// float32 stays float32 throughout; every compute type that asks for less may use the float16
+// cross-attention cache and bfloat16 encoder attention.
+TEST(WhisperWeightsTest, AttentionPrecisionFollowsTheComputeType) {
+  using enum AttentionPrecision;
+  for (const auto weights : {WeightType::kFloat32, WeightType::kInt8}) {
+    EXPECT_EQ(attention_precision_for("float32", weights), kFloat32);
+    EXPECT_EQ(attention_precision_for("int8_float32", weights), kFloat32);
+    for (const char* reduced : {"int8", "int8_float16", "int8_bfloat16", "float16", "bfloat16"}) {
+      EXPECT_EQ(attention_precision_for(reduced, weights), kReduced) << reduced;
+    }
+  }
+  EXPECT_EQ(attention_precision_for("default", WeightType::kFloat32), kFloat32);
+  EXPECT_EQ(attention_precision_for("default", WeightType::kInt8), kReduced);
+  EXPECT_EQ(attention_precision_for("", WeightType::kFloat32), kFloat32);
+}
+
 }  // namespace
 }  // namespace amanuensis::model

@@ -8,14 +8,19 @@
 #include <atomic>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "kernels/backend.h"
 #include "kernels/cpu_isa.h"
 #include "kernels/flash_attention.h"
+#include "kernels/flash_attention_bf16.h"
+#include "kernels/half_cache.h"
 #include "kernels/int8_gemm.h"
 #include "kernels/int8_gemm_internal.h"
 #include "kernels/thread_pool.h"
@@ -201,6 +206,217 @@ TEST(FlashAttention, MatchesDoubleReferenceOnEveryTarget) {
 TEST(FlashAttention, MatchesDoubleReferenceAtEncoderSize) {
   EXPECT_LT(flash_attention_error({1500, 1500, 64, -1, 1.0F}), 1e-5);
   EXPECT_LT(flash_attention_error({1500, 1500, 64, 0, 2.0F}), 1e-5);
+}
+
+// Instruction sets compiled in that this CPU lacks are named, not silently passed over.
+TEST(VectorOps, NamesTheInstructionSetsThisCpuCannotRun) {
+  for (const auto& name : vector_ops_unsupported_targets())
+    std::printf("[  SKIPPED ] kernel target %s: not supported by this CPU\n", name.c_str());
+  SUCCEED();
+}
+
+// float_to_half rounds to the nearest binary16 (halves to even), half_to_float is exact: every
+// finite half survives the round trip, and no neighbour of a rounded value is nearer.
+TEST(HalfCache, ConversionsRoundToNearestEven) {
+  for (int bits = 0; bits < 0x10000; ++bits) {
+    const auto h = static_cast<std::uint16_t>(bits);
+    if ((h & 0x7C00) == 0x7C00) continue;  // inf and NaN
+    ASSERT_EQ(float_to_half(half_to_float(h)), h) << bits;
+  }
+  auto x = random_values(20000, 3.0F, 30);
+  for (const float scale : {1e-6F, 1e-4F, 30.0F, 3000.0F}) {
+    for (const float v : random_values(2000, scale, 31)) x.push_back(v);
+  }
+  for (const float v : {0.0F, -0.0F, 65504.0F, 65519.0F, 1e6F, -1e6F, 0x1p-25F, 0x1.8p-24F,
+                        0x1p-24F, 1.0F + 0x1p-11F, 1.0F + 0x1.8p-10F})
+    x.push_back(v);
+  for (const float v : x) {
+    const std::uint16_t h = float_to_half(v);
+    const double target = std::clamp(static_cast<double>(v), -65504.0, 65504.0);
+    const double error = std::fabs(half_to_float(h) - target);
+    for (const int step : {-1, 1}) {
+      const auto neighbour = static_cast<std::uint16_t>(h + step);
+      if ((neighbour & 0x7C00) == 0x7C00 || (neighbour & 0x7FFF) == 0x7FFF) continue;
+      if ((h & 0x7FFF) == 0 && step < 0) continue;  // below zero is the other sign
+      const double other = std::fabs(half_to_float(neighbour) - target);
+      ASSERT_TRUE(error < other || (error == other && (h & 1) == 0)) << v;
+    }
+  }
+  EXPECT_EQ(float_to_half(1e6F), 0x7BFF);     // clamped to the largest half
+  EXPECT_EQ(float_to_half(0x1p-25F), 0x0);    // a tie between 0 and the smallest subnormal
+  EXPECT_EQ(float_to_half(0x1.8p-24F), 0x2);  // a tie between subnormals 1 and 2: even
+}
+
+// Keys and values of `heads` heads side by side in rows of width ld, as a layer's projection
+// gives them, packed; the test reads elements back through the documented layout.
+struct HalfPacked {
+  std::vector<std::uint16_t> keys, values;
+  HalfKeyValues view;
+};
+
+HalfPacked pack(const std::vector<float>& kv, int ld, int keys, int heads, int head_dim) {
+  HalfPacked p;
+  p.view = {nullptr, nullptr, keys, heads, head_dim};
+  p.keys.assign(p.view.key_elements(), 0xFFFF);
+  p.values.assign(p.view.value_elements(), 0xFFFF);
+  pack_half_key_values(kv.data(), kv.data() + heads * head_dim, ld, p.keys.data(), p.values.data(),
+                       keys, heads, head_dim);
+  p.view.keys = p.keys.data();
+  p.view.values = p.values.data();
+  return p;
+}
+
+TEST(HalfCache, PackGivesTheSameBitsOnEveryTarget) {
+  const int keys = 77, heads = 3, head_dim = 24, d = heads * head_dim, ld = 2 * d + 5;
+  auto kv = random_values(static_cast<std::size_t>(keys) * ld, 2.0F, 32);
+  kv[5] = 1e5F;   // beyond float16: clamped
+  kv[7] = 1e-7F;  // subnormal in float16
+  for_each_vector_target([&] {
+    const auto p = pack(kv, ld, keys, heads, head_dim);
+    for (int h = 0; h < heads; ++h) {
+      for (int j = 0; j < p.view.tiles() * kHalfKeyTile; ++j) {
+        for (int i = 0; i < head_dim; ++i) {
+          const std::size_t at = h * p.view.key_head_size() +
+                                 (j / kHalfKeyTile) * head_dim * kHalfKeyTile + i * kHalfKeyTile +
+                                 j % kHalfKeyTile;
+          const auto want = j < keys ? float_to_half(kv[j * ld + h * head_dim + i]) : 0;
+          ASSERT_EQ(p.keys[at], want) << h << " " << j << " " << i;
+          if (j >= keys) continue;
+          ASSERT_EQ(p.values[h * p.view.value_head_size() + j * head_dim + i],
+                    float_to_half(kv[j * ld + d + h * head_dim + i]));
+        }
+      }
+    }
+  });
+}
+
+// half_cache_attention against softmax and products in double over the same float16 values.
+// Tolerance: 1e-5 absolute on outputs (values ~1; float32 accumulation over up to 1500 keys
+// measured a few 1e-7) and 1e-5 relative to the sum of |terms| for the scores.
+double half_attention_error(int rows, int keys, int head_dim, float q_scale) {
+  const int heads = 2, d = heads * head_dim, ld = 2 * d;
+  const auto kv = random_values(static_cast<std::size_t>(keys) * ld, 1.0F, 33);
+  const auto p = pack(kv, ld, keys, heads, head_dim);
+  const int q_ld = d + 3, out_ld = d + 5;
+  const auto q = random_values(static_cast<std::size_t>(rows) * q_ld, q_scale, 34);
+  const float scale = 1.0F / std::sqrt(static_cast<float>(head_dim));
+  std::vector<float> k(static_cast<std::size_t>(keys) * head_dim), v(k.size());
+  std::vector<float> out(static_cast<std::size_t>(rows) * out_ld, -7.0F);
+  std::vector<float> scores(static_cast<std::size_t>(rows) * keys);
+  double error = 0;
+  for (int h = 0; h < heads; ++h) {
+    unpack_half_head(p.view, h, k.data(), v.data());
+    half_cache_attention(q.data() + h * head_dim, q_ld, rows, p.view, h, scale, scores.data(),
+                         out.data() + h * head_dim, out_ld);
+    std::vector<double> w(keys);
+    for (int r = 0; r < rows; ++r) {
+      double top = -1e300, sum = 0;
+      for (int j = 0; j < keys; ++j) {
+        double dot = 0, magnitude = 0;
+        for (int i = 0; i < head_dim; ++i) {
+          const double term =
+              static_cast<double>(q[r * q_ld + h * head_dim + i]) * k[j * head_dim + i];
+          dot += term;
+          magnitude += std::fabs(term);
+        }
+        w[j] = dot * scale;
+        EXPECT_NEAR(scores[r * keys + j], w[j], 1e-5 * magnitude * scale + 1e-7);
+        top = std::max(top, w[j]);
+      }
+      for (auto& x : w) sum += (x = std::exp(x - top));
+      for (int i = 0; i < head_dim; ++i) {
+        double want = 0;
+        for (int j = 0; j < keys; ++j) want += w[j] * v[j * head_dim + i];
+        error = std::max(error, std::fabs(out[r * out_ld + h * head_dim + i] - want / sum));
+      }
+    }
+  }
+  for (int r = 0; r < rows; ++r) {
+    for (int c = d; c < out_ld; ++c) EXPECT_EQ(out[r * out_ld + c], -7.0F);
+  }
+  return error;
+}
+
+TEST(HalfCache, AttentionMatchesDoubleReferenceOnEveryTarget) {
+  for_each_vector_target([&] {
+    for (const int keys : {1500, 1, 31, 33, 100, 1499}) {
+      for (const int rows : {1, 2, 5, 6, 7, 8, 9, 13, 40}) {
+        SCOPED_TRACE(testing::Message() << rows << " rows x " << keys << " keys");
+        EXPECT_LT(half_attention_error(rows, keys, 64, 1.0F), 1e-5);
+      }
+    }
+    // A head width that is no multiple of the vector length; spread-out scores.
+    EXPECT_LT(half_attention_error(5, 211, 24, 4.0F), 1e-5);
+    EXPECT_LT(half_attention_error(3, 70, 13, 1.0F), 1e-5);
+  });
+}
+
+// flash_attention_bf16 (AVX-512 BF16) against softmax and products in double on the same
+// bfloat16-rounded keys, values and scaled queries: what is left is the rounding of the
+// probabilities to bfloat16 (8 significant bits: within 2^-8 of themselves), so each output may
+// be off by 2^-8 of sum_j p_j |v_j|, plus float32 rounding. Against the float32 inputs, the
+// rounding of q and k moves the scores by up to 2^-7 of sum_i |q_i k_i| (checked loosely: 4e-2
+// absolute on these outputs of size ~1).
+TEST(FlashAttentionBf16, MatchesDoubleReferenceWithinBf16Rounding) {
+  if (!bf16_attention_supported()) {
+    GTEST_SKIP() << "avx512_bf16: not supported by this CPU (or AMANUENSIS_CPU_ISA below avx512)";
+  }
+  for (const auto& [rows, keys, head_dim] :
+       {std::tuple{1, 1, 64}, {47, 33, 64}, {96, 1500, 64}, {50, 127, 24}, {49, 1499, 64}}) {
+    SCOPED_TRACE(testing::Message()
+                 << rows << " rows x " << keys << " keys, head_dim " << head_dim);
+    const int q_ld = head_dim + 3, kv_ld = 2 * head_dim + 5, out_ld = head_dim + 7;
+    const auto q = random_values(static_cast<std::size_t>(rows) * q_ld, 2.0F, 50);
+    const auto kv = random_values(static_cast<std::size_t>(keys) * kv_ld, 1.0F, 51);
+    const float* k = kv.data() + 1;
+    const float* v = kv.data() + 2 + head_dim;
+    std::vector<std::uint16_t> k16(bf16_key_elements(keys, head_dim));
+    std::vector<std::uint16_t> v16(bf16_value_elements(keys, head_dim));
+    pack_bf16_head(k, kv_ld, v, kv_ld, keys, head_dim, k16.data(), v16.data());
+    const float scale = 1.0F / std::sqrt(static_cast<float>(head_dim));
+    std::vector<float> out(static_cast<std::size_t>(rows) * out_ld, -7.0F);
+    flash_attention_bf16(q.data(), q_ld, rows, k16.data(), v16.data(), keys, head_dim, scale,
+                         out.data(), out_ld);
+    // What the kernel multiplies: bfloat16 keys, values and scaled queries.
+    const auto bf16 = [](std::uint16_t bits) {
+      const std::uint32_t word = static_cast<std::uint32_t>(bits) << 16;
+      float f = 0.0F;
+      std::memcpy(&f, &word, sizeof f);
+      return static_cast<double>(f);
+    };
+    const auto rounded = [&](float x) {
+      std::uint32_t b = 0;
+      std::memcpy(&b, &x, sizeof b);
+      return bf16(static_cast<std::uint16_t>((b + 0x7FFFU + ((b >> 16) & 1U)) >> 16));
+    };
+    std::vector<double> p(keys), exact(keys);
+    for (int r = 0; r < rows; ++r) {
+      double top = -1e300, exact_top = -1e300, sum = 0, exact_sum = 0;
+      for (int j = 0; j < keys; ++j) {
+        double dot = 0, exact_dot = 0;
+        for (int i = 0; i < head_dim; ++i) {
+          dot += rounded(q[r * q_ld + i] * scale) * bf16(k16[j * head_dim + i]);
+          exact_dot += static_cast<double>(q[r * q_ld + i]) * scale * k[j * kv_ld + i];
+        }
+        top = std::max(top, p[j] = dot);
+        exact_top = std::max(exact_top, exact[j] = exact_dot);
+      }
+      for (auto& x : p) sum += (x = std::exp(x - top));
+      for (auto& x : exact) exact_sum += (x = std::exp(x - exact_top));
+      for (int i = 0; i < head_dim; ++i) {
+        double want = 0, magnitude = 0, exact_want = 0;
+        for (int j = 0; j < keys; ++j) {
+          const double value = bf16(v16[(j / 2) * 2 * head_dim + 2 * i + j % 2]);
+          want += p[j] / sum * value;
+          magnitude += p[j] / sum * std::fabs(value);
+          exact_want += exact[j] / exact_sum * v[j * kv_ld + i];
+        }
+        ASSERT_NEAR(out[r * out_ld + i], want, magnitude / 256.0 + 1e-5) << r << " " << i;
+        ASSERT_NEAR(out[r * out_ld + i], exact_want, 4e-2) << r << " " << i;
+      }
+      for (int i = head_dim; i < out_ld; ++i) ASSERT_EQ(out[r * out_ld + i], -7.0F);
+    }
+  }
 }
 
 TEST(ThreadPool, RunsEveryTaskOnce) {
@@ -466,6 +682,81 @@ TEST_P(BackendTest, HeadMajorAttentionMatchesSideBySide) {
                                   heads, 0.2F, {got.data(), queries, d, d});
     for (std::size_t i = 0; i < want.size(); ++i)
       ASSERT_NEAR(got[i], want[i], 1e-5) << queries << " queries";
+  }
+}
+
+// The float16 cache gives what attention_head_major gives on the same (rounded) values, with
+// the CPU's kernel and with the Backend base class's converting default, scores included; and
+// it stays within float16 rounding of attention on the unrounded values.
+TEST_P(BackendTest, HalfCacheAttentionMatchesHeadMajor) {
+  auto backend = make_cpu_backend(GetParam());
+  const int heads = 6, head_dim = 64, d = heads * head_dim, keys = 1500;
+  const auto kv = random_values(static_cast<std::size_t>(keys) * 2 * d, 1.0F, 40);
+  const auto p = pack(kv, 2 * d, keys, heads, head_dim);
+  const auto rounded_k = unpack_half(p.view, true);
+  const auto rounded_v = unpack_half(p.view, false);
+  std::vector<float> exact_k(rounded_k.size()), exact_v(rounded_v.size());
+  for (int h = 0; h < heads; ++h) {
+    for (int j = 0; j < keys; ++j) {
+      for (int i = 0; i < head_dim; ++i) {
+        exact_k[(h * keys + j) * head_dim + i] = kv[j * 2 * d + h * head_dim + i];
+        exact_v[(h * keys + j) * head_dim + i] = kv[j * 2 * d + d + h * head_dim + i];
+      }
+    }
+  }
+  for (const int queries : {1, 5, 8, 9, 40}) {
+    const auto q = random_values(static_cast<std::size_t>(queries) * d, 1.0F, 41);
+    const std::size_t n = static_cast<std::size_t>(queries) * d;
+    std::vector<float> want(n), exact(n), got(n, -1.0F), fallback(n, -1.0F);
+    const std::size_t block = static_cast<std::size_t>(queries) * keys;
+    std::vector<float> got_scores(2 * block, -1.0F), fallback_scores(2 * block, -1.0F);
+    std::vector<float*> got_heads(heads, nullptr), fallback_heads(heads, nullptr);
+    got_heads[1] = got_scores.data();
+    got_heads[4] = got_scores.data() + block;
+    fallback_heads[1] = fallback_scores.data();
+    fallback_heads[4] = fallback_scores.data() + block;
+    backend->attention_head_major({q.data(), queries, d, d}, rounded_k.data(), rounded_v.data(),
+                                  keys, heads, 0.125F, {want.data(), queries, d, d});
+    backend->attention_head_major({q.data(), queries, d, d}, exact_k.data(), exact_v.data(), keys,
+                                  heads, 0.125F, {exact.data(), queries, d, d});
+    backend->attention_half_cache({q.data(), queries, d, d}, p.view, 0.125F,
+                                  {got.data(), queries, d, d}, got_heads);
+    backend->Backend::attention_half_cache({q.data(), queries, d, d}, p.view, 0.125F,
+                                           {fallback.data(), queries, d, d}, fallback_heads);
+    for (std::size_t i = 0; i < n; ++i) {
+      ASSERT_NEAR(got[i], want[i], 1e-5) << queries << " queries";
+      ASSERT_NEAR(fallback[i], want[i], 1e-5) << queries << " queries";
+      // float16 keeps 11 significant bits: outputs (values ~1) move by a few 1e-4.
+      ASSERT_NEAR(got[i], exact[i], 3e-3) << queries << " queries";
+    }
+    for (std::size_t i = 0; i < got_scores.size(); ++i)
+      ASSERT_NEAR(got_scores[i], fallback_scores[i], 2e-5) << queries << " queries";
+  }
+}
+
+// attention_reduced is attention() within bfloat16 rounding of the weighted values where the
+// CPU has AVX-512 BF16 (1e-2 absolute on outputs of size ~1; measured about 2e-3), and exactly
+// attention() elsewhere or for a few rows.
+TEST_P(BackendTest, ReducedAttentionIsAttentionWithinBf16) {
+  auto backend = make_cpu_backend(GetParam());
+  const int heads = 4, head_dim = 64, d = heads * head_dim;
+  for (const int queries : {5, 300}) {
+    const int keys = queries;
+    const auto qkv = random_values(static_cast<std::size_t>(queries) * 3 * d, 1.0F, 42);
+    const MatrixView q{qkv.data(), queries, d, 3 * d};
+    const MatrixView k{qkv.data() + d, keys, d, 3 * d};
+    const MatrixView v{qkv.data() + 2 * d, keys, d, 3 * d};
+    std::vector<float> want(static_cast<std::size_t>(queries) * d), got(want.size());
+    backend->attention(q, k, v, heads, 0.125F, -1, {want.data(), queries, d, d});
+    backend->attention_reduced(q, k, v, heads, 0.125F, {got.data(), queries, d, d});
+    const bool exact = !bf16_attention_supported() || queries <= 8;
+    for (std::size_t i = 0; i < want.size(); ++i) {
+      if (exact) {
+        ASSERT_EQ(got[i], want[i]) << queries << " queries";
+      } else {
+        ASSERT_NEAR(got[i], want[i], 1e-2) << queries << " queries";
+      }
+    }
   }
 }
 

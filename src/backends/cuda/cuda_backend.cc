@@ -247,6 +247,31 @@ class CudaBackend final : public kernels::Backend {
     download(lane, dout, out);
   }
 
+  // A float16 cache is converted back to float32 rows on the host when it is uploaded, once per
+  // window, and then attended like attention_head_major's. Steps that want scores (word
+  // timestamps, rare) take the base class's unfused path.
+  void attention_half_cache(MatrixView q, const kernels::HalfKeyValues& kv, float scale,
+                            MutableMatrixView out, std::span<float* const> head_scores) override {
+    if (q.rows == 0) return;
+    if (std::any_of(head_scores.begin(), head_scores.end(),
+                    [](float* p) { return p != nullptr; })) {
+      Backend::attention_half_cache(q, kv, scale, out, head_scores);
+      return;
+    }
+    const int head_dim = checked_head_dim(kv.head_dim);
+    Lease lane(*this);
+    const auto dk = half_window_constant(kv, /*keys=*/true);
+    const auto dv = half_window_constant(kv, /*keys=*/false);
+    float* dq = upload(lane, 0, q);
+    float* dout = lane->floats(2, dense(q.rows, q.cols));
+    const auto head_stride = kv.value_head_size();
+    check(launch_flash_attention(dq, q.cols, dk->get<float>(), head_dim, head_stride,
+                                 dv->get<float>(), head_dim, head_stride, dout, q.cols, q.rows,
+                                 kv.n_keys, kv.n_heads, head_dim, scale, -1, lane->stream),
+          "flash attention");
+    download(lane, dout, out);
+  }
+
   void layer_norm(MutableMatrixView x, std::span<const float> gamma, std::span<const float> beta,
                   float epsilon) override {
     if (x.rows == 0) return;
@@ -400,6 +425,17 @@ class CudaBackend final : public kernels::Backend {
     const std::size_t bytes = dense(rows, cols) * sizeof(float);
     return window_constants_.get(data, bytes, rows, cols, cols,
                                  [&] { return upload_bytes(data, bytes); });
+  }
+
+  // The float32 copy, [n_heads * n_keys, head_dim], of kv's keys or values.
+  std::shared_ptr<DeviceMemory> half_window_constant(const kernels::HalfKeyValues& kv, bool keys) {
+    const std::uint16_t* data = keys ? kv.keys : kv.values;
+    const std::size_t bytes = (keys ? kv.key_elements() : kv.value_elements()) * 2;
+    return window_constants_.get(data, bytes, kv.n_heads * kv.n_keys, kv.head_dim, kv.head_dim,
+                                 [&] {
+                                   const auto host = kernels::unpack_half(kv, keys);
+                                   return upload_bytes(host.data(), host.size() * sizeof(float));
+                                 });
   }
 
   // Biases, gammas and betas: model constants, cached like weights.

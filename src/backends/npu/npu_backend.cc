@@ -64,9 +64,17 @@ class NpuBackend final : public kernels::Backend {
                  int causal_offset, MutableMatrixView out) override {
     cpu_->attention(q, k, v, n_heads, scale, causal_offset, out);
   }
+  void attention_reduced(MatrixView q, MatrixView k, MatrixView v, int n_heads, float scale,
+                         MutableMatrixView out) override {
+    cpu_->attention_reduced(q, k, v, n_heads, scale, out);
+  }
   void attention_head_major(MatrixView q, const float* k, const float* v, int keys, int n_heads,
                             float scale, MutableMatrixView out) override {
     cpu_->attention_head_major(q, k, v, keys, n_heads, scale, out);
+  }
+  void attention_half_cache(MatrixView q, const kernels::HalfKeyValues& kv, float scale,
+                            MutableMatrixView out, std::span<float* const> head_scores) override {
+    cpu_->attention_half_cache(q, kv, scale, out, head_scores);
   }
   void layer_norm(MutableMatrixView x, std::span<const float> gamma, std::span<const float> beta,
                   float epsilon) override {

@@ -199,6 +199,27 @@ class OpenClBackend final : public kernels::Backend {
            static_cast<std::size_t>(keys), n_heads, scale, -1, out);
   }
 
+  // A float16 cache is converted back to float32 rows on the host when it is uploaded, once per
+  // window, and then attended like attention_head_major's. Steps that want scores (word
+  // timestamps, rare) take the base class's unfused path.
+  void attention_half_cache(MatrixView q, const kernels::HalfKeyValues& kv, float scale,
+                            MutableMatrixView out, std::span<float* const> head_scores) override {
+    if (q.rows == 0) return;
+    if (std::any_of(head_scores.begin(), head_scores.end(),
+                    [](float* p) { return p != nullptr; })) {
+      Backend::attention_half_cache(q, kv, scale, out, head_scores);
+      return;
+    }
+    const std::lock_guard lock(mutex_);
+    const FinishOnThrow finish(queue_.get());
+    const auto dk = half_window_constant(kv, /*keys=*/true);
+    const auto dv = half_window_constant(kv, /*keys=*/false);
+    const auto head_dim = static_cast<std::size_t>(kv.head_dim);
+    attend(q, {dk->get(), head_dim, kv.value_head_size()},
+           {dv->get(), head_dim, kv.value_head_size()}, static_cast<std::size_t>(kv.n_keys),
+           kv.n_heads, scale, -1, out);
+  }
+
   void layer_norm(MutableMatrixView x, std::span<const float> gamma, std::span<const float> beta,
                   float epsilon) override {
     if (x.rows == 0) return;
@@ -458,6 +479,17 @@ class OpenClBackend final : public kernels::Backend {
     const std::size_t bytes = static_cast<std::size_t>(rows) * cols * sizeof(float);
     return window_constants_.get(data, bytes, rows, cols, cols,
                                  [&] { return new_buffer(data, bytes); });
+  }
+
+  // The float32 copy, [n_heads * n_keys, head_dim], of kv's keys or values.
+  std::shared_ptr<Memory> half_window_constant(const kernels::HalfKeyValues& kv, bool keys) {
+    const std::uint16_t* data = keys ? kv.keys : kv.values;
+    const std::size_t bytes = (keys ? kv.key_elements() : kv.value_elements()) * 2;
+    return window_constants_.get(data, bytes, kv.n_heads * kv.n_keys, kv.head_dim, kv.head_dim,
+                                 [&] {
+                                   const auto host = kernels::unpack_half(kv, keys);
+                                   return new_buffer(host.data(), host.size() * sizeof(float));
+                                 });
   }
 
   static void clblast_check(clblast::StatusCode status, const char* what) {

@@ -1,0 +1,40 @@
+#include "kernels/backend.h"
+
+#include <algorithm>
+#include <vector>
+
+namespace amanuensis::kernels {
+
+void Backend::attention_half_cache(MatrixView q, const HalfKeyValues& kv, float scale,
+                                   MutableMatrixView out, std::span<float* const> head_scores) {
+  const int dim = kv.head_dim;
+  const std::size_t head_size = kv.value_head_size();
+  // Per thread, like the CPU kernels' scratch: concurrent requests may share the backend.
+  thread_local std::vector<float> keys;
+  thread_local std::vector<float> values;
+  keys.resize(head_size * kv.n_heads);
+  values.resize(head_size * kv.n_heads);
+  for (int h = 0; h < kv.n_heads; ++h)
+    unpack_half_head(kv, h, keys.data() + h * head_size, values.data() + h * head_size);
+  const bool any_scores = std::any_of(head_scores.begin(), head_scores.end(),
+                                      [](const float* scores) { return scores != nullptr; });
+  if (!any_scores) {
+    attention_head_major(q, keys.data(), values.data(), kv.n_keys, kv.n_heads, scale, out);
+    return;
+  }
+  thread_local std::vector<float> scores;
+  scores.resize(static_cast<std::size_t>(q.rows) * kv.n_keys);
+  const MutableMatrixView score_view{scores.data(), q.rows, kv.n_keys, kv.n_keys};
+  for (int h = 0; h < kv.n_heads; ++h) {
+    const float* head_keys = keys.data() + h * head_size;
+    const float* head_values = values.data() + h * head_size;
+    matmul({q.data + h * dim, q.rows, dim, q.ld}, {head_keys, kv.n_keys, dim, dim},
+           /*transpose_b=*/true, scale, 0.0F, score_view);
+    if (head_scores[h] != nullptr) std::copy(scores.begin(), scores.end(), head_scores[h]);
+    softmax_rows(score_view, -1);
+    matmul({scores.data(), q.rows, kv.n_keys, kv.n_keys}, {head_values, kv.n_keys, dim, dim},
+           /*transpose_b=*/false, 1.0F, 0.0F, {out.data + h * dim, q.rows, dim, out.ld});
+  }
+}
+
+}  // namespace amanuensis::kernels
