@@ -207,6 +207,7 @@ std::vector<BackendReport> check_all(std::string_view requested, const BackendCo
     }
   }
   std::vector<BackendReport> reports;
+  reports.reserve(attempts.size());
   for (auto& attempt : attempts) reports.push_back(std::move(attempt.report));
   return reports;
 }

@@ -9,7 +9,9 @@
 #include "amanuensis/amanuensis.h"
 #include "cli/commands.h"
 
-int main(int argc, char** argv) {
+namespace {
+
+int run(int argc, char** argv) {
   using namespace amanuensis::cli;
   CLI::App app{"Amanuensis: Whisper speech-to-text", "amanuensis"};
   app.require_subcommand(1);
@@ -38,4 +40,19 @@ int main(int argc, char** argv) {
     }
   }
   return kExitUsage;
+}
+
+}  // namespace
+
+// Anything that escapes run() (building the command line, printing help) is reported, not left to
+// std::terminate.
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+  } catch (...) {
+    std::fprintf(stderr, "error: unknown exception\n");
+  }
+  return amanuensis::cli::kExitError;
 }

@@ -39,7 +39,7 @@ int run(const WorkerArguments& args) {
   for (int i = 0; i < args.workers; ++i) {
     auto worker_config = config;
     worker_config.consumer = service::job_consumer_name(i);
-    workers.emplace_back([worker_config, &model](std::stop_token stop) {
+    workers.emplace_back([worker_config, &model](const std::stop_token& stop) {
       service::run_job_worker(worker_config, model, stop);
     });
   }

@@ -125,6 +125,7 @@ std::vector<std::pair<std::string, float>> detect_language(model::DecodeBatcher&
   double total = 0.0;
   for (const int id : lang_ids) total += std::exp(static_cast<double>(logits[id] - max_logit));
   std::vector<std::pair<std::string, float>> probabilities;
+  probabilities.reserve(lang_ids.size());
   for (const int id : lang_ids) {
     probabilities.emplace_back(
         tokenizer.language_code(id),

@@ -287,6 +287,7 @@ void Sampler::choose(std::vector<float>& logits) {
     return;
   }
   std::vector<Hypothesis> still_live;
+  still_live.reserve(keep.size());
   for (const int r : keep) still_live.push_back(std::move(live_[r]));
   live_ = std::move(still_live);
   state_.reorder(keep);

@@ -88,11 +88,13 @@ WindowDecode decode_with_fallback(model::DecodeBatcher& decoder, const model::To
 std::vector<std::pair<int, int>> seek_clips(const std::vector<float>& clip_timestamps,
                                             int content_frames) {
   std::vector<int> points;
+  points.reserve(clip_timestamps.size() + 1);
   for (const float t : clip_timestamps)
     points.push_back(static_cast<int>(std::lround(t * kFramesPerSecond)));
   if (points.empty()) points.push_back(0);
   if (points.size() % 2 == 1) points.push_back(content_frames);
   std::vector<std::pair<int, int>> clips;
+  clips.reserve(points.size() / 2);
   for (std::size_t i = 0; i < points.size(); i += 2) clips.emplace_back(points[i], points[i + 1]);
   return clips;
 }

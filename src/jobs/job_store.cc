@@ -111,7 +111,7 @@ void JobStore::ensure_group() {
 
 std::string JobStore::submit(std::string_view request, std::string_view audio) {
   ensure_group();
-  const auto id = new_job_id();
+  auto id = new_job_id();
   const auto now = now_text();
   (void)redis_.command({"HSET", job_key(id), "state", "queued", "request", request, "audio", audio,
                         "attempts", "0", "created", now, "updated", now});

@@ -57,9 +57,9 @@ Reply Reply::element(std::size_t i) const {
 RedisAddress parse_redis_url(std::string_view url) {
   RedisAddress address;
   constexpr std::string_view kScheme = "redis://";
-  if (url.starts_with(kScheme))
+  if (url.starts_with(kScheme)) {
     url.remove_prefix(kScheme.size());
-  else if (url.find("://") != std::string_view::npos) {
+  } else if (url.find("://") != std::string_view::npos) {
     throw RedisError("unsupported Redis URL '" + std::string(url) +
                      "' (expected redis://host:port/db)");
   }

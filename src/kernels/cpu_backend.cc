@@ -52,7 +52,12 @@ class CpuBackend final : public Backend {
 
   [[nodiscard]] std::string describe() const override {
     std::string text = "cpu x" + std::to_string(pool_.size());
-    for (const auto& [family, path] : cpu_kernel_paths()) text += ", " + family + " " + path;
+    for (const auto& [family, path] : cpu_kernel_paths()) {
+      text += ", ";
+      text += family;
+      text += " ";
+      text += path;
+    }
     return text;
   }
 

@@ -121,6 +121,9 @@ std::span<const CpuIsa> all_cpu_isas() { return kOrder; }
 
 std::string supported_cpu_isa_names() {
   std::string names;
+  // Reverse order; std::views::reverse would do, but clang 14 (clang-tidy) cannot compile
+  // libstdc++ 12's <ranges>.
+  // NOLINTNEXTLINE(modernize-loop-convert): a reverse loop, see above
   for (auto it = kPaths.rbegin(); it != kPaths.rend(); ++it) {
     if (!cpu_supports(it->isa)) continue;
     if (!names.empty()) names += ", ";
@@ -136,6 +139,7 @@ CpuIsa choose_cpu_isa(const char* forced, std::string* warning) {
   std::string complaint;
   if (!isa) {
     std::string known;
+    // NOLINTNEXTLINE(modernize-loop-convert): a reverse loop (see supported_cpu_isa_names)
     for (auto it = kPaths.rbegin(); it != kPaths.rend(); ++it) {
       known += (known.empty() ? "" : ", ") + std::string(it->name);
     }

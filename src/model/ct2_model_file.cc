@@ -152,7 +152,8 @@ Ct2ModelFile Ct2ModelFile::open(const std::filesystem::path& path) {
     auto alias = reader.read_string("an alias name");
     const auto target = reader.read_string("an alias target");
     const auto found = file.index_.find(target);
-    if (found == file.index_.end()) reader.fail("alias " + alias + " points to missing " + target);
+    if (found == file.index_.end())
+      reader.fail(std::string("alias ").append(alias).append(" points to missing ").append(target));
     file.index_.emplace(std::move(alias), found->second);
   }
   if (!reader.at_end()) reader.fail("unexpected bytes after the last alias");

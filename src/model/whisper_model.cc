@@ -170,6 +170,7 @@ std::vector<std::vector<float>> WhisperModel::encode_batch(
                        kLayerNormEpsilon);
   if (windows == 1) return {std::move(x)};
   std::vector<std::vector<float>> outputs;
+  outputs.reserve(static_cast<std::size_t>(windows));
   const auto size = static_cast<std::ptrdiff_t>(w.n_audio_ctx) * d;
   for (int b = 0; b < windows; ++b)
     outputs.emplace_back(x.begin() + b * size, x.begin() + (b + 1) * size);

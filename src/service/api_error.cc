@@ -5,9 +5,9 @@
 
 namespace amanuensis::service {
 
-ApiError::ApiError(int status, std::string message, std::string type, std::string param,
+ApiError::ApiError(int status, const std::string& message, std::string type, std::string param,
                    std::string code)
-    : std::runtime_error(std::move(message)),
+    : std::runtime_error(message),
       status_(status),
       type_(std::move(type)),
       param_(std::move(param)),
@@ -33,34 +33,34 @@ std::string ApiError::body() const {
                                                       nlohmann::json::error_handler_t::replace);
 }
 
-ApiError bad_request(std::string message, std::string param, std::string code) {
-  return {400, std::move(message), "invalid_request_error", std::move(param), std::move(code)};
+ApiError bad_request(const std::string& message, std::string param, std::string code) {
+  return {400, message, "invalid_request_error", std::move(param), std::move(code)};
 }
 
-ApiError unauthorized(std::string message) {
-  return {401, std::move(message), "invalid_request_error", {}, "invalid_api_key"};
+ApiError unauthorized(const std::string& message) {
+  return {401, message, "invalid_request_error", {}, "invalid_api_key"};
 }
 
-ApiError payload_too_large(std::string message) {
-  return {413, std::move(message), "invalid_request_error", "file", "file_too_large"};
+ApiError payload_too_large(const std::string& message) {
+  return {413, message, "invalid_request_error", "file", "file_too_large"};
 }
 
-ApiError too_many_requests(std::string message, int retry_after_seconds) {
-  ApiError error(429, std::move(message), "rate_limit_error", {}, "queue_full");
+ApiError too_many_requests(const std::string& message, int retry_after_seconds) {
+  ApiError error(429, message, "rate_limit_error", {}, "queue_full");
   error.with_retry_after(retry_after_seconds);
   return error;
 }
 
-ApiError unavailable(std::string message) {
-  return {503, std::move(message), "server_error", {}, "unavailable"};
+ApiError unavailable(const std::string& message) {
+  return {503, message, "server_error", {}, "unavailable"};
 }
 
-ApiError timed_out(std::string message) {
-  return {504, std::move(message), "server_error", {}, "timeout"};
+ApiError timed_out(const std::string& message) {
+  return {504, message, "server_error", {}, "timeout"};
 }
 
-ApiError internal_error(std::string message) {
-  return {500, std::move(message), "server_error", {}, "internal_error"};
+ApiError internal_error(const std::string& message) {
+  return {500, message, "server_error", {}, "internal_error"};
 }
 
 }  // namespace amanuensis::service

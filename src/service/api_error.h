@@ -12,7 +12,7 @@ namespace amanuensis::service {
 
 class ApiError : public std::runtime_error {
  public:
-  ApiError(int status, std::string message, std::string type, std::string param = {},
+  ApiError(int status, const std::string& message, std::string type, std::string param = {},
            std::string code = {});
 
   [[nodiscard]] int status() const { return status_; }
@@ -36,18 +36,18 @@ class ApiError : public std::runtime_error {
 };
 
 // 400: the request is malformed or names a bad value; `param` is the form field at fault.
-ApiError bad_request(std::string message, std::string param = {}, std::string code = {});
+ApiError bad_request(const std::string& message, std::string param = {}, std::string code = {});
 // 401: missing or wrong API key.
-ApiError unauthorized(std::string message);
+ApiError unauthorized(const std::string& message);
 // 413: the upload is over --max-upload-mb.
-ApiError payload_too_large(std::string message);
+ApiError payload_too_large(const std::string& message);
 // 429: the queue is full; retry after `seconds`.
-ApiError too_many_requests(std::string message, int retry_after_seconds);
+ApiError too_many_requests(const std::string& message, int retry_after_seconds);
 // 503: the model is not loaded yet, or the server is shutting down.
-ApiError unavailable(std::string message);
+ApiError unavailable(const std::string& message);
 // 504: the transcription ran past --request-timeout.
-ApiError timed_out(std::string message);
+ApiError timed_out(const std::string& message);
 // 500: a bug or an unexpected failure; the message says what, never a stack.
-ApiError internal_error(std::string message);
+ApiError internal_error(const std::string& message);
 
 }  // namespace amanuensis::service

@@ -148,7 +148,11 @@ bool Connection::peer_gone() const {
 
 HttpServer::HttpServer(std::size_t connection_threads) {
   // httplib's API takes ownership of a raw TaskQueue pointer (it wraps it in a unique_ptr).
-  new_task_queue = [connection_threads] { return new httplib::ThreadPool(connection_threads); };
+  new_task_queue = [connection_threads] {
+    // httplib's new_task_queue factory must return a raw owning pointer (httplib owns it then).
+    // NOLINTNEXTLINE(cppcoreguidelines-owning-memory): httplib's API, see above
+    return new httplib::ThreadPool(connection_threads);
+  };
 }
 
 Connection* HttpServer::current_connection() { return t_connection; }

@@ -70,7 +70,7 @@ class HttpServer : public httplib::Server {
   bool process_and_close_socket(socket_t sock) override;
   void serve(httplib::Stream& stream, Connection& connection);
   // Waits for the next request on an idle keep-alive connection; false to close it.
-  bool wait_for_next_request(int socket) const;
+  [[nodiscard]] bool wait_for_next_request(int socket) const;
 
   std::atomic<bool> stopping_{false};
 };

@@ -27,7 +27,7 @@ constexpr auto kRedisRetryDelay = 500ms;
 class ClaimKeeper {
  public:
   ClaimKeeper(const JobWorkerConfig& config, const jobs::Lease& lease, std::stop_source& stop)
-      : thread_([&config, lease, &stop, this](std::stop_token keeper_stop) {
+      : thread_([&config, lease, &stop, this](const std::stop_token& keeper_stop) {
           jobs::JobStore store(config.redis, config.store);
           const auto period = config.store.visibility_timeout / 3;
           while (true) {
@@ -133,7 +133,8 @@ std::string job_consumer_name(int index) {
   return std::string(host) + "-" + std::to_string(::getpid()) + "-" + std::to_string(index);
 }
 
-void run_job_worker(const JobWorkerConfig& config, const Model& model, std::stop_token stop) {
+void run_job_worker(const JobWorkerConfig& config, const Model& model,
+                    const std::stop_token& stop) {
   jobs::JobStore store(config.redis, config.store);
   while (!stop.stop_requested()) {
     try {

@@ -43,6 +43,6 @@ std::string job_consumer_name(int index);
 
 // Takes and runs jobs until `stop` is requested. Survives Redis restarts (it reconnects) and
 // reports the results, progress and failures in the job store.
-void run_job_worker(const JobWorkerConfig& config, const Model& model, std::stop_token stop);
+void run_job_worker(const JobWorkerConfig& config, const Model& model, const std::stop_token& stop);
 
 }  // namespace amanuensis::service

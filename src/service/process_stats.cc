@@ -50,8 +50,8 @@ std::uint64_t meminfo_bytes(const std::string& meminfo, const std::string& key) 
 
 ProcessStats read_process_stats() {
   ProcessStats stats;
-  const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
-  const double page = static_cast<double>(sysconf(_SC_PAGESIZE));
+  const auto ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
+  const auto page = static_cast<double>(sysconf(_SC_PAGESIZE));
 
   // /proc/self/stat: the command name (field 2) may contain spaces, so read after its ')'.
   const std::string stat = read_text("/proc/self/stat");

@@ -140,17 +140,17 @@ void add_common_handlers(HttpServer& server, ServiceContext& context) {
         return httplib::Server::HandlerResponse::Handled;
       }));
 
-  server.set_exception_handler(
-      [](const httplib::Request&, httplib::Response& response, std::exception_ptr exception) {
-        std::string what = "internal error";
-        try {
-          if (exception) std::rethrow_exception(exception);
-        } catch (const std::exception& e) {
-          what += std::string(": ") + e.what();
-        } catch (...) {
-        }
-        send_error(response, internal_error(what));
-      });
+  server.set_exception_handler([](const httplib::Request&, httplib::Response& response,
+                                  const std::exception_ptr& exception) {
+    std::string what = "internal error";
+    try {
+      if (exception) std::rethrow_exception(exception);
+    } catch (const std::exception& e) {
+      what += std::string(": ") + e.what();
+    } catch (...) {
+    }
+    send_error(response, internal_error(what));
+  });
 
   server.set_logger([&context](const httplib::Request& request, const httplib::Response& response) {
     const auto* connection = HttpServer::current_connection();

@@ -86,9 +86,10 @@ void report_job(ServiceContext& context, const httplib::Request& request,
   const std::string id = request.matches[1];
   const auto status =
       context.with_job_store([&](jobs::JobStore& store) { return store.status(id); });
-  if (!status)
+  if (!status) {
     throw ApiError(404, "no job '" + id + "' (unknown, or its result expired)",
                    "invalid_request_error", "id", "job_not_found");
+  }
   auto json = status_json(*status);
   if (status->state == "done") {
     // The job's own options, with the response format this request asks for, if any.

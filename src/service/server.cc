@@ -122,9 +122,10 @@ int run_server(const ServeConfig& config) {
     worker_config.store = config.job_store;
     for (int i = 0; i < config.job_workers; ++i) {
       worker_config.consumer = job_consumer_name(i);
-      job_workers.emplace_back([worker_config, model = context.model()](std::stop_token stop) {
-        run_job_worker(worker_config, model, stop);
-      });
+      job_workers.emplace_back(
+          [worker_config, model = context.model()](const std::stop_token& stop) {
+            run_job_worker(worker_config, model, stop);
+          });
     }
   }
 

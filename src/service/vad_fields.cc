@@ -249,9 +249,9 @@ std::optional<VadOverrides> chunking_strategy_of(const ObjectField& field) {
   if (!field.given()) return std::nullopt;
   if (field.scalar()) {
     if (lower(trim(*field.scalar())) == "auto") return VadOverrides{};
-    throw bad_request(name + " must be \"auto\" or {\"type\": \"server_vad\", ...}, got " +
-                          shown(*field.scalar()),
-                      name);
+    throw bad_request(
+        name + R"( must be "auto" or {"type": "server_vad", ...}, got )" + shown(*field.scalar()),
+        name);
   }
   check_server_vad_type(field);
   VadOverrides out;

@@ -40,6 +40,10 @@ struct VadOverrides {
 };
 
 // One key's value as the client sent it.
+// The implicit (noexcept) move operations only move the nlohmann::json, whose own move constructor
+// and assignment are declared noexcept; the check follows calls inside nlohmann's implementation
+// to code that may throw.
+// NOLINTNEXTLINE(bugprone-exception-escape): false positive, see above
 struct FieldValue {
   nlohmann::json json;  // inside a JSON object: the JSON value; otherwise the text, as a string
   bool text = false;    // sent as form text (a bracketed key or a plain field), to be parsed

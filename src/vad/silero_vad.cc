@@ -37,7 +37,8 @@ class WeightFile {
   WeightFile(std::span<const std::byte> bytes, std::string_view source)
       : source_(source), tensors_(read_onnx_initializers(bytes, source)) {}
 
-  std::vector<float> get(std::string_view name, const std::vector<std::int64_t>& dims) const {
+  [[nodiscard]] std::vector<float> get(std::string_view name,
+                                       const std::vector<std::int64_t>& dims) const {
     const auto it = std::find_if(tensors_.begin(), tensors_.end(),
                                  [&](const OnnxTensor& t) { return t.name == name; });
     if (it == tensors_.end()) fail("weight '" + std::string(name) + "' is missing");

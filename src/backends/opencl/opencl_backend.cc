@@ -405,6 +405,9 @@ class OpenClBackend final : public kernels::Backend {
   template <typename... Args>
   void set_args(cl_kernel kernel, const Args&... args) {
     cl_uint index = 0;
+    // sizeof(Args) is intended where Args is a pointer: an OpenCL kernel argument's size is that of
+    // the handle itself, sizeof(cl_mem) for a buffer (a pointer to an opaque struct).
+    // NOLINTNEXTLINE(bugprone-sizeof-expression): intended, see above
     (check(clSetKernelArg(kernel, index++, sizeof(Args), &args), "clSetKernelArg"), ...);
   }
 
