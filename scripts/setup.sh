@@ -29,6 +29,7 @@ APT_PACKAGES=(
   libhiredis-dev redis-server nginx  # batch jobs (tests/e2e/test_jobs.py, docs/deployment.md)
   python3-venv
   clang libclang-rt-14-dev  # libFuzzer, for tests/fuzz/run.sh
+  clang-format clang-tidy  # scripts/lint.sh (the lint test)
   ocl-icd-opencl-dev opencl-headers libclblast-dev pocl-opencl-icd libxrt-dev  # backends (docs/backends.md)
 )
 HOST_ARCH=$(dpkg --print-architecture)

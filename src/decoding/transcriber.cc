@@ -122,14 +122,16 @@ std::vector<AudioChunk> batched_chunks(std::span<const float> audio, const Trans
     }
   } else if (o.vad_filter.value_or(true)) {
     const auto spans = detect_speech(audio, vad_options(o), o.vad_model);
-    std::int64_t offset = 0;  // of the run in the concatenated speech
-    for (const auto run : runs_between_long_gaps(spans)) {
-      for (const auto& chunk : vad::collect_chunks(run, kChunkSeconds)) {
-        if (chunk.samples == 0) continue;
-        chunks.push_back({vad::gather_speech(audio, chunk.spans),
-                          static_cast<double>(offset + chunk.offset) / kSampleRate});
+    // faster-whisper's chunks, each cut further where it holds speech from both sides of a long
+    // gap; every other chunk (and so its text) stays as faster-whisper's.
+    for (const auto& chunk : vad::collect_chunks(spans, kChunkSeconds)) {
+      if (chunk.samples == 0) continue;
+      std::int64_t offset = chunk.offset;  // of the run in the concatenated speech
+      for (const auto run : runs_between_long_gaps(chunk.spans)) {
+        chunks.push_back(
+            {vad::gather_speech(audio, run), static_cast<double>(offset) / kSampleRate});
+        offset += total_samples(run);
       }
-      offset += total_samples(run);
     }
     map.emplace(spans);
   } else {
