@@ -218,7 +218,8 @@ void WhisperModel::encoder_self_attention(const SelfAttention& layer, std::vecto
   normalized(layer.norm, x, rows, ws.normed);
   apply(layer.query_key_value, ws.normed.data(), rows, ws.qkv);
   ws.context.resize(static_cast<std::size_t>(rows) * d);
-  const float scale = 1.0F / std::sqrt(static_cast<float>(d / weights_.n_audio_heads));
+  const int head_dim = d / weights_.n_audio_heads;  // whole: d is a multiple of the heads
+  const float scale = 1.0F / std::sqrt(static_cast<float>(head_dim));
   for (int b = 0; b < windows; ++b) {
     const float* qkv = ws.qkv.data() + static_cast<std::size_t>(b) * positions * 3 * d;
     const kernels::MatrixView queries{qkv, positions, d, 3 * d};
