@@ -16,9 +16,7 @@ void Backend::attention_half_cache(MatrixView q, const HalfKeyValues& kv, float 
   values.resize(head_size * kv.n_heads);
   for (int h = 0; h < kv.n_heads; ++h)
     unpack_half_head(kv, h, keys.data() + h * head_size, values.data() + h * head_size);
-  const bool any_scores = std::any_of(head_scores.begin(), head_scores.end(),
-                                      [](const float* scores) { return scores != nullptr; });
-  if (!any_scores) {
+  if (!wants_scores(head_scores)) {
     attention_head_major(q, keys.data(), values.data(), kv.n_keys, kv.n_heads, scale, out);
     return;
   }

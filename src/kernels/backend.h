@@ -3,6 +3,7 @@
 // address one attention head inside a wider matrix without copying. Nothing here knows Whisper.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <memory>
 #include <span>
@@ -89,6 +90,11 @@ class Backend {
   // float16 cache in place; device backends convert it once per window when they upload it.
   virtual void attention_half_cache(MatrixView q, const HalfKeyValues& kv, float scale,
                                     MutableMatrixView out, std::span<float* const> head_scores);
+  // Whether any head's scores are wanted (a non-null pointer in head_scores).
+  static bool wants_scores(std::span<float* const> head_scores) {
+    return std::any_of(head_scores.begin(), head_scores.end(),
+                       [](const float* scores) { return scores != nullptr; });
+  }
 
   // Normalises each row of x in place to zero mean and unit variance, then scales and shifts.
   virtual void layer_norm(MutableMatrixView x, std::span<const float> gamma,

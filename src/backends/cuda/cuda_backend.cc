@@ -253,8 +253,7 @@ class CudaBackend final : public kernels::Backend {
   void attention_half_cache(MatrixView q, const kernels::HalfKeyValues& kv, float scale,
                             MutableMatrixView out, std::span<float* const> head_scores) override {
     if (q.rows == 0) return;
-    if (std::any_of(head_scores.begin(), head_scores.end(),
-                    [](float* p) { return p != nullptr; })) {
+    if (wants_scores(head_scores)) {
       Backend::attention_half_cache(q, kv, scale, out, head_scores);
       return;
     }
