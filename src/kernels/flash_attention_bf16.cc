@@ -35,8 +35,10 @@ std::size_t bf16_value_elements(int keys, int head_dim) {
 #if AMAN_BF16_BUILT
 // GCC 12's AVX-512 intrinsics pass _mm512_undefined_ps() as a masked source, which its
 // -Wmaybe-uninitialized reports once they are inlined (GCC bug 105593, fixed in GCC 13).
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 namespace {
 
 // Only these functions use AVX-512 BF16, and they call no library templates: an inline
@@ -298,7 +300,9 @@ void flash_attention_bf16(const float* q, int q_ld, int rows, const std::uint16_
     attend_panel(pb, p0, rows - p0 < kPanel ? rows - p0 : kPanel, b);
 }
 
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
+#endif
 
 #else  // not x86: never called (bf16_attention_supported() is false)
 

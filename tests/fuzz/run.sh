@@ -50,10 +50,16 @@ service_sources() {
 build() {  # build NAME SOURCES...; links with ${LINK[@]}; skipped when nothing changed
   local name=$1; shift
   local out=$BUILD/$name
-  local newest
-  newest=$(ls -t "$@" "${BASH_SOURCE[0]}" "$ROOT"/include/amanuensis/*.h "$ROOT"/src/*/*.h \
-    "$ROOT"/tests/support/*.h | head -1)
-  if [[ -x $out && $out -nt $newest ]]; then return; fi
+  # (No `ls -t | head` here: under pipefail, ls dying of SIGPIPE once head has its line ends the
+  # script with no message when the list is long.)
+  if [[ -x $out ]]; then
+    local f stale=0
+    for f in "$@" "${BASH_SOURCE[0]}" "$ROOT"/include/amanuensis/*.h "$ROOT"/src/*/*.h \
+      "$ROOT"/tests/support/*.h; do
+      if [[ -e $f && $f -nt $out ]]; then stale=1; break; fi
+    done
+    ((stale)) || return 0
+  fi
   log "building $name"
   "$CXX" "${CXXFLAGS[@]}" "$@" "${LINK[@]}" -o "$out"
 }
