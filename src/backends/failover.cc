@@ -131,6 +131,11 @@ void FailoverBackend::attention(kernels::MatrixView q, kernels::MatrixView k, ke
   });
 }
 
+void FailoverBackend::attention_many(std::span<const kernels::AttentionProblem> problems,
+                                     int n_heads, float scale) {
+  call([&](kernels::Backend& backend) { backend.attention_many(problems, n_heads, scale); });
+}
+
 void FailoverBackend::attention_reduced(kernels::MatrixView q, kernels::MatrixView k,
                                         kernels::MatrixView v, int n_heads, float scale,
                                         kernels::MutableMatrixView out) {

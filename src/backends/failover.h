@@ -80,6 +80,8 @@ class FailoverBackend final : public kernels::Backend {
                    std::span<const float> bias, kernels::MutableMatrixView y) override;
   void attention(kernels::MatrixView q, kernels::MatrixView k, kernels::MatrixView v, int n_heads,
                  float scale, int causal_offset, kernels::MutableMatrixView out) override;
+  void attention_many(std::span<const kernels::AttentionProblem> problems, int n_heads,
+                      float scale) override;
   void attention_reduced(kernels::MatrixView q, kernels::MatrixView k, kernels::MatrixView v,
                          int n_heads, float scale, kernels::MutableMatrixView out) override;
   void attention_head_major(kernels::MatrixView q, const float* k, const float* v, int keys,

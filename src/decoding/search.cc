@@ -93,13 +93,17 @@ bool better(const Candidate& a, const Candidate& b) {
 void best_of_row(std::span<const float> logits, float log_total, double base, int r, int count,
                  std::vector<Candidate>& out) {
   const auto first = static_cast<std::ptrdiff_t>(out.size());
+  const float* data = logits.data();
+  const std::size_t n = logits.size();
   int kept = 0;
-  // A logit below the worst kept one's cannot score above it (the score is monotone in it).
-  float worst_logit = kForbidden;
-  for (int t = 0; t < static_cast<int>(logits.size()); ++t) {
-    const float logit = logits[t];
-    if (logit == kForbidden || (kept == count && logit < worst_logit)) continue;
-    const Candidate c{static_cast<float>(static_cast<double>(logit - log_total) + base), r, t};
+  // Every allowed logit until `count` are kept (a forbidden one, -inf, is below the lowest
+  // float); then only those not below the worst kept one's, which a vector scan finds: a lower
+  // logit cannot score above it (the score is monotone in it).
+  float floor = std::numeric_limits<float>::lowest();
+  for (std::size_t t = kernels::find_at_least(data, 0, n, floor); t < n;
+       t = kernels::find_at_least(data, t + 1, n, floor)) {
+    const Candidate c{static_cast<float>(static_cast<double>(data[t] - log_total) + base), r,
+                      static_cast<int>(t)};
     const auto begin = out.begin() + first;
     if (kept == count) {
       if (!(c.score > out.back().score)) continue;  // a tie goes to the earlier token
@@ -108,10 +112,7 @@ void best_of_row(std::span<const float> logits, float log_total, double base, in
     }
     out.insert(std::upper_bound(begin, out.end(), c, better), c);
     ++kept;
-    if (kept == count) {
-      const Candidate& worst = out.back();
-      worst_logit = logits[worst.token];
-    }
+    if (kept == count) floor = data[out.back().token];
   }
 }
 
@@ -349,23 +350,25 @@ model::DecodeStep WindowSearch::next_step() {
     // The first step feeds the prompt; its outputs are the start-of-transcript row (for the
     // no-speech probability) and the last row (the first token's logits).
     rows_ = {request_.start_of_transcript_index, static_cast<int>(fed_.size()) - 1};
-    return {&state_, fed_, rows_, nullptr, {}};
+    return {&state_, fed_, rows_, nullptr, std::move(spare_logits_)};
   }
   rows_.resize(next_tokens_.size());
   std::iota(rows_.begin(), rows_.end(), 0);
-  return {&state_, next_tokens_, rows_, nullptr, {}};
+  // The last step's logits vector goes back out, so that filling it allocates nothing.
+  return {&state_, next_tokens_, rows_, nullptr, std::move(spare_logits_)};
 }
 
 void WindowSearch::advance(std::vector<float> logits) {
   if (prompt_fed_) {
     choose(logits);
-    return;
+  } else {
+    prompt_fed_ = true;
+    no_speech_prob_ = softmax_probability({logits.data(), static_cast<std::size_t>(n_vocab_)},
+                                          request_.no_speech_token);
+    logits.erase(logits.begin(), logits.begin() + n_vocab_);
+    start(logits);
   }
-  prompt_fed_ = true;
-  no_speech_prob_ = softmax_probability({logits.data(), static_cast<std::size_t>(n_vocab_)},
-                                        request_.no_speech_token);
-  logits.erase(logits.begin(), logits.begin() + n_vocab_);
-  start(logits);
+  spare_logits_ = std::move(logits);
 }
 
 DecodeResult WindowSearch::result() {
@@ -381,8 +384,9 @@ DecodeResult decode_window(model::DecodeBatcher& decoder,
   // Open for the whole search: its steps follow one another with only token choice between.
   model::DecodeBatcher::Session session(decoder, stop);
   while (!search->done()) {
-    const auto step = search->next_step();
-    search->advance(session.decode(*step.state, step.tokens, step.positions));
+    auto step = search->next_step();
+    session.decode_together({&step, 1});
+    search->advance(std::move(step.logits));
   }
   return search->result();
 }

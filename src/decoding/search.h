@@ -104,6 +104,7 @@ class WindowSearch {
  private:
   std::vector<int> fed_;  // the prompt and forced prefix, for the first step
   std::vector<int> rows_;
+  std::vector<float> spare_logits_;  // the last step's, for the next step to fill
   bool prompt_fed_ = false;
   bool done_ = false;
 };

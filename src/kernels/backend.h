@@ -31,6 +31,16 @@ struct MutableMatrixView {
   int ld;
 };
 
+// One problem of Backend::attention_many: its queries, keys and values (all heads side by side,
+// as attention() takes them), its causal offset and where its output goes.
+struct AttentionProblem {
+  MatrixView q;
+  MatrixView k;
+  MatrixView v;
+  int causal_offset;
+  MutableMatrixView out;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -57,6 +67,14 @@ class Backend {
   // out_h = softmax(scale * q_h k_h^T) v_h, causal as in softmax_rows when causal_offset >= 0.
   virtual void attention(MatrixView q, MatrixView k, MatrixView v, int n_heads, float scale,
                          int causal_offset, MutableMatrixView out) = 0;
+
+  // attention() for each problem, all with n_heads heads and this scale: independent sequences
+  // (the beams and windows of a decoding batch, each over its own cache), which a backend may
+  // run side by side. By default one after another.
+  virtual void attention_many(std::span<const AttentionProblem> problems, int n_heads,
+                              float scale) {
+    for (const auto& p : problems) attention(p.q, p.k, p.v, n_heads, scale, p.causal_offset, p.out);
+  }
 
   // attention() with every query row seeing every key, where the backend may compute the
   // products in a reduced precision (the CPU: bfloat16 with AVX-512 BF16). For compute types

@@ -142,6 +142,40 @@ class CpuBackend final : public Backend {
         });
   }
 
+  // Decoding many sequences of a few rows each: every (sequence, head) pair is independent, so
+  // they share one parallel loop instead of a loop (or none, each being small) per sequence.
+  void attention_many(std::span<const AttentionProblem> problems, int n_heads,
+                      float scale) override {
+    std::int64_t work = 0;
+    for (const auto& p : problems) {
+      if (p.q.rows > kSmallAttentionRows) {
+        Backend::attention_many(problems, n_heads, scale);
+        return;
+      }
+      work += static_cast<std::int64_t>(p.q.rows) * p.k.rows * p.q.cols;
+    }
+    const auto problem_heads = [&](std::size_t i, int h0, int h1) {
+      const auto& p = problems[i];
+      const int head_dim = p.q.cols / n_heads;
+      const int keys = visible_keys(p.q.rows, p.k.rows, p.causal_offset);
+      for (int h = h0; h < h1; ++h) {
+        const int column = h * head_dim;
+        small_head(p.q, {p.k.data + column, p.k.ld}, {p.v.data + column, p.v.ld}, keys, column,
+                   head_dim, scale, p.causal_offset, p.out);
+      }
+    };
+    const auto count = static_cast<int>(problems.size());
+    if (work < kParallelWork || count == 0) {
+      for (int i = 0; i < count; ++i) problem_heads(static_cast<std::size_t>(i), 0, n_heads);
+    } else if (count >= 4 * pool_.size()) {
+      pool_.run(count, [&](int i) { problem_heads(static_cast<std::size_t>(i), 0, n_heads); });
+    } else {
+      pool_.run(count * n_heads, [&](int t) {
+        problem_heads(static_cast<std::size_t>(t / n_heads), t % n_heads, t % n_heads + 1);
+      });
+    }
+  }
+
   // bfloat16 products where the CPU has AVX-512 BF16 and the rows are many (the encoder); each
   // head's keys and values are packed once (in parallel) for all its row blocks.
   void attention_reduced(MatrixView q, MatrixView k, MatrixView v, int n_heads, float scale,
@@ -244,6 +278,19 @@ class CpuBackend final : public Backend {
     int ld;
   };
 
+  static int visible_keys(int rows, int total_keys, int causal_offset) {
+    return causal_offset < 0 ? total_keys : std::min(total_keys, rows + causal_offset);
+  }
+
+  // One head of a few query rows (columns [column, column + head_dim) of q and out) over keys
+  // read in place.
+  static void small_head(MatrixView q, HeadView k, HeadView v, int keys, int column, int head_dim,
+                         float scale, int causal_offset, MutableMatrixView out) {
+    float* scores = scratch_floats(static_cast<std::size_t>(q.rows) * keys);
+    small_attention(q.data + column, q.ld, q.rows, k.data, k.ld, v.data, v.ld, keys, head_dim,
+                    scale, causal_offset, scores, out.data + column, out.ld);
+  }
+
   // Attention with head h's keys and values at key_of(h) and value_of(h).
   template <typename KeyOf, typename ValueOf>
   void attend_heads(MatrixView q, int total_keys, int n_heads, float scale, int causal_offset,
@@ -252,15 +299,10 @@ class CpuBackend final : public Backend {
     if (q.rows <= kSmallAttentionRows) {
       // Decoding: a few query rows. Read K and V in place, one task per head; a product
       // routine would spend more time packing K and V than multiplying.
-      const int keys =
-          causal_offset < 0 ? total_keys : std::min(total_keys, q.rows + causal_offset);
+      const int keys = visible_keys(q.rows, total_keys, causal_offset);
       const auto head = [&](int h) {
-        const int column = h * head_dim;
-        const HeadView k = key_of(h);
-        const HeadView v = value_of(h);
-        float* scores = scratch_floats(static_cast<std::size_t>(q.rows) * keys);
-        small_attention(q.data + column, q.ld, q.rows, k.data, k.ld, v.data, v.ld, keys, head_dim,
-                        scale, causal_offset, scores, out.data + column, out.ld);
+        small_head(q, key_of(h), value_of(h), keys, h * head_dim, head_dim, scale, causal_offset,
+                   out);
       };
       const std::int64_t work = static_cast<std::int64_t>(q.rows) * keys * q.cols;
       if (work < kParallelWork) {

@@ -162,56 +162,99 @@ void LayerNormRow(float* HWY_RESTRICT row, const float* HWY_RESTRICT gamma,
   for (; i < n; ++i) row[i] = (row[i] - mean) * inv_std * gamma[i] + beta[i];
 }
 
+// q[r] . k[j] for one query row and one key row, summed in two vector accumulators.
+template <class D>
+HWY_INLINE float Dot(D d, const float* HWY_RESTRICT qr, const float* HWY_RESTRICT kj, int head_dim) {
+  const auto lanes = static_cast<int>(hn::Lanes(d));
+  const int vector_end = head_dim - head_dim % lanes;
+  auto acc0 = hn::Zero(d);
+  auto acc1 = hn::Zero(d);
+  int i = 0;
+  for (; i + 2 * lanes <= vector_end; i += 2 * lanes) {
+    acc0 = hn::MulAdd(hn::LoadU(d, qr + i), hn::LoadU(d, kj + i), acc0);
+    acc1 = hn::MulAdd(hn::LoadU(d, qr + i + lanes), hn::LoadU(d, kj + i + lanes), acc1);
+  }
+  for (; i < vector_end; i += lanes) acc0 = hn::MulAdd(hn::LoadU(d, qr + i), hn::LoadU(d, kj + i), acc0);
+  float dot = hn::GetLane(hn::SumOfLanes(d, hn::Add(acc0, acc1)));
+  for (; i < head_dim; ++i) dot += qr[i] * kj[i];
+  return dot;
+}
+
+// o[0, head_dim) = sum over keys j (in order) of p[j] v[j], skipping p[j] == 0. Four vectors of
+// columns at a time stay in registers across the keys; the rest go through memory.
+template <class D>
+HWY_INLINE void WeightedValues(D d, const float* HWY_RESTRICT p, const float* HWY_RESTRICT v,
+                               int v_ld, int keys, int head_dim, float* HWY_RESTRICT o) {
+  const auto lanes = static_cast<int>(hn::Lanes(d));
+  const int vector_end = head_dim - head_dim % lanes;
+  int i0 = 0;
+  for (; i0 + 4 * lanes <= vector_end; i0 += 4 * lanes) {
+    auto a0 = hn::Zero(d);
+    auto a1 = hn::Zero(d);
+    auto a2 = hn::Zero(d);
+    auto a3 = hn::Zero(d);
+    for (int j = 0; j < keys; ++j) {
+      if (p[j] == 0.0F) continue;
+      const auto vp = hn::Set(d, p[j]);
+      const float* vj = v + static_cast<std::ptrdiff_t>(j) * v_ld + i0;
+      a0 = hn::MulAdd(vp, hn::LoadU(d, vj), a0);
+      a1 = hn::MulAdd(vp, hn::LoadU(d, vj + lanes), a1);
+      a2 = hn::MulAdd(vp, hn::LoadU(d, vj + 2 * lanes), a2);
+      a3 = hn::MulAdd(vp, hn::LoadU(d, vj + 3 * lanes), a3);
+    }
+    hn::StoreU(a0, d, o + i0);
+    hn::StoreU(a1, d, o + i0 + lanes);
+    hn::StoreU(a2, d, o + i0 + 2 * lanes);
+    hn::StoreU(a3, d, o + i0 + 3 * lanes);
+  }
+  std::fill(o + i0, o + head_dim, 0.0F);
+  for (int j = 0; j < keys; ++j) {
+    if (p[j] == 0.0F) continue;
+    const float* vj = v + static_cast<std::ptrdiff_t>(j) * v_ld;
+    const auto vp = hn::Set(d, p[j]);
+    int i = i0;
+    for (; i < vector_end; i += lanes) {
+      hn::StoreU(hn::MulAdd(vp, hn::LoadU(d, vj + i), hn::LoadU(d, o + i)), d, o + i);
+    }
+    for (; i < head_dim; ++i) o[i] += p[j] * vj[i];
+  }
+}
+
 // Attention of a few query rows against one head's keys and values read where they lie (no
 // packing): scores by dot products with each key row, softmax, then a weighted sum of value
 // rows. For decoding, where a product routine would spend more time packing than computing.
+// Four keys' dot products are interleaved for the sake of the reductions' latency; each is
+// summed exactly as alone.
 void SmallAttention(const float* HWY_RESTRICT q, int q_ld, int rows, const float* HWY_RESTRICT k,
                     int k_ld, const float* HWY_RESTRICT v, int v_ld, int keys, int head_dim,
                     float scale, int causal_offset, float* HWY_RESTRICT scores,
                     float* HWY_RESTRICT out, int out_ld) {
   const hn::ScalableTag<float> d;
-  const auto lanes = static_cast<int>(hn::Lanes(d));
-  const int vector_end = head_dim - head_dim % lanes;
   const auto visible_of = [&](int r) {
     return causal_offset < 0 ? keys : std::min(keys, r + causal_offset + 1);
   };
   const int last_visible = rows > 0 ? visible_of(rows - 1) : 0;
-  for (int j = 0; j < last_visible; ++j) {
-    const float* kj = k + static_cast<std::ptrdiff_t>(j) * k_ld;
-    for (int r = 0; r < rows; ++r) {
-      const float* qr = q + static_cast<std::ptrdiff_t>(r) * q_ld;
-      auto acc0 = hn::Zero(d);
-      auto acc1 = hn::Zero(d);
-      int i = 0;
-      for (; i + 2 * lanes <= vector_end; i += 2 * lanes) {
-        acc0 = hn::MulAdd(hn::LoadU(d, qr + i), hn::LoadU(d, kj + i), acc0);
-        acc1 = hn::MulAdd(hn::LoadU(d, qr + i + lanes), hn::LoadU(d, kj + i + lanes), acc1);
-      }
-      for (; i < vector_end; i += lanes)
-        acc0 = hn::MulAdd(hn::LoadU(d, qr + i), hn::LoadU(d, kj + i), acc0);
-      float dot = hn::GetLane(hn::SumOfLanes(d, hn::Add(acc0, acc1)));
-      for (; i < head_dim; ++i) dot += qr[i] * kj[i];
-      scores[static_cast<std::ptrdiff_t>(r) * keys + j] = dot * scale;
-    }
-  }
   for (int r = 0; r < rows; ++r) {
-    SoftmaxRow(scores + static_cast<std::ptrdiff_t>(r) * keys, visible_of(r), last_visible);
-    float* o = out + static_cast<std::ptrdiff_t>(r) * out_ld;
-    std::fill(o, o + head_dim, 0.0F);
-  }
-  for (int j = 0; j < last_visible; ++j) {
-    const float* vj = v + static_cast<std::ptrdiff_t>(j) * v_ld;
-    for (int r = 0; r < rows; ++r) {
-      const float p = scores[static_cast<std::ptrdiff_t>(r) * keys + j];
-      if (p == 0.0F) continue;
-      float* o = out + static_cast<std::ptrdiff_t>(r) * out_ld;
-      const auto vp = hn::Set(d, p);
-      int i = 0;
-      for (; i < vector_end; i += lanes) {
-        hn::StoreU(hn::MulAdd(vp, hn::LoadU(d, vj + i), hn::LoadU(d, o + i)), d, o + i);
-      }
-      for (; i < head_dim; ++i) o[i] += p * vj[i];
+    const float* qr = q + static_cast<std::ptrdiff_t>(r) * q_ld;
+    float* row = scores + static_cast<std::ptrdiff_t>(r) * keys;
+    int j = 0;
+    for (; j + 4 <= last_visible; j += 4) {
+      const float* kj = k + static_cast<std::ptrdiff_t>(j) * k_ld;
+      const float d0 = Dot(d, qr, kj, head_dim);
+      const float d1 = Dot(d, qr, kj + k_ld, head_dim);
+      const float d2 = Dot(d, qr, kj + 2 * static_cast<std::ptrdiff_t>(k_ld), head_dim);
+      const float d3 = Dot(d, qr, kj + 3 * static_cast<std::ptrdiff_t>(k_ld), head_dim);
+      row[j] = d0 * scale;
+      row[j + 1] = d1 * scale;
+      row[j + 2] = d2 * scale;
+      row[j + 3] = d3 * scale;
     }
+    for (; j < last_visible; ++j) {
+      row[j] = Dot(d, qr, k + static_cast<std::ptrdiff_t>(j) * k_ld, head_dim) * scale;
+    }
+    SoftmaxRow(row, visible_of(r), last_visible);
+    WeightedValues(d, row, v, v_ld, last_visible, head_dim,
+                   out + static_cast<std::ptrdiff_t>(r) * out_ld);
   }
 }
 
@@ -224,6 +267,22 @@ float MaxValue(const float* HWY_RESTRICT x, std::size_t n) {
   float result = hn::GetLane(hn::MaxOfLanes(d, m));
   for (; i < n; ++i) result = std::max(result, x[i]);
   return result;
+}
+
+std::size_t FindAtLeast(const float* HWY_RESTRICT x, std::size_t from, std::size_t n,
+                        float threshold) {
+  const hn::ScalableTag<float> d;
+  const std::size_t lanes = hn::Lanes(d);
+  const auto vthreshold = hn::Set(d, threshold);
+  std::size_t i = from;
+  for (; i + lanes <= n; i += lanes) {
+    const intptr_t lane = hn::FindFirstTrue(d, hn::Ge(hn::LoadU(d, x + i), vthreshold));
+    if (lane >= 0) return i + static_cast<std::size_t>(lane);
+  }
+  for (; i < n; ++i) {
+    if (x[i] >= threshold) return i;
+  }
+  return n;
 }
 
 // sum exp(x[i] - shift), exp in float (1 ulp), summed in float over short blocks and the block
@@ -267,6 +326,7 @@ HWY_EXPORT(QuantizeRow);
 HWY_EXPORT(Target);
 HWY_EXPORT(MaxValue);
 HWY_EXPORT(SumExp);
+HWY_EXPORT(FindAtLeast);
 HWY_EXPORT(SmallAttention);
 
 void softmax_row(float* row, int visible, int cols) {
@@ -290,6 +350,9 @@ void small_attention(const float* q, int q_ld, int rows, const float* k, int k_l
 float max_value(const float* x, std::size_t n) { return HWY_DYNAMIC_DISPATCH(MaxValue)(x, n); }
 double sum_exp(const float* x, std::size_t n, float shift) {
   return HWY_DYNAMIC_DISPATCH(SumExp)(x, n, shift);
+}
+std::size_t find_at_least(const float* x, std::size_t from, std::size_t n, float threshold) {
+  return HWY_DYNAMIC_DISPATCH(FindAtLeast)(x, from, n, threshold);
 }
 const char* vector_ops_target() { return HWY_DYNAMIC_DISPATCH(Target)(); }
 

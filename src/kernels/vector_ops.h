@@ -35,6 +35,9 @@ void small_attention(const float* q, int q_ld, int rows, const float* k, int k_l
 float max_value(const float* x, std::size_t n);
 // sum of exp(x[i] - shift) (exp in float, accurate to about 1 ulp; -inf terms add 0), in double.
 double sum_exp(const float* x, std::size_t n, float shift);
+// The first i in [from, n) with x[i] >= threshold, or n: a vocabulary scanned for the few
+// logits that can still enter a beam's best candidates.
+std::size_t find_at_least(const float* x, std::size_t from, std::size_t n, float threshold);
 // The name of the instruction set these kernels run with, e.g. "AVX3" or "AVX2".
 const char* vector_ops_target();
 

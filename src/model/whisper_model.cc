@@ -22,6 +22,8 @@ struct Workspace {
   std::vector<float> hidden;
   std::vector<float> scores;
   std::vector<float> x;
+  std::vector<kernels::AttentionProblem> attention_problems;
+  std::vector<float> logits;
 };
 
 Workspace& workspace() {
@@ -378,6 +380,8 @@ void WhisperModel::decoder_self_attention(const SelfAttention& layer, int layer_
   normalized(layer.norm, x, rows, ws.normed);
   apply(layer.query_key_value, ws.normed.data(), rows, ws.qkv);
   ws.context.resize(static_cast<std::size_t>(rows) * d);
+  auto& problems = ws.attention_problems;
+  problems.clear();
   for (std::size_t s = 0; s < steps.size(); ++s) {
     auto& state = *steps[s].state;
     const int offset = state.length;
@@ -394,11 +398,15 @@ void WhisperModel::decoder_self_attention(const SelfAttention& layer, int layer_
         std::copy(source + 2 * d, source + 3 * d,
                   values.begin() + static_cast<std::ptrdiff_t>(offset + r) * d);
       }
-      attend<NoScores>({block, new_tokens, d, 3 * d}, {keys.data(), offset + new_tokens, d, d},
-                       {values.data(), offset + new_tokens, d, d}, weights_.n_text_heads,
-                       /*causal_offset=*/offset, ws.context.data() + first * d, nullptr);
+      problems.push_back({.q = {block, new_tokens, d, 3 * d},
+                          .k = {keys.data(), offset + new_tokens, d, d},
+                          .v = {values.data(), offset + new_tokens, d, d},
+                          .causal_offset = offset,
+                          .out = {ws.context.data() + first * d, new_tokens, d, d}});
     }
   }
+  const float scale = 1.0F / std::sqrt(static_cast<float>(d / weights_.n_text_heads));
+  backend_->attention_many(problems, weights_.n_text_heads, scale);
   apply(layer.output, ws.context.data(), rows, ws.projected);
   backend_->add(ws.projected, x);
 }
@@ -609,7 +617,11 @@ void WhisperModel::decode_batch(std::span<DecodeStep> steps) const {
   }
   backend_->layer_norm({selected.data(), n_out, d, d}, w.decoder_norm.gamma, w.decoder_norm.beta,
                        kLayerNormEpsilon);
-  std::vector<float> logits(static_cast<std::size_t>(n_out) * w.n_vocab);
+  // One step's logits go straight into its own vector (a recycled one keeps its capacity);
+  // several steps' into a buffer this thread keeps, then each its part.
+  const auto size = static_cast<std::size_t>(n_out) * w.n_vocab;
+  auto& logits = steps.size() == 1 ? steps[0].logits : ws.logits;
+  if (logits.size() < size || steps.size() == 1) logits.resize(size);
   const kernels::MutableMatrixView out{logits.data(), n_out, w.n_vocab, w.n_vocab};
   if (w.token_embedding_int8.empty()) {
     backend_->linear({selected.data(), n_out, d, d}, {w.token_embedding.data(), w.n_vocab, d, d},
@@ -617,15 +629,12 @@ void WhisperModel::decode_batch(std::span<DecodeStep> steps) const {
   } else {
     backend_->linear_int8({selected.data(), n_out, d, d}, w.token_embedding_int8, {}, out);
   }
-  if (steps.size() == 1) {
-    steps[0].logits = std::move(logits);
-    return;
-  }
+  if (steps.size() == 1) return;
   auto from = logits.begin();
   for (auto& step : steps) {
-    const auto size = static_cast<std::ptrdiff_t>(step.positions.size()) * w.n_vocab;
-    step.logits.assign(from, from + size);
-    from += size;
+    const auto part = static_cast<std::ptrdiff_t>(step.positions.size()) * w.n_vocab;
+    step.logits.assign(from, from + part);
+    from += part;
   }
 }
 

@@ -33,6 +33,7 @@
 namespace amanuensis::backends {
 namespace {
 
+using kernels::AttentionProblem;
 using kernels::MatrixView;
 using kernels::MutableMatrixView;
 
@@ -274,6 +275,52 @@ TEST_P(OpsTest, AttentionFullAndCausalOnStridedHeads) {
     }
     const std::vector<double> mag(got.size(), largest_v);
     expect_close(got, want, mag, GetParam().product_tolerance, 1e-6, "attention");
+  }
+}
+
+// Decoding a batch: each sequence attends over its own cache. Whatever the backend runs side by
+// side must equal the sequences one by one, bit for bit. Sets of 12, 2 and 3 tiny sequences take
+// the CPU's per-sequence, per-head and single-thread paths; one of 20 rows the general one.
+TEST_P(OpsTest, AttentionManyEqualsEachProblemAlone) {
+  const int heads = 6;
+  const int head_dim = 64;
+  const int d = heads * head_dim;
+  const float scale = 0.125F;
+  struct Shape {
+    int rows, keys, causal;
+  };
+  const std::vector<std::vector<Shape>> sets = {
+      {{1, 40, 39}, {1, 41, 40}, {1, 200, 199}, {2, 50, 48}, {1, 7, 6}, {3, 90, 87},
+       {1, 1, 0}, {1, 120, -1}, {5, 64, 59}, {1, 33, 32}, {1, 300, 299}, {4, 4, 0}},
+      {{1, 250, 249}, {2, 180, 178}},
+      {{1, 3, 2}, {1, 4, 3}, {2, 5, 3}},
+      {{1, 30, 29}, {20, 60, 40}}};
+  std::uint32_t seed = 40;
+  for (const auto& shapes : sets) {
+    std::vector<std::vector<float>> qs;
+    std::vector<std::vector<float>> kvs;
+    for (const auto& shape : shapes) {
+      qs.push_back(random_values(static_cast<std::size_t>(shape.rows) * d, 1.0F, ++seed));
+      kvs.push_back(random_values(static_cast<std::size_t>(shape.keys) * 2 * d, 1.0F, ++seed));
+    }
+    std::vector<std::vector<float>> got;
+    std::vector<std::vector<float>> want;
+    std::vector<AttentionProblem> problems;
+    for (std::size_t i = 0; i < shapes.size(); ++i) {
+      const auto& [rows, keys, causal] = shapes[i];
+      got.emplace_back(static_cast<std::size_t>(rows) * d, -1.0F);
+      want.emplace_back(got.back().size(), -2.0F);
+      const MatrixView q{qs[i].data(), rows, d, d};
+      const MatrixView k{kvs[i].data(), keys, d, 2 * d};
+      const MatrixView v{kvs[i].data() + d, keys, d, 2 * d};
+      problems.push_back({q, k, v, causal, {got.back().data(), rows, d, d}});
+      backend_->attention(q, k, v, heads, scale, causal, {want.back().data(), rows, d, d});
+    }
+    backend_->attention_many(problems, heads, scale);
+    for (std::size_t i = 0; i < shapes.size(); ++i) {
+      SCOPED_TRACE("set of " + std::to_string(shapes.size()) + ", problem " + std::to_string(i));
+      EXPECT_EQ(got[i], want[i]);
+    }
   }
 }
 

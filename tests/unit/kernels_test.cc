@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -773,6 +774,31 @@ TEST(VectorOps, MaxValueAndSumExpMatchNaiveOnEveryTarget) {
       for (std::size_t i = 0; i < n; ++i) want += std::exp(static_cast<double>(x[i] - want_max));
       ASSERT_NEAR(sum_exp(x.data(), n, want_max), want, 1e-6 * want);
     }
+  });
+}
+
+// Beam search scans a vocabulary for logits at or above a floor: every index in order, none
+// skipped, -inf never taken, from any start and near either end.
+TEST(VectorOps, FindAtLeastVisitsWhatALoopWouldOnEveryTarget) {
+  auto x = random_values(51865, 6.0F, 19);
+  x[3] = -HUGE_VALF;
+  x[51864] = 5.9F;
+  for_each_vector_target([&] {
+    for (const float floor : {std::numeric_limits<float>::lowest(), 0.0F, 5.0F, 5.9F, 7.0F}) {
+      for (const std::size_t n : {std::size_t{0}, std::size_t{1}, std::size_t{17}, x.size()}) {
+        std::vector<std::size_t> got;
+        for (std::size_t t = find_at_least(x.data(), 0, n, floor); t < n;
+             t = find_at_least(x.data(), t + 1, n, floor)) {
+          got.push_back(t);
+        }
+        std::vector<std::size_t> want;
+        for (std::size_t t = 0; t < n; ++t) {
+          if (x[t] >= floor) want.push_back(t);
+        }
+        ASSERT_EQ(got, want) << "floor " << floor << ", n " << n;
+      }
+    }
+    ASSERT_EQ(find_at_least(x.data(), x.size(), x.size(), 0.0F), x.size());
   });
 }
 

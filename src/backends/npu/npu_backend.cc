@@ -64,6 +64,10 @@ class NpuBackend final : public kernels::Backend {
                  int causal_offset, MutableMatrixView out) override {
     cpu_->attention(q, k, v, n_heads, scale, causal_offset, out);
   }
+  void attention_many(std::span<const kernels::AttentionProblem> problems, int n_heads,
+                      float scale) override {
+    cpu_->attention_many(problems, n_heads, scale);
+  }
   void attention_reduced(MatrixView q, MatrixView k, MatrixView v, int n_heads, float scale,
                          MutableMatrixView out) override {
     cpu_->attention_reduced(q, k, v, n_heads, scale, out);
