@@ -102,7 +102,13 @@ class CpuBackend final : public Backend {
   void linear_int8(MatrixView x, const Int8Matrix& weight, std::span<const float> bias,
                    MutableMatrixView y) override {
     thread_local QuantizedRows quantized;
-    quantize_rows(isa_, x.data, x.rows, x.cols, x.ld, weight.padded_cols, quantized);
+    quantize_rows_prepare(isa_, x.rows, weight.padded_cols, quantized);
+    auto& rows_out = quantized;  // the caller's; pool threads fill their own rows of it
+    // (Decoding's few rows stay on this thread; the encoder's thousands are shared.)
+    const int grain = std::max(1, 4 * kElementGrain / std::max(1, x.cols));
+    pool_.for_range(x.rows, grain, [&](int r0, int r1) {
+      quantize_row_range(x.data, r0, r1, x.cols, x.ld, rows_out);
+    });
     const float* bias_data = bias.empty() ? nullptr : bias.data();
     constexpr int kRowChunk = 96;
     const int row_chunks = ceil_div(x.rows, kRowChunk);

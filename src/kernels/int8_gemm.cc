@@ -104,37 +104,40 @@ int QuantizedRows::value(int row, int col) const {
 
 namespace {
 
-// Splits each signed row of out.data into |q| (kept in data) and its sign mask (in signs), and
-// sums |q| over the negative values per row: the AVX2 kernel's form (int8_gemm.h).
-void split_magnitude_and_sign(QuantizedRows& out) {
-  out.signs.resize(out.data.size());
-  out.negative_sums.resize(out.rows);
-  for (int r = 0; r < out.rows; ++r) {
-    const std::size_t begin = static_cast<std::size_t>(r) * out.padded_cols;
-    std::int8_t* q = out.data.data() + begin;
-    std::int8_t* s = out.signs.data() + begin;
-    std::int32_t negative = 0;
-    for (int c = 0; c < out.padded_cols; ++c) {
-      const std::int8_t mask = q[c] < 0 ? -1 : 0;
-      s[c] = mask;
-      negative += mask & -q[c];
-      q[c] = static_cast<std::int8_t>(q[c] < 0 ? -q[c] : q[c]);
-    }
-    out.negative_sums[r] = negative;
+// Splits signed row r of out.data into |q| (kept in data) and its sign mask (in signs), and sums
+// |q| over the negative values: the AVX2 kernel's form (int8_gemm.h).
+void split_magnitude_and_sign(QuantizedRows& out, int r) {
+  const std::size_t begin = static_cast<std::size_t>(r) * out.padded_cols;
+  std::int8_t* q = out.data.data() + begin;
+  std::int8_t* s = out.signs.data() + begin;
+  std::int32_t negative = 0;
+  for (int c = 0; c < out.padded_cols; ++c) {
+    const std::int8_t mask = q[c] < 0 ? -1 : 0;
+    s[c] = mask;
+    negative += mask & -q[c];
+    q[c] = static_cast<std::int8_t>(q[c] < 0 ? -q[c] : q[c]);
   }
+  out.negative_sums[r] = negative;
 }
 
 }  // namespace
 
-void quantize_rows(CpuIsa isa, const float* x, int m, int k, int ldx, int padded_cols,
-                   QuantizedRows& out) {
+void quantize_rows_prepare(CpuIsa isa, int m, int padded_cols, QuantizedRows& out) {
   out.rows = m;
   out.padded_cols = padded_cols;
   out.form = activation_form(isa);
   out.data.resize(static_cast<std::size_t>(m) * padded_cols);
   out.scales.resize(m);
+  if (out.form == ActivationForm::kMagnitudeSign) {
+    out.signs.resize(out.data.size());
+    out.negative_sums.resize(m);
+  }
+}
+
+void quantize_row_range(const float* x, int r0, int r1, int k, int ldx, QuantizedRows& out) {
+  const int padded_cols = out.padded_cols;
   const std::uint8_t flip = out.form == ActivationForm::kBiased ? 0x80 : 0x00;
-  for (int r = 0; r < m; ++r) {
+  for (int r = r0; r < r1; ++r) {
     const float* row = x + static_cast<std::size_t>(r) * ldx;
     auto* q = reinterpret_cast<std::uint8_t*>(out.data.data() +
                                               static_cast<std::size_t>(r) * padded_cols);
@@ -144,8 +147,14 @@ void quantize_rows(CpuIsa isa, const float* x, int m, int k, int ldx, int padded
                  reinterpret_cast<std::int8_t*>(q));
     for (int c = k; c < padded_cols; ++c) q[c] = flip;
     out.scales[r] = max_value / 127.0F;
+    if (out.form == ActivationForm::kMagnitudeSign) split_magnitude_and_sign(out, r);
   }
-  if (out.form == ActivationForm::kMagnitudeSign) split_magnitude_and_sign(out);
+}
+
+void quantize_rows(CpuIsa isa, const float* x, int m, int k, int ldx, int padded_cols,
+                   QuantizedRows& out) {
+  quantize_rows_prepare(isa, m, padded_cols, out);
+  quantize_row_range(x, 0, m, k, ldx, out);
 }
 
 namespace {

@@ -98,6 +98,10 @@ struct QuantizedRows {
 // Quantises x[m, k] (row stride ldx) for `isa`'s kernel, reusing `out`'s storage.
 void quantize_rows(CpuIsa isa, const float* x, int m, int k, int ldx, int padded_cols,
                    QuantizedRows& out);
+// The same in parts, for threads to share: sizes `out` for m rows, then rows [r0, r1) of x
+// (each row is quantised on its own, so any split gives the same bytes).
+void quantize_rows_prepare(CpuIsa isa, int m, int padded_cols, QuantizedRows& out);
+void quantize_row_range(const float* x, int r0, int r1, int k, int ldx, QuantizedRows& out);
 
 // y[r, n] = (sum_k q_a[r, k] q_w[n, k]) * a.scale[r] * w.scale[n] + bias[n] (rounded as above)
 // for rows r in [r0, r1) and columns n in [n0, min(n1, w.rows)); n0 and n1 multiples of 16;
