@@ -35,4 +35,37 @@ void Backend::attention_half_cache(MatrixView q, const HalfKeyValues& kv, float 
   }
 }
 
+namespace {
+
+// Rows of `shared` then rows of `own`, contiguous ([shared.rows + own.rows, own.cols]).
+void stack_rows(MatrixView shared, MatrixView own, std::vector<float>& out) {
+  out.resize(static_cast<std::size_t>(shared.rows + own.rows) * own.cols);
+  auto into = out.begin();
+  for (const auto& part : {shared, own}) {
+    for (int r = 0; r < part.rows; ++r) {
+      const float* row = part.data + static_cast<std::size_t>(r) * part.ld;
+      into = std::copy(row, row + own.cols, into);
+    }
+  }
+}
+
+}  // namespace
+
+void Backend::attention_many(std::span<const AttentionProblem> problems, int n_heads,
+                             float scale) {
+  thread_local std::vector<float> keys;
+  thread_local std::vector<float> values;
+  for (const auto& p : problems) {
+    if (p.shared_k.rows == 0) {
+      attention(p.q, p.k, p.v, n_heads, scale, p.causal_offset, p.out);
+      continue;
+    }
+    stack_rows(p.shared_k, p.k, keys);
+    stack_rows(p.shared_v, p.v, values);
+    const int rows = p.shared_k.rows + p.k.rows;
+    attention(p.q, {keys.data(), rows, p.k.cols, p.k.cols}, {values.data(), rows, p.v.cols, p.v.cols},
+              n_heads, scale, p.causal_offset, p.out);
+  }
+}
+
 }  // namespace amanuensis::kernels

@@ -32,13 +32,19 @@ struct MutableMatrixView {
 };
 
 // One problem of Backend::attention_many: its queries, keys and values (all heads side by side,
-// as attention() takes them), its causal offset and where its output goes.
+// as attention() takes them), its causal offset and where its output goes. `shared_k` and
+// `shared_v`, when they have rows, are keys and values seen before k's and v's: a prompt that
+// several problems (the beams of one window) have in common and that is stored once. The
+// problem is then attention over the two laid end to end; causal_offset counts from the first
+// shared row.
 struct AttentionProblem {
   MatrixView q;
   MatrixView k;
   MatrixView v;
   int causal_offset;
   MutableMatrixView out;
+  MatrixView shared_k{nullptr, 0, 0, 0};
+  MatrixView shared_v{nullptr, 0, 0, 0};
 };
 
 class Backend {
@@ -70,11 +76,10 @@ class Backend {
 
   // attention() for each problem, all with n_heads heads and this scale: independent sequences
   // (the beams and windows of a decoding batch, each over its own cache), which a backend may
-  // run side by side. By default one after another.
+  // run side by side, reading keys they share once.
+  // By default one after another, shared keys copied in front of each problem's own.
   virtual void attention_many(std::span<const AttentionProblem> problems, int n_heads,
-                              float scale) {
-    for (const auto& p : problems) attention(p.q, p.k, p.v, n_heads, scale, p.causal_offset, p.out);
-  }
+                              float scale);
 
   // attention() with every query row seeing every key, where the backend may compute the
   // products in a reduced precision (the CPU: bfloat16 with AVX-512 BF16). For compute types

@@ -11,6 +11,7 @@
 #include "kernels/flash_attention_bf16.h"
 #include "kernels/half_cache.h"
 #include "kernels/int8_gemm.h"
+#include "kernels/small_attention.h"
 #include "kernels/thread_pool.h"
 #include "kernels/vector_ops.h"
 
@@ -148,8 +149,10 @@ class CpuBackend final : public Backend {
         });
   }
 
-  // Decoding many sequences of a few rows each: every (sequence, head) pair is independent, so
-  // they share one parallel loop instead of a loop (or none, each being small) per sequence.
+  // Decoding many sequences of a few rows each: every (group, head) pair is independent, so
+  // they share one parallel loop instead of a loop (or none, each being small) per sequence. A
+  // group is a run of problems with the same shared keys (one window's beams), which are read
+  // once for the group.
   void attention_many(std::span<const AttentionProblem> problems, int n_heads,
                       float scale) override {
     std::int64_t work = 0;
@@ -158,26 +161,31 @@ class CpuBackend final : public Backend {
         Backend::attention_many(problems, n_heads, scale);
         return;
       }
-      work += static_cast<std::int64_t>(p.q.rows) * p.k.rows * p.q.cols;
+      work += static_cast<std::int64_t>(p.q.rows) * (p.shared_k.rows + p.k.rows) * p.q.cols;
     }
-    const auto problem_heads = [&](std::size_t i, int h0, int h1) {
+    thread_local std::vector<std::pair<std::size_t, std::size_t>> groups;
+    groups.clear();
+    for (std::size_t i = 0; i < problems.size(); ++i) {
       const auto& p = problems[i];
-      const int head_dim = p.q.cols / n_heads;
-      const int keys = visible_keys(p.q.rows, p.k.rows, p.causal_offset);
-      for (int h = h0; h < h1; ++h) {
-        const int column = h * head_dim;
-        small_head(p.q, {p.k.data + column, p.k.ld}, {p.v.data + column, p.v.ld}, keys, column,
-                   head_dim, scale, p.causal_offset, p.out);
+      if (i > 0 && p.shared_k.rows > 0 && p.shared_k.data == problems[i - 1].shared_k.data &&
+          p.shared_k.rows == problems[i - 1].shared_k.rows) {
+        groups.back().second = i + 1;
+      } else {
+        groups.emplace_back(i, i + 1);
       }
+    }
+    const auto& runs = groups;  // the caller's; pool threads only read it
+    const auto group_heads = [&](std::size_t g, int h0, int h1) {
+      for (int h = h0; h < h1; ++h) attend_group(problems, runs[g], n_heads, h, scale);
     };
-    const auto count = static_cast<int>(problems.size());
+    const auto count = static_cast<int>(runs.size());
     if (work < kParallelWork || count == 0) {
-      for (int i = 0; i < count; ++i) problem_heads(static_cast<std::size_t>(i), 0, n_heads);
+      for (int g = 0; g < count; ++g) group_heads(static_cast<std::size_t>(g), 0, n_heads);
     } else if (count >= 4 * pool_.size()) {
-      pool_.run(count, [&](int i) { problem_heads(static_cast<std::size_t>(i), 0, n_heads); });
+      pool_.run(count, [&](int g) { group_heads(static_cast<std::size_t>(g), 0, n_heads); });
     } else {
       pool_.run(count * n_heads, [&](int t) {
-        problem_heads(static_cast<std::size_t>(t / n_heads), t % n_heads, t % n_heads + 1);
+        group_heads(static_cast<std::size_t>(t / n_heads), t % n_heads, t % n_heads + 1);
       });
     }
   }
@@ -286,6 +294,33 @@ class CpuBackend final : public Backend {
 
   static int visible_keys(int rows, int total_keys, int causal_offset) {
     return causal_offset < 0 ? total_keys : std::min(total_keys, rows + causal_offset);
+  }
+
+  // Head h of problems [run.first, run.second), which share their shared keys.
+  static void attend_group(std::span<const AttentionProblem> problems,
+                           std::pair<std::size_t, std::size_t> run, int n_heads, int h,
+                           float scale) {
+    thread_local std::vector<SmallSequence> sequences;
+    sequences.clear();
+    const auto& first = problems[run.first];
+    const int head_dim = first.q.cols / n_heads;
+    const int column = h * head_dim;
+    const int shared_rows = first.shared_k.rows;
+    std::size_t scratch = 0;
+    for (std::size_t i = run.first; i < run.second; ++i) {
+      const auto& p = problems[i];
+      const int causal = p.causal_offset < 0 ? -1 : p.causal_offset - shared_rows;
+      sequences.push_back({p.q.data + column, p.q.ld, p.q.rows, p.k.data + column, p.k.ld,
+                           p.v.data + column, p.v.ld, p.k.rows, causal, p.out.data + column,
+                           p.out.ld});
+      scratch = std::max(scratch, static_cast<std::size_t>(shared_rows + p.k.rows));
+    }
+    SharedKeys shared;
+    if (shared_rows > 0) {
+      shared = {first.shared_k.data + column, first.shared_k.ld, first.shared_v.data + column,
+                first.shared_v.ld, shared_rows};
+    }
+    small_attention_shared(shared, sequences, head_dim, scale, scratch_floats(scratch));
   }
 
   // One head of a few query rows (columns [column, column + head_dim) of q and out) over keys

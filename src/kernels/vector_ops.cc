@@ -162,102 +162,6 @@ void LayerNormRow(float* HWY_RESTRICT row, const float* HWY_RESTRICT gamma,
   for (; i < n; ++i) row[i] = (row[i] - mean) * inv_std * gamma[i] + beta[i];
 }
 
-// q[r] . k[j] for one query row and one key row, summed in two vector accumulators.
-template <class D>
-HWY_INLINE float Dot(D d, const float* HWY_RESTRICT qr, const float* HWY_RESTRICT kj, int head_dim) {
-  const auto lanes = static_cast<int>(hn::Lanes(d));
-  const int vector_end = head_dim - head_dim % lanes;
-  auto acc0 = hn::Zero(d);
-  auto acc1 = hn::Zero(d);
-  int i = 0;
-  for (; i + 2 * lanes <= vector_end; i += 2 * lanes) {
-    acc0 = hn::MulAdd(hn::LoadU(d, qr + i), hn::LoadU(d, kj + i), acc0);
-    acc1 = hn::MulAdd(hn::LoadU(d, qr + i + lanes), hn::LoadU(d, kj + i + lanes), acc1);
-  }
-  for (; i < vector_end; i += lanes) acc0 = hn::MulAdd(hn::LoadU(d, qr + i), hn::LoadU(d, kj + i), acc0);
-  float dot = hn::GetLane(hn::SumOfLanes(d, hn::Add(acc0, acc1)));
-  for (; i < head_dim; ++i) dot += qr[i] * kj[i];
-  return dot;
-}
-
-// o[0, head_dim) = sum over keys j (in order) of p[j] v[j], skipping p[j] == 0. Four vectors of
-// columns at a time stay in registers across the keys; the rest go through memory.
-template <class D>
-HWY_INLINE void WeightedValues(D d, const float* HWY_RESTRICT p, const float* HWY_RESTRICT v,
-                               int v_ld, int keys, int head_dim, float* HWY_RESTRICT o) {
-  const auto lanes = static_cast<int>(hn::Lanes(d));
-  const int vector_end = head_dim - head_dim % lanes;
-  int i0 = 0;
-  for (; i0 + 4 * lanes <= vector_end; i0 += 4 * lanes) {
-    auto a0 = hn::Zero(d);
-    auto a1 = hn::Zero(d);
-    auto a2 = hn::Zero(d);
-    auto a3 = hn::Zero(d);
-    for (int j = 0; j < keys; ++j) {
-      if (p[j] == 0.0F) continue;
-      const auto vp = hn::Set(d, p[j]);
-      const float* vj = v + static_cast<std::ptrdiff_t>(j) * v_ld + i0;
-      a0 = hn::MulAdd(vp, hn::LoadU(d, vj), a0);
-      a1 = hn::MulAdd(vp, hn::LoadU(d, vj + lanes), a1);
-      a2 = hn::MulAdd(vp, hn::LoadU(d, vj + 2 * lanes), a2);
-      a3 = hn::MulAdd(vp, hn::LoadU(d, vj + 3 * lanes), a3);
-    }
-    hn::StoreU(a0, d, o + i0);
-    hn::StoreU(a1, d, o + i0 + lanes);
-    hn::StoreU(a2, d, o + i0 + 2 * lanes);
-    hn::StoreU(a3, d, o + i0 + 3 * lanes);
-  }
-  std::fill(o + i0, o + head_dim, 0.0F);
-  for (int j = 0; j < keys; ++j) {
-    if (p[j] == 0.0F) continue;
-    const float* vj = v + static_cast<std::ptrdiff_t>(j) * v_ld;
-    const auto vp = hn::Set(d, p[j]);
-    int i = i0;
-    for (; i < vector_end; i += lanes) {
-      hn::StoreU(hn::MulAdd(vp, hn::LoadU(d, vj + i), hn::LoadU(d, o + i)), d, o + i);
-    }
-    for (; i < head_dim; ++i) o[i] += p[j] * vj[i];
-  }
-}
-
-// Attention of a few query rows against one head's keys and values read where they lie (no
-// packing): scores by dot products with each key row, softmax, then a weighted sum of value
-// rows. For decoding, where a product routine would spend more time packing than computing.
-// Four keys' dot products are interleaved for the sake of the reductions' latency; each is
-// summed exactly as alone.
-void SmallAttention(const float* HWY_RESTRICT q, int q_ld, int rows, const float* HWY_RESTRICT k,
-                    int k_ld, const float* HWY_RESTRICT v, int v_ld, int keys, int head_dim,
-                    float scale, int causal_offset, float* HWY_RESTRICT scores,
-                    float* HWY_RESTRICT out, int out_ld) {
-  const hn::ScalableTag<float> d;
-  const auto visible_of = [&](int r) {
-    return causal_offset < 0 ? keys : std::min(keys, r + causal_offset + 1);
-  };
-  const int last_visible = rows > 0 ? visible_of(rows - 1) : 0;
-  for (int r = 0; r < rows; ++r) {
-    const float* qr = q + static_cast<std::ptrdiff_t>(r) * q_ld;
-    float* row = scores + static_cast<std::ptrdiff_t>(r) * keys;
-    int j = 0;
-    for (; j + 4 <= last_visible; j += 4) {
-      const float* kj = k + static_cast<std::ptrdiff_t>(j) * k_ld;
-      const float d0 = Dot(d, qr, kj, head_dim);
-      const float d1 = Dot(d, qr, kj + k_ld, head_dim);
-      const float d2 = Dot(d, qr, kj + 2 * static_cast<std::ptrdiff_t>(k_ld), head_dim);
-      const float d3 = Dot(d, qr, kj + 3 * static_cast<std::ptrdiff_t>(k_ld), head_dim);
-      row[j] = d0 * scale;
-      row[j + 1] = d1 * scale;
-      row[j + 2] = d2 * scale;
-      row[j + 3] = d3 * scale;
-    }
-    for (; j < last_visible; ++j) {
-      row[j] = Dot(d, qr, k + static_cast<std::ptrdiff_t>(j) * k_ld, head_dim) * scale;
-    }
-    SoftmaxRow(row, visible_of(r), last_visible);
-    WeightedValues(d, row, v, v_ld, last_visible, head_dim,
-                   out + static_cast<std::ptrdiff_t>(r) * out_ld);
-  }
-}
-
 float MaxValue(const float* HWY_RESTRICT x, std::size_t n) {
   const hn::ScalableTag<float> d;
   const std::size_t lanes = hn::Lanes(d);
@@ -327,7 +231,6 @@ HWY_EXPORT(Target);
 HWY_EXPORT(MaxValue);
 HWY_EXPORT(SumExp);
 HWY_EXPORT(FindAtLeast);
-HWY_EXPORT(SmallAttention);
 
 void softmax_row(float* row, int visible, int cols) {
   HWY_DYNAMIC_DISPATCH(SoftmaxRow)(row, visible, cols);
@@ -340,12 +243,6 @@ void add(const float* x, float* y, std::size_t n) { HWY_DYNAMIC_DISPATCH(Add)(x,
 float max_abs(const float* x, std::size_t n) { return HWY_DYNAMIC_DISPATCH(MaxAbs)(x, n); }
 void quantize_row(const float* x, std::size_t n, float inverse, std::uint8_t flip, std::int8_t* q) {
   HWY_DYNAMIC_DISPATCH(QuantizeRow)(x, n, inverse, flip, q);
-}
-void small_attention(const float* q, int q_ld, int rows, const float* k, int k_ld, const float* v,
-                     int v_ld, int keys, int head_dim, float scale, int causal_offset,
-                     float* scores, float* out, int out_ld) {
-  HWY_DYNAMIC_DISPATCH(SmallAttention)
-  (q, q_ld, rows, k, k_ld, v, v_ld, keys, head_dim, scale, causal_offset, scores, out, out_ld);
 }
 float max_value(const float* x, std::size_t n) { return HWY_DYNAMIC_DISPATCH(MaxValue)(x, n); }
 double sum_exp(const float* x, std::size_t n, float shift) {

@@ -25,12 +25,6 @@ float max_abs(const float* x, std::size_t n);
 // q[i] = round(x[i] * inverse), halves to even (as CTranslate2 rounds), with its bits xor
 // `flip`; the products must lie within [-127, 127].
 void quantize_row(const float* x, std::size_t n, float inverse, std::uint8_t flip, std::int8_t* q);
-// One attention head for a few query rows (decoding): out[r] = softmax(scale * q[r] k^T) v over
-// the keys row r sees (all with causal_offset < 0, else [0, r + causal_offset]), reading k and v
-// rows in place. `scores` is scratch of rows * keys floats.
-void small_attention(const float* q, int q_ld, int rows, const float* k, int k_ld, const float* v,
-                     int v_ld, int keys, int head_dim, float scale, int causal_offset,
-                     float* scores, float* out, int out_ld);
 // max x[i] (-inf for n == 0).
 float max_value(const float* x, std::size_t n);
 // sum of exp(x[i] - shift) (exp in float, accurate to about 1 ulp; -inf terms add 0), in double.

@@ -250,6 +250,21 @@ void WhisperModel::feed_forward(const FeedForward& layer, std::vector<float>& x,
 }
 
 void DecoderState::reorder(std::span<const int> order) {
+  if (sequences.size() == 1 && order.size() > 1 && shared_length == 0 && length > 0) {
+    // Every new sequence is a copy of the one: its rows become the shared ones.
+    shared = std::move(sequences[0]);
+    shared_length = length;
+    sequences.assign(order.size(), SequenceCache{});
+    for (auto& sequence : sequences) {
+      sequence.keys.resize(shared.keys.size());
+      sequence.values.resize(shared.values.size());
+      for (std::size_t l = 0; l < shared.keys.size(); ++l) {
+        sequence.keys[l].resize(shared.keys[l].size());
+        sequence.values[l].resize(shared.values[l].size());
+      }
+    }
+    return;
+  }
   std::vector<int> uses(sequences.size(), 0);
   for (const int source : order) ++uses[source];
   std::vector<SequenceCache> spare;
@@ -266,7 +281,7 @@ void DecoderState::reorder(std::span<const int> order) {
       to.values.resize(from.values.size());
     }
     for (std::size_t l = 0; l < from.keys.size(); ++l) {
-      const auto filled = static_cast<std::ptrdiff_t>(length) * row_width;
+      const auto filled = static_cast<std::ptrdiff_t>(length - shared_length) * row_width;
       to.keys[l].resize(from.keys[l].size());
       to.values[l].resize(from.values[l].size());
       std::copy(from.keys[l].begin(), from.keys[l].begin() + filled, to.keys[l].begin());
@@ -385,7 +400,14 @@ void WhisperModel::decoder_self_attention(const SelfAttention& layer, int layer_
   for (std::size_t s = 0; s < steps.size(); ++s) {
     auto& state = *steps[s].state;
     const int offset = state.length;
+    const int own = offset - state.shared_length;  // rows in each sequence's own cache
     const int new_tokens = layout[s].new_tokens;
+    const kernels::MatrixView shared_keys{
+        state.shared_length > 0 ? state.shared.keys[layer_index].data() : nullptr,
+        state.shared_length, d, d};
+    const kernels::MatrixView shared_values{
+        state.shared_length > 0 ? state.shared.values[layer_index].data() : nullptr,
+        state.shared_length, d, d};
     for (std::size_t b = 0; b < state.sequences.size(); ++b) {
       auto& keys = state.sequences[b].keys[layer_index];
       auto& values = state.sequences[b].values[layer_index];
@@ -394,15 +416,17 @@ void WhisperModel::decoder_self_attention(const SelfAttention& layer, int layer_
       for (int r = 0; r < new_tokens; ++r) {
         const float* source = block + static_cast<std::size_t>(r) * 3 * d;
         std::copy(source + d, source + 2 * d,
-                  keys.begin() + static_cast<std::ptrdiff_t>(offset + r) * d);
+                  keys.begin() + static_cast<std::ptrdiff_t>(own + r) * d);
         std::copy(source + 2 * d, source + 3 * d,
-                  values.begin() + static_cast<std::ptrdiff_t>(offset + r) * d);
+                  values.begin() + static_cast<std::ptrdiff_t>(own + r) * d);
       }
       problems.push_back({.q = {block, new_tokens, d, 3 * d},
-                          .k = {keys.data(), offset + new_tokens, d, d},
-                          .v = {values.data(), offset + new_tokens, d, d},
+                          .k = {keys.data(), own + new_tokens, d, d},
+                          .v = {values.data(), own + new_tokens, d, d},
                           .causal_offset = offset,
-                          .out = {ws.context.data() + first * d, new_tokens, d, d}});
+                          .out = {ws.context.data() + first * d, new_tokens, d, d},
+                          .shared_k = shared_keys,
+                          .shared_v = shared_values});
     }
   }
   const float scale = 1.0F / std::sqrt(static_cast<float>(d / weights_.n_text_heads));

@@ -72,10 +72,16 @@ struct DecoderState {
   int row_width = 0;  // values per cache row (the model width)
   std::shared_ptr<const CrossAttentionCache> cross;
   std::vector<SequenceCache> sequences;
+  // The first shared_length rows are the same in every sequence (the prompt, fed to one
+  // sequence before the beams or samples fork from it): they are kept once, in `shared`, and
+  // row i >= shared_length of a sequence is row i - shared_length of its own cache.
+  int shared_length = 0;
+  SequenceCache shared;
 
   // Keeps sequence order[i] as the new sequence i (beam search's reordering). A sequence kept
-  // once is moved, not copied; a duplicate copies only the `length` rows filled so far, into the
-  // storage of a dropped sequence when there is one.
+  // once is moved, not copied; a duplicate copies only its own rows filled so far, into the
+  // storage of a dropped sequence when there is one. One sequence forking into several hands
+  // its rows to `shared` instead of copying them.
   void reorder(std::span<const int> order);
 };
 

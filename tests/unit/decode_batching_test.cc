@@ -183,6 +183,34 @@ TEST_P(DecodeBatchTest, BatchedStepEqualsEachStateAlone) {
                      model_->decode(align_alone, next, greedy_rows));
 }
 
+// Beams forked from one sequence keep its prompt once (DecoderState::shared) and attend over it
+// and their own rows; five whole copies of the sequence (made here by hand) keep five. Both must
+// give the same logits through steps and reorderings (duplicates, drops, a shrink).
+TEST_P(DecodeBatchTest, ForkedBeamsShareTheirPromptAndDecodeAsCopiesWould) {
+  const std::vector<int> prompt = {kStart, 50362, 843, 523, 11, 616};
+  auto forked = started(0, 1, prompt);
+  auto copies = started(0, 1, prompt);
+  forked.reorder(std::vector<int>(5, 0));
+  copies.sequences.resize(5, copies.sequences[0]);
+  EXPECT_EQ(forked.shared_length, static_cast<int>(prompt.size()));
+  EXPECT_EQ(copies.shared_length, 0);
+  const std::vector<std::vector<int>> steps = {
+      {1000, 1001, 1002, 1003, 1004}, {7, 8, 9, 10, 11}, {300, 301, 302}, {5, 6, 7}};
+  const std::vector<std::vector<int>> orders = {{2, 2, 0, 4, 1}, {4, 0, 1}, {0, 0, 2}};
+  for (std::size_t i = 0; i < steps.size(); ++i) {
+    SCOPED_TRACE("step " + std::to_string(i));
+    std::vector<int> rows(steps[i].size());
+    std::iota(rows.begin(), rows.end(), 0);
+    expect_same_logits(model_->decode(forked, steps[i], rows),
+                       model_->decode(copies, steps[i], rows));
+    if (i < orders.size()) {
+      forked.reorder(orders[i]);
+      copies.reorder(orders[i]);
+    }
+  }
+  EXPECT_EQ(forked.length, copies.length);
+}
+
 TEST_P(DecodeBatchTest, ABadStepFailsAloneBeforeAnyBatch) {
   model::DecodeBatcher batcher(*model_);
   model::DecodeBatcher::Session session(batcher, {});

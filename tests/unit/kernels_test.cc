@@ -24,6 +24,7 @@
 #include "kernels/half_cache.h"
 #include "kernels/int8_gemm.h"
 #include "kernels/int8_gemm_internal.h"
+#include "kernels/small_attention.h"
 #include "kernels/thread_pool.h"
 #include "kernels/vector_ops.h"
 #include "support/random_values.h"
@@ -799,6 +800,62 @@ TEST(VectorOps, FindAtLeastVisitsWhatALoopWouldOnEveryTarget) {
       }
     }
     ASSERT_EQ(find_at_least(x.data(), x.size(), x.size(), 0.0F), x.size());
+  });
+}
+
+// Beams of one window share their prompt's keys: small_attention_shared over shared + own keys
+// must give each sequence the bits small_attention gives over the two copied end to end, on
+// every target, for one or several rows, causal or not, and head sizes the vectors do not divide.
+TEST(SmallAttention, SharedKeysGiveTheBitsOfCopiesOnEveryTarget) {
+  for_each_vector_target([&] {
+    for (const int head_dim : {64, 13, 40}) {
+      for (const int shared_keys : {0, 1, 37, 230}) {
+        SCOPED_TRACE("head_dim " + std::to_string(head_dim) + ", shared " +
+                     std::to_string(shared_keys));
+        const int ld = 3 * head_dim + 5;  // rows wider than a head, as in a [*, d] cache
+        const auto shared = random_values(static_cast<std::size_t>(shared_keys + 1) * ld, 1.0F, 31);
+        struct Case {
+          int rows, keys, causal;
+        };
+        const std::vector<Case> cases = {{1, 9, 8}, {3, 4, 1}, {1, 1, 0}, {2, 20, -1}, {1, 0, -1}};
+        std::vector<std::vector<float>> qs, own, got;
+        std::vector<SmallSequence> sequences;
+        std::uint32_t seed = 32;
+        for (const auto& c : cases) {
+          qs.push_back(random_values(static_cast<std::size_t>(c.rows) * ld, 2.0F, ++seed));
+          own.push_back(random_values(static_cast<std::size_t>(c.keys + 1) * ld, 1.0F, ++seed));
+          got.emplace_back(static_cast<std::size_t>(c.rows) * ld, -3.0F);
+        }
+        for (std::size_t i = 0; i < cases.size(); ++i) {
+          sequences.push_back({qs[i].data() + 1, ld, cases[i].rows, own[i].data() + 2, ld,
+                               own[i].data() + 2 + head_dim, ld, cases[i].keys, cases[i].causal,
+                               got[i].data() + 1, ld});
+        }
+        std::vector<float> scratch(4096);
+        const SharedKeys keys{shared.data() + 2, ld, shared.data() + 2 + head_dim, ld, shared_keys};
+        small_attention_shared(keys, sequences, head_dim, 0.125F, scratch.data());
+        for (std::size_t i = 0; i < cases.size(); ++i) {
+          const auto& c = cases[i];
+          // The same keys and values end to end, as a cache without sharing holds them.
+          const int total = shared_keys + c.keys;
+          std::vector<float> kv(static_cast<std::size_t>(total + 1) * ld);
+          std::copy_n(shared.begin(), static_cast<std::size_t>(shared_keys) * ld, kv.begin());
+          std::copy_n(own[i].begin(), static_cast<std::size_t>(c.keys) * ld,
+                      kv.begin() + static_cast<std::ptrdiff_t>(shared_keys) * ld);
+          std::vector<float> want(got[i].size(), -3.0F);
+          const int causal = c.causal < 0 ? -1 : c.causal + shared_keys;
+          if (total == 0) {  // nothing to attend to: zeros
+            for (int r = 0; r < c.rows; ++r)
+              std::fill_n(want.begin() + static_cast<std::ptrdiff_t>(r) * ld + 1, head_dim, 0.0F);
+          } else {
+            small_attention(qs[i].data() + 1, ld, c.rows, kv.data() + 2, ld,
+                            kv.data() + 2 + head_dim, ld, total, head_dim, 0.125F, causal,
+                            scratch.data(), want.data() + 1, ld);
+          }
+          EXPECT_EQ(got[i], want) << "sequence " << i;
+        }
+      }
+    }
   });
 }
 
