@@ -23,7 +23,6 @@ struct Workspace {
   std::vector<float> scores;
   std::vector<float> x;
   std::vector<kernels::AttentionProblem> attention_problems;
-  std::vector<float> logits;
 };
 
 Workspace& workspace() {
@@ -642,11 +641,16 @@ void WhisperModel::decode_batch(std::span<DecodeStep> steps) const {
   backend_->layer_norm({selected.data(), n_out, d, d}, w.decoder_norm.gamma, w.decoder_norm.beta,
                        kLayerNormEpsilon);
   // One step's logits go straight into its own vector (a recycled one keeps its capacity);
-  // several steps' into a buffer this thread keeps, then each its part.
+  // several steps' into one buffer (not zeroed), then each its part.
   const auto size = static_cast<std::size_t>(n_out) * w.n_vocab;
-  auto& logits = steps.size() == 1 ? steps[0].logits : ws.logits;
-  if (logits.size() < size || steps.size() == 1) logits.resize(size);
-  const kernels::MutableMatrixView out{logits.data(), n_out, w.n_vocab, w.n_vocab};
+  UninitializedFloats joined;
+  if (steps.size() == 1) {
+    steps[0].logits.resize(size);
+  } else {
+    joined.resize(size);
+  }
+  float* const logits = steps.size() == 1 ? steps[0].logits.data() : joined.data();
+  const kernels::MutableMatrixView out{logits, n_out, w.n_vocab, w.n_vocab};
   if (w.token_embedding_int8.empty()) {
     backend_->linear({selected.data(), n_out, d, d}, {w.token_embedding.data(), w.n_vocab, d, d},
                      {}, out);
@@ -654,7 +658,7 @@ void WhisperModel::decode_batch(std::span<DecodeStep> steps) const {
     backend_->linear_int8({selected.data(), n_out, d, d}, w.token_embedding_int8, {}, out);
   }
   if (steps.size() == 1) return;
-  auto from = logits.begin();
+  const float* from = logits;
   for (auto& step : steps) {
     const auto part = static_cast<std::ptrdiff_t>(step.positions.size()) * w.n_vocab;
     step.logits.assign(from, from + part);
