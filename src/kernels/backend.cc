@@ -51,8 +51,7 @@ void stack_rows(MatrixView shared, MatrixView own, std::vector<float>& out) {
 
 }  // namespace
 
-void Backend::attention_many(std::span<const AttentionProblem> problems, int n_heads,
-                             float scale) {
+void Backend::attention_many(std::span<const AttentionProblem> problems, int n_heads, float scale) {
   thread_local std::vector<float> keys;
   thread_local std::vector<float> values;
   for (const auto& p : problems) {
@@ -63,8 +62,8 @@ void Backend::attention_many(std::span<const AttentionProblem> problems, int n_h
     stack_rows(p.shared_k, p.k, keys);
     stack_rows(p.shared_v, p.v, values);
     const int rows = p.shared_k.rows + p.k.rows;
-    attention(p.q, {keys.data(), rows, p.k.cols, p.k.cols}, {values.data(), rows, p.v.cols, p.v.cols},
-              n_heads, scale, p.causal_offset, p.out);
+    attention(p.q, {keys.data(), rows, p.k.cols, p.k.cols},
+              {values.data(), rows, p.v.cols, p.v.cols}, n_heads, scale, p.causal_offset, p.out);
   }
 }
 

@@ -78,8 +78,7 @@ class Backend {
   // (the beams and windows of a decoding batch, each over its own cache), which a backend may
   // run side by side, reading keys they share once.
   // By default one after another, shared keys copied in front of each problem's own.
-  virtual void attention_many(std::span<const AttentionProblem> problems, int n_heads,
-                              float scale);
+  virtual void attention_many(std::span<const AttentionProblem> problems, int n_heads, float scale);
 
   // attention() with every query row seeing every key, where the backend may compute the
   // products in a reduced precision (the CPU: bfloat16 with AVX-512 BF16). For compute types

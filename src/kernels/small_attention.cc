@@ -33,7 +33,8 @@ HWY_INLINE float Dot(D d, const float* HWY_RESTRICT q, const float* HWY_RESTRICT
     acc0 = hn::MulAdd(hn::LoadU(d, q + i), hn::LoadU(d, k + i), acc0);
     acc1 = hn::MulAdd(hn::LoadU(d, q + i + lanes), hn::LoadU(d, k + i + lanes), acc1);
   }
-  for (; i < vector_end; i += lanes) acc0 = hn::MulAdd(hn::LoadU(d, q + i), hn::LoadU(d, k + i), acc0);
+  for (; i < vector_end; i += lanes)
+    acc0 = hn::MulAdd(hn::LoadU(d, q + i), hn::LoadU(d, k + i), acc0);
   float dot = hn::GetLane(hn::SumOfLanes(d, hn::Add(acc0, acc1)));
   for (; i < head_dim; ++i) dot += q[i] * k[i];
   return dot;

@@ -428,7 +428,8 @@ void WhisperModel::decoder_self_attention(const SelfAttention& layer, int layer_
                           .shared_v = shared_values});
     }
   }
-  const float scale = 1.0F / std::sqrt(static_cast<float>(d / weights_.n_text_heads));
+  const int head_dim = d / weights_.n_text_heads;
+  const float scale = 1.0F / std::sqrt(static_cast<float>(head_dim));
   backend_->attention_many(problems, weights_.n_text_heads, scale);
   apply(layer.output, ws.context.data(), rows, ws.projected);
   backend_->add(ws.projected, x);
