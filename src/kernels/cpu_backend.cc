@@ -292,10 +292,6 @@ class CpuBackend final : public Backend {
     int ld;
   };
 
-  static int visible_keys(int rows, int total_keys, int causal_offset) {
-    return causal_offset < 0 ? total_keys : std::min(total_keys, rows + causal_offset);
-  }
-
   // Head h of problems [run.first, run.second), which share their shared keys.
   static void attend_group(std::span<const AttentionProblem> problems,
                            std::pair<std::size_t, std::size_t> run, int n_heads, int h,
@@ -323,15 +319,6 @@ class CpuBackend final : public Backend {
     small_attention_shared(shared, sequences, head_dim, scale, scratch_floats(scratch));
   }
 
-  // One head of a few query rows (columns [column, column + head_dim) of q and out) over keys
-  // read in place.
-  static void small_head(MatrixView q, HeadView k, HeadView v, int keys, int column, int head_dim,
-                         float scale, int causal_offset, MutableMatrixView out) {
-    float* scores = scratch_floats(static_cast<std::size_t>(q.rows) * keys);
-    small_attention(q.data + column, q.ld, q.rows, k.data, k.ld, v.data, v.ld, keys, head_dim,
-                    scale, causal_offset, scores, out.data + column, out.ld);
-  }
-
   // Attention with head h's keys and values at key_of(h) and value_of(h).
   template <typename KeyOf, typename ValueOf>
   void attend_heads(MatrixView q, int total_keys, int n_heads, float scale, int causal_offset,
@@ -340,10 +327,15 @@ class CpuBackend final : public Backend {
     if (q.rows <= kSmallAttentionRows) {
       // Decoding: a few query rows. Read K and V in place, one task per head; a product
       // routine would spend more time packing K and V than multiplying.
-      const int keys = visible_keys(q.rows, total_keys, causal_offset);
+      const int keys =
+          causal_offset < 0 ? total_keys : std::min(total_keys, q.rows + causal_offset);
       const auto head = [&](int h) {
-        small_head(q, key_of(h), value_of(h), keys, h * head_dim, head_dim, scale, causal_offset,
-                   out);
+        const int column = h * head_dim;
+        const HeadView k = key_of(h);
+        const HeadView v = value_of(h);
+        float* scores = scratch_floats(static_cast<std::size_t>(q.rows) * keys);
+        small_attention(q.data + column, q.ld, q.rows, k.data, k.ld, v.data, v.ld, keys, head_dim,
+                        scale, causal_offset, scores, out.data + column, out.ld);
       };
       const std::int64_t work = static_cast<std::int64_t>(q.rows) * keys * q.cols;
       if (work < kParallelWork) {

@@ -248,20 +248,27 @@ void WhisperModel::feed_forward(const FeedForward& layer, std::vector<float>& x,
   backend_->add(ws.projected, x);
 }
 
+namespace {
+
+// Gives `to` the layers and row capacity of `from` (rows left unset).
+void size_like(const SequenceCache& from, SequenceCache& to) {
+  to.keys.resize(from.keys.size());
+  to.values.resize(from.values.size());
+  for (std::size_t l = 0; l < from.keys.size(); ++l) {
+    to.keys[l].resize(from.keys[l].size());
+    to.values[l].resize(from.values[l].size());
+  }
+}
+
+}  // namespace
+
 void DecoderState::reorder(std::span<const int> order) {
   if (sequences.size() == 1 && order.size() > 1 && shared_length == 0 && length > 0) {
     // Every new sequence is a copy of the one: its rows become the shared ones.
     shared = std::move(sequences[0]);
     shared_length = length;
     sequences.assign(order.size(), SequenceCache{});
-    for (auto& sequence : sequences) {
-      sequence.keys.resize(shared.keys.size());
-      sequence.values.resize(shared.values.size());
-      for (std::size_t l = 0; l < shared.keys.size(); ++l) {
-        sequence.keys[l].resize(shared.keys[l].size());
-        sequence.values[l].resize(shared.values[l].size());
-      }
-    }
+    for (auto& sequence : sequences) size_like(shared, sequence);
     return;
   }
   std::vector<int> uses(sequences.size(), 0);
@@ -275,14 +282,10 @@ void DecoderState::reorder(std::span<const int> order) {
     if (!spare.empty()) {
       to = std::move(spare.back());
       spare.pop_back();
-    } else {
-      to.keys.resize(from.keys.size());
-      to.values.resize(from.values.size());
     }
+    size_like(from, to);
+    const auto filled = static_cast<std::ptrdiff_t>(length - shared_length) * row_width;
     for (std::size_t l = 0; l < from.keys.size(); ++l) {
-      const auto filled = static_cast<std::ptrdiff_t>(length - shared_length) * row_width;
-      to.keys[l].resize(from.keys[l].size());
-      to.values[l].resize(from.values[l].size());
       std::copy(from.keys[l].begin(), from.keys[l].begin() + filled, to.keys[l].begin());
       std::copy(from.values[l].begin(), from.values[l].begin() + filled, to.values[l].begin());
     }
@@ -645,12 +648,14 @@ void WhisperModel::decode_batch(std::span<DecodeStep> steps) const {
   // several steps' into one buffer (not zeroed), then each its part.
   const auto size = static_cast<std::size_t>(n_out) * w.n_vocab;
   UninitializedFloats joined;
+  float* logits = nullptr;
   if (steps.size() == 1) {
     steps[0].logits.resize(size);
+    logits = steps[0].logits.data();
   } else {
     joined.resize(size);
+    logits = joined.data();
   }
-  float* const logits = steps.size() == 1 ? steps[0].logits.data() : joined.data();
   const kernels::MutableMatrixView out{logits, n_out, w.n_vocab, w.n_vocab};
   if (w.token_embedding_int8.empty()) {
     backend_->linear({selected.data(), n_out, d, d}, {w.token_embedding.data(), w.n_vocab, d, d},
