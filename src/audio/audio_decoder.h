@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <span>
+#include <string>
 
 #include "amanuensis/amanuensis.h"
 
@@ -15,5 +16,10 @@ inline constexpr double kMaxDurationSeconds = 6.0 * 3600.0;
 
 // decode_audio_bytes, refusing audio longer than `max_duration_seconds`.
 Waveform decode_audio_bytes(std::span<const std::uint8_t> bytes, double max_duration_seconds);
+
+// A RIFF WAV file (16 kHz, 16-bit PCM or 32-bit float, any channel count mixed to mono), as a build
+// without FFmpeg reads its input. Errors name `source`.
+Waveform decode_wav(std::span<const std::uint8_t> bytes, double max_duration_seconds,
+                    const std::string& source);
 
 }  // namespace amanuensis::audio

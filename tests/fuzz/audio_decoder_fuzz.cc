@@ -1,6 +1,7 @@
 // libFuzzer target: the audio decoder entry the service calls with every upload,
-// decode_audio_bytes. Whatever the bytes, it returns samples in [-1, 1] or throws
-// amanuensis::Error; it never crashes, hangs or allocates without bound.
+// decode_audio_bytes, and the WAV reader of builds without FFmpeg (decode_wav). Whatever the
+// bytes, each returns samples in [-1, 1] (a float WAV: any finite or not) or throws
+// amanuensis::Error; neither crashes, hangs or allocates without bound.
 //
 // The duration limit is lowered to a minute (the public entry allows six hours) so that a header
 // claiming hours of audio cannot push a fuzzing run past its memory limit; the limit's code path
@@ -21,6 +22,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
   } catch (const amanuensis::Error&) {
     // The expected answer to bad input.
+  }
+  try {
+    const auto samples = amanuensis::audio::decode_wav(std::span(data, size), 60.0, "<fuzz>");
+    if (samples.empty() || samples.size() > 61 * amanuensis::kSampleRate) __builtin_trap();
+  } catch (const amanuensis::Error&) {
   }
   return 0;
 }
