@@ -9,7 +9,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 build=${1:-build/release}
 status=0
 
-mapfile -t formatted < <(git ls-files '*.cc' '*.h' '*.cpp' '*.hpp' | grep -v '^third_party/')
+mapfile -t formatted < <(git ls-files '*.c' '*.cc' '*.h' '*.cpp' '*.hpp' | grep -v '^third_party/')
 if ! clang-format --dry-run --Werror "${formatted[@]}"; then
   echo "lint: clang-format: files above are not formatted (clang-format -i FILE)" >&2
   status=1

@@ -261,6 +261,18 @@ struct BackendReport {
   std::vector<std::pair<std::string, std::string>> details;
 };
 
+/// How much a log line matters.
+enum class LogLevel { kError, kWarning, kInfo };
+
+/// Receives the library's log lines (backend selection, a device failing over to the CPU, a bad
+/// AMANUENSIS_CPU_ISA): a few a process, from whichever thread meets the event, so it must be
+/// thread-safe. The message has no prefix and no newline.
+using LogCallback = std::function<void(LogLevel level, const std::string& message)>;
+
+/// Sends the library's log lines to `callback` instead of standard error (where each is written
+/// as one "amanuensis: <message>" line); an empty callback restores standard error.
+void set_log_callback(LogCallback callback);
+
 /// Every backend this build knows, in `auto`'s order (npu, cuda, opencl, cpu), each detected,
 /// initialised and self-tested; `selected` marks the one `Model::load` would choose for `device`.
 /// Backends left out of the build are listed as unavailable, "not built in (...)".

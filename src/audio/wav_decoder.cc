@@ -32,8 +32,8 @@ struct WavFormat {
   std::uint16_t bits = 0;
 };
 
-Waveform samples_of(std::span<const std::uint8_t> data, const WavFormat& format,
-                    double max_seconds, const std::string& source) {
+Waveform samples_of(std::span<const std::uint8_t> data, const WavFormat& format, double max_seconds,
+                    const std::string& source) {
   const std::size_t frame_bytes = std::size_t{format.channels} * (format.bits / 8U);
   const std::size_t frames = data.size() / frame_bytes;
   if (static_cast<double>(frames) / format.rate > max_seconds) fail(source, "audio is too long");
@@ -54,7 +54,7 @@ Waveform samples_of(std::span<const std::uint8_t> data, const WavFormat& format,
 }  // namespace
 
 Waveform audio::decode_wav(std::span<const std::uint8_t> bytes, double max_seconds,
-                          const std::string& source) {
+                           const std::string& source) {
   if (bytes.empty()) fail(source, "input is empty (0 bytes)");
   if (bytes.size() < 12 || std::memcmp(bytes.data(), "RIFF", 4) != 0 ||
       std::memcmp(bytes.data() + 8, "WAVE", 4) != 0) {

@@ -70,7 +70,8 @@ void BackendMonitor::record_retry() {
   }
   if (now_disabled) {
     log_line("backend " + selected_ + " disabled after " + std::to_string(kDisableAfterFailures) +
-             " failed requests in a row; every request now runs on cpu");
+                 " failed requests in a row; every request now runs on cpu",
+             LogLevel::kError);
   }
 }
 
@@ -191,7 +192,8 @@ Transcription run_with_failover(
     return result;
   } catch (const BackendFailed& e) {
     log_line("backend " + e.backend() + " failed during a request: " + e.reason() +
-             "; running the request again on cpu");
+                 "; running the request again on cpu",
+             LogLevel::kWarning);
   }
   monitor->record_retry();
   const CpuOnlyScope cpu_only;

@@ -1,12 +1,9 @@
 #include "backends/log.h"
 
-#include <cstdio>
+#include "util/log.h"
 
 namespace amanuensis::backends {
 
-void log_line(const std::string& message) {
-  // One fprintf per line: lines from concurrent requests do not interleave.
-  std::fprintf(stderr, "amanuensis: %s\n", message.c_str());
-}
+void log_line(const std::string& message, LogLevel level) { util::log(level, message); }
 
 }  // namespace amanuensis::backends

@@ -164,13 +164,14 @@ Selection select(std::string_view requested, const BackendConfig& config) {
                forced_failures(name).init) {
       // Worth a log line: the user asked for it, or it is there but broken. Devices that are
       // simply absent are only reported.
-      log_line("backend " + name + " not used: " + attempt.report.reason);
+      log_line("backend " + name + " not used: " + attempt.report.reason, LogLevel::kWarning);
     }
     reports.push_back(std::move(attempt.report));
   }
   if (!chosen) throw Error("no compute backend could be initialised (not even the cpu)");
   if (chosen_name != device && device != "auto") {
-    log_line("computing on " + chosen_name + " instead of the requested " + device);
+    log_line("computing on " + chosen_name + " instead of the requested " + device,
+             LogLevel::kWarning);
   } else if (chosen_name != "cpu") {
     log_line("computing on " + chosen_name + " (" + chosen->describe() + ")");
   }

@@ -1,9 +1,10 @@
 #include "kernels/cpu_isa.h"
 
 #include <array>
-#include <cstdio>
 #include <cstdlib>
 #include <string>
+
+#include "util/log.h"
 
 #if defined(__x86_64__)
 #include <cpuid.h>
@@ -162,7 +163,7 @@ CpuIsa cpu_isa() {
   static const CpuIsa isa = [] {
     std::string warning;
     const CpuIsa chosen = choose_cpu_isa(std::getenv("AMANUENSIS_CPU_ISA"), &warning);
-    if (!warning.empty()) std::fprintf(stderr, "%s\n", warning.c_str());
+    if (!warning.empty()) util::log(LogLevel::kWarning, warning);
     return chosen;
   }();
   return isa;

@@ -1,7 +1,7 @@
 // The CUDA backend where a GPU is present: transcripts equal to the CPU backend's (tiny.en and
-// base on jfk.wav, each whose folder is there, at least one) and their real-time factors. Elsewhere every test skips, saying why (no
-// driver, no device, or a build without CUDA). Op-by-op checks of cuda and cuda-fp16 are in
-// backends_ops_test.cc.
+// base on jfk.wav, each whose folder is there, at least one) and their real-time factors. Elsewhere
+// every test skips, saying why (no driver, no device, or a build without CUDA). Op-by-op checks of
+// cuda and cuda-fp16 are in backends_ops_test.cc.
 #include <gtest/gtest.h>
 
 #include <cctype>
