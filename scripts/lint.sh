@@ -16,13 +16,14 @@ if ! clang-format --dry-run --Werror "${formatted[@]}"; then
 fi
 
 [[ -f $build/compile_commands.json ]] || { echo "lint: no $build/compile_commands.json" >&2; exit 1; }
-# The sources this build compiles, ours only (not tests' fetched or generated files), CUDA
+# The sources this build compiles, ours only (src/ and python/src/, not tests' fetched or
+# generated files), CUDA
 # kernels left out (clang-tidy cannot compile them with nvcc's flags).
 mapfile -t sources < <(python3 - "$build/compile_commands.json" <<'PY'
 import json, os, sys
-root = os.getcwd() + "/src/"
+roots = (os.getcwd() + "/src/", os.getcwd() + "/python/src/")
 print("\n".join(sorted({e["file"] for e in json.load(open(sys.argv[1]))
-                        if os.path.realpath(e["file"]).startswith(root)
+                        if os.path.realpath(e["file"]).startswith(roots)
                         and not e["file"].endswith(".cu")})))
 PY
 )

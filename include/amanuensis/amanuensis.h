@@ -237,6 +237,11 @@ struct Transcription {
 /// Called with each segment as soon as its window is decoded; lets callers stream results.
 using SegmentCallback = std::function<void(const Segment&)>;
 
+/// Called once per transcription, before its first window is decoded, with what is settled by
+/// then: language, language_probability, all_language_probs, duration and duration_after_vad
+/// (segments still empty). faster-whisper's TranscriptionInfo is known at the same point.
+using InfoCallback = std::function<void(const Transcription& info)>;
+
 /// Sizes of a loaded model, read from its weights.
 struct ModelInfo {
   std::string name;  ///< folder name, e.g. "base"
@@ -306,16 +311,23 @@ class Model {
 
   [[nodiscard]] Timings timings() const;
 
+  /// The token ids decoding never samples for these `suppress_tokens` (-1: the model's non-speech
+  /// set) plus the special tokens, sorted: faster-whisper's TranscriptionOptions.suppress_tokens.
+  [[nodiscard]] std::vector<int> suppressed_tokens(const std::vector<int>& suppress_tokens) const;
+
   /// What the compute backend runs with, e.g. "cpu avx512 x2, vector ops AVX3, blas SkylakeX".
   [[nodiscard]] std::string backend_description() const;
 
   /// Transcribes a 16 kHz mono waveform. `on_segment`, if set, sees each segment as it is made.
   /// Calls from several threads run at once, their decoder steps shared (see Timings).
-  /// When `stop` is triggered, the work ends soon after by throwing `Cancelled`.
+  /// When `stop` is triggered, the work ends soon after by throwing `Cancelled`. `on_info`, if
+  /// set, sees the language and durations before the first window is decoded (once, even when
+  /// a failing device makes the request run again on the CPU).
   [[nodiscard]] Transcription transcribe(std::span<const float> audio,
                                          const TranscribeOptions& options,
                                          const SegmentCallback& on_segment = {},
-                                         std::stop_token stop = {}) const;
+                                         std::stop_token stop = {},
+                                         const InfoCallback& on_info = {}) const;
 
   struct Impl;
 

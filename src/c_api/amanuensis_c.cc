@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
-#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <memory>
@@ -148,7 +147,9 @@ amanuensis_status transcribe_samples(const amanuensis_model* model, std::span<co
 
 amanuensis_status copy_samples(const amanuensis::Waveform& audio, float** samples,
                                std::size_t* n_samples) {
-  auto* copy = static_cast<float*>(std::malloc(std::max<std::size_t>(audio.size(), 1) * 4));
+  // Owned by the C caller until amanuensis_samples_free.
+  auto* copy = new (std::nothrow) float[std::max<std::size_t>(
+      audio.size(), 1)];  // NOLINT(cppcoreguidelines-owning-memory)
   if (copy == nullptr) return fail(AMANUENSIS_ERROR_OUT_OF_MEMORY, "out of memory");
   if (!audio.empty()) std::memcpy(copy, audio.data(), audio.size() * sizeof(float));
   *samples = copy;
@@ -214,11 +215,15 @@ amanuensis_status amanuensis_model_load(const char* path,
   return guarded(AMANUENSIS_ERROR_MODEL, [&] {
     auto model = amanuensis::Model::load(amanuensis::c_api::model_options(path, p));
     auto backend = model.backend_description();
-    *out = new amanuensis_model{std::move(model), std::move(backend)};
+    // The C caller owns the handle until amanuensis_model_free.
+    *out = new amanuensis_model{std::move(model),
+                                std::move(backend)};  // NOLINT(cppcoreguidelines-owning-memory)
   });
 }
 
-void amanuensis_model_free(amanuensis_model* model) { delete model; }
+void amanuensis_model_free(amanuensis_model* model) {
+  delete model;  // NOLINT(cppcoreguidelines-owning-memory): the C caller hands it back
+}
 
 bool amanuensis_model_is_multilingual(const amanuensis_model* model) {
   return model != nullptr && model->model.info().multilingual;
@@ -252,7 +257,9 @@ amanuensis_status amanuensis_decode_audio_bytes(const uint8_t* bytes, size_t n_b
   return decoded != AMANUENSIS_OK ? decoded : status;
 }
 
-void amanuensis_samples_free(float* samples) { std::free(samples); }
+void amanuensis_samples_free(float* samples) {
+  delete[] samples;  // NOLINT(cppcoreguidelines-owning-memory): the C caller hands it back
+}
 
 amanuensis_status amanuensis_transcribe(const amanuensis_model* model, const float* samples,
                                         size_t n_samples,
@@ -277,7 +284,9 @@ amanuensis_status amanuensis_transcribe_file(const amanuensis_model* model, cons
   return transcribe_samples(model, audio, params, out);
 }
 
-void amanuensis_result_free(amanuensis_result* result) { delete result; }
+void amanuensis_result_free(amanuensis_result* result) {
+  delete result;  // NOLINT(cppcoreguidelines-owning-memory): the C caller hands it back
+}
 
 const char* amanuensis_result_language(const amanuensis_result* result) {
   return result != nullptr ? result->transcription.language.c_str() : "";

@@ -167,8 +167,8 @@ void BatchRun::emit(const ChunkWindow& window, const DecodeResult& decoded,
 
 void transcribe_batched(model::DecodeBatcher& decoder, const model::Tokenizer& tokenizer,
                         std::span<const AudioChunk> chunks, const TranscribeOptions& options,
-                        const SegmentSink& sink, const std::stop_token& stop,
-                        Transcription& result) {
+                        const SegmentSink& sink, const std::function<void()>& settled,
+                        const std::stop_token& stop, Transcription& result) {
   const auto& weights = decoder.model().weights();
   result.language = options.language;
   if (!is_multilingual(weights)) {
@@ -176,10 +176,13 @@ void transcribe_batched(model::DecodeBatcher& decoder, const model::Tokenizer& t
   } else if (result.language.empty()) {
     detect_batched_language(decoder, tokenizer, chunks, stop, result);
   }
+  settled();
   if (chunks.empty()) return;
-  // The batched pipeline has no forced prefix; hotwords apply whatever the prefix.
+  // The batched pipeline has no forced prefix (hotwords apply whatever the prefix), and its first
+  // timestamp may only be 0 (faster-whisper sets max_initial_timestamp=0.0 there).
   auto batch_options = options;
   batch_options.prefix.clear();
+  batch_options.max_initial_timestamp = 0.0F;
   const auto plan = make_plan(weights, tokenizer, batch_options, result.language,
                               options.without_timestamps.value_or(true));
   BatchRun run(decoder, tokenizer, options, plan, stop, sink);

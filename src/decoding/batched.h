@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <stop_token>
 #include <vector>
@@ -26,7 +27,7 @@ struct AudioChunk {
 // `result` gets the language, `sink` the segments, timed from each chunk's offset.
 void transcribe_batched(model::DecodeBatcher& decoder, const model::Tokenizer& tokenizer,
                         std::span<const AudioChunk> chunks, const TranscribeOptions& options,
-                        const SegmentSink& sink, const std::stop_token& stop,
-                        Transcription& result);
+                        const SegmentSink& sink, const std::function<void()>& settled,
+                        const std::stop_token& stop, Transcription& result);
 
 }  // namespace amanuensis::decoding

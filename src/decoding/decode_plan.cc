@@ -33,22 +33,6 @@ void validate_search(const TranscribeOptions& o) {
   if (o.no_repeat_ngram_size < 0) fail("no_repeat_ngram_size must be 0 (off) or more");
 }
 
-// The user's list, with -1 standing for the model's non-speech tokens, plus the special tokens
-// that must never appear inside a transcript.
-std::vector<int> suppressed_tokens(const model::WhisperWeights& weights,
-                                   const model::SpecialTokens& special,
-                                   const std::vector<int>& requested) {
-  std::set<int> ids = {special.transcribe,    special.translate,   special.start_of_transcript,
-                       special.start_of_prev, special.start_of_lm, special.no_speech};
-  for (const int id : requested) {
-    if (id == -1)
-      ids.insert(weights.config.suppress_ids.begin(), weights.config.suppress_ids.end());
-    ids.insert(id);
-  }
-  std::erase_if(ids, [&](int id) { return id < 0 || id >= weights.n_vocab; });
-  return {ids.begin(), ids.end()};
-}
-
 std::vector<int> start_sequence(const model::Tokenizer& tokenizer, const TranscribeOptions& o,
                                 const std::string& language, bool multilingual) {
   const auto& special = tokenizer.special();
@@ -62,6 +46,20 @@ std::vector<int> start_sequence(const model::Tokenizer& tokenizer, const Transcr
 }
 
 }  // namespace
+
+std::vector<int> suppressed_tokens(const model::WhisperWeights& weights,
+                                   const model::SpecialTokens& special,
+                                   const std::vector<int>& requested) {
+  std::set<int> ids = {special.transcribe,    special.translate,   special.start_of_transcript,
+                       special.start_of_prev, special.start_of_lm, special.no_speech};
+  for (const int id : requested) {
+    if (id == -1)
+      ids.insert(weights.config.suppress_ids.begin(), weights.config.suppress_ids.end());
+    ids.insert(id);
+  }
+  std::erase_if(ids, [&](int id) { return id < 0 || id >= weights.n_vocab; });
+  return {ids.begin(), ids.end()};
+}
 
 bool is_multilingual(const model::WhisperWeights& weights) {
   return weights.n_vocab >= kMultilingualVocabulary;

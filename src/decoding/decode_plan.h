@@ -28,6 +28,12 @@ inline constexpr int kFramesPerTimestamp = 2;
 // Throws Error naming the option when one is out of range or does not fit the model.
 void validate(const TranscribeOptions& options, bool multilingual);
 
+// The user's suppress_tokens, with -1 standing for the model's non-speech tokens, plus the special
+// tokens that must never appear inside a transcript; sorted, each once.
+std::vector<int> suppressed_tokens(const model::WhisperWeights& weights,
+                                   const model::SpecialTokens& special,
+                                   const std::vector<int>& requested);
+
 // True for the multilingual vocabularies (51865 tokens and more).
 bool is_multilingual(const model::WhisperWeights& weights);
 

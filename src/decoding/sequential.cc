@@ -250,8 +250,8 @@ void SequentialRun::run(std::vector<float> encoder_output) {
 
 void transcribe_sequential(model::DecodeBatcher& decoder, const model::Tokenizer& tokenizer,
                            std::span<const float> audio, const TranscribeOptions& options,
-                           const SegmentSink& sink, const std::stop_token& stop,
-                           Transcription& result) {
+                           const SegmentSink& sink, const std::function<void()>& settled,
+                           const std::stop_token& stop, Transcription& result) {
   const auto& model = decoder.model();
   const auto& weights = model.weights();
   const auto mel = features::compute_log_mel(audio, weights.n_mels, model.backend());
@@ -270,10 +270,13 @@ void transcribe_sequential(model::DecodeBatcher& decoder, const model::Tokenizer
     language = result.all_language_probs.front().first;
     result.language_probability = result.all_language_probs.front().second;
     // faster-whisper detects on a window that also holds the final (padding) frame, then
-    // encodes again for decoding; the two differ only when the audio ends inside the window.
-    if (first != 0 || content_frames - first < window_frames) encoder_output.clear();
+    // encodes again for decoding, the first window cut at its clip's end; the two differ only
+    // when the audio or that clip ends inside the window.
+    const int first_end = std::min(clips.front().second, content_frames);
+    if (first != 0 || first_end - first < window_frames) encoder_output.clear();
   }
   result.language = language;
+  settled();
   const auto plan =
       make_plan(weights, tokenizer, options, language, options.without_timestamps.value_or(false));
   SequentialRun(decoder, tokenizer, mel, options, plan, stop, sink).run(std::move(encoder_output));

@@ -3,6 +3,7 @@
 // into segments at its timestamps, and the next window starts where its last segment ended.
 #pragma once
 
+#include <functional>
 #include <span>
 #include <stop_token>
 
@@ -17,7 +18,7 @@ namespace amanuensis::decoding {
 // every segment, timed in seconds of `audio`.
 void transcribe_sequential(model::DecodeBatcher& decoder, const model::Tokenizer& tokenizer,
                            std::span<const float> audio, const TranscribeOptions& options,
-                           const SegmentSink& sink, const std::stop_token& stop,
-                           Transcription& result);
+                           const SegmentSink& sink, const std::function<void()>& settled,
+                           const std::stop_token& stop, Transcription& result);
 
 }  // namespace amanuensis::decoding

@@ -156,7 +156,8 @@ float compression_ratio(const std::string& text) {
 
 Transcription transcribe(model::DecodeBatcher& decoder, const model::Tokenizer& tokenizer,
                          std::span<const float> audio, const TranscribeOptions& options,
-                         const SegmentCallback& on_segment, const std::stop_token& stop) {
+                         const SegmentCallback& on_segment, const std::stop_token& stop,
+                         const InfoCallback& on_info) {
   if (audio.empty()) throw Error("the audio is empty");
   validate(options, is_multilingual(decoder.model().weights()));
   Transcription result;
@@ -171,34 +172,38 @@ Transcription transcribe(model::DecodeBatcher& decoder, const model::Tokenizer& 
     if (on_segment) on_segment(segment);
     result.segments.push_back(std::move(segment));
   };
+  const std::function<void()> settled = [&] {
+    if (on_info) on_info(result);
+  };
 
   if (options.batch_size > 0) {
     const auto chunks = batched_chunks(audio, options, map, result);
-    transcribe_batched(decoder, tokenizer, chunks, options, sink, stop, result);
+    transcribe_batched(decoder, tokenizer, chunks, options, sink, settled, stop, result);
   } else if (options.vad_filter.value_or(false) && options.clip_timestamps.empty()) {
     const auto spans = detect_speech(audio, vad_options(options), options.vad_model);
     result.duration_after_vad = static_cast<double>(total_samples(spans)) / kSampleRate;
     if (spans.empty()) {
       // No speech: no segments; the language as the batched pipeline settles it on nothing.
-      transcribe_batched(decoder, tokenizer, {}, options, sink, stop, result);
+      transcribe_batched(decoder, tokenizer, {}, options, sink, settled, stop, result);
       return result;
     }
     map.emplace(spans);
     const auto speech = vad::gather_speech(audio, spans);
     auto speech_options = options;
     speech_options.clip_timestamps = clips_between_long_gaps(spans);
-    transcribe_sequential(decoder, tokenizer, speech, speech_options, sink, stop, result);
+    transcribe_sequential(decoder, tokenizer, speech, speech_options, sink, settled, stop, result);
   } else {
-    transcribe_sequential(decoder, tokenizer, audio, options, sink, stop, result);
+    transcribe_sequential(decoder, tokenizer, audio, options, sink, settled, stop, result);
   }
   return result;
 }
 
 Transcription transcribe(const model::WhisperModel& model, const model::Tokenizer& tokenizer,
                          std::span<const float> audio, const TranscribeOptions& options,
-                         const SegmentCallback& on_segment, const std::stop_token& stop) {
+                         const SegmentCallback& on_segment, const std::stop_token& stop,
+                         const InfoCallback& on_info) {
   model::DecodeBatcher alone(model);
-  return transcribe(alone, tokenizer, audio, options, on_segment, stop);
+  return transcribe(alone, tokenizer, audio, options, on_segment, stop, on_info);
 }
 
 }  // namespace amanuensis::decoding

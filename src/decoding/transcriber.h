@@ -21,11 +21,13 @@ float compression_ratio(const std::string& text);
 // model) merge their steps; `stop` cancels between steps and windows (Cancelled).
 Transcription transcribe(model::DecodeBatcher& decoder, const model::Tokenizer& tokenizer,
                          std::span<const float> audio, const TranscribeOptions& options,
-                         const SegmentCallback& on_segment, const std::stop_token& stop);
+                         const SegmentCallback& on_segment, const std::stop_token& stop,
+                         const InfoCallback& on_info = {});
 
 // The same with a batcher of its own: every step runs alone, on this thread.
 Transcription transcribe(const model::WhisperModel& model, const model::Tokenizer& tokenizer,
                          std::span<const float> audio, const TranscribeOptions& options,
-                         const SegmentCallback& on_segment, const std::stop_token& stop);
+                         const SegmentCallback& on_segment, const std::stop_token& stop,
+                         const InfoCallback& on_info = {});
 
 }  // namespace amanuensis::decoding

@@ -2,10 +2,12 @@
 #include <limits>
 #include <string>
 #include <thread>
+#include <utility>
 
 #include "amanuensis/amanuensis.h"
 #include "backends/failover.h"
 #include "backends/registry.h"
+#include "decoding/decode_plan.h"
 #include "decoding/transcriber.h"
 #include "kernels/backend.h"
 #include "model/decode_batcher.h"
@@ -99,10 +101,20 @@ Timings Model::timings() const {
           .batched_tokens = stats.batched_tokens};
 }
 
+std::vector<int> Model::suppressed_tokens(const std::vector<int>& suppress_tokens) const {
+  return decoding::suppressed_tokens(impl_->model.weights(), impl_->tokenizer.special(),
+                                     suppress_tokens);
+}
+
 std::string Model::backend_description() const { return impl_->model.backend().describe(); }
 
 Transcription Model::transcribe(std::span<const float> audio, const TranscribeOptions& options,
-                                const SegmentCallback& on_segment, std::stop_token stop) const {
+                                const SegmentCallback& on_segment, std::stop_token stop,
+                                const InfoCallback& on_info) const {
+  bool informed = false;  // a re-run on the CPU settles the same info: tell it once
+  const InfoCallback info_once = [&](const Transcription& info) {
+    if (on_info && !std::exchange(informed, true)) on_info(info);
+  };
   // A device failure mid-request re-runs the request on the CPU (backends/failover.h).
   return backends::run_with_failover(
       impl_->backends.get(), on_segment, [&](const SegmentCallback& callback) {
@@ -110,10 +122,10 @@ Transcription Model::transcribe(std::span<const float> audio, const TranscribeOp
         // first, and that thread would send this request's ops to the failed device again.
         if (backends::retrying_on_cpu()) {
           return decoding::transcribe(impl_->model, impl_->tokenizer, audio, options, callback,
-                                      stop);
+                                      stop, info_once);
         }
         return decoding::transcribe(impl_->batcher, impl_->tokenizer, audio, options, callback,
-                                    stop);
+                                    stop, info_once);
       });
 }
 

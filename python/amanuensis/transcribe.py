@@ -1,0 +1,407 @@
+"""faster_whisper.transcribe: WhisperModel and BatchedInferencePipeline, on the C++ engine.
+
+Signatures, defaults and results follow faster-whisper 1.2. transcribe() settles the language and
+durations at once (TranscriptionInfo) and returns a lazy generator: no window is decoded before it
+is iterated, each segment comes out as soon as its window is done, and closing the generator (or
+Ctrl-C) stops the work. The engine runs with the GIL released, so threads sharing one model
+transcribe at the same time.
+"""
+import os
+from dataclasses import asdict, dataclass, replace
+from typing import BinaryIO, Iterable, Iterator, List, Optional, Tuple, Union
+
+import numpy as np
+
+from . import _amanuensis
+from .audio import decode_audio
+from .utils import LANGUAGE_CODES, resolve_model
+from .vad import VadOptions, _vad_dict
+
+
+@dataclass
+class Word:
+    start: float
+    end: float
+    word: str
+    probability: float
+
+
+@dataclass
+class Segment:
+    id: int
+    seek: int
+    start: float
+    end: float
+    text: str
+    tokens: List[int]
+    avg_logprob: float
+    compression_ratio: float
+    no_speech_prob: float
+    words: Optional[List[Word]]
+    temperature: Optional[float]
+
+
+@dataclass
+class TranscriptionOptions:
+    beam_size: int
+    best_of: int
+    patience: float
+    length_penalty: float
+    repetition_penalty: float
+    no_repeat_ngram_size: int
+    log_prob_threshold: Optional[float]
+    no_speech_threshold: Optional[float]
+    compression_ratio_threshold: Optional[float]
+    condition_on_previous_text: bool
+    prompt_reset_on_temperature: float
+    temperatures: List[float]
+    initial_prompt: Optional[Union[str, Iterable[int]]]
+    prefix: Optional[str]
+    suppress_blank: bool
+    suppress_tokens: Optional[List[int]]
+    without_timestamps: bool
+    max_initial_timestamp: float
+    word_timestamps: bool
+    prepend_punctuations: str
+    append_punctuations: str
+    multilingual: bool
+    max_new_tokens: Optional[int]
+    clip_timestamps: Union[str, List[float]]
+    hallucination_silence_threshold: Optional[float]
+    hotwords: Optional[str]
+
+
+@dataclass
+class TranscriptionInfo:
+    language: str
+    language_probability: float
+    duration: float
+    duration_after_vad: float
+    all_language_probs: Optional[List[Tuple[str, float]]]
+    transcription_options: TranscriptionOptions
+    vad_options: VadOptions
+
+
+def _unsupported(name: str, why: str):
+    raise NotImplementedError(f"amanuensis: {name} is not supported yet ({why})")
+
+
+def _load_audio(audio) -> np.ndarray:
+    if isinstance(audio, np.ndarray):
+        return np.ascontiguousarray(audio, dtype=np.float32).reshape(-1)
+    return decode_audio(audio)
+
+
+def _temperatures(temperature) -> List[float]:
+    if isinstance(temperature, (int, float)):
+        return [float(temperature)]
+    return [float(t) for t in temperature]
+
+
+def _parse_clips(clip_timestamps) -> List[float]:
+    """faster-whisper's parsing: "0" (all), "start,end,..." in seconds, or a list."""
+    if isinstance(clip_timestamps, str):
+        return [float(t) for t in (clip_timestamps.split(",") if clip_timestamps else [])]
+    return list(clip_timestamps)
+
+
+def _check_common(log_progress, multilingual, chunk_length, initial_prompt,
+                  language_detection_segments):
+    if log_progress:
+        _unsupported("log_progress=True", "no progress bar")
+    if multilingual:
+        _unsupported("multilingual=True", "per-segment language detection")
+    if chunk_length not in (None, 30):
+        _unsupported(f"chunk_length={chunk_length}", "Whisper's 30-second windows only")
+    if initial_prompt is not None and not isinstance(initial_prompt, str):
+        _unsupported("initial_prompt as token ids", "pass the prompt as text")
+    if language_detection_segments != 1:
+        _unsupported("language_detection_segments other than 1", "the first window decides")
+
+
+class _Run:
+    """The engine's stream for one transcription, closed when the generator is."""
+
+    def __init__(self, model, audio: np.ndarray, options: dict):
+        self._stream = model.start(audio, options)
+        self._words = bool(options.get("word_timestamps"))
+        self.info = self._stream.info()
+
+    def close(self):
+        self._stream.close()
+
+    def segments(self) -> Iterator[Segment]:
+        try:
+            while True:
+                item = self._stream.next()
+                if item is None:
+                    return
+                words = [Word(*w) for w in item.pop("words")]
+                yield Segment(**item, words=words if self._words else None)
+        finally:
+            self._stream.close()
+
+
+class WhisperModel:
+    def __init__(
+        self,
+        model_size_or_path: str,
+        device: str = "auto",
+        device_index: Union[int, List[int]] = 0,
+        compute_type: str = "default",
+        cpu_threads: int = 0,
+        num_workers: int = 1,
+        download_root: Optional[str] = None,
+        local_files_only: bool = False,
+        files: dict = None,
+        revision: Optional[str] = None,
+        use_auth_token: Optional[Union[str, bool]] = None,
+        **model_kwargs,
+    ):
+        """Loads a CTranslate2 Whisper model folder, or a model name found on this machine
+        (see utils.resolve_model: nothing is downloaded, so local_files_only changes nothing)."""
+        if device_index not in (0, [0]):
+            _unsupported(f"device_index={device_index}", "one device per model")
+        if num_workers < 1:
+            raise ValueError("num_workers must be at least 1")
+        if files is not None:
+            _unsupported("files=", "load models from a folder")
+        if revision is not None or use_auth_token is not None:
+            _unsupported("revision and use_auth_token", "nothing is downloaded")
+        if model_kwargs:
+            raise TypeError(f"unknown WhisperModel arguments: {', '.join(model_kwargs)}")
+        # num_workers: any number of threads may transcribe with one model at once.
+        self.model_path = resolve_model(model_size_or_path, download_root)
+        self.model = _amanuensis.Model(self.model_path, device, compute_type, cpu_threads)
+
+    @property
+    def supported_languages(self) -> List[str]:
+        """The languages supported by the model."""
+        return list(LANGUAGE_CODES) if self.model.multilingual else ["en"]
+
+    def transcribe(
+        self,
+        audio: Union[str, BinaryIO, np.ndarray],
+        language: Optional[str] = None,
+        task: str = "transcribe",
+        log_progress: bool = False,
+        beam_size: int = 5,
+        best_of: int = 5,
+        patience: float = 1,
+        length_penalty: float = 1,
+        repetition_penalty: float = 1,
+        no_repeat_ngram_size: int = 0,
+        temperature: Union[float, List[float], Tuple[float, ...]] = [
+            0.0,
+            0.2,
+            0.4,
+            0.6,
+            0.8,
+            1.0,
+        ],
+        compression_ratio_threshold: Optional[float] = 2.4,
+        log_prob_threshold: Optional[float] = -1.0,
+        no_speech_threshold: Optional[float] = 0.6,
+        condition_on_previous_text: bool = True,
+        prompt_reset_on_temperature: float = 0.5,
+        initial_prompt: Optional[Union[str, Iterable[int]]] = None,
+        prefix: Optional[str] = None,
+        suppress_blank: bool = True,
+        suppress_tokens: Optional[List[int]] = [-1],
+        without_timestamps: bool = False,
+        max_initial_timestamp: float = 1.0,
+        word_timestamps: bool = False,
+        prepend_punctuations: str = "\"'“¿([{-",
+        append_punctuations: str = "\"'.。,，!！?？:：”)]}、",
+        multilingual: bool = False,
+        vad_filter: bool = False,
+        vad_parameters: Optional[Union[dict, VadOptions]] = None,
+        max_new_tokens: Optional[int] = None,
+        chunk_length: Optional[int] = None,
+        clip_timestamps: Union[str, List[float]] = "0",
+        hallucination_silence_threshold: Optional[float] = None,
+        hotwords: Optional[str] = None,
+        language_detection_threshold: Optional[float] = 0.5,
+        language_detection_segments: int = 1,
+    ) -> Tuple[Iterable[Segment], TranscriptionInfo]:
+        """Transcribes a path, a binary file object or 16 kHz float32 samples."""
+        _check_common(log_progress, multilingual, chunk_length, initial_prompt,
+                      language_detection_segments)
+        options = TranscriptionOptions(
+            beam_size=beam_size, best_of=best_of, patience=patience,
+            length_penalty=length_penalty, repetition_penalty=repetition_penalty,
+            no_repeat_ngram_size=no_repeat_ngram_size, log_prob_threshold=log_prob_threshold,
+            no_speech_threshold=no_speech_threshold,
+            compression_ratio_threshold=compression_ratio_threshold,
+            condition_on_previous_text=condition_on_previous_text,
+            prompt_reset_on_temperature=prompt_reset_on_temperature,
+            temperatures=_temperatures(temperature), initial_prompt=initial_prompt,
+            prefix=prefix, suppress_blank=suppress_blank, suppress_tokens=suppress_tokens,
+            without_timestamps=without_timestamps, max_initial_timestamp=max_initial_timestamp,
+            word_timestamps=word_timestamps, prepend_punctuations=prepend_punctuations,
+            append_punctuations=append_punctuations, multilingual=multilingual,
+            max_new_tokens=max_new_tokens, clip_timestamps=_parse_clips(clip_timestamps),
+            hallucination_silence_threshold=hallucination_silence_threshold, hotwords=hotwords,
+        )
+        if vad_filter:
+            vad_options = VadOptions(**_vad_dict(vad_parameters))
+        else:
+            vad_options = vad_parameters if isinstance(vad_parameters, VadOptions) else None
+        engine = self._engine_options(options, language, task)
+        engine.update(
+            clip_timestamps=[] if options.clip_timestamps == [0.0] else
+            [float(t) for t in options.clip_timestamps],
+            vad_filter=bool(vad_filter),
+            vad_parameters=asdict(vad_options) if vad_filter else None, batch_size=0,
+        )
+        return self._run(audio, engine, options, vad_options, language)
+
+    def _engine_options(self, options: TranscriptionOptions, language, task) -> dict:
+        engine = {k: v for k, v in asdict(options).items()
+                  if k not in ("multilingual", "clip_timestamps")}
+        engine.update(language=language, task=task)
+        # Reported as faster-whisper reports it: resolved, with the special tokens.
+        options.suppress_tokens = tuple(self.model.suppressed_tokens(list(options.suppress_tokens or [])))
+        return engine
+
+    def _run(self, audio, engine: dict, options, vad_options, language):
+        samples = _load_audio(audio)
+        duration = samples.shape[0] / 16000
+        if samples.shape[0] == 0:
+            # faster-whisper gives no segments for empty audio; the engine refuses it.
+            language = language or ("en" if not self.model.multilingual else None)
+            info = TranscriptionInfo(language, 1.0, 0.0, 0.0, None, options, vad_options)
+            return iter(()), info
+        run = _Run(self.model, samples, engine)
+        i = run.info
+        info = TranscriptionInfo(
+            language=i["language"],
+            language_probability=i["language_probability"],
+            duration=duration,
+            duration_after_vad=i["duration_after_vad"],
+            all_language_probs=[tuple(p) for p in i["all_language_probs"]] or None,
+            transcription_options=options,
+            vad_options=vad_options,
+        )
+        return run.segments(), info
+
+    def detect_language(
+        self,
+        audio: Optional[np.ndarray] = None,
+        features: Optional[np.ndarray] = None,
+        vad_filter: bool = False,
+        vad_parameters: Union[dict, VadOptions] = None,
+        language_detection_segments: int = 1,
+        language_detection_threshold: float = 0.5,
+    ) -> Tuple[str, float, List[Tuple[str, float]]]:
+        """The language of the first 30 seconds (of speech, with vad_filter): (code,
+        probability, every language's probability, likeliest first)."""
+        if features is not None:
+            _unsupported("detect_language(features=)", "pass the audio")
+        if audio is None:
+            raise ValueError("detect_language needs audio")
+        if language_detection_segments != 1:
+            _unsupported("language_detection_segments other than 1", "the first window decides")
+        if not self.model.multilingual:
+            return "en", 1.0, [("en", 1.0)]
+        engine = {"vad_filter": bool(vad_filter),
+                  "vad_parameters": _vad_dict(vad_parameters) if vad_filter else None}
+        run = _Run(self.model, _load_audio(audio), engine)
+        run.close()
+        probs = [tuple(p) for p in run.info["all_language_probs"]]
+        return run.info["language"], run.info["language_probability"], probs
+
+
+class BatchedInferencePipeline:
+    """faster-whisper's batched pipeline: speech chunks of up to 30 s decoded batch_size at a
+    time, each on its own (no previous text, the first temperature only)."""
+
+    def __init__(self, model: WhisperModel):
+        self.model = model
+
+    def transcribe(
+        self,
+        audio: Union[str, BinaryIO, np.ndarray],
+        language: Optional[str] = None,
+        task: str = "transcribe",
+        log_progress: bool = False,
+        beam_size: int = 5,
+        best_of: int = 5,
+        patience: float = 1,
+        length_penalty: float = 1,
+        repetition_penalty: float = 1,
+        no_repeat_ngram_size: int = 0,
+        temperature: Union[float, List[float], Tuple[float, ...]] = [
+            0.0,
+            0.2,
+            0.4,
+            0.6,
+            0.8,
+            1.0,
+        ],
+        compression_ratio_threshold: Optional[float] = 2.4,
+        log_prob_threshold: Optional[float] = -1.0,
+        no_speech_threshold: Optional[float] = 0.6,
+        condition_on_previous_text: bool = True,
+        prompt_reset_on_temperature: float = 0.5,
+        initial_prompt: Optional[Union[str, Iterable[int]]] = None,
+        prefix: Optional[str] = None,
+        suppress_blank: bool = True,
+        suppress_tokens: Optional[List[int]] = [-1],
+        without_timestamps: bool = True,
+        max_initial_timestamp: float = 1.0,
+        word_timestamps: bool = False,
+        prepend_punctuations: str = "\"'“¿([{-",
+        append_punctuations: str = "\"'.。,，!！?？:：”)]}、",
+        multilingual: bool = False,
+        vad_filter: bool = True,
+        vad_parameters: Optional[Union[dict, VadOptions]] = None,
+        max_new_tokens: Optional[int] = None,
+        chunk_length: Optional[int] = None,
+        clip_timestamps: Optional[List[dict]] = None,
+        hallucination_silence_threshold: Optional[float] = None,
+        batch_size: int = 8,
+        hotwords: Optional[str] = None,
+        language_detection_threshold: Optional[float] = 0.5,
+        language_detection_segments: int = 1,
+    ) -> Tuple[Iterable[Segment], TranscriptionInfo]:
+        """Transcribes in batches; the arguments are WhisperModel.transcribe's plus batch_size."""
+        _check_common(log_progress, multilingual, chunk_length, initial_prompt,
+                      language_detection_segments)
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        options = TranscriptionOptions(
+            beam_size=beam_size, best_of=best_of, patience=patience,
+            length_penalty=length_penalty, repetition_penalty=repetition_penalty,
+            no_repeat_ngram_size=no_repeat_ngram_size, log_prob_threshold=log_prob_threshold,
+            no_speech_threshold=no_speech_threshold,
+            compression_ratio_threshold=compression_ratio_threshold,
+            # As faster-whisper's pipeline reports (and decodes) them, whatever was passed:
+            condition_on_previous_text=False, prompt_reset_on_temperature=0.5,
+            temperatures=_temperatures(temperature)[:1], initial_prompt=initial_prompt,
+            prefix=prefix, suppress_blank=suppress_blank, suppress_tokens=suppress_tokens,
+            without_timestamps=without_timestamps, max_initial_timestamp=0.0,
+            word_timestamps=word_timestamps, prepend_punctuations=prepend_punctuations,
+            append_punctuations=append_punctuations, multilingual=multilingual,
+            max_new_tokens=max_new_tokens, clip_timestamps=clip_timestamps or "0",
+            hallucination_silence_threshold=None, hotwords=hotwords,
+        )
+        if hallucination_silence_threshold is not None:
+            raise ValueError("hallucination_silence_threshold cannot be used with the batched "
+                             "pipeline (it needs the previous text)")
+        clips = []
+        for clip in clip_timestamps or []:
+            clips += [float(clip["start"]), float(clip["end"])]
+        if clips:
+            vad_options = None
+        elif vad_parameters is None:
+            vad_options = VadOptions(max_speech_duration_s=30, min_silence_duration_ms=160)
+        else:
+            vad_options = replace(VadOptions(**_vad_dict(vad_parameters)), max_speech_duration_s=30)
+        engine = self.model._engine_options(options, language, task)
+        engine.update(
+            temperatures=_temperatures(temperature), condition_on_previous_text=condition_on_previous_text,
+            clip_timestamps=clips, vad_filter=bool(vad_filter) if not clips else False,
+            vad_parameters=asdict(vad_options) if vad_options else None, batch_size=batch_size,
+        )
+        return self.model._run(audio, engine, options, vad_options, language)

@@ -1,0 +1,158 @@
+// The extension module amanuensis._amanuensis: the C++ library (amanuensis.h) for the Python
+// package in python/amanuensis, which gives it faster-whisper's classes and signatures. Work runs
+// with the GIL released; waits wake every 100 ms to let Ctrl-C through.
+#include <nanobind/nanobind.h>
+#include <nanobind/ndarray.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/unique_ptr.h>
+#include <nanobind/stl/vector.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "amanuensis/amanuensis.h"
+#include "options.h"
+#include "stream.h"
+
+namespace nb = nanobind;
+
+namespace amanuensis::python {
+namespace {
+
+using Samples = nb::ndarray<const float, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
+using NumpySamples = nb::ndarray<nb::numpy, float, nb::ndim<1>>;
+constexpr std::chrono::milliseconds kPoll(100);
+
+NumpySamples to_numpy(Waveform samples) {
+  auto* owned = new Waveform(
+      std::move(samples));  // NOLINT(cppcoreguidelines-owning-memory): the capsule owns it
+  nb::capsule owner(owned, [](void* p) noexcept {
+    delete static_cast<Waveform*>(p);  // NOLINT(cppcoreguidelines-owning-memory)
+  });
+  return NumpySamples(owned->data(), {owned->size()}, owner);
+}
+
+// Waits (GIL released) until `ready` says so; a pending signal (Ctrl-C) closes the stream and
+// raises it.
+template <typename Wait>
+void wait_interruptibly(Stream& stream, Wait wait) {
+  while (true) {
+    Stream::Wait result;
+    {
+      const nb::gil_scoped_release release;
+      result = wait();
+    }
+    if (result == Stream::Wait::kReady) return;
+    if (PyErr_CheckSignals() != 0) {
+      {
+        const nb::gil_scoped_release release;
+        stream.close();
+      }
+      throw nb::python_error();
+    }
+  }
+}
+
+std::unique_ptr<Stream> start(const Model& model, const Samples& audio, const nb::dict& kwargs) {
+  auto options = transcribe_options(kwargs);
+  std::vector<float> samples(audio.data(), audio.data() + audio.shape(0));
+  const nb::gil_scoped_release release;
+  return std::make_unique<Stream>(model, std::move(samples), std::move(options));
+}
+
+nb::dict stream_info(Stream& stream) {
+  wait_interruptibly(stream, [&] { return stream.wait_info(kPoll); });
+  return info_dict(stream.info());
+}
+
+nb::object stream_next(Stream& stream) {
+  wait_interruptibly(stream, [&] { return stream.wait_segment(kPoll); });
+  auto segment = stream.take();
+  if (!segment) return nb::none();
+  return segment_dict(*segment);
+}
+
+Model load(const std::string& path, const std::string& device, const std::string& compute_type,
+           int threads) {
+  const nb::gil_scoped_release release;
+  return Model::load(
+      {.path = path, .threads = threads, .compute_type = compute_type, .device = device});
+}
+
+}  // namespace
+}  // namespace amanuensis::python
+
+NB_MODULE(_amanuensis, m) {
+  using namespace amanuensis;
+  using namespace amanuensis::python;
+  m.doc() = "Amanuensis's C++ engine (use the amanuensis package, not this module)";
+  nb::exception<Error>(m, "Error", PyExc_ValueError);
+
+  nb::class_<Stream>(m, "Stream")
+      .def("info", &stream_info)
+      .def("next", &stream_next)
+      .def("close", &Stream::close, nb::call_guard<nb::gil_scoped_release>());
+
+  nb::class_<Model>(m, "Model")
+      .def(nb::new_(&load), nb::arg("path"), nb::arg("device"), nb::arg("compute_type"),
+           nb::arg("threads"))
+      .def_prop_ro("multilingual", [](const Model& model) { return model.info().multilingual; })
+      .def_prop_ro("n_mels", [](const Model& model) { return model.info().n_mels; })
+      .def_prop_ro("name", [](const Model& model) { return model.info().name; })
+      .def_prop_ro("backend", &Model::backend_description)
+      .def("suppressed_tokens", &Model::suppressed_tokens, nb::arg("suppress_tokens"))
+      .def("start", &start, nb::arg("audio"), nb::arg("options"));
+
+  m.def(
+      "decode_audio_file",
+      [](const std::string& path) {
+        Waveform samples;
+        {
+          const nb::gil_scoped_release release;
+          samples = decode_audio_file(path);
+        }
+        return to_numpy(std::move(samples));
+      },
+      nb::arg("path"));
+  m.def(
+      "decode_audio_bytes",
+      [](const nb::bytes& data) {
+        const auto* bytes = static_cast<const std::uint8_t*>(data.data());
+        const std::span<const std::uint8_t> span(bytes, data.size());
+        Waveform samples;
+        {
+          const nb::gil_scoped_release release;
+          samples = decode_audio_bytes(span);
+        }
+        return to_numpy(std::move(samples));
+      },
+      nb::arg("data"));
+  m.def(
+      "detect_speech",
+      [](const Samples& audio, const nb::dict& vad, const std::string& model) {
+        const auto options = vad_options(vad);
+        std::vector<SpeechSpan> spans;
+        {
+          const nb::gil_scoped_release release;
+          spans = detect_speech({audio.data(), audio.shape(0)}, options, model);
+        }
+        nb::list out;
+        for (const auto& s : spans) out.append(nb::make_tuple(s.start, s.end));
+        return out;
+      },
+      nb::arg("audio"), nb::arg("vad"), nb::arg("vad_model") = "");
+  m.def(
+      "speech_probabilities",
+      [](const Samples& audio, const std::string& model) {
+        std::vector<float> probabilities;
+        {
+          const nb::gil_scoped_release release;
+          probabilities = speech_probabilities({audio.data(), audio.shape(0)}, model);
+        }
+        return to_numpy(std::move(probabilities));
+      },
+      nb::arg("audio"), nb::arg("vad_model") = "");
+}

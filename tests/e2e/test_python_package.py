@@ -1,0 +1,257 @@
+"""The Python package `amanuensis` (python/) against faster-whisper, called the same way.
+
+Both run in this process on base (float32, 2 threads), with the same arguments; results are
+compared field by field: segment texts, times (0.12 s; word times 0.05 s), tokens' average
+log-probability, language and its probability, info's durations. Covered: greedy and beam 5 with
+word timestamps on 12 dev clips, vad_filter and clip_timestamps on a NumPy waveform with silence,
+BatchedInferencePipeline, detect_language and empty audio. Then behaviour: the generator is lazy and
+streams, closing it stops the work, 4 threads share one model, memory stays flat over 200 calls,
+bad arguments raise, and faster-whisper's README examples run with only the import changed.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import python_package
+
+faster_whisper = pytest.importorskip("faster_whisper")
+
+N_CLIPS = 12
+SEGMENT_TIME_TOLERANCE = 0.12  # one or two timestamp tokens at a segment's edge
+WORD_TIME_TOLERANCE = 0.05
+
+
+@pytest.fixture(scope="module")
+def amanuensis_pkg(amanuensis):
+    return python_package.import_amanuensis(amanuensis)
+
+
+@pytest.fixture(scope="module")
+def models(amanuensis_pkg, model_dirs):
+    base = str(model_dirs["base"])
+    return (amanuensis_pkg.WhisperModel(base, cpu_threads=2),
+            faster_whisper.WhisperModel(base, cpu_threads=2))
+
+
+@pytest.fixture(scope="module")
+def clips(dev_clips):
+    return [c.path for c in dev_clips[:N_CLIPS]]
+
+
+def both(models, audio, pipeline=False, **kwargs):
+    """(ours, fw): each a (segments as a list, info) of the same call."""
+    results = []
+    for model in models:
+        if pipeline:
+            module = sys.modules[type(model).__module__.split(".")[0]]
+            model = module.BatchedInferencePipeline(model)
+        segments, info = model.transcribe(audio, **kwargs)
+        results.append((list(segments), info))
+    return results
+
+
+def assert_same(ours, fw, words=False, batched=False):
+    (a, a_info), (f, f_info) = ours, fw
+    assert [s.text for s in a] == [s.text for s in f]
+    for x, y in zip(a, f):
+        assert x.start == pytest.approx(y.start, abs=SEGMENT_TIME_TOLERANCE), x.text
+        assert x.end == pytest.approx(y.end, abs=SEGMENT_TIME_TOLERANCE), x.text
+        assert x.avg_logprob == pytest.approx(y.avg_logprob, abs=2e-3)
+        assert x.no_speech_prob == pytest.approx(y.no_speech_prob, abs=2e-3)
+        assert x.temperature == y.temperature
+        assert x.id == y.id
+        if words:
+            assert [w.word for w in x.words] == [w.word for w in y.words]
+            for v, w in zip(x.words, y.words):
+                assert v.start == pytest.approx(w.start, abs=WORD_TIME_TOLERANCE), v.word
+                assert v.end == pytest.approx(w.end, abs=WORD_TIME_TOLERANCE), v.word
+                assert v.probability == pytest.approx(w.probability, abs=2e-2)
+        else:
+            assert x.words is None and y.words is None
+    assert a_info.language == f_info.language
+    assert a_info.language_probability == pytest.approx(f_info.language_probability, abs=1e-3)
+    assert a_info.duration == pytest.approx(f_info.duration, abs=1e-6)
+    assert a_info.duration_after_vad == pytest.approx(f_info.duration_after_vad, abs=1e-3)
+    a_options, f_options = asdict(a_info.transcription_options), asdict(f_info.transcription_options)
+    if batched:  # faster-whisper's pipeline reports its VAD spans here; we keep what was passed
+        a_options.pop("clip_timestamps"), f_options.pop("clip_timestamps")
+    assert a_options == f_options
+    if f_info.all_language_probs:
+        assert [c for c, _ in a_info.all_language_probs[:3]] == \
+               [c for c, _ in f_info.all_language_probs[:3]]
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"beam_size": 1, "temperature": 0},
+    {"beam_size": 5, "word_timestamps": True},
+], ids=["greedy", "beam5-words"])
+def test_dev_clips_match_faster_whisper(models, clips, kwargs):
+    for clip in clips:
+        assert_same(*both(models, str(clip), **kwargs), words=kwargs.get("word_timestamps", False))
+
+
+@pytest.fixture(scope="module")
+def speech_with_silence(amanuensis_pkg, clips):
+    """Three clips with 3 s of digital silence between them, as a NumPy waveform."""
+    gap = np.zeros(3 * 16000, dtype=np.float32)
+    parts = []
+    for clip in clips[1:4]:
+        parts += [amanuensis_pkg.decode_audio(str(clip)), gap]
+    return np.concatenate(parts)
+
+
+def test_numpy_input_with_vad_filter_and_clip_timestamps(models, speech_with_silence):
+    ours, fw = both(models, speech_with_silence, vad_filter=True,
+                    vad_parameters={"min_silence_duration_ms": 500})
+    assert_same(ours, fw)
+    assert ours[1].duration_after_vad < ours[1].duration - 5
+    assert ours[1].vad_options.min_silence_duration_ms == 500
+    assert_same(*both(models, speech_with_silence, clip_timestamps="2,9.5", beam_size=1))
+    assert_same(*both(models, speech_with_silence, clip_timestamps=[0, 8, 12.5], beam_size=1))
+
+
+def test_batched_pipeline_matches_faster_whisper(models, speech_with_silence):
+    ours, fw = both(models, speech_with_silence, pipeline=True, batch_size=4)
+    assert_same(ours, fw, batched=True)
+    assert ours[1].vad_options.max_speech_duration_s == 30
+    ours, fw = both(models, speech_with_silence, pipeline=True, batch_size=2,
+                    clip_timestamps=[{"start": 0.0, "end": 7.0}, {"start": 9.0, "end": 20.0}])
+    assert [s.text for s in ours[0]] == [s.text for s in fw[0]]
+
+
+def test_detect_language_and_empty_audio(models, amanuensis_pkg, clips):
+    ours, fw = models
+    audio = amanuensis_pkg.decode_audio(str(clips[0]))
+    a, f = ours.detect_language(audio), fw.detect_language(audio)
+    assert a[0] == f[0] and a[1] == pytest.approx(f[1], abs=1e-3)
+    assert [c for c, _ in a[2][:5]] == [c for c, _ in f[2][:5]]
+    assert ours.supported_languages == fw.supported_languages
+    empty = np.zeros(0, dtype=np.float32)
+    (a_segments, a_info), (f_segments, f_info) = both(models, empty, language="en")
+    assert a_segments == f_segments == []
+    assert a_info.duration == f_info.duration == 0
+
+
+def test_file_object_and_errors(models, amanuensis_pkg, clips):
+    ours, _ = models
+    with open(clips[0], "rb") as f:
+        segments, _ = ours.transcribe(f, beam_size=1)
+        assert list(segments)
+    with pytest.raises(ValueError, match="beam_size"):
+        ours.transcribe(str(clips[0]), beam_size=0)
+    with pytest.raises(ValueError, match="threshold"):
+        ours.transcribe(str(clips[0]), vad_filter=True, vad_parameters={"threshold": 3})
+    with pytest.raises(TypeError):
+        ours.transcribe(str(clips[0]), vad_filter=True, vad_parameters={"no_such_option": 1})
+    with pytest.raises(NotImplementedError, match="multilingual"):
+        ours.transcribe(str(clips[0]), multilingual=True)
+    with pytest.raises(ValueError, match="cannot decode"):
+        ours.transcribe("/no/such/file.wav")
+    with pytest.raises(RuntimeError, match="downloads nothing"):
+        amanuensis_pkg.WhisperModel("large-v3", download_root="/nonexistent")
+    with pytest.raises(ValueError, match="Invalid model size"):
+        amanuensis_pkg.WhisperModel("enormous")
+
+
+@pytest.fixture(scope="module")
+def tiny(amanuensis_pkg, model_dirs):
+    return amanuensis_pkg.WhisperModel(str(model_dirs["tiny.en"]), cpu_threads=2)
+
+
+@pytest.fixture(scope="module")
+def long_waveform(amanuensis_pkg, clips):
+    """About 100 s: every clip twice, with a second of silence after each (four windows)."""
+    gap = np.zeros(16000, dtype=np.float32)
+    parts = []
+    for clip in clips + clips:
+        parts += [amanuensis_pkg.decode_audio(str(clip)), gap]
+    return np.concatenate(parts)
+
+
+def test_generator_is_lazy_streams_and_stops(tiny, long_waveform):
+    start = time.monotonic()
+    segments, _ = tiny.transcribe(long_waveform, beam_size=5)
+    returned = time.monotonic() - start
+    time.sleep(1.0)  # were windows decoded before iteration, the first segment would be ready
+    first_wait = time.monotonic()
+    first = next(segments)
+    to_first = time.monotonic() - first_wait
+    rest = list(segments)
+    total = time.monotonic() - first_wait
+    assert first.start < 30 and rest and rest[-1].end > 60
+    assert to_first < 0.6 * total, (to_first, total)  # streamed: the first window alone
+    assert to_first > 0.05, "a window was decoded before the generator was iterated"
+    assert returned < total
+    # Closing early stops the work at once.
+    segments, _ = tiny.transcribe(long_waveform, beam_size=5)
+    next(segments)
+    closing = time.monotonic()
+    segments.close()
+    assert time.monotonic() - closing < 1.0
+
+
+def test_four_threads_share_one_model(tiny, clips):
+    want = {}
+    for clip in clips[:4]:
+        want[clip] = [s.text for s in tiny.transcribe(str(clip), beam_size=5)[0]]
+    got = {}
+    errors = []
+
+    def work(clip):
+        try:
+            got[clip] = [s.text for s in tiny.transcribe(str(clip), beam_size=5)[0]]
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(c,)) for c in clips[:4]]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert got == want
+
+
+def rss_mib() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def test_memory_stays_flat_over_200_calls(tiny, amanuensis_pkg, clips):
+    audio = amanuensis_pkg.decode_audio(str(clips[1]))[: 3 * 16000]
+    for _ in range(20):
+        list(tiny.transcribe(audio, beam_size=1, temperature=0)[0])
+    before = rss_mib()
+    for _ in range(200):
+        list(tiny.transcribe(audio, beam_size=1, temperature=0)[0])
+    grown = rss_mib() - before
+    assert grown < 20, f"RSS grew by {grown:.1f} MiB over 200 calls"
+
+
+def test_faster_whisper_readme_examples_run_with_the_import_changed(amanuensis, model_dirs, jfk,
+                                                                    tmp_path):
+    """tests/e2e/python_examples: faster-whisper's README usage, `from faster_whisper` changed
+    to `from amanuensis`; the model size is one found through $AMANUENSIS_MODELS."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(python_package.package_dir(amanuensis))
+    env["AMANUENSIS_MODELS"] = str(Path(model_dirs["base"]).parent)
+    examples = sorted((Path(__file__).parent / "python_examples").glob("*.py"))
+    assert len(examples) >= 3
+    for example in examples:
+        result = subprocess.run([sys.executable, str(example), str(jfk)], env=env, cwd=tmp_path,
+                                capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, f"{example.name}: {result.stderr[-2000:]}"
+        assert "country" in result.stdout, result.stdout
