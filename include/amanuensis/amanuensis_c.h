@@ -29,6 +29,9 @@
 #ifndef AMANUENSIS_C_H
 #define AMANUENSIS_C_H
 
+/* A C header: C's names, typedefs and headers, not the C++ style clang-tidy checks for. */
+/* NOLINTBEGIN(readability-identifier-naming,modernize-use-using,modernize-deprecated-headers) */
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -225,5 +228,7 @@ AMANUENSIS_API const amanuensis_segment* amanuensis_result_segment(const amanuen
 #ifdef __cplusplus
 }
 #endif
+
+/* NOLINTEND(readability-identifier-naming,modernize-use-using,modernize-deprecated-headers) */
 
 #endif /* AMANUENSIS_C_H */

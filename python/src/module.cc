@@ -27,8 +27,8 @@ using NumpySamples = nb::ndarray<nb::numpy, float, nb::ndim<1>>;
 constexpr std::chrono::milliseconds kPoll(100);
 
 NumpySamples to_numpy(Waveform samples) {
-  auto* owned = new Waveform(
-      std::move(samples));  // NOLINT(cppcoreguidelines-owning-memory): the capsule owns it
+  // The capsule owns it: numpy frees it with the array.
+  auto* owned = new Waveform(std::move(samples));  // NOLINT(cppcoreguidelines-owning-memory)
   nb::capsule owner(owned, [](void* p) noexcept {
     delete static_cast<Waveform*>(p);  // NOLINT(cppcoreguidelines-owning-memory)
   });
@@ -89,7 +89,10 @@ NB_MODULE(_amanuensis, m) {
   using namespace amanuensis;
   using namespace amanuensis::python;
   m.doc() = "Amanuensis's C++ engine (use the amanuensis package, not this module)";
-  nb::exception<Error>(m, "Error", PyExc_ValueError);
+  // Registers the translation of amanuensis::Error (bad input, models or options) to ValueError.
+  // NOLINTNEXTLINE(bugprone-unused-raii,bugprone-throw-keyword-missing)
+  nb::exception<Error>(
+      m, "Error", PyExc_ValueError);  // NOLINT(bugprone-unused-raii,bugprone-throw-keyword-missing)
 
   nb::class_<Stream>(m, "Stream")
       .def("info", &stream_info)

@@ -21,6 +21,8 @@
 #include "amanuensis/amanuensis.h"
 #include "c_api/c_params.h"
 
+// The C API's opaque handles, named as amanuensis_c.h declares them.
+// NOLINTBEGIN(readability-identifier-naming)
 struct amanuensis_model {
   amanuensis::Model model;
   std::string backend;
@@ -31,6 +33,7 @@ struct amanuensis_result {
   std::vector<std::vector<amanuensis_word>> words;  // per segment
   std::vector<amanuensis_segment> segments;
 };
+// NOLINTEND(readability-identifier-naming)
 
 namespace {
 
@@ -216,8 +219,8 @@ amanuensis_status amanuensis_model_load(const char* path,
     auto model = amanuensis::Model::load(amanuensis::c_api::model_options(path, p));
     auto backend = model.backend_description();
     // The C caller owns the handle until amanuensis_model_free.
-    *out = new amanuensis_model{std::move(model),
-                                std::move(backend)};  // NOLINT(cppcoreguidelines-owning-memory)
+    // NOLINTNEXTLINE(cppcoreguidelines-owning-memory)
+    *out = new amanuensis_model{std::move(model), std::move(backend)};
   });
 }
 
