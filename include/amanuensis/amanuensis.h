@@ -297,12 +297,53 @@ struct Timings {
   std::int64_t batched_tokens = 0;    ///< token rows of the shared steps
 };
 
+/// A Whisper model's tokenizer: its vocabulary, special tokens and byte-level BPE, as the model's
+/// transcriptions use them (faster-whisper's Tokenizer is built on the same). Cheap to copy.
+class Tokenizer {
+ public:
+  /// Reads vocabulary.json or vocabulary.txt, and tokenizer.json (its merges, for encode), from a
+  /// model folder.
+  static Tokenizer load(const std::filesystem::path& model_dir);
+
+  struct SpecialTokens {
+    int end_of_text = 0;
+    int start_of_transcript = 0;
+    int translate = 0;
+    int transcribe = 0;
+    int start_of_lm = 0;
+    int start_of_prev = 0;
+    int no_speech = 0;
+    int no_timestamps = 0;
+    int timestamp_begin = 0;  ///< <|0.00|>; each later id adds 0.02 s
+  };
+  [[nodiscard]] SpecialTokens special() const;
+  [[nodiscard]] int size() const;
+  /// Id of the language token <|code|>, if the vocabulary has it.
+  [[nodiscard]] std::optional<int> language_token(const std::string& code) const;
+  /// Token ids of UTF-8 text, without special tokens. Throws Error when the model folder had no
+  /// tokenizer.json.
+  [[nodiscard]] std::vector<int> encode(const std::string& text) const;
+  /// UTF-8 text of the text tokens (ids below end_of_text; others are skipped); bytes that are not
+  /// valid UTF-8 become U+FFFD.
+  [[nodiscard]] std::string decode(std::span<const int> tokens) const;
+
+  struct Impl;
+
+ private:
+  friend class Model;
+  explicit Tokenizer(std::shared_ptr<const Impl> impl);
+  std::shared_ptr<const Impl> impl_;
+};
+
 /// A loaded Whisper model. Cheap to copy (copies share the weights).
 class Model {
  public:
   static Model load(const ModelOptions& options);
 
   [[nodiscard]] const ModelInfo& info() const;
+
+  /// The model's tokenizer (shares the model's vocabulary).
+  [[nodiscard]] Tokenizer tokenizer() const;
 
   /// What selection tried for `ModelOptions::device`, in order, and why each backend was or was
   /// not chosen; the selected one carries its run-time record. A device that fails during a

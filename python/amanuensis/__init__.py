@@ -7,6 +7,7 @@
     for segment in segments:
         print("[%.2fs -> %.2fs] %s" % (segment.start, segment.end, segment.text))
 """
+from . import audio, tokenizer, utils, vad
 from .audio import decode_audio
 from .transcribe import (
     BatchedInferencePipeline,

@@ -173,6 +173,8 @@ class WhisperModel:
         # num_workers: any number of threads may transcribe with one model at once.
         self.model_path = resolve_model(model_size_or_path, download_root)
         self.model = _amanuensis.Model(self.model_path, device, compute_type, cpu_threads)
+        # What faster-whisper's Tokenizer(model.hf_tokenizer, ...) takes: here the engine's own.
+        self.hf_tokenizer = self.model.tokenizer
 
     @property
     def supported_languages(self) -> List[str]:

@@ -3,6 +3,7 @@
 // with the GIL released; waits wake every 100 ms to let Ctrl-C through.
 #include <nanobind/nanobind.h>
 #include <nanobind/ndarray.h>
+#include <nanobind/stl/optional.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/unique_ptr.h>
 #include <nanobind/stl/vector.h>
@@ -99,10 +100,39 @@ NB_MODULE(_amanuensis, m) {
       .def("next", &stream_next)
       .def("close", &Stream::close, nb::call_guard<nb::gil_scoped_release>());
 
+  nb::class_<Tokenizer>(m, "Tokenizer")
+      .def_static(
+          "load", [](const std::string& path) { return Tokenizer::load(path); },
+          nb::arg("model_dir"))
+      .def("special",
+           [](const Tokenizer& t) {
+             const auto s = t.special();
+             nb::dict d;
+             d["end_of_text"] = s.end_of_text;
+             d["start_of_transcript"] = s.start_of_transcript;
+             d["translate"] = s.translate;
+             d["transcribe"] = s.transcribe;
+             d["start_of_lm"] = s.start_of_lm;
+             d["start_of_prev"] = s.start_of_prev;
+             d["no_speech"] = s.no_speech;
+             d["no_timestamps"] = s.no_timestamps;
+             d["timestamp_begin"] = s.timestamp_begin;
+             return d;
+           })
+      .def_prop_ro("size", &Tokenizer::size)
+      .def("language_token", &Tokenizer::language_token, nb::arg("code"))
+      .def("encode", &Tokenizer::encode, nb::arg("text"))
+      .def(
+          "decode",
+          [](const Tokenizer& t, const std::vector<int>& tokens) { return t.decode(tokens); },
+          nb::arg("tokens"));
+
   nb::class_<Model>(m, "Model")
       .def(nb::new_(&load), nb::arg("path"), nb::arg("device"), nb::arg("compute_type"),
            nb::arg("threads"))
       .def_prop_ro("multilingual", [](const Model& model) { return model.info().multilingual; })
+      .def_prop_ro("is_multilingual", [](const Model& model) { return model.info().multilingual; })
+      .def_prop_ro("tokenizer", &Model::tokenizer)
       .def_prop_ro("n_mels", [](const Model& model) { return model.info().n_mels; })
       .def_prop_ro("name", [](const Model& model) { return model.info().name; })
       .def_prop_ro("backend", &Model::backend_description)

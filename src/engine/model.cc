@@ -9,6 +9,7 @@
 #include "backends/registry.h"
 #include "decoding/decode_plan.h"
 #include "decoding/transcriber.h"
+#include "engine/tokenizer_impl.h"
 #include "kernels/backend.h"
 #include "model/decode_batcher.h"
 #include "model/tokenizer.h"
@@ -87,6 +88,12 @@ Model Model::load(const ModelOptions& options) {
 }
 
 const ModelInfo& Model::info() const { return impl_->info; }
+
+Tokenizer Model::tokenizer() const {
+  // Shares the model's vocabulary: the pointer keeps the whole model alive.
+  std::shared_ptr<const model::Tokenizer> shared(impl_, &impl_->tokenizer);
+  return Tokenizer(std::make_shared<const Tokenizer::Impl>(Tokenizer::Impl{std::move(shared)}));
+}
 
 std::vector<BackendReport> Model::backend_reports() const { return impl_->backends->reports(); }
 

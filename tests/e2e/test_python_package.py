@@ -255,3 +255,30 @@ def test_faster_whisper_readme_examples_run_with_the_import_changed(amanuensis, 
                                 capture_output=True, text=True, timeout=300)
         assert result.returncode == 0, f"{example.name}: {result.stderr[-2000:]}"
         assert "country" in result.stdout, result.stdout
+
+
+def test_tokenizer_matches_faster_whisper(models, amanuensis_pkg, model_dirs, clips):
+    import tokenizers
+    from amanuensis.tokenizer import Tokenizer
+    from faster_whisper.tokenizer import Tokenizer as FwTokenizer
+
+    ours_model, fw_model = models
+    hf = tokenizers.Tokenizer.from_file(str(Path(model_dirs["base"]) / "tokenizer.json"))
+    segments, _ = ours_model.transcribe(str(clips[0]), beam_size=1)
+    transcript_tokens = [t for s in segments for t in s.tokens]
+    for language in ("en", "ja"):
+        ours = Tokenizer(ours_model.hf_tokenizer, ours_model.model.is_multilingual,
+                         task="transcribe", language=language)
+        fw = FwTokenizer(hf, fw_model.model.is_multilingual, task="transcribe", language=language)
+        for name in ("transcribe", "translate", "sot", "sot_lm", "sot_prev", "eot",
+                     "no_timestamps", "no_speech", "timestamp_begin", "sot_sequence",
+                     "non_speech_tokens", "language", "language_code"):
+            assert getattr(ours, name) == getattr(fw, name), name
+        for text in (" Hello, world!", " naïve café — 東京タワー", "it's 3.5 km (approx.)"):
+            assert ours.encode(text) == fw.encode(text), text
+            assert ours.decode(fw.encode(text)) == fw.decode(fw.encode(text)), text
+        tokens = transcript_tokens + fw.encode(" 東京タワー")
+        assert ours.decode_with_timestamps(tokens) == fw.decode_with_timestamps(tokens)
+        assert ours.split_to_word_tokens(tokens) == fw.split_to_word_tokens(tokens)
+    with pytest.raises(ValueError, match="language code"):
+        Tokenizer(ours_model.hf_tokenizer, True, task="transcribe", language="xx")
