@@ -29,7 +29,8 @@ std::vector<BackendReport> Model::backend_reports() const { __builtin_trap(); }
 Timings Model::timings() const { __builtin_trap(); }
 std::string Model::backend_description() const { __builtin_trap(); }
 Transcription Model::transcribe(std::span<const float>, const TranscribeOptions&,
-                                const SegmentCallback&, std::stop_token) const {
+                                const SegmentCallback&, std::stop_token,
+                                const InfoCallback&) const {
   __builtin_trap();
 }
 std::vector<SpeechSpan> detect_speech(std::span<const float>, const VadOptions&,

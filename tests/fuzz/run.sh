@@ -7,7 +7,7 @@
 #   tests/fuzz/run.sh [--seconds N] [--build-dir DIR] [TARGET...]
 #
 # Targets: multipart_fuzz (Content-Type + body -> multipart parser -> form options, VAD fields),
-# audio_decoder_fuzz (bytes -> decode_audio_bytes), http_request_fuzz (connection bytes -> the
+# audio_decoder_fuzz (bytes -> decode_audio_bytes and the WAV reader decode_wav), http_request_fuzz (connection bytes -> the
 # whole HTTP path of `amanuensis serve`, no socket), onnx_reader_fuzz (bytes -> the VAD's ONNX
 # reader -> the Silero VAD loader). ctest runs this as the `fuzz` test. Needs clang++ with
 # libFuzzer (Debian: clang, libclang-rt-14-dev; scripts/setup.sh installs them).
@@ -266,7 +266,8 @@ for target in "${TARGETS[@]}"; do
       ;;
     audio_decoder_fuzz)
       read -r -a LINK <<<"$(pkg-config --cflags --libs libavformat libavcodec libswresample libavutil)"
-      build audio_decoder_fuzz "$ROOT/tests/fuzz/audio_decoder_fuzz.cc" "$ROOT/src/audio/audio_decoder.cc"
+      build audio_decoder_fuzz "$ROOT/tests/fuzz/audio_decoder_fuzz.cc" "$ROOT/src/audio/audio_decoder.cc" \
+        "$ROOT/src/audio/wav_decoder.cc"
       write_audio_seeds "$seeds"
       extra=(-max_len=65536)
       ;;
