@@ -105,6 +105,17 @@ def _parse_clips(clip_timestamps) -> List[float]:
     return list(clip_timestamps)
 
 
+_OPTION_FIELDS = [f for f in TranscriptionOptions.__dataclass_fields__ if f != "temperatures"]
+
+
+def _options_of(arguments: dict, **overrides) -> TranscriptionOptions:
+    """TranscriptionOptions from transcribe()'s arguments (its locals()), with `overrides`."""
+    values = {name: arguments[name] for name in _OPTION_FIELDS}
+    values["temperatures"] = _temperatures(arguments["temperature"])
+    values.update(overrides)
+    return TranscriptionOptions(**values)
+
+
 def _check_common(log_progress, multilingual, chunk_length, initial_prompt,
                   language_detection_segments):
     if log_progress:
@@ -229,22 +240,7 @@ class WhisperModel:
         """Transcribes a path, a binary file object or 16 kHz float32 samples."""
         _check_common(log_progress, multilingual, chunk_length, initial_prompt,
                       language_detection_segments)
-        options = TranscriptionOptions(
-            beam_size=beam_size, best_of=best_of, patience=patience,
-            length_penalty=length_penalty, repetition_penalty=repetition_penalty,
-            no_repeat_ngram_size=no_repeat_ngram_size, log_prob_threshold=log_prob_threshold,
-            no_speech_threshold=no_speech_threshold,
-            compression_ratio_threshold=compression_ratio_threshold,
-            condition_on_previous_text=condition_on_previous_text,
-            prompt_reset_on_temperature=prompt_reset_on_temperature,
-            temperatures=_temperatures(temperature), initial_prompt=initial_prompt,
-            prefix=prefix, suppress_blank=suppress_blank, suppress_tokens=suppress_tokens,
-            without_timestamps=without_timestamps, max_initial_timestamp=max_initial_timestamp,
-            word_timestamps=word_timestamps, prepend_punctuations=prepend_punctuations,
-            append_punctuations=append_punctuations, multilingual=multilingual,
-            max_new_tokens=max_new_tokens, clip_timestamps=_parse_clips(clip_timestamps),
-            hallucination_silence_threshold=hallucination_silence_threshold, hotwords=hotwords,
-        )
+        options = _options_of(locals(), clip_timestamps=_parse_clips(clip_timestamps))
         if vad_filter:
             vad_options = VadOptions(**_vad_dict(vad_parameters))
         else:
@@ -372,21 +368,12 @@ class BatchedInferencePipeline:
                       language_detection_segments)
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
-        options = TranscriptionOptions(
-            beam_size=beam_size, best_of=best_of, patience=patience,
-            length_penalty=length_penalty, repetition_penalty=repetition_penalty,
-            no_repeat_ngram_size=no_repeat_ngram_size, log_prob_threshold=log_prob_threshold,
-            no_speech_threshold=no_speech_threshold,
-            compression_ratio_threshold=compression_ratio_threshold,
+        options = _options_of(
+            locals(),
             # As faster-whisper's pipeline reports (and decodes) them, whatever was passed:
             condition_on_previous_text=False, prompt_reset_on_temperature=0.5,
-            temperatures=_temperatures(temperature)[:1], initial_prompt=initial_prompt,
-            prefix=prefix, suppress_blank=suppress_blank, suppress_tokens=suppress_tokens,
-            without_timestamps=without_timestamps, max_initial_timestamp=0.0,
-            word_timestamps=word_timestamps, prepend_punctuations=prepend_punctuations,
-            append_punctuations=append_punctuations, multilingual=multilingual,
-            max_new_tokens=max_new_tokens, clip_timestamps=clip_timestamps or "0",
-            hallucination_silence_threshold=None, hotwords=hotwords,
+            temperatures=_temperatures(temperature)[:1], max_initial_timestamp=0.0,
+            clip_timestamps=clip_timestamps or "0", hallucination_silence_threshold=None,
         )
         if hallucination_silence_threshold is not None:
             raise ValueError("hallucination_silence_threshold cannot be used with the batched "

@@ -15,18 +15,7 @@ Tokenizer Tokenizer::load(const std::filesystem::path& model_dir) {
   return Tokenizer(std::make_shared<const Impl>(Impl{std::move(tokenizer)}));
 }
 
-Tokenizer::SpecialTokens Tokenizer::special() const {
-  const auto& s = impl_->tokenizer->special();
-  return {.end_of_text = s.end_of_text,
-          .start_of_transcript = s.start_of_transcript,
-          .translate = s.translate,
-          .transcribe = s.transcribe,
-          .start_of_lm = s.start_of_lm,
-          .start_of_prev = s.start_of_prev,
-          .no_speech = s.no_speech,
-          .no_timestamps = s.no_timestamps,
-          .timestamp_begin = s.timestamp_begin};
-}
+Tokenizer::SpecialTokens Tokenizer::special() const { return impl_->tokenizer->special(); }
 
 int Tokenizer::size() const { return impl_->tokenizer->size(); }
 

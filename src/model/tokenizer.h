@@ -10,19 +10,12 @@
 #include <unordered_map>
 #include <vector>
 
+#include "amanuensis/amanuensis.h"
+
 namespace amanuensis::model {
 
-struct SpecialTokens {
-  int end_of_text = 0;
-  int start_of_transcript = 0;
-  int translate = 0;
-  int transcribe = 0;
-  int start_of_lm = 0;
-  int start_of_prev = 0;
-  int no_speech = 0;
-  int no_timestamps = 0;
-  int timestamp_begin = 0;  // <|0.00|>; each later id adds 0.02 s
-};
+// The ids of the special tokens, as the public Tokenizer gives them (amanuensis.h).
+using SpecialTokens = amanuensis::Tokenizer::SpecialTokens;
 
 class Tokenizer {
  public:
