@@ -155,8 +155,9 @@ struct amanuensis_vad_params {
 /* Called with each segment as soon as its window is decoded; the pointers in it are valid during
  * the call only. */
 typedef void (*amanuensis_segment_callback)(const amanuensis_segment* segment, void* user_data);
-/* Polled about every 10 ms while a transcription runs, from a helper thread; returning true stops
- * the transcription, which then returns AMANUENSIS_ERROR_ABORTED. */
+/* Polled about every 10 ms while a transcription runs, from a helper thread (so what it reads
+ * must be safe to read there: an atomic flag, say); returning true stops the transcription, which
+ * then returns AMANUENSIS_ERROR_ABORTED. */
 typedef bool (*amanuensis_abort_callback)(void* user_data);
 
 /* faster-whisper's WhisperModel.transcribe() options, same names and defaults. A float that is

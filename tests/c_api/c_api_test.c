@@ -5,6 +5,7 @@
  * usage: c_api_test MODEL_DIR JFK_WAV
  */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,8 +23,10 @@ static int failures = 0;
     }                                                                                   \
   } while (0)
 
+/* Atomic: the abort callback reads it on the library's helper thread while on_segment writes it
+ * on the transcribing one. */
 struct stream {
-  int segments;
+  atomic_int segments;
   int stop_after;
 };
 
@@ -33,8 +36,8 @@ static void on_segment(const amanuensis_segment* segment, void* user_data) {
 }
 
 static bool should_abort(void* user_data) {
-  const struct stream* s = (const struct stream*)user_data;
-  return s->stop_after > 0 && s->segments >= s->stop_after;
+  struct stream* s = (struct stream*)user_data;
+  return s->stop_after > 0 && atomic_load(&s->segments) >= s->stop_after;
 }
 
 struct log_record {
