@@ -282,3 +282,34 @@ def test_tokenizer_matches_faster_whisper(models, amanuensis_pkg, model_dirs, cl
         assert ours.split_to_word_tokens(tokens) == fw.split_to_word_tokens(tokens)
     with pytest.raises(ValueError, match="language code"):
         Tokenizer(ours_model.hf_tokenizer, True, task="transcribe", language="xx")
+
+
+CTRL_C_SCRIPT = r"""
+import sys, time
+import numpy as np
+from amanuensis import WhisperModel, decode_audio
+model = WhisperModel(sys.argv[1], cpu_threads=2)
+clip = decode_audio(sys.argv[2])
+audio = np.concatenate([clip, np.zeros(16000, np.float32)] * 12)  # about 2.5 minutes
+segments, _ = model.transcribe(audio, beam_size=5, condition_on_previous_text=False)
+try:
+    for segment in segments:
+        print("segment", flush=True)  # then waits in the engine for the next window
+except KeyboardInterrupt:
+    print("interrupted", time.monotonic(), flush=True)
+"""
+
+
+def test_ctrl_c_stops_a_transcription(amanuensis, model_dirs, jfk):
+    import signal
+
+    env = dict(os.environ, PYTHONPATH=str(python_package.package_dir(amanuensis)))
+    process = subprocess.Popen([sys.executable, "-c", CTRL_C_SCRIPT, str(model_dirs["tiny.en"]),
+                                str(jfk)], env=env, stdout=subprocess.PIPE, text=True)
+    assert process.stdout.readline().strip() == "segment"
+    sent = time.monotonic()
+    process.send_signal(signal.SIGINT)
+    out, _ = process.communicate(timeout=60)
+    lines = [line for line in out.splitlines() if line.startswith("interrupted")]
+    assert process.returncode == 0 and lines, out
+    assert float(lines[0].split()[1]) - sent < 1.5, "Ctrl-C took too long to stop the work"
