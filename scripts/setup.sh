@@ -27,7 +27,7 @@ APT_PACKAGES=(
   libopenblas-dev libhwy-dev nlohmann-json3-dev libcli11-dev
   libgtest-dev libgmock-dev zlib1g-dev libcpp-httplib-dev
   libhiredis-dev redis-server nginx  # batch jobs (tests/e2e/test_jobs.py, docs/deployment.md)
-  python3-venv
+  python3-venv python3-dev  # python3-dev: Python.h, for the package's extension (python/)
   clang libclang-rt-14-dev  # libFuzzer, for tests/fuzz/run.sh
   clang-format clang-tidy  # scripts/lint.sh (the lint test)
   ocl-icd-opencl-dev opencl-headers libclblast-dev pocl-opencl-icd libxrt-dev  # backends (docs/backends.md)
