@@ -258,11 +258,12 @@ class WhisperModel:
         engine = {k: v for k, v in asdict(options).items()
                   if k not in ("multilingual", "clip_timestamps")}
         engine.update(language=language, task=task)
-        # Reported as faster-whisper reports it: resolved, with the special tokens.
-        options.suppress_tokens = tuple(self.model.suppressed_tokens(list(options.suppress_tokens or [])))
         return engine
 
     def _run(self, audio, engine: dict, options, vad_options, language):
+        # The engine takes suppress_tokens as given (-1: non-speech); info reports them as
+        # faster-whisper does, resolved and with the special tokens.
+        options.suppress_tokens = tuple(self.model.suppressed_tokens(list(engine["suppress_tokens"] or [])))
         samples = _load_audio(audio)
         duration = samples.shape[0] / 16000
         if samples.shape[0] == 0:

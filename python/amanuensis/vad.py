@@ -25,7 +25,7 @@ def _vad_dict(vad_options) -> dict:
     if isinstance(vad_options, VadOptions):
         return asdict(vad_options)
     if isinstance(vad_options, dict):
-        return dict(asdict(VadOptions(**vad_options)))  # unknown keys raise TypeError here
+        return asdict(VadOptions(**vad_options))  # unknown keys raise TypeError here
     raise TypeError("vad_parameters must be a dict or a VadOptions")
 
 

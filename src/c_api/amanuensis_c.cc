@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
-#include <cstring>
 #include <exception>
 #include <memory>
 #include <mutex>
@@ -148,16 +147,14 @@ amanuensis_status transcribe_samples(const amanuensis_model* model, std::span<co
   });
 }
 
-amanuensis_status copy_samples(const amanuensis::Waveform& audio, float** samples,
-                               std::size_t* n_samples) {
-  // Owned by the C caller until amanuensis_samples_free.
-  auto* copy = new (std::nothrow) float[std::max<std::size_t>(
-      audio.size(), 1)];  // NOLINT(cppcoreguidelines-owning-memory)
-  if (copy == nullptr) return fail(AMANUENSIS_ERROR_OUT_OF_MEMORY, "out of memory");
-  if (!audio.empty()) std::memcpy(copy, audio.data(), audio.size() * sizeof(float));
+// Hands the samples to the C caller (freed by amanuensis_samples_free). Throws std::bad_alloc,
+// which guarded() reports as AMANUENSIS_ERROR_OUT_OF_MEMORY.
+void copy_samples(const amanuensis::Waveform& audio, float** samples, std::size_t* n_samples) {
+  // NOLINTNEXTLINE(cppcoreguidelines-owning-memory)
+  auto* copy = new float[std::max<std::size_t>(audio.size(), 1)];
+  std::copy(audio.begin(), audio.end(), copy);
   *samples = copy;
   *n_samples = audio.size();
-  return AMANUENSIS_OK;
 }
 
 }  // namespace
@@ -241,11 +238,8 @@ amanuensis_status amanuensis_decode_audio_file(const char* path, float** samples
   if (path == nullptr || samples == nullptr || n_samples == nullptr) {
     return fail(AMANUENSIS_ERROR_INVALID_ARGUMENT, "path, samples and n_samples must not be NULL");
   }
-  amanuensis_status status = AMANUENSIS_OK;
-  const auto decoded = guarded(AMANUENSIS_ERROR_AUDIO, [&] {
-    status = copy_samples(amanuensis::decode_audio_file(path), samples, n_samples);
-  });
-  return decoded != AMANUENSIS_OK ? decoded : status;
+  return guarded(AMANUENSIS_ERROR_AUDIO,
+                 [&] { copy_samples(amanuensis::decode_audio_file(path), samples, n_samples); });
 }
 
 amanuensis_status amanuensis_decode_audio_bytes(const uint8_t* bytes, size_t n_bytes,
@@ -253,11 +247,9 @@ amanuensis_status amanuensis_decode_audio_bytes(const uint8_t* bytes, size_t n_b
   if ((bytes == nullptr && n_bytes > 0) || samples == nullptr || n_samples == nullptr) {
     return fail(AMANUENSIS_ERROR_INVALID_ARGUMENT, "bytes, samples and n_samples must be given");
   }
-  amanuensis_status status = AMANUENSIS_OK;
-  const auto decoded = guarded(AMANUENSIS_ERROR_AUDIO, [&] {
-    status = copy_samples(amanuensis::decode_audio_bytes({bytes, n_bytes}), samples, n_samples);
+  return guarded(AMANUENSIS_ERROR_AUDIO, [&] {
+    copy_samples(amanuensis::decode_audio_bytes({bytes, n_bytes}), samples, n_samples);
   });
-  return decoded != AMANUENSIS_OK ? decoded : status;
 }
 
 void amanuensis_samples_free(float* samples) {
