@@ -25,9 +25,11 @@ APT_PACKAGES=(
   build-essential cmake ninja-build pkg-config
   libavformat-dev libavcodec-dev libswresample-dev libavutil-dev
   libopenblas-dev libhwy-dev nlohmann-json3-dev libcli11-dev
-  libgtest-dev libgmock-dev zlib1g-dev libcpp-httplib-dev
+  libgtest-dev libgmock-dev zlib1g-dev
+  libboost1.81-dev  # header-only Boost.Beast/Asio: the HTTP and WebSocket layer of `serve`
   libhiredis-dev redis-server nginx  # batch jobs (tests/e2e/test_jobs.py, docs/deployment.md)
   python3-venv python3-dev  # python3-dev: Python.h, for the package's extension (python/)
+  chromium chromium-driver  # the web page's browser test (tests/e2e/test_web_page.py)
   clang libclang-rt-14-dev  # libFuzzer, for tests/fuzz/run.sh
   clang-format clang-tidy  # scripts/lint.sh (the lint test)
   ocl-icd-opencl-dev opencl-headers libclblast-dev pocl-opencl-icd libxrt-dev  # backends (docs/backends.md)
@@ -39,7 +41,7 @@ HOST_ARCH=$(dpkg --print-architecture)
 if [[ $HOST_ARCH == amd64 ]]; then
   APT_PACKAGES+=(g++-aarch64-linux-gnu qemu-user)
   for pkg in libavformat-dev libavcodec-dev libswresample-dev libavutil-dev libopenblas-dev \
-    libhwy-dev libgtest-dev libgmock-dev zlib1g-dev libhiredis-dev libcpp-httplib-dev; do
+    libhwy-dev libgtest-dev libgmock-dev zlib1g-dev libhiredis-dev libboost1.81-dev; do
     APT_PACKAGES+=("$pkg:arm64")
   done
 fi

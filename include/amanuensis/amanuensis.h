@@ -108,6 +108,34 @@ std::vector<SpeechSpan> detect_speech(std::span<const float> audio, const VadOpt
 std::vector<float> speech_probabilities(std::span<const float> audio,
                                         const std::filesystem::path& vad_model = {});
 
+/// The same probabilities for audio that arrives in pieces (live input): one per 512-sample
+/// (32 ms) window as soon as the window is complete, the VAD's state carried from push to push.
+/// Window i covers samples [512 i, 512 i + 512) of all the audio pushed. Equal to
+/// speech_probabilities() of all that audio for every window but that function's last, which it
+/// zero-pads. One stream serves one caller at a time; streams share the loaded model.
+class VadStream {
+ public:
+  /// `vad_model`: as for detect_speech. Throws Error when there is no model.
+  explicit VadStream(const std::filesystem::path& vad_model = {});
+  ~VadStream();
+  VadStream(VadStream&& other) noexcept;
+  VadStream& operator=(VadStream&& other) noexcept;
+  VadStream(const VadStream&) = delete;
+  VadStream& operator=(const VadStream&) = delete;
+
+  /// Appends 16 kHz samples; returns the probability of each window they complete, in order.
+  std::vector<float> push(std::span<const float> audio);
+  /// Forgets all audio and state: the next window is window 0 again.
+  void reset();
+  /// Windows completed so far.
+  [[nodiscard]] std::int64_t windows() const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
 /// Throws Error naming the field when an option is out of range (threshold outside [0, 1],
 /// negative durations, ...).
 void validate(const VadOptions& options);

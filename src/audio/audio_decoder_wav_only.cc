@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "audio/audio_decoder.h"
+#include "audio/audio_stream.h"
 
 namespace amanuensis {
 
@@ -29,3 +30,12 @@ Waveform audio::decode_audio_bytes(std::span<const std::uint8_t> bytes,
 }
 
 }  // namespace amanuensis
+
+namespace amanuensis::audio {
+
+std::unique_ptr<LiveAudioReader> open_ffmpeg_live_reader(int /*fd*/, std::string source) {
+  throw Error("cannot decode audio from " + source +
+              ": this build reads only raw 16 kHz 16-bit PCM live (built without FFmpeg)");
+}
+
+}  // namespace amanuensis::audio

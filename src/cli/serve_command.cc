@@ -49,6 +49,21 @@ CommandAction add_serve_command(CLI::App& app) {
       ->check(CLI::Range(0.0, 86400.0))
       ->capture_default_str();
   command
+      ->add_option("--max-live-sessions", config->max_live_sessions,
+                   "Live sessions (/v1/realtime) at once; more are refused with 429")
+      ->check(CLI::Range(0, 100000))
+      ->capture_default_str();
+  command
+      ->add_option("--live-idle-timeout", config->live_idle_timeout_seconds,
+                   "Seconds without a client event that end a live session (0: never)")
+      ->check(CLI::Range(0.0, 86400.0))
+      ->capture_default_str();
+  command
+      ->add_option("--max-live-buffer-seconds", config->max_live_buffer_seconds,
+                   "Audio seconds a live session may hold undecoded; appends beyond get an error")
+      ->check(CLI::Range(1.0, 3600.0))
+      ->capture_default_str();
+  command
       ->add_option("--device", config->device,
                    "Compute device: auto, cpu, cuda, opencl, npu (falls back to the CPU)")
       ->capture_default_str();

@@ -1,225 +1,178 @@
-#include "service/http_server.h"
+// HttpServer's lifecycle: binding, the accept loop, the I/O and handler threads, and the
+// SIGTERM drain.
+#include <sys/resource.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
-#include <cerrno>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/post.hpp>
+#include <cstdio>
 #include <utility>
+
+#include "service/http_session.h"
 
 namespace amanuensis::service {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+// I/O threads: parsing and WebSocket frames are cheap; two keep one busy socket from delaying
+// the others while leaving the cores to the workers.
+constexpr std::size_t kIoThreads = 2;
+// Pending connections the kernel holds for us (capped by net.core.somaxconn): 1000 clients
+// connecting at once must not be refused.
+constexpr int kListenBacklog = 4096;
+// After an accept error (out of descriptors, say), wait this long before trying again.
+constexpr auto kAcceptRetry = std::chrono::milliseconds(100);
 
-// How often an idle keep-alive connection checks for shutdown.
-constexpr int kIdlePollMs = 100;
-// A rejected request's unread body is drained for at most this long / this much before closing.
-constexpr auto kLingerTime = std::chrono::seconds(2);
-constexpr std::size_t kLingerBytes = 64 * 1024 * 1024;
-
-thread_local Connection* t_connection = nullptr;
-
-// Makes `connection` the current one for the handlers that run on this thread.
-class CurrentConnection {
- public:
-  explicit CurrentConnection(Connection& connection) : previous_(t_connection) {
-    t_connection = &connection;
-  }
-  CurrentConnection(const CurrentConnection&) = delete;
-  CurrentConnection& operator=(const CurrentConnection&) = delete;
-  ~CurrentConnection() { t_connection = previous_; }
-
- private:
-  Connection* previous_;
-};
-
-// poll() on one descriptor, retried on EINTR; the returned events, or 0 on timeout.
-short poll_one(int fd, short events, int timeout_ms) {
-  pollfd p{fd, events, 0};
-  int result = 0;
-  do {
-    result = ::poll(&p, 1, timeout_ms);
-  } while (result < 0 && errno == EINTR);
-  return result > 0 ? p.revents : 0;
+// Each connection holds a descriptor: raise the soft limit (often 1024) to the hard one.
+void raise_open_file_limit() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max) return;
+  limit.rlim_cur = limit.rlim_max;
+  ::setrlimit(RLIMIT_NOFILE, &limit);
 }
 
-int to_ms(time_t seconds, time_t microseconds) {
-  return static_cast<int>(seconds * 1000 + microseconds / 1000);
+void accept_next(HttpServer& server, HttpServer::Impl& impl);
+
+void on_accept(HttpServer& server, HttpServer::Impl& impl, const beast::error_code& error,
+               tcp::socket socket) {
+  if (!impl.acceptor.is_open()) return;  // stopped
+  if (error) {
+    // Out of descriptors or memory, or the client left before accept(): try again shortly
+    // rather than spinning or giving up.
+    auto timer = std::make_shared<net::steady_timer>(impl.io, kAcceptRetry);
+    timer->async_wait([&server, &impl, timer](const beast::error_code&) {
+      if (impl.acceptor.is_open()) accept_next(server, impl);
+    });
+    return;
+  }
+  start_http_session(server, impl, std::move(socket));
+  accept_next(server, impl);
 }
 
-void address_of(int fd, bool peer, std::string& ip, int& port) {
-  sockaddr_storage address{};
-  socklen_t length = sizeof address;
-  auto* raw = reinterpret_cast<sockaddr*>(&address);
-  if ((peer ? ::getpeername(fd, raw, &length) : ::getsockname(fd, raw, &length)) != 0) return;
-  char text[INET6_ADDRSTRLEN] = {};
-  if (address.ss_family == AF_INET) {
-    const auto* v4 = reinterpret_cast<const sockaddr_in*>(&address);
-    ::inet_ntop(AF_INET, &v4->sin_addr, text, sizeof text);
-    port = ntohs(v4->sin_port);
-  } else if (address.ss_family == AF_INET6) {
-    const auto* v6 = reinterpret_cast<const sockaddr_in6*>(&address);
-    ::inet_ntop(AF_INET6, &v6->sin6_addr, text, sizeof text);
-    port = ntohs(v6->sin6_port);
-  }
-  ip = text;
-}
-
-// httplib::Stream over an accepted socket, with poll() instead of httplib's select() (no
-// FD_SETSIZE limit) and MSG_NOSIGNAL writes.
-class SocketStream final : public httplib::Stream {
- public:
-  SocketStream(int fd, int read_timeout_ms, int write_timeout_ms)
-      : fd_(fd), read_timeout_ms_(read_timeout_ms), write_timeout_ms_(write_timeout_ms) {}
-
-  using httplib::Stream::write;
-
-  [[nodiscard]] bool is_readable() const override {
-    return (poll_one(fd_, POLLIN, read_timeout_ms_) & (POLLIN | POLLHUP)) != 0;
-  }
-
-  [[nodiscard]] bool is_writable() const override {
-    return (poll_one(fd_, POLLOUT, write_timeout_ms_) & POLLOUT) != 0 &&
-           (poll_one(fd_, POLLRDHUP, 0) & (POLLRDHUP | POLLHUP | POLLERR)) == 0;
-  }
-
-  ssize_t read(char* ptr, size_t size) override {
-    if (!is_readable()) return -1;  // timed out
-    ssize_t n = 0;
-    do {
-      n = ::recv(fd_, ptr, size, 0);
-    } while (n < 0 && errno == EINTR);
-    return n;
-  }
-
-  ssize_t write(const char* ptr, size_t size) override {
-    if ((poll_one(fd_, POLLOUT, write_timeout_ms_) & POLLOUT) == 0) return -1;
-    ssize_t n = 0;
-    do {
-      n = ::send(fd_, ptr, size, MSG_NOSIGNAL);
-    } while (n < 0 && errno == EINTR);
-    return n;
-  }
-
-  void get_remote_ip_and_port(std::string& ip, int& port) const override {
-    address_of(fd_, /*peer=*/true, ip, port);
-  }
-  void get_local_ip_and_port(std::string& ip, int& port) const override {
-    address_of(fd_, /*peer=*/false, ip, port);
-  }
-  [[nodiscard]] socket_t socket() const override { return fd_; }
-
- private:
-  int fd_;
-  int read_timeout_ms_;
-  int write_timeout_ms_;
-};
-
-// Sends our FIN, then reads and drops what the client still sends (the rest of a body we
-// refused) until it closes, for a bounded time: closing with unread data would make the kernel
-// answer with a reset, and the client would lose our response.
-void lingering_close(int fd) {
-  ::shutdown(fd, SHUT_WR);
-  const auto deadline = Clock::now() + kLingerTime;
-  std::size_t drained = 0;
-  char buffer[16 * 1024];
-  while (drained < kLingerBytes) {
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    if (left.count() <= 0 || poll_one(fd, POLLIN, static_cast<int>(left.count())) == 0) break;
-    const auto n = ::recv(fd, buffer, sizeof buffer, 0);
-    if (n <= 0) break;
-    drained += static_cast<std::size_t>(n);
-  }
+void accept_next(HttpServer& server, HttpServer::Impl& impl) {
+  // Each connection gets its own strand: its handlers never run concurrently.
+  impl.acceptor.async_accept(net::make_strand(impl.io),
+                             [&server, &impl](const beast::error_code& error, tcp::socket socket) {
+                               on_accept(server, impl, error, std::move(socket));
+                             });
 }
 
 }  // namespace
 
-bool Connection::peer_gone() const {
-  if (socket_ < 0) return false;  // an in-memory stream has no peer to lose
-  // POLLRDHUP: the client shut down or closed its end. Plain POLLIN would only mean it sent
-  // more (a pipelined request), which is no reason to stop.
-  return (poll_one(socket_, POLLRDHUP, 0) & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
+void HandlerPool::start() {
+  for (std::size_t i = 0; i < size_; ++i) threads_.emplace_back([this] { run(); });
 }
 
-HttpServer::HttpServer(std::size_t connection_threads) {
-  // httplib's API takes ownership of a raw TaskQueue pointer (it wraps it in a unique_ptr).
-  new_task_queue = [connection_threads] {
-    // httplib's new_task_queue factory must return a raw owning pointer (httplib owns it then).
-    // NOLINTNEXTLINE(cppcoreguidelines-owning-memory): httplib's API, see above
-    return new httplib::ThreadPool(connection_threads);
-  };
-}
-
-Connection* HttpServer::current_connection() { return t_connection; }
-
-bool HttpServer::process_and_close_socket(socket_t sock) {
-  Connection connection(sock);
+void HandlerPool::post(std::function<void()> task) {
   {
-    SocketStream stream(sock, to_ms(read_timeout_sec_, read_timeout_usec_),
-                        to_ms(write_timeout_sec_, write_timeout_usec_));
-    serve(stream, connection);
+    const std::lock_guard lock(mutex_);
+    tasks_.push_back(std::move(task));
   }
-  if (connection.closing()) {
-    lingering_close(sock);
-  } else {
-    ::shutdown(sock, SHUT_RDWR);
+  ready_.notify_one();
+}
+
+void HandlerPool::join() {
+  {
+    const std::lock_guard lock(mutex_);
+    ending_ = true;
   }
-  ::close(sock);
+  ready_.notify_all();
+  for (auto& thread : threads_) thread.join();
+  threads_.clear();
+}
+
+void HandlerPool::run() {
+  for (;;) {
+    std::function<void()> task;
+    {
+      std::unique_lock lock(mutex_);
+      ready_.wait(lock, [this] { return ending_ || !tasks_.empty(); });
+      if (tasks_.empty()) return;
+      task = std::move(tasks_.front());
+      tasks_.pop_front();
+    }
+    task();
+  }
+}
+
+std::uint64_t HttpServer::Impl::add(std::weak_ptr<Stoppable> session) {
+  std::unique_lock lock(mutex);
+  if (stopped) {
+    lock.unlock();
+    if (auto live = session.lock()) live->stop();
+    lock.lock();
+  }
+  sessions.emplace(next_key, std::move(session));
+  return next_key++;
+}
+
+void HttpServer::Impl::remove(std::uint64_t key) {
+  const std::lock_guard lock(mutex);
+  sessions.erase(key);
+}
+
+void HttpServer::Impl::stop_all() {
+  std::vector<std::shared_ptr<Stoppable>> live;
+  {
+    const std::lock_guard lock(mutex);
+    stopped = true;
+    for (const auto& [key, session] : sessions) {
+      if (auto s = session.lock()) live.push_back(std::move(s));
+    }
+  }
+  for (const auto& session : live) session->stop();
+}
+
+HttpServer::HttpServer(std::size_t handler_threads)
+    : impl_(std::make_unique<Impl>(handler_threads)) {}
+
+HttpServer::~HttpServer() = default;
+
+bool HttpServer::bind_to_port(const std::string& host, int port) {
+  raise_open_file_limit();
+  beast::error_code error;
+  const auto address = net::ip::make_address(host == "localhost" ? "127.0.0.1" : host, error);
+  if (error) return false;
+  auto& acceptor = impl_->acceptor;
+  const tcp::endpoint endpoint(address, static_cast<unsigned short>(port));
+  acceptor.open(endpoint.protocol(), error);
+  if (!error) acceptor.set_option(net::socket_base::reuse_address(true), error);
+  if (!error) acceptor.bind(endpoint, error);
+  if (!error) acceptor.listen(kListenBacklog, error);
+  if (error) {
+    beast::error_code ignored;
+    acceptor.close(ignored);
+    return false;
+  }
   return true;
 }
 
-void HttpServer::serve_stream(httplib::Stream& stream) {
-  Connection connection(-1);
-  serve(stream, connection);
+int HttpServer::bind_to_any_port(const std::string& host) {
+  if (!bind_to_port(host, 0)) return -1;
+  beast::error_code error;
+  const auto endpoint = impl_->acceptor.local_endpoint(error);
+  return error ? -1 : endpoint.port();
 }
 
-void HttpServer::serve(httplib::Stream& stream, Connection& connection) {
-  const CurrentConnection current(connection);
-  const int socket = connection.socket_;
-  for (std::size_t served = 0; served < keep_alive_max_count_; ++served) {
-    // The first request of a connection is served even while stopping: it was accepted before.
-    if (served > 0 && socket >= 0 && !wait_for_next_request(socket)) break;
-    connection.close_ = false;
-    connection.content_type_.clear();
-    connection.request_started_ = Clock::now();
-    const bool last = stopping_ || served + 1 == keep_alive_max_count_;
-    bool client_closes = false;
-    const bool ok = process_request(stream, last, client_closes, [&](httplib::Request& request) {
-      connection.request_started_ = Clock::now();
-      connection.content_type_ = request.get_header_value("Content-Type");
-      // Hide a multipart body from httplib so that it reaches our handlers unparsed.
-      if (request.is_multipart_form_data()) {
-        request.headers.erase("Content-Type");
-        request.headers.emplace("Content-Type", "application/octet-stream");
-      }
-    });
-    if (!ok || client_closes || last || connection.closing()) break;
-  }
-}
-
-bool HttpServer::wait_for_next_request(int socket) const {
-  const auto deadline = Clock::now() + std::chrono::seconds(keep_alive_timeout_sec_);
-  while (!stopping_) {
-    const auto events = poll_one(socket, POLLIN, kIdlePollMs);
-    if ((events & (POLLHUP | POLLERR | POLLNVAL)) != 0) return false;
-    if ((events & POLLIN) != 0) return true;
-    if (Clock::now() >= deadline) return false;
-  }
-  return false;
+bool HttpServer::listen_after_bind() {
+  if (!stopping_ && impl_->acceptor.is_open()) accept_next(*this, *impl_);
+  impl_->pool.start();
+  // run() returns once nothing is left to do: the acceptor closed and every session ended (a
+  // request in a handler holds work on the context until it hands its connection back).
+  std::vector<std::thread> others;
+  for (std::size_t i = 1; i < kIoThreads; ++i) others.emplace_back([this] { impl_->io.run(); });
+  impl_->io.run();
+  for (auto& thread : others) thread.join();
+  impl_->pool.join();
+  return stopping_;
 }
 
 void HttpServer::stop_accepting() {
   if (stopping_.exchange(true)) return;
-  // Not stop(): it marks the listening socket invalid, and httplib's chunked writer then cuts
-  // every streaming response short. shutdown() makes the blocked accept() fail instead, so
-  // listen_after_bind() stops accepting, closes the socket and waits for the connections.
-  const socket_t sock = svr_sock_;
-  if (sock != INVALID_SOCKET) ::shutdown(sock, SHUT_RDWR);
+  net::post(impl_->io, [this] {
+    beast::error_code ignored;
+    impl_->acceptor.close(ignored);
+    impl_->stop_all();
+  });
 }
 
 }  // namespace amanuensis::service

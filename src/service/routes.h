@@ -2,6 +2,7 @@
 #pragma once
 
 #include "service/http_server.h"
+#include "service/live_sessions.h"
 #include "service/service_context.h"
 
 namespace amanuensis::service {
@@ -18,15 +19,18 @@ void add_legacy_routes(HttpServer& server, ServiceContext& context);
 void add_vad_routes(HttpServer& server, ServiceContext& context);
 // POST /v1/jobs, GET and DELETE /v1/jobs/{id}: batch jobs in Redis (when --redis is given).
 void add_job_routes(HttpServer& server, ServiceContext& context);
+// GET /v1/realtime (WebSocket): live transcription sessions; GET /: the web page.
+void add_realtime_routes(HttpServer& server, LiveSessions& sessions);
 
 // All of the above.
-inline void add_routes(HttpServer& server, ServiceContext& context) {
+inline void add_routes(HttpServer& server, ServiceContext& context, LiveSessions& sessions) {
   add_common_handlers(server, context);
   add_status_routes(server, context);
   add_openai_routes(server, context);
   add_legacy_routes(server, context);
   add_vad_routes(server, context);
   add_job_routes(server, context);
+  add_realtime_routes(server, sessions);
 }
 
 }  // namespace amanuensis::service

@@ -1,5 +1,6 @@
 // What applies to every route: authentication, request metrics and the access log, and the
-// bodies of errors httplib produces itself (404, a request it could not parse, an exception).
+// bodies of errors the HTTP layer answers itself (404, a request it could not parse, an upload
+// over the limit, an exception).
 #include <cctype>
 #include <cstdio>
 #include <optional>
@@ -39,13 +40,15 @@ std::string printable(std::string text) {
 // The metrics label for a path: known routes as they are, everything else as "other", so a
 // scanner probing random paths cannot grow the metrics without bound.
 std::string endpoint_label(const std::string& path) {
-  static constexpr std::string_view kRoutes[] = {"/health",
+  static constexpr std::string_view kRoutes[] = {"/",
+                                                 "/health",
                                                  "/status",
                                                  "/metrics",
                                                  "/v1/models",
                                                  "/v1/audio/transcriptions",
                                                  "/v1/audio/translations",
                                                  "/v1/audio/speech/timestamps",
+                                                 "/v1/realtime",
                                                  "/transcribe"};
   for (const auto route : kRoutes) {
     if (path == route) return path;
@@ -54,105 +57,127 @@ std::string endpoint_label(const std::string& path) {
   return "other";
 }
 
-// Paths open without the API key: load balancers and orchestrators probe them bare.
-bool is_open_path(const std::string& path) { return path == "/health"; }
+// Paths open without the API key: load balancers and orchestrators probe /health bare, and the
+// web page (which holds nothing secret) asks for the key itself.
+bool is_open_path(const std::string& path) { return path == "/health" || path == "/"; }
 
-std::optional<ApiError> check_api_key(const httplib::Request& request, const std::string& key) {
-  if (key.empty() || is_open_path(request.path)) return std::nullopt;
-  const std::string header = request.get_header_value("Authorization");
-  constexpr std::string_view kBearer = "Bearer ";
-  if (header.empty()) {
-    return unauthorized("missing API key: send it as 'Authorization: Bearer <key>'");
-  }
-  if (!header.starts_with(kBearer) ||
-      !same_secret(std::string_view(header).substr(kBearer.size()), key)) {
-    return unauthorized("incorrect API key provided");
+// The key a browser sends as a WebSocket subprotocol (it cannot set Authorization there).
+std::optional<std::string> key_from_protocols(const Request& request) {
+  for (const auto& offered :
+       offered_protocols(request.get_header_value("Sec-WebSocket-Protocol"))) {
+    if (offered.starts_with(kApiKeyProtocolPrefix)) {
+      return offered.substr(kApiKeyProtocolPrefix.size());
+    }
   }
   return std::nullopt;
 }
 
+std::optional<ApiError> check_api_key(const Request& request, const std::string& key) {
+  if (key.empty() || is_open_path(request.path)) return std::nullopt;
+  const std::string header = request.get_header_value("Authorization");
+  constexpr std::string_view kBearer = "Bearer ";
+  std::string given;
+  if (!header.empty()) {
+    if (!header.starts_with(kBearer)) return unauthorized("incorrect API key provided");
+    given = header.substr(kBearer.size());
+  } else if (auto from_protocol = key_from_protocols(request)) {
+    given = std::move(*from_protocol);
+  } else {
+    return unauthorized("missing API key: send it as 'Authorization: Bearer <key>'");
+  }
+  if (!same_secret(given, key)) return unauthorized("incorrect API key provided");
+  return std::nullopt;
+}
+
 // An error answered before the body was read leaves the body on the wire: close afterwards.
-void refuse_unread(const httplib::Request& request, httplib::Response& response,
-                   const ApiError& error) {
+void refuse_unread(const Request& request, Response& response, const ApiError& error) {
   if (auto* connection = HttpServer::current_connection(); connection && has_body(request)) {
     connection->close_after_response();
   }
   send_error(response, error);
 }
 
+// The error body for what the HTTP layer refused on its own.
+ApiError failure_error(const Request& request, const HttpFailure& failure) {
+  using Kind = HttpFailure::Kind;
+  switch (failure.kind) {
+    case Kind::kNotFound:
+      return {404,
+              "no route for " + request.method + " " + request.path,
+              "invalid_request_error",
+              {},
+              "not_found"};
+    case Kind::kBodyTooLarge:
+      return upload_too_large(failure.limit,
+                              failure.declared
+                                  ? std::to_string(*failure.declared) + " bytes"
+                                  : "more than " + std::to_string(failure.limit) + " bytes");
+    case Kind::kBodyIncomplete:
+      return bad_request(
+          "the request body ended early or was malformed (" + std::to_string(failure.received) +
+          " bytes received" +
+          (failure.declared ? " of " + std::to_string(*failure.declared) + " declared)" : ")"));
+    case Kind::kUpgradeRequired:
+      return {426, request.path + " is a WebSocket endpoint: connect with Upgrade: websocket",
+              "invalid_request_error"};
+    case Kind::kNeedsSocket:
+      return {501, "WebSocket needs a network connection", "server_error"};
+    case Kind::kUnparsable:
+      break;
+  }
+  return {400, "the request could not be parsed as HTTP", "invalid_request_error"};
+}
+
 }  // namespace
 
 void add_common_handlers(HttpServer& server, ServiceContext& context) {
-  // Bodies of non-upload routes are bounded too (uploads check the limit themselves).
+  // Bodies of every route are bounded by the upload limit (the layer answers 413).
   server.set_payload_max_length(context.max_upload_bytes());
-  server.set_read_timeout(30, 0);
-  server.set_write_timeout(30, 0);
-  server.set_keep_alive_max_count(1000);  // httplib's default of 5 makes clients reconnect often
+  server.set_read_timeout(std::chrono::seconds(30));
+  server.set_write_timeout(std::chrono::seconds(30));
+  server.set_keep_alive_max_count(1000);
 
-  server.set_pre_routing_handler(
-      [&context](const httplib::Request& request, httplib::Response& response) {
-        if (const auto error = check_api_key(request, context.config().api_key)) {
-          refuse_unread(request, response, *error);
-          return httplib::Server::HandlerResponse::Handled;
-        }
-        return httplib::Server::HandlerResponse::Unhandled;
-      });
-
-  // "Expect: 100-continue" (curl sends it for large uploads): refuse a bad key or an oversized
-  // upload before the client sends the body at all.
-  server.set_expect_100_continue_handler(
-      [&context](const httplib::Request& request, httplib::Response& response) {
-        std::optional<ApiError> error = check_api_key(request, context.config().api_key);
-        const auto length = declared_length(request);
-        if (!error && length && *length > context.max_upload_bytes()) {
-          error = payload_too_large("the upload (" + std::to_string(*length) +
-                                    " bytes) is larger than this server's limit of " +
-                                    std::to_string(context.max_upload_bytes()) +
-                                    " bytes (--max-upload-mb)");
-        }
-        if (!error) return 100;
-        refuse_unread(request, response, *error);
-        return error->status();
-      });
-
-  // Responses httplib makes without us (unknown route, unparsable request) get our error shape.
-  server.set_error_handler(httplib::Server::HandlerWithResponse(
-      [](const httplib::Request& request, httplib::Response& response) {
-        if (!response.body.empty() || response.content_provider_) {
-          return httplib::Server::HandlerResponse::Unhandled;
-        }
-        // Anything but a 404 (whose request httplib did read whole) means the request could not be
-        // parsed: where the next one would start is unknown, so the connection ends here.
-        if (response.status != 404) {
-          if (auto* connection = HttpServer::current_connection())
-            connection->close_after_response();
-        }
-        if (response.status == 404) {
-          send_error(response, ApiError(404, "no route for " + request.method + " " + request.path,
-                                        "invalid_request_error", {}, "not_found"));
-        } else if (response.status == 413) {
-          send_error(response,
-                     payload_too_large("the request body is larger than this server's limit"));
-        } else {
-          send_error(response, ApiError(response.status, "the request could not be parsed as HTTP",
-                                        "invalid_request_error"));
-        }
-        return httplib::Server::HandlerResponse::Handled;
-      }));
-
-  server.set_exception_handler([](const httplib::Request&, httplib::Response& response,
-                                  const std::exception_ptr& exception) {
-    std::string what = "internal error";
-    try {
-      if (exception) std::rethrow_exception(exception);
-    } catch (const std::exception& e) {
-      what += std::string(": ") + e.what();
-    } catch (...) {
+  server.set_pre_routing_handler([&context](const Request& request, Response& response) {
+    if (const auto error = check_api_key(request, context.config().api_key)) {
+      refuse_unread(request, response, *error);
+      return HttpServer::HandlerResponse::kHandled;
     }
-    send_error(response, internal_error(what));
+    return HttpServer::HandlerResponse::kUnhandled;
   });
 
-  server.set_logger([&context](const httplib::Request& request, const httplib::Response& response) {
+  // "Expect: 100-continue" (curl sends it for large uploads): refuse an oversized upload before
+  // the client sends the body at all (the key was checked before).
+  server.set_expect_100_continue_handler([&context](const Request& request, Response& response) {
+    const auto length = declared_length(request);
+    if (!length || *length <= context.max_upload_bytes()) return 100;
+    const auto error =
+        upload_too_large(context.max_upload_bytes(), std::to_string(*length) + " bytes");
+    refuse_unread(request, response, error);
+    return error.status();
+  });
+
+  server.set_error_handler(
+      [](const Request& request, Response& response, const HttpFailure& failure) {
+        send_error(response, failure_error(request, failure));
+      });
+
+  // A handler that throws (they are all guarded, so this is a bug) or a WebSocket factory's
+  // refusal.
+  server.set_exception_handler(
+      [](const Request&, Response& response, const std::exception_ptr& exception) {
+        try {
+          if (exception) std::rethrow_exception(exception);
+          send_error(response, internal_error("internal error"));
+        } catch (const ApiError& error) {
+          send_error(response, error);
+        } catch (const std::exception& e) {
+          send_error(response, internal_error(std::string("internal error: ") + e.what()));
+        } catch (...) {
+          send_error(response, internal_error("internal error"));
+        }
+      });
+
+  server.set_logger([&context](const Request& request, const Response& response) {
     const auto* connection = HttpServer::current_connection();
     const auto started = connection ? connection->request_started() : Clock::now();
     const double seconds = std::chrono::duration<double>(Clock::now() - started).count();

@@ -53,9 +53,8 @@ nlohmann::json status_json(const jobs::JobStatus& status) {
   return json;
 }
 
-void submit_job(ServiceContext& context, const httplib::Request& http_request,
-                httplib::Response& response, const httplib::ContentReader& reader) {
-  const auto form = read_form(context, http_request, reader);
+void submit_job(ServiceContext& context, Request& http_request, Response& response) {
+  const auto form = read_form(context, http_request);
 
   JobRequest job;
   std::string_view upload;
@@ -81,8 +80,7 @@ void submit_job(ServiceContext& context, const httplib::Request& http_request,
   send_json(response, 202, {{"id", id}, {"object", "transcription.job"}, {"state", "queued"}});
 }
 
-void report_job(ServiceContext& context, const httplib::Request& request,
-                httplib::Response& response) {
+void report_job(ServiceContext& context, const Request& request, Response& response) {
   const std::string id = request.matches[1];
   const auto status =
       context.with_job_store([&](jobs::JobStore& store) { return store.status(id); });
@@ -108,8 +106,7 @@ void report_job(ServiceContext& context, const httplib::Request& request,
   send_json(response, 200, json);
 }
 
-void cancel_job(ServiceContext& context, const httplib::Request& request,
-                httplib::Response& response) {
+void cancel_job(ServiceContext& context, const Request& request, Response& response) {
   const std::string id = request.matches[1];
   const auto cancelled =
       context.with_job_store([&](jobs::JobStore& store) { return store.cancel(id); });
@@ -128,18 +125,17 @@ void cancel_job(ServiceContext& context, const httplib::Request& request,
 
 void add_job_routes(HttpServer& server, ServiceContext& context) {
   if (!context.jobs_enabled()) return;
-  server.Post("/v1/jobs", [&context](const httplib::Request& request, httplib::Response& response,
-                                     const httplib::ContentReader& reader) {
-    guarded(response, [&] { submit_job(context, request, response, reader); });
+  server.on_post("/v1/jobs", [&context](Request& request, Response& response) {
+    guarded(response, [&] { submit_job(context, request, response); });
   });
-  server.Get(R"(/v1/jobs/([A-Za-z0-9_]+))",
-             [&context](const httplib::Request& request, httplib::Response& response) {
-               guarded(response, [&] { report_job(context, request, response); });
-             });
-  server.Delete(R"(/v1/jobs/([A-Za-z0-9_]+))",
-                [&context](const httplib::Request& request, httplib::Response& response) {
-                  guarded(response, [&] { cancel_job(context, request, response); });
+  server.on_get(R"(/v1/jobs/([A-Za-z0-9_]+))",
+                [&context](const Request& request, Response& response) {
+                  guarded(response, [&] { report_job(context, request, response); });
                 });
+  server.on_delete(R"(/v1/jobs/([A-Za-z0-9_]+))",
+                   [&context](const Request& request, Response& response) {
+                     guarded(response, [&] { cancel_job(context, request, response); });
+                   });
 }
 
 }  // namespace amanuensis::service

@@ -40,15 +40,12 @@ nlohmann::json legacy_json(const Completed& done, const std::string& model_name,
       {"model", model_name}};
 }
 
-void transcribe(ServiceContext& context, const httplib::Request& http_request,
-                httplib::Response& response, const httplib::ContentReader& reader) {
+void transcribe(ServiceContext& context, Request& http_request, Response& response) {
   const InFlight in_flight(context);
   auto& connection = *HttpServer::current_connection();
-  connection.close_after_response(has_body(http_request));
   const bool multipart = is_multipart_form_data(connection.content_type());
   const auto boundary = multipart ? multipart_boundary(connection.content_type()) : std::string();
-  const auto body = read_body(context, http_request, reader);
-  connection.close_after_response(false);
+  const auto body = read_body(context, http_request);
 
   std::vector<FormPart> parts;
   if (multipart) {
@@ -79,11 +76,9 @@ void transcribe(ServiceContext& context, const httplib::Request& http_request,
 }  // namespace
 
 void add_legacy_routes(HttpServer& server, ServiceContext& context) {
-  server.Post("/transcribe",
-              [&context](const httplib::Request& request, httplib::Response& response,
-                         const httplib::ContentReader& reader) {
-                guarded(response, [&] { transcribe(context, request, response, reader); });
-              });
+  server.on_post("/transcribe", [&context](Request& request, Response& response) {
+    guarded(response, [&] { transcribe(context, request, response); });
+  });
 }
 
 }  // namespace amanuensis::service

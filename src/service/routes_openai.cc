@@ -17,7 +17,7 @@ namespace {
 
 constexpr const char* kTextType = "text/plain; charset=utf-8";
 
-void render(httplib::Response& response, const TranscriptionRequest& request,
+void render(Response& response, const TranscriptionRequest& request,
             const Transcription& transcription) {
   auto body = render_transcription(request, transcription);
   if (body.is_object()) {
@@ -38,11 +38,10 @@ void render(httplib::Response& response, const TranscriptionRequest& request,
   }
 }
 
-void transcribe(ServiceContext& context, const httplib::Request& http_request,
-                httplib::Response& response, const httplib::ContentReader& reader,
+void transcribe(ServiceContext& context, Request& http_request, Response& response,
                 const std::string& task) {
   auto in_flight = std::make_shared<InFlight>(context);
-  const auto [body, parts] = read_form(context, http_request, reader);
+  const auto [body, parts] = read_form(context, http_request);
   const auto model = context.model();  // 503 while loading; the upload was still checked
   const auto request = parse_transcription_form(
       parts,
@@ -64,14 +63,13 @@ nlohmann::json model_entry(const std::string& id, std::int64_t created) {
 void add_openai_routes(HttpServer& server, ServiceContext& context) {
   for (const auto& [path, task] : {std::pair{"/v1/audio/transcriptions", "transcribe"},
                                    std::pair{"/v1/audio/translations", "translate"}}) {
-    server.Post(path, [&context, task = std::string(task)](const httplib::Request& request,
-                                                           httplib::Response& response,
-                                                           const httplib::ContentReader& reader) {
-      guarded(response, [&] { transcribe(context, request, response, reader, task); });
-    });
+    server.on_post(path,
+                   [&context, task = std::string(task)](Request& request, Response& response) {
+                     guarded(response, [&] { transcribe(context, request, response, task); });
+                   });
   }
 
-  server.Get("/v1/models", [&context](const httplib::Request&, httplib::Response& response) {
+  server.on_get("/v1/models", [&context](const Request&, Response& response) {
     guarded(response, [&] {
       nlohmann::json data = nlohmann::json::array();
       data.push_back(model_entry(std::string(kOpenAiModelAlias), context.started_unix_seconds()));
@@ -82,18 +80,17 @@ void add_openai_routes(HttpServer& server, ServiceContext& context) {
     });
   });
 
-  server.Get(R"(/v1/models/(.+))",
-             [&context](const httplib::Request& request, httplib::Response& response) {
-               guarded(response, [&] {
-                 const std::string id = request.matches[1];
-                 const auto summary = context.model_summary();
-                 if (id != kOpenAiModelAlias && !(summary && id == summary->name)) {
-                   throw ApiError(404, "no model named '" + id + "' on this server",
-                                  "invalid_request_error", "model", "model_not_found");
-                 }
-                 send_json(response, 200, model_entry(id, context.started_unix_seconds()));
-               });
-             });
+  server.on_get(R"(/v1/models/(.+))", [&context](const Request& request, Response& response) {
+    guarded(response, [&] {
+      const std::string id = request.matches[1];
+      const auto summary = context.model_summary();
+      if (id != kOpenAiModelAlias && !(summary && id == summary->name)) {
+        throw ApiError(404, "no model named '" + id + "' on this server", "invalid_request_error",
+                       "model", "model_not_found");
+      }
+      send_json(response, 200, model_entry(id, context.started_unix_seconds()));
+    });
+  });
 }
 
 }  // namespace amanuensis::service

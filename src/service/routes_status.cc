@@ -82,7 +82,7 @@ nlohmann::json vad_json(const ServiceContext& context) {
 void add_status_routes(HttpServer& server, ServiceContext& context) {
   // Liveness and readiness in one: 200 once the model is loaded, 503 while loading or draining,
   // so a load balancer sends work only where it will be taken.
-  server.Get("/health", [&context](const httplib::Request&, httplib::Response& response) {
+  server.on_get("/health", [&context](const Request&, Response& response) {
     guarded(response, [&] {
       const auto state = state_of(context);
       nlohmann::json body = {{"status", state == "ready" ? "ok" : state}};
@@ -91,7 +91,7 @@ void add_status_routes(HttpServer& server, ServiceContext& context) {
     });
   });
 
-  server.Get("/status", [&context](const httplib::Request&, httplib::Response& response) {
+  server.on_get("/status", [&context](const Request&, Response& response) {
     guarded(response, [&] {
       const auto& config = context.config();
       const auto& pool = context.pool();
@@ -121,7 +121,7 @@ void add_status_routes(HttpServer& server, ServiceContext& context) {
     });
   });
 
-  server.Get("/metrics", [&context](const httplib::Request&, httplib::Response& response) {
+  server.on_get("/metrics", [&context](const Request&, Response& response) {
     guarded(response, [&] {
       response.set_content(context.registry().render(), "text/plain; version=0.0.4; charset=utf-8");
     });

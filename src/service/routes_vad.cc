@@ -28,10 +28,9 @@ nlohmann::ordered_json spans_json(const std::vector<SpeechSpan>& spans) {
   return out;
 }
 
-void detect(ServiceContext& context, const httplib::Request& http_request,
-            httplib::Response& response, const httplib::ContentReader& reader) {
+void detect(ServiceContext& context, Request& http_request, Response& response) {
   const InFlight in_flight(context);
-  const auto [body, parts] = read_form(context, http_request, reader);
+  const auto [body, parts] = read_form(context, http_request);
   const auto request = parse_speech_timestamps_form(parts);
   context.require_vad();  // 503 while loading (the upload was still checked), 501 without a VAD
   const auto job = std::make_shared<SpeechTimestampsJob>(body, request.file, request.options);
@@ -45,11 +44,9 @@ void detect(ServiceContext& context, const httplib::Request& http_request,
 }  // namespace
 
 void add_vad_routes(HttpServer& server, ServiceContext& context) {
-  server.Post("/v1/audio/speech/timestamps",
-              [&context](const httplib::Request& request, httplib::Response& response,
-                         const httplib::ContentReader& reader) {
-                guarded(response, [&] { detect(context, request, response, reader); });
-              });
+  server.on_post("/v1/audio/speech/timestamps", [&context](Request& request, Response& response) {
+    guarded(response, [&] { detect(context, request, response); });
+  });
 }
 
 }  // namespace amanuensis::service

@@ -18,8 +18,9 @@ namespace amanuensis::service {
 
 namespace {
 
-// Connections served at once: every running and queued transcription holds one, and a few more
-// keep /health and /metrics answering under full load.
+// Handler threads: every running and queued transcription holds one (waiting for its worker or
+// streaming its events), and a few more keep /health and /metrics answering under full load.
+// Connections themselves cost no thread until their request has arrived whole.
 constexpr int kSpareConnections = 16;
 
 // SIGTERM and SIGINT, blocked in every thread so that only our sigwait() sees them.
@@ -67,8 +68,9 @@ int run_server(const ServeConfig& config) {
   std::signal(SIGPIPE, SIG_IGN);  // a client that hangs up must not kill us mid-write
 
   ServiceContext context(config);
+  LiveSessions live_sessions(context);  // outlives the server, whose WebSockets use it
   HttpServer http(static_cast<std::size_t>(config.workers + config.max_queue + kSpareConnections));
-  add_routes(http, context);
+  add_routes(http, context, live_sessions);
 
   int port = config.port;
   if (port == 0) {

@@ -1,6 +1,6 @@
 // `amanuensis serve`: the process lifecycle of the HTTP service.
 //
-// The only header the CLI includes; httplib stays inside the service library.
+// The only header the CLI includes; Boost stays inside the service library.
 #pragma once
 
 #include "service/service_context.h"

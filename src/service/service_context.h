@@ -40,6 +40,10 @@ struct ServeConfig {
   int job_workers = 0;                             // job workers inside this process
   std::vector<std::filesystem::path> allow_paths;  // folders a job may name by `path`
   jobs::JobStoreConfig job_store;
+  // Live transcription (/v1/realtime, docs/realtime.md).
+  int max_live_sessions = 32;
+  double live_idle_timeout_seconds = 60.0;  // no client event for this long ends a session; 0: never
+  double max_live_buffer_seconds = 120.0;   // audio one session may hold undecoded
 };
 
 // Compute threads one transcription uses under `config`.

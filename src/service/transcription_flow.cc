@@ -35,12 +35,6 @@ Clock::time_point deadline_of(const ServiceContext& context) {
          std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(timeout));
 }
 
-std::string megabytes(std::size_t bytes) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%.1f MB", static_cast<double>(bytes) / (1024.0 * 1024.0));
-  return text;
-}
-
 // Stops work nobody waits for: a queued job leaves the queue, a running one ends at its next
 // 30-second window.
 void abandon(ServiceContext& context, AudioJob& job, const std::string& reason) {
@@ -119,8 +113,8 @@ struct EventStream {
   std::size_t sent = 0;
   bool finished = false;
 
-  // One call of httplib's content provider: waits for news, writes it. False aborts.
-  bool pump(httplib::DataSink& sink) {
+  // One call of the content provider: waits for news, writes it. False aborts.
+  bool pump(DataSink& sink) {
     const auto news = [&] {
       return job->segment_count() > sent || job->phase() == AudioJob::Phase::kDone;
     };
@@ -163,7 +157,7 @@ struct EventStream {
                                {"duration", formats::rounded_seconds(transcription.duration)}}));
   }
 
-  bool finish(httplib::DataSink& sink, const std::string& last_event) {
+  bool finish(DataSink& sink, const std::string& last_event) {
     finished = true;
     if (!sink.write(last_event.data(), last_event.size())) return false;
     sink.done();
@@ -173,56 +167,27 @@ struct EventStream {
 
 }  // namespace
 
-std::shared_ptr<std::string> read_body(ServiceContext& context, const httplib::Request& request,
-                                       const httplib::ContentReader& reader) {
+std::shared_ptr<std::string> read_body(ServiceContext& context, Request& request) {
   const std::size_t limit = context.max_upload_bytes();
-  const auto too_large = [&](const std::string& size) {
-    connection().close_after_response();
-    return payload_too_large("the upload (" + size + ") is larger than this server's limit of " +
-                             megabytes(limit) + " (" + std::to_string(limit) +
-                             " bytes; --max-upload-mb)");
-  };
   const auto declared = declared_length(request);
-  if (declared && *declared > limit) throw too_large(std::to_string(*declared) + " bytes");
-  // Neither Content-Length nor Transfer-Encoding means no body (RFC 9112 6.3); httplib would
-  // instead read until the client closes.
+  // The HTTP layer refuses these before the handler runs; checked again so that no route relies
+  // on how it was configured.
+  if ((declared && *declared > limit) || request.body.size() > limit) {
+    connection().close_after_response();
+    throw upload_too_large(limit, declared ? std::to_string(*declared) + " bytes"
+                                           : "more than " + std::to_string(limit) + " bytes");
+  }
+  // Neither Content-Length nor Transfer-Encoding means no body (RFC 9112 6.3).
   if (!request.has_header("Content-Length") && !request.has_header("Transfer-Encoding")) {
     throw bad_request("the request has no body: send the audio as multipart/form-data", "file");
   }
-  if (!declared && request.has_header("Content-Length")) {
-    connection().close_after_response();
-    throw bad_request("invalid Content-Length header");
-  }
-
-  auto body = std::make_shared<std::string>();
-  if (declared) body->reserve(static_cast<std::size_t>(*declared));
-  bool over_limit = false;
-  const bool complete = reader([&](const char* data, std::size_t size) {
-    if (body->size() + size > limit) {
-      over_limit = true;
-      return false;
-    }
-    body->append(data, size);
-    return true;
-  });
-  if (over_limit) throw too_large("more than " + std::to_string(limit) + " bytes");
-  if (!complete) {
-    connection().close_after_response();
-    throw bad_request("the request body ended early or was malformed (" +
-                      std::to_string(body->size()) + " bytes received" +
-                      (declared ? " of " + std::to_string(*declared) + " declared)" : ")"));
-  }
-  return body;
+  return std::make_shared<std::string>(std::move(request.body));
 }
 
-UploadedForm read_form(ServiceContext& context, const httplib::Request& request,
-                       const httplib::ContentReader& reader) {
+UploadedForm read_form(ServiceContext& context, Request& request) {
   auto& client = connection();
-  // Until the body is read, any error leaves it on the wire: close the connection after answering.
-  client.close_after_response(has_body(request));
   const auto boundary = multipart_boundary(client.content_type());
-  auto body = read_body(context, request, reader);
-  client.close_after_response(false);
+  auto body = read_body(context, request);
   auto parts = parse_multipart(*body, boundary);
   return {std::move(body), std::move(parts)};
 }
@@ -273,7 +238,7 @@ Completed wait_for_completion(ServiceContext& context, const std::shared_ptr<Tra
   return {*job->result(), job->audio_seconds(), job->processing_seconds(), job->queue_seconds()};
 }
 
-void respond_with_events(ServiceContext& context, httplib::Response& response,
+void respond_with_events(ServiceContext& context, Response& response,
                          const std::shared_ptr<TranscriptionJob>& job,
                          const TranscriptionRequest& request, std::shared_ptr<InFlight> in_flight) {
   // Wait until the audio is decoded, so that an undecodable upload still gets a 400.
@@ -298,10 +263,8 @@ void respond_with_events(ServiceContext& context, httplib::Response& response,
   response.status = 200;
   response.set_header("Cache-Control", "no-cache");
   response.set_header("X-Accel-Buffering", "no");  // keep proxies from holding events back
-  // Exactly "text/event-stream": httplib would gzip anything else starting with text/.
   response.set_chunked_content_provider(
-      "text/event-stream",
-      [stream](std::size_t /*offset*/, httplib::DataSink& sink) { return stream->pump(sink); },
+      "text/event-stream", [stream](DataSink& sink) { return stream->pump(sink); },
       [stream](bool /*success*/) {
         if (!stream->finished) abandon(stream->context, *stream->job, "client_gone");
       });

@@ -4,8 +4,6 @@
 // Speech detection (/v1/audio/speech/timestamps) takes the same steps with its own job.
 #pragma once
 
-#include <httplib.h>
-
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -13,6 +11,7 @@
 #include "amanuensis/amanuensis.h"
 #include "service/audio_job.h"
 #include "service/form_options.h"
+#include "service/http_types.h"
 #include "service/multipart.h"
 #include "service/service_context.h"
 #include "service/transcription_job.h"
@@ -31,10 +30,10 @@ class InFlight {
   ServiceContext& context_;
 };
 
-// Reads the whole request body, refusing with 413 more than --max-upload-mb, before reading
-// when Content-Length declares it, or as soon as a chunked body passes the limit.
-std::shared_ptr<std::string> read_body(ServiceContext& context, const httplib::Request& request,
-                                       const httplib::ContentReader& reader);
+// Takes the request's body (the HTTP layer has read it whole, refusing with 413 more than
+// --max-upload-mb as soon as Content-Length declared it or a chunked body passed it): 400 when
+// the request has none.
+std::shared_ptr<std::string> read_body(ServiceContext& context, Request& request);
 
 // A multipart/form-data request, read as read_body reads it and split into its parts, which
 // point into `body`.
@@ -42,8 +41,7 @@ struct UploadedForm {
   std::shared_ptr<std::string> body;
   std::vector<FormPart> parts;
 };
-UploadedForm read_form(ServiceContext& context, const httplib::Request& request,
-                       const httplib::ContentReader& reader);
+UploadedForm read_form(ServiceContext& context, Request& request);
 
 // Queues `job`: 503 while draining, 429 with Retry-After when the queue is full.
 void enqueue(ServiceContext& context, const std::shared_ptr<AudioJob>& job);
@@ -79,7 +77,7 @@ Completed wait_for_completion(ServiceContext& context, const std::shared_ptr<Tra
 // Answers with server-sent events, one `transcript.text.delta` per segment as it is decoded,
 // then `transcript.text.done` (or an `error` event). Errors found before the first byte (bad
 // audio) are still thrown as ApiError, so they get a proper status.
-void respond_with_events(ServiceContext& context, httplib::Response& response,
+void respond_with_events(ServiceContext& context, Response& response,
                          const std::shared_ptr<TranscriptionJob>& job,
                          const TranscriptionRequest& request, std::shared_ptr<InFlight> in_flight);
 

@@ -35,6 +35,16 @@ bool WorkerPool::try_submit(std::shared_ptr<PoolTask> task) {
   return true;
 }
 
+bool WorkerPool::submit_unbounded(std::shared_ptr<PoolTask> task) {
+  {
+    const std::lock_guard lock(mutex_);
+    if (stopping_) return false;
+    queue_.push_back(std::move(task));
+  }
+  wake_.notify_one();
+  return true;
+}
+
 bool WorkerPool::withdraw(const PoolTask& task) {
   const std::lock_guard lock(mutex_);
   const auto found = std::find_if(queue_.begin(), queue_.end(),

@@ -37,6 +37,10 @@ class WorkerPool {
 
   // Queues `task`; false when max_queue tasks are already waiting (or the pool is shut down).
   bool try_submit(std::shared_ptr<PoolTask> task);
+  // Queues `task` whatever the queue's length; false only once the pool is shut down. For live
+  // sessions' decodes: each session has at most one waiting and --max-live-sessions bounds the
+  // sessions, so refusing one would only fail a turn that the bound already accounts for.
+  bool submit_unbounded(std::shared_ptr<PoolTask> task);
   // Takes back a task that is still waiting (its client went away); false once a worker has it.
   bool withdraw(const PoolTask& task);
 

@@ -141,6 +141,11 @@ std::vector<float> transposed(const std::vector<float>& m, int rows, int cols) {
   return t;
 }
 
+// The right reflection padding of one 576-sample input row, which the last STFT frame reads.
+void reflect_right(float* row) {
+  for (int j = 0; j < kReflect; ++j) row[kRowSamples + j] = row[kRowSamples - 2 - j];
+}
+
 }  // namespace
 
 SileroVad SileroVad::from_onnx(std::span<const std::byte> bytes, std::string_view source) {
@@ -241,13 +246,50 @@ std::vector<float> SileroVad::probabilities(std::span<const float> audio) const 
         const std::int64_t s = start + j;
         row[j] = s >= 0 && s < zero_from ? audio[static_cast<std::size_t>(s)] : 0.0F;
       }
-      for (int j = 0; j < kReflect; ++j) row[kRowSamples + j] = row[kRowSamples - 2 - j];
+      reflect_right(row);
     }
     run_block(work, rows);
     lstm_steps(work.gates.data(), rows, lstm_recurrent_.data(), head_weights_.data(), head_bias_,
                work.h, work.c, probs.data() + first);
   }
   return probs;
+}
+
+SileroVad::Stream::Stream(std::shared_ptr<const SileroVad> vad)
+    : vad_(std::move(vad)), work_(std::make_unique<Workspace>()), pending_(kContextSamples, 0.0F) {}
+
+SileroVad::Stream::~Stream() = default;
+SileroVad::Stream::Stream(Stream&& other) noexcept = default;
+SileroVad::Stream& SileroVad::Stream::operator=(Stream&& other) noexcept = default;
+
+std::vector<float> SileroVad::Stream::push(std::span<const float> audio) {
+  pending_.insert(pending_.end(), audio.begin(), audio.end());
+  const auto windows =
+      static_cast<std::int64_t>((pending_.size() - kContextSamples) / kWindowSamples);
+  std::vector<float> probs(static_cast<std::size_t>(windows));
+  Workspace& work = *work_;
+  // Blocks of up to kBlockRows windows, as probabilities() runs them: each window's result is
+  // the same whatever block it is in, and the LSTM state in `work` carries over.
+  for (std::int64_t first = 0; first < windows; first += kBlockRows) {
+    const int rows = static_cast<int>(std::min<std::int64_t>(kBlockRows, windows - first));
+    for (int r = 0; r < rows; ++r) {
+      float* row = work.samples.data() + r * kRowStride;
+      const auto start = static_cast<std::ptrdiff_t>((first + r) * kWindowSamples);
+      std::copy_n(pending_.begin() + start, kRowSamples, row);
+      reflect_right(row);
+    }
+    vad_->run_block(work, rows);
+    lstm_steps(work.gates.data(), rows, vad_->lstm_recurrent_.data(), vad_->head_weights_.data(),
+               vad_->head_bias_, work.h, work.c, probs.data() + first);
+  }
+  pending_.erase(pending_.begin(),
+                 pending_.begin() + static_cast<std::ptrdiff_t>(windows * kWindowSamples));
+  return probs;
+}
+
+void SileroVad::Stream::reset() {
+  work_ = std::make_unique<Workspace>();
+  pending_.assign(kContextSamples, 0.0F);
 }
 
 }  // namespace amanuensis::vad

@@ -17,6 +17,7 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
 #include <span>
 #include <string_view>
 #include <vector>
@@ -49,9 +50,38 @@ class SileroVad {
   [[nodiscard]] std::vector<float> probabilities(std::span<const float> audio) const;
 
  private:
+  struct Workspace;
+
+ public:
+  // The same probabilities for audio that arrives in pieces (live input): one per 512-sample
+  // window as soon as the window is complete, the context samples and the LSTM's state carried
+  // from push to push. Equal to probabilities() of all the audio so far for every window but
+  // that function's last (which it zero-pads and partly zeroes). Not thread-safe; cheap to move.
+  class Stream {
+   public:
+    explicit Stream(std::shared_ptr<const SileroVad> vad);
+    ~Stream();
+    Stream(Stream&& other) noexcept;
+    Stream& operator=(Stream&& other) noexcept;
+    Stream(const Stream&) = delete;
+    Stream& operator=(const Stream&) = delete;
+
+    // Appends samples; returns the probability of each window they complete, in order.
+    std::vector<float> push(std::span<const float> audio);
+    // Forgets all audio and state, as if newly made.
+    void reset();
+
+   private:
+    std::shared_ptr<const SileroVad> vad_;
+    std::unique_ptr<Workspace> work_;
+    // The previous window's last 64 samples (zeros before the first), then samples not yet in a
+    // complete window.
+    std::vector<float> pending_;
+  };
+
+ private:
   SileroVad() = default;
 
-  struct Workspace;
   void run_block(Workspace& work, int rows) const;
 
   VadLayer stft_real_;                 // 129 folded samples -> the 129 bins' real parts

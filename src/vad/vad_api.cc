@@ -1,7 +1,9 @@
 // The public VAD entry points of amanuensis.h.
 #include <cmath>
 #include <cstdio>
+#include <memory>
 #include <string>
+#include <utility>
 
 #include "amanuensis/amanuensis.h"
 #include "vad/speech_timestamps.h"
@@ -55,5 +57,31 @@ std::vector<SpeechSpan> detect_speech(std::span<const float> audio, const VadOpt
   const auto probabilities = speech_probabilities(audio, vad_model);
   return vad::speech_timestamps(probabilities, static_cast<std::int64_t>(audio.size()), options);
 }
+
+struct VadStream::Impl {
+  vad::SileroVad::Stream stream;
+  std::int64_t windows = 0;
+};
+
+VadStream::VadStream(const std::filesystem::path& vad_model)
+    : impl_(std::make_unique<Impl>(Impl{vad::SileroVad::Stream(vad::load_silero_vad(vad_model))})) {
+}
+
+VadStream::~VadStream() = default;
+VadStream::VadStream(VadStream&& other) noexcept = default;
+VadStream& VadStream::operator=(VadStream&& other) noexcept = default;
+
+std::vector<float> VadStream::push(std::span<const float> audio) {
+  auto probs = impl_->stream.push(audio);
+  impl_->windows += static_cast<std::int64_t>(probs.size());
+  return probs;
+}
+
+void VadStream::reset() {
+  impl_->stream.reset();
+  impl_->windows = 0;
+}
+
+std::int64_t VadStream::windows() const { return impl_->windows; }
 
 }  // namespace amanuensis

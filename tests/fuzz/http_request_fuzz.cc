@@ -1,7 +1,7 @@
 // libFuzzer target: bytes as they would arrive on a connection, through the whole HTTP path with
-// no socket: httplib's request-line, header and body parsing (chunked included), our connection
-// loop (keep-alive, multipart masking, close-after-error), the API-key check, the routes and every
-// error body. Two servers, with and without --api-key; the first input byte picks one.
+// no socket: Beast's request-line, header and body parsing (chunked included), our request path
+// (keep-alive, 100-continue, body limit, close-after-error), the API-key check, the routes and
+// every error body. Two servers, with and without --api-key; the first input byte picks one.
 //
 // No model is loaded, so a transcription (or speech-timestamps) request ends at 503 once its
 // upload has been read and parsed, and no worker ever runs: the engine entry points below only
@@ -11,12 +11,12 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "amanuensis/amanuensis.h"
 #include "service/http_server.h"
 #include "service/routes.h"
 #include "service/service_context.h"
-#include "support/memory_stream.h"
 
 // The engine's whole public API, stubbed: the service may use nothing else of it.
 namespace amanuensis {
@@ -73,11 +73,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   static Service keyed_service("k3y");
   if (size == 0) return 0;
   auto& service = (data[0] & 1) != 0 ? keyed_service : open_service;
-  amanuensis::test_support::MemoryStream stream(
-      std::string(reinterpret_cast<const char*>(data) + 1, size - 1));
-  service.server.serve_stream(stream);
+  const auto out = service.server.serve_bytes(
+      std::string_view(reinterpret_cast<const char*>(data) + 1, size - 1));
   // Whatever came in, something well-formed went out (or nothing, for an empty connection).
-  const auto& out = stream.output();
   if (!out.empty() && out.rfind("HTTP/1.1 ", 0) != 0) __builtin_trap();
   return 0;
 }

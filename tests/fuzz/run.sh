@@ -9,7 +9,8 @@
 # Targets: multipart_fuzz (Content-Type + body -> multipart parser -> form options, VAD fields),
 # audio_decoder_fuzz (bytes -> decode_audio_bytes and the WAV reader decode_wav), http_request_fuzz (connection bytes -> the
 # whole HTTP path of `amanuensis serve`, no socket), onnx_reader_fuzz (bytes -> the VAD's ONNX
-# reader -> the Silero VAD loader). ctest runs this as the `fuzz` test. Needs clang++ with
+# reader -> the Silero VAD loader), realtime_event_fuzz (a realtime client event -> its parser; then
+# lines of it as the messages of a whole transcription session). ctest runs this as the `fuzz` test. Needs clang++ with
 # libFuzzer (Debian: clang, libclang-rt-14-dev; scripts/setup.sh installs them).
 set -euo pipefail
 
@@ -25,7 +26,8 @@ while (($#)); do
     *) TARGETS+=("$1"); shift ;;
   esac
 done
-((${#TARGETS[@]})) || TARGETS=(multipart_fuzz audio_decoder_fuzz http_request_fuzz onnx_reader_fuzz)
+((${#TARGETS[@]})) || TARGETS=(multipart_fuzz audio_decoder_fuzz http_request_fuzz onnx_reader_fuzz
+                                realtime_event_fuzz)
 
 CXX=${FUZZ_CXX:-clang++}
 command -v "$CXX" >/dev/null || { echo "fuzz: $CXX not found (apt-get install clang libclang-rt-14-dev)" >&2; exit 1; }
@@ -246,6 +248,52 @@ write_onnx_seeds() {
   return 0
 }
 
+write_realtime_seeds() {
+  local dir=$1
+  mkdir -p "$dir"
+  printf '%s\n' '{"type": "session.update", "event_id": "e1", "session": {"type": "transcription", "audio": {"input": {"format": {"type": "audio/pcm", "rate": 24000}, "transcription": {"model": "whisper-1", "language": "en", "prompt": "x"}, "turn_detection": {"type": "server_vad", "threshold": 0.5, "prefix_padding_ms": 300, "silence_duration_ms": 200}, "noise_reduction": null}}, "include": ["item.input_audio_transcription.logprobs"]}}' \
+    '{"type": "input_audio_buffer.append", "audio": "'"$(head -c 9600 /dev/zero | tr '\0' '\177' | base64 -w0)"'"}' \
+    '{"type": "input_audio_buffer.append", "audio": "'"$(head -c 9600 /dev/zero | base64 -w0)"'"}' \
+    '{"type": "input_audio_buffer.commit"}' >"$dir/ga"
+  printf '%s\n' '{"type": "transcription_session.update", "session": {"input_audio_format": "g711_ulaw", "turn_detection": null, "input_audio_transcription": {"model": "whisper-1"}}}' \
+    '{"type": "input_audio_buffer.append", "audio": "'"$(head -c 4000 /dev/zero | tr '\0' '\020' | base64 -w0)"'"}' \
+    '{"type": "input_audio_buffer.commit", "event_id": "c"}' '{"type": "input_audio_buffer.clear"}' \
+    '{"type": "input_audio_buffer.append", "audio": "AB$="}' '{"type": "nope"}' 'not json' >"$dir/beta"
+}
+
+write_realtime_dictionary() {
+  cat >"$1" <<'EOF2'
+"\"type\": "
+"\"session.update\""
+"\"transcription_session.update\""
+"\"input_audio_buffer.append\""
+"\"input_audio_buffer.commit\""
+"\"input_audio_buffer.clear\""
+"\"audio\": "
+"\"session\": "
+"\"input\": "
+"\"format\": "
+"\"audio/pcm\""
+"\"audio/pcmu\""
+"\"audio/pcma\""
+"\"rate\": 24000"
+"\"turn_detection\": "
+"\"server_vad\""
+"\"threshold\": "
+"\"prefix_padding_ms\": "
+"\"silence_duration_ms\": "
+"\"transcription\": "
+"\"include\": "
+"\"input_audio_format\": "
+"\"pcm16\""
+"\"g711_ulaw\""
+"null"
+"f39/f39/"
+"=="
+"\x0a"
+EOF2
+}
+
 # --- build and run ------------------------------------------------------------------------------
 status=0
 for target in "${TARGETS[@]}"; do
@@ -272,9 +320,10 @@ for target in "${TARGETS[@]}"; do
       extra=(-max_len=65536)
       ;;
     http_request_fuzz)
-      packages=(cpp-httplib)
+      # Boost (Beast, Asio) is header-only; hiredis for the job store, when there is one.
+      packages=()
       compgen -G "$ROOT/src/jobs/*.cc" >/dev/null && packages+=(hiredis)
-      read -r -a LINK <<<"$(pkg-config --cflags --libs "${packages[@]}") -pthread"
+      read -r -a LINK <<<"$( ((${#packages[@]})) && pkg-config --cflags --libs "${packages[@]}") -pthread"
       mapfile -t sources < <(service_sources)
       build http_request_fuzz "$ROOT/tests/fuzz/http_request_fuzz.cc" "${sources[@]}" \
         "$ROOT/src/vad/vad_defaults.cc"
@@ -296,6 +345,13 @@ for target in "${TARGETS[@]}"; do
         "$ROOT/src/vad/silero_vad.cc" "$kernels"
       write_onnx_seeds "$seeds"
       extra=(-max_len=65536)
+      ;;
+    realtime_event_fuzz)
+      LINK=(-pthread)
+      build realtime_event_fuzz "$ROOT/tests/fuzz/realtime_event_fuzz.cc" "$ROOT"/src/realtime/*.cc
+      write_realtime_seeds "$seeds"
+      write_realtime_dictionary "$BUILD/realtime.dict"
+      extra=(-dict="$BUILD/realtime.dict" -max_len=65536)
       ;;
     *) echo "fuzz: unknown target $target" >&2; exit 2 ;;
   esac
