@@ -19,7 +19,8 @@ its turns stays under --keep-up-seconds and no turn is left unfinished. The larg
 up is reported per model.
 
 Results go to bench/results/realtime-<date>.json. The server runs with --workers 2 --threads 1
-(2 cores); set --workers/--threads to change that.
+(2 cores) and both engines with --compute-type int8 (bench/compare's headline cell); set
+--workers/--threads/--compute-type to change that.
 """
 
 from __future__ import annotations
@@ -57,11 +58,12 @@ def cpu_name() -> str:
 
 
 class Server:
-    def __init__(self, binary: Path, model: Path, workers: int, threads: int):
+    def __init__(self, binary: Path, model: Path, workers: int, threads: int, compute_type: str):
         self.log = tempfile.NamedTemporaryFile(prefix="realtime-bench-", suffix=".log", delete=False)
         self.proc = subprocess.Popen(
             [str(binary), "serve", "--model", str(model), "--host", "127.0.0.1", "--port", "0",
-             "--workers", str(workers), "--threads", str(threads), "--max-live-sessions", "64"],
+             "--workers", str(workers), "--threads", str(threads), "--max-live-sessions", "64",
+             "--compute-type", compute_type],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self.log)
         deadline = time.monotonic() + 120
         while True:
@@ -127,10 +129,10 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))] if ordered else float("nan")
 
 
-def faster_whisper_seconds(model: Path, clips, threads: int) -> list[float]:
+def faster_whisper_seconds(model: Path, clips, threads: int, compute_type: str) -> list[float]:
     from faster_whisper import WhisperModel, decode_audio
 
-    fw = WhisperModel(str(model), device="cpu", compute_type="int8", cpu_threads=threads)
+    fw = WhisperModel(str(model), device="cpu", compute_type=compute_type, cpu_threads=threads)
     times = []
     for clip in clips:
         audio = decode_audio(str(clip.path))
@@ -180,6 +182,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--binary", type=Path, default=REPO / "build/release/amanuensis")
     parser.add_argument("--models", nargs="+", default=["tiny.en", "base"])
+    parser.add_argument("--compute-type", default="int8",
+                        help="for the server and faster-whisper alike (bench/compare's headline: int8)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--sessions", type=int, nargs="+", default=[1, 2, 4, 6, 8])
@@ -193,12 +197,13 @@ def main() -> int:
     clips = manifest.dev_subset(manifest.load_manifest())
     if args.clips:
         clips = clips[:args.clips]
-    out = {"cpu": cpu_name(), "cores": os.cpu_count(), "workers": args.workers,
+    out = {"cpu": cpu_name(), "cores": os.cpu_count(), "compute_type": args.compute_type,
+           "workers": args.workers,
            "threads": args.threads, "models": {}}
     for name in args.models:
         model = REPO / "models" / name
         entry: dict = {}
-        server = Server(args.binary, model, args.workers, args.threads)
+        server = Server(args.binary, model, args.workers, args.threads, args.compute_type)
         try:
             if not args.skip_latency:
                 entry["latency"] = measure_latency(server, clips)
@@ -215,13 +220,13 @@ def main() -> int:
         finally:
             server.stop()
         if not args.skip_latency:
-            fw = faster_whisper_seconds(model, clips, args.workers * args.threads)
+            fw = faster_whisper_seconds(model, clips, args.workers * args.threads, args.compute_type)
             entry["latency"]["faster_whisper_file_s"] = {"p50": percentile(fw, 0.5),
                                                          "p95": percentile(fw, 0.95)}
         out["models"][name] = entry
 
-    print(f"\nCPU: {out['cpu']} ({out['cores']} cores); server --workers {args.workers} "
-          f"--threads {args.threads}")
+    print(f"\nCPU: {out['cpu']} ({out['cores']} cores); {args.compute_type}; server --workers "
+          f"{args.workers} --threads {args.threads}")
     print("| model | end of speech -> completed p50 | p95 | live WER | faster-whisper on the "
           "turn as a file p50 | p95 | sessions kept up |")
     print("|---|---|---|---|---|---|---|")

@@ -6,14 +6,21 @@
 // reported: the turn's deltas followed by the rest of the final decode (never taking back a
 // delta).
 //
+// With server_vad the turn's final decode starts early: as soon as a run of silence begins in the
+// open turn, the audio so far is decoded (a candidate); if the turn ends at that silence (speech
+// stopped) the candidate is its final decode, and the transcript comes about as soon as speech
+// ends instead of a full decode after the silence duration. Speech resuming drops it.
+//
 // Threads: push, commit, clear, set_options, finish and close are called from one thread at a
 // time (the session's). Decoding runs on the injected executor, one decode at a time per
-// transcriber; a partial decode is skipped while another runs, final decodes queue in turn
-// order and are never dropped. Callbacks come from the caller's thread (speech started,
+// transcriber (turn_decoding.h); a partial decode is skipped while another runs and stopped when
+// a turn ends, final decodes queue in turn order and are never dropped; no delta of a turn comes
+// after its committed event. Callbacks come from the caller's thread (speech started,
 // stopped, committed) and from the executor's (delta, completed, failed), never two at once,
 // and none after close() returns.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -56,6 +63,13 @@ struct LiveOptions {
   // Audio held at once (the open turn and the turns waiting to be decoded); a push beyond it
   // fails with BufferFull and its audio is dropped.
   double max_buffered_seconds = 120.0;
+  // server_vad: the candidate final decode starts once a silence has lasted this long (some
+  // trailing audio helps the decoder end the last word); negative: no speculative decode, the
+  // final decode starts when the turn ends.
+  double speculative_delay_seconds = 0.1;
+  // Characters of the transcripts before (their end) added to each decode's prompt, after
+  // decode.initial_prompt; 0: none.
+  std::size_t previous_text_chars = 200;
   // Report word log-probabilities (decodes with word timestamps; see TokenLogprob).
   bool logprobs = false;
   // silero_vad_v6.onnx; empty: see amanuensis::detect_speech.
@@ -84,6 +98,11 @@ struct LiveCallbacks {
       on_completed;
   std::function<void(const std::string& item, const std::string& error)> on_failed;
 };
+
+class TurnDecoder;  // turn_decoding.h
+struct LiveTurn;
+struct DecodeJob;
+enum class JobKind;
 
 // push() beyond LiveOptions::max_buffered_seconds.
 class BufferFull : public Error {
@@ -125,19 +144,19 @@ class LiveTranscriber {
   // Seconds of audio held (open turn plus turns waiting for their final decode).
   [[nodiscard]] double buffered_seconds() const;
 
-  struct Shared;
-  struct Turn;
-
  private:
   void detect_turns(std::span<const float> audio);
+  void track_silence(float probability, std::int64_t window);
+  void maybe_speculate(std::int64_t end_sample);
+  void drop_candidate();
   void start_turn(std::int64_t sample, bool announce);
-  void end_turn(std::int64_t end_sample, bool speech_stopped);
+  void end_turn(std::int64_t end_sample, bool speech_stopped, bool at_silence = false);
   void maybe_redecode();
-  [[nodiscard]] TranscribeOptions decode_options() const;
+  [[nodiscard]] std::shared_ptr<DecodeJob> make_job(JobKind kind, std::int64_t samples) const;
   void trim_idle_audio();
   void reset_detection();
 
-  std::shared_ptr<Shared> shared_;
+  std::shared_ptr<TurnDecoder> decoder_;
   LiveOptions options_;
   std::optional<VadStream> vad_;
   std::optional<TurnDetector> detector_;
@@ -145,9 +164,13 @@ class LiveTranscriber {
   std::int64_t total_samples_ = 0;  // every sample pushed since the start
   std::vector<float> audio_;        // buffered audio, from absolute sample audio_start_
   std::int64_t audio_start_ = 0;
-  std::shared_ptr<Turn> turn_;           // the open turn, if any
+  std::shared_ptr<LiveTurn> turn_;       // the open turn, if any
   std::int64_t turn_start_ = 0;          // its first sample (absolute)
   std::int64_t last_redecode_size_ = 0;  // its size in samples at its last re-decode
+  // server_vad: where the open turn's current run of silence began (absolute), if one has; and
+  // whether a candidate final decode of the turn is out.
+  std::optional<std::int64_t> silence_since_;
+  bool speculating_ = false;
   std::string last_committed_;
   bool closed_ = false;
 };

@@ -59,6 +59,38 @@ class ListenerGuard {
   std::thread& thread_;
 };
 
+// Binds config.host:config.port (0: any free port); returns the port.
+int bind(HttpServer& http, const ServeConfig& config) {
+  int port = config.port;
+  if (port == 0) {
+    port = http.bind_to_any_port(config.host);
+  } else if (!http.bind_to_port(config.host, port)) {
+    port = -1;
+  }
+  if (port < 0) {
+    throw Error("cannot listen on " + config.host + ":" + std::to_string(config.port) +
+                " (address in use, or not an address of this machine)");
+  }
+  return port;
+}
+
+// Batch-job workers (--job-workers): each takes jobs from Redis and runs them on the shared model.
+std::vector<std::jthread> start_job_workers(ServiceContext& context) {
+  std::vector<std::jthread> workers;
+  if (!context.jobs_enabled()) return workers;
+  const auto& config = context.config();
+  JobWorkerConfig worker_config;
+  worker_config.redis = jobs::parse_redis_url(config.redis_url);
+  worker_config.store = config.job_store;
+  for (int i = 0; i < config.job_workers; ++i) {
+    worker_config.consumer = job_consumer_name(i);
+    workers.emplace_back([worker_config, model = context.model()](const std::stop_token& stop) {
+      run_job_worker(worker_config, model, stop);
+    });
+  }
+  return workers;
+}
+
 }  // namespace
 
 int run_server(const ServeConfig& config) {
@@ -72,16 +104,7 @@ int run_server(const ServeConfig& config) {
   HttpServer http(static_cast<std::size_t>(config.workers + config.max_queue + kSpareConnections));
   add_routes(http, context, live_sessions);
 
-  int port = config.port;
-  if (port == 0) {
-    port = http.bind_to_any_port(config.host);
-  } else if (!http.bind_to_port(config.host, port)) {
-    port = -1;
-  }
-  if (port < 0) {
-    throw Error("cannot listen on " + config.host + ":" + std::to_string(config.port) +
-                " (address in use, or not an address of this machine)");
-  }
+  const int port = bind(http, config);
   std::fprintf(stderr,
                "serve: listening on http://%s:%d (%d workers x %d threads, queue %d, uploads up to "
                "%.0f MB%s)\n",
@@ -101,8 +124,8 @@ int run_server(const ServeConfig& config) {
   const auto vad = vad_problem();
   if (!vad.empty()) {
     std::fprintf(stderr,
-                 "serve: warning: %s; vad_filter, vad_parameters, chunking_strategy, batch_size "
-                 "and /v1/audio/speech/timestamps will answer 501\n",
+                 "serve: warning: %s; vad_filter, vad_parameters, chunking_strategy, batch_size, "
+                 "/v1/audio/speech/timestamps and /v1/realtime will answer 501\n",
                  vad.c_str());
   }
   context.set_vad_problem(vad);
@@ -116,20 +139,7 @@ int run_server(const ServeConfig& config) {
       context.model_summary()->name.c_str(), backend_mode(context.model()).c_str(),
       std::chrono::duration<double>(std::chrono::steady_clock::now() - load_started).count());
 
-  // Batch-job workers: each takes jobs from Redis and runs them on the shared model.
-  std::vector<std::jthread> job_workers;
-  if (context.jobs_enabled()) {
-    JobWorkerConfig worker_config;
-    worker_config.redis = jobs::parse_redis_url(config.redis_url);
-    worker_config.store = config.job_store;
-    for (int i = 0; i < config.job_workers; ++i) {
-      worker_config.consumer = job_consumer_name(i);
-      job_workers.emplace_back(
-          [worker_config, model = context.model()](const std::stop_token& stop) {
-            run_job_worker(worker_config, model, stop);
-          });
-    }
-  }
+  std::vector<std::jthread> job_workers = start_job_workers(context);
 
   int signal_number = 0;
   sigwait(&signals, &signal_number);

@@ -1,10 +1,15 @@
 // LiveTranscriber with a stand-in decoder (manual commits, so no VAD): deltas only ever extend
 // the text, the transcript is the deltas plus the tail even when the last decode disagrees,
-// final decodes keep turn order, clear and close stop events, the buffer limit holds.
+// final decodes keep turn order, clear and close stop events, the buffer limit holds; a turn's
+// end stops its partial decode; with server_vad (real speech) the decode started at a silence is
+// the final one when the turn ends there and is dropped when speech resumes.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <iterator>
+#include <memory>
 #include <mutex>
 #include <sstream>
 #include <string>
@@ -243,6 +248,176 @@ TEST(LiveTranscriberTest, CloseCancelsAndSilences) {
   t->wait_idle();
   t.reset();
   for (const auto& e : r.snapshot()) EXPECT_EQ(e.kind, "committed");
+}
+
+TEST(LiveTranscriberTest, ATurnsEndStopsItsPartialDecode) {
+  Recorder r;
+  realtime::TaskThread thread;
+  std::atomic<int> calls{0};
+  std::atomic<bool> partial_stopped{false};
+  LiveTranscriber t(
+      [&](std::span<const float> a, const TranscribeOptions&,
+          std::stop_token stop) -> std::vector<Segment> {
+        if (++calls == 1) {  // the partial decode: runs until stopped
+          const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+          while (!stop.stop_requested() && std::chrono::steady_clock::now() < give_up)
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+          partial_stopped = stop.stop_requested();
+          return words_for(a, kSentence);  // even a decode that ends sends no delta now
+        }
+        return words_for(a, kSentence);
+      },
+      manual(1.0), thread.executor(), r.callbacks());
+  push_seconds(t, 1.5);
+  while (calls == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  ASSERT_TRUE(t.commit());
+  t.wait_idle();
+  EXPECT_TRUE(partial_stopped);
+  EXPECT_EQ(calls, 2);
+  const auto events = r.snapshot();
+  ASSERT_EQ(events.size(), 2U);
+  EXPECT_EQ(events[0].kind, "committed");
+  EXPECT_EQ(events[1].kind, "completed");
+  EXPECT_EQ(events[1].text, "One two three");
+}
+
+// server_vad on real speech; the stand-in decoder answers with the length of what it decoded.
+class SpeculativeFinalTest : public ::testing::Test {
+ protected:
+  static std::vector<float> clip(const std::string& name) {
+    return decode_audio_file(std::string(AMANUENSIS_SHARED_AUDIO) + "/" + name);
+  }
+
+  void SetUp() override {
+    LiveOptions o;
+    o.partial_interval_seconds = 0;  // no partial decodes: every decode is a final or candidate
+    try {
+      transcriber_ = std::make_unique<LiveTranscriber>(
+          [this](std::span<const float> a, const TranscribeOptions&, std::stop_token stop) {
+            return decode(a, stop);
+          },
+          o, thread_.executor(), recorder_.callbacks());
+    } catch (const Error& e) {
+      GTEST_SKIP() << "no VAD model: " << e.what();
+    }
+  }
+
+  std::vector<Segment> decode(std::span<const float> audio, const std::stop_token& stop) {
+    const int call = ++calls_;
+    if (call == block_call_) {
+      const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+      while (!stop.stop_requested() && !release_ && std::chrono::steady_clock::now() < give_up)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      if (stop.stop_requested()) {
+        stopped_ = true;
+        throw Cancelled();
+      }
+    }
+    {
+      const std::lock_guard lock(mutex_);
+      lengths_.push_back(audio.size());
+    }
+    Segment s;
+    s.text = " len" + std::to_string(audio.size());
+    return {s};
+  }
+
+  enum class Wait { kNone, kIdle, kStart };
+  // Pushes `audio` in 40 ms pieces until `calls` decodes have started (true) or the audio ends
+  // (false). After each piece: kIdle waits for the decodes, kStart gives a decode the push may
+  // have started a moment to begin (so that the test knows of it before pushing on).
+  bool push_until(std::span<const float> audio, int calls, Wait wait = Wait::kIdle) {
+    for (std::size_t at = 0; at < audio.size(); at += 640) {
+      transcriber_->push(audio.subspan(at, std::min<std::size_t>(640, audio.size() - at)));
+      if (wait == Wait::kIdle) transcriber_->wait_idle();
+      const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(50);
+      while (wait == Wait::kStart && calls_ < calls && std::chrono::steady_clock::now() < until)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      if (calls_ >= calls) return true;
+    }
+    return false;
+  }
+
+  std::vector<Event> finish() {
+    release_ = true;
+    transcriber_->finish();
+    return recorder_.snapshot();
+  }
+
+  std::vector<Event> of_kind(const std::vector<Event>& events, const std::string& kind) {
+    std::vector<Event> out;
+    std::copy_if(events.begin(), events.end(), std::back_inserter(out),
+                 [&](const Event& e) { return e.kind == kind; });
+    return out;
+  }
+
+  Recorder recorder_;
+  realtime::TaskThread thread_;
+  std::atomic<int> calls_{0};
+  int block_call_ = 0;  // this call waits until released or stopped
+  std::atomic<bool> release_{false};
+  std::atomic<bool> stopped_{false};
+  std::mutex mutex_;
+  std::vector<std::size_t> lengths_;
+  std::unique_ptr<LiveTranscriber> transcriber_;  // last: destroyed first
+};
+
+TEST_F(SpeculativeFinalTest, TheDecodeStartedAtTheSilenceIsTheFinalOne) {
+  const std::vector<float> silence(kSampleRate / 2, 0.0F);
+  const auto speech = clip("LJ001-0002.wav");
+  ASSERT_FALSE(push_until(silence, 1));
+  ASSERT_FALSE(push_until(speech, 1));
+  // The silence after the speech starts the candidate before the turn ends; it is done first.
+  ASSERT_TRUE(push_until(std::vector<float>(kSampleRate, 0.0F), 1));
+  EXPECT_EQ(recorder_.snapshot().size(), 1U);  // speech started only
+  push_until(std::vector<float>(kSampleRate, 0.0F), 2);
+  const auto events = finish();
+  EXPECT_EQ(calls_, 1);  // the turn's end needed no other decode
+  const auto completed = of_kind(events, "completed");
+  ASSERT_EQ(completed.size(), 1U);
+  EXPECT_EQ(completed[0].text, "len" + std::to_string(lengths_.at(0)));
+  const auto stopped = of_kind(events, "stopped");
+  ASSERT_EQ(stopped.size(), 1U);
+  const auto started_ms = std::stoll(of_kind(events, "started").at(0).text);
+  // Its audio ends in the silence, before the turn does.
+  EXPECT_LT(static_cast<std::int64_t>(lengths_.at(0)),
+            (std::stoll(stopped[0].text) - started_ms) * 16);
+  EXPECT_GT(lengths_.at(0), speech.size() - kSampleRate / 2);
+}
+
+TEST_F(SpeculativeFinalTest, ARunningCandidateBecomesTheFinalDecode) {
+  block_call_ = 1;  // still running when the turn ends
+  std::vector<float> audio(kSampleRate / 2, 0.0F);
+  const auto speech = clip("LJ001-0002.wav");
+  audio.insert(audio.end(), speech.begin(), speech.end());
+  audio.insert(audio.end(), 2 * kSampleRate, 0.0F);
+  push_until(audio, 99, Wait::kNone);  // the turn ends while its candidate waits or runs
+  const auto events = finish();
+  EXPECT_EQ(calls_, 1);
+  const auto completed = of_kind(events, "completed");
+  ASSERT_EQ(completed.size(), 1U);
+  EXPECT_EQ(completed[0].text, "len" + std::to_string(lengths_.at(0)));
+  EXPECT_EQ(events.back().kind, "completed");
+}
+
+TEST_F(SpeculativeFinalTest, SpeechResumingDropsTheCandidate) {
+  block_call_ = 1;  // the first candidate runs until speech resumes and stops it
+  const auto first = clip("LJ001-0002.wav");
+  const auto second = clip("LJ001-0001.wav");
+  ASSERT_FALSE(push_until(std::vector<float>(kSampleRate / 2, 0.0F), 1));
+  ASSERT_FALSE(push_until(first, 1, Wait::kNone));
+  ASSERT_TRUE(push_until(std::vector<float>(kSampleRate / 2, 0.0F), 1, Wait::kStart));
+  push_until(second, 99, Wait::kNone);  // within the silence duration: the same turn goes on
+  push_until(std::vector<float>(2 * kSampleRate, 0.0F), 99, Wait::kNone);
+  const auto events = finish();
+  EXPECT_TRUE(stopped_);
+  EXPECT_GE(calls_, 2);
+  ASSERT_EQ(of_kind(events, "committed").size(), 1U);
+  const auto completed = of_kind(events, "completed");
+  ASSERT_EQ(completed.size(), 1U);
+  // The final decode holds both utterances.
+  EXPECT_EQ(completed[0].text, "len" + std::to_string(lengths_.back()));
+  EXPECT_GT(lengths_.back(), first.size() + second.size() - kSampleRate);
 }
 
 }  // namespace

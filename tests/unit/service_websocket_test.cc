@@ -53,8 +53,8 @@ class Echo final : public WebSocketApp {
 
 class WebSocketEndpoint : public ::testing::Test {
  protected:
-  WebSocketEndpoint() : context_(config()), server_(2) {
-    add_routes(server_, context_);
+  WebSocketEndpoint() : context_(config()), live_(context_), server_(2) {
+    add_routes(server_, context_, live_);
     server_.websocket("/echo", [](const Request& request, std::shared_ptr<WebSocketPeer> peer) {
       if (request.get_param_value("refuse") == "1") throw too_many_requests("no room", 3);
       peer->send_text("hello");  // queued before the handshake is answered
@@ -107,6 +107,7 @@ class WebSocketEndpoint : public ::testing::Test {
   }
 
   ServiceContext context_;
+  LiveSessions live_;
   HttpServer server_;
   int port_ = 0;
   std::thread listener_;
@@ -167,6 +168,18 @@ TEST_F(WebSocketEndpoint, Refusals) {
   const auto out = server_.serve_bytes("GET /echo HTTP/1.1\r\nAuthorization: Bearer k3y\r\n\r\n");
   EXPECT_EQ(out.rfind("HTTP/1.1 426", 0), 0U) << out;
   EXPECT_NE(out.find("invalid_request_error"), std::string::npos);
+}
+
+TEST_F(WebSocketEndpoint, RealtimeRefusesOtherIntentsAndWaitsForTheModel) {
+  websocket::response_type response;
+  beast::error_code error;
+  open("/v1/realtime", "realtime", "Bearer k3y", response, error);
+  EXPECT_EQ(response.result_int(), 400);
+  EXPECT_NE(response.body().find("intent=transcription"), std::string::npos) << response.body();
+  // No model is loaded in this fixture: the session cannot start yet.
+  open("/v1/realtime?intent=transcription", "realtime", "Bearer k3y", response, error);
+  EXPECT_EQ(response.result_int(), 503) << response.body();
+  EXPECT_EQ(live_.count(), 0);
 }
 
 TEST_F(WebSocketEndpoint, MessageOverTheLimitCloses1009) {
