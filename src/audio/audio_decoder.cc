@@ -10,7 +10,6 @@
 // cannot make us read other files or URLs.
 
 #include "audio/audio_decoder.h"
-#include "audio/ffmpeg_input.h"
 
 #include <cerrno>
 #include <cstdio>
@@ -18,6 +17,8 @@
 #include <limits>
 #include <string>
 #include <system_error>
+
+#include "audio/ffmpeg_input.h"
 
 namespace amanuensis {
 namespace {

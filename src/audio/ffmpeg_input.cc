@@ -148,7 +148,6 @@ CodecContext open_decoder(const AVStream& stream, const std::string& source) {
   return codec;
 }
 
-
 MonoResampler::MonoResampler(std::string source, double max_seconds)
     : source_(std::move(source)),
       max_seconds_(max_seconds),

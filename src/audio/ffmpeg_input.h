@@ -93,7 +93,8 @@ T* check_allocated(T* pointer, const std::string& source) {
 
 // An AVIOContext reading through `read` (no seeking when `seek` is null), with our own buffer.
 MemoryIo open_callback_io(void* opaque, int (*read)(void*, std::uint8_t*, int),
-                          std::int64_t (*seek)(void*, std::int64_t, int), const std::string& source);
+                          std::int64_t (*seek)(void*, std::int64_t, int),
+                          const std::string& source);
 
 // Opens the container on `io`, refusing nested inputs (playlists, external references).
 // `live`: the input arrives as it is recorded, so the demuxer must not read ahead for seconds

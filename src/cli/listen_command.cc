@@ -72,9 +72,8 @@ class Printer {
       }
     };
     c.on_completed = [this](const std::string& item, const std::string& transcript,
-                            const realtime::Logprobs& /*logprobs*/, double seconds) {
-      completed(item, transcript, seconds);
-    };
+                            const realtime::Logprobs& /*logprobs*/,
+                            double seconds) { completed(item, transcript, seconds); };
     c.on_failed = [this](const std::string& item, const std::string& error) {
       json_line({{"type", "failed"}, {"item_id", item}, {"error", error}});
       if (!args_.json) std::fprintf(stderr, "listen: a turn failed: %s\n", error.c_str());
@@ -100,7 +99,8 @@ class Printer {
     if (text.empty()) return;
     if (args_.timestamps) {
       const auto [start, end] = take_times(item);
-      std::printf("[%s --> %s] ", clock_text(start).c_str(), clock_text(std::max(start, end)).c_str());
+      std::printf("[%s --> %s] ", clock_text(start).c_str(),
+                  clock_text(std::max(start, end)).c_str());
     }
     std::printf("%s\n", text.c_str());
     std::fflush(stdout);
@@ -119,7 +119,8 @@ class Printer {
 
   void json_line(const nlohmann::json& event) const {
     if (!args_.json) return;
-    std::printf("%s\n", event.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+    std::printf("%s\n",
+                event.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
     std::fflush(stdout);
   }
 
@@ -146,8 +147,7 @@ realtime::LiveOptions live_options(const ListenArguments& args) {
 }
 
 int run(const ListenArguments& args) {
-  const auto format =
-      args.format == "s16le" ? audio::LiveFormat::kPcm16 : audio::LiveFormat::kAuto;
+  const auto format = args.format == "s16le" ? audio::LiveFormat::kPcm16 : audio::LiveFormat::kAuto;
   const Model model = Model::load(args.model);
   if (!args.language.empty() && !model.info().multilingual && args.language != "en") {
     throw Error("--language " + args.language + ": " + model.info().name +

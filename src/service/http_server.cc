@@ -38,7 +38,7 @@ void on_accept(HttpServer& server, HttpServer::Impl& impl, const beast::error_co
   if (error) {
     // Out of descriptors or memory, or the client left before accept(): try again shortly
     // rather than spinning or giving up.
-    auto timer = std::make_shared<net::steady_timer>(impl.io, kAcceptRetry);
+    auto timer = std::make_shared<net::steady_timer>(impl.accept_strand, kAcceptRetry);
     timer->async_wait([&server, &impl, timer](const beast::error_code&) {
       if (impl.acceptor.is_open()) accept_next(server, impl);
     });
@@ -168,7 +168,7 @@ bool HttpServer::listen_after_bind() {
 
 void HttpServer::stop_accepting() {
   if (stopping_.exchange(true)) return;
-  net::post(impl_->io, [this] {
+  net::post(impl_->accept_strand, [this] {
     beast::error_code ignored;
     impl_->acceptor.close(ignored);
     impl_->stop_all();

@@ -74,7 +74,10 @@ struct HttpServer::Impl {
   void stop_all();
 
   net::io_context io;
-  tcp::acceptor acceptor{io};
+  // The acceptor's completions and its closing (stop_accepting) run on one strand: with two I/O
+  // threads, a completion checking is_open() would otherwise race with close().
+  net::strand<net::io_context::executor_type> accept_strand = net::make_strand(io);
+  tcp::acceptor acceptor{accept_strand};
   HandlerPool pool;
   std::mutex mutex;
   std::map<std::uint64_t, std::weak_ptr<Stoppable>> sessions;

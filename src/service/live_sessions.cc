@@ -119,7 +119,7 @@ int LiveSessions::count() const {
 }
 
 std::shared_ptr<WebSocketApp> LiveSessions::open(const Request& /*request*/,
-                                                 std::shared_ptr<WebSocketPeer> peer) {
+                                                 const std::shared_ptr<WebSocketPeer>& peer) {
   if (context_.draining()) throw unavailable("the server is shutting down");
   const Model model = context_.model();  // 503 while it loads
   context_.require_vad();                // server_vad is the default turn detection
@@ -154,8 +154,8 @@ std::shared_ptr<WebSocketApp> LiveSessions::open(const Request& /*request*/,
     return "this server has model '" + model_name + "' (also reachable as '" +
            std::string(kOpenAiModelAlias) + "'), not '" + name + "'";
   };
-  settings.check_language = [model_name,
-                             multilingual](const std::string& language) -> std::optional<std::string> {
+  settings.check_language =
+      [model_name, multilingual](const std::string& language) -> std::optional<std::string> {
     if (language.empty() || multilingual || language == "en") return std::nullopt;
     return "model '" + model_name + "' is English-only; it cannot transcribe language '" +
            language + "'";
@@ -176,8 +176,8 @@ void LiveSessions::forget(const LiveSession* session) {
 
 void LiveSessions::reap_idle(const std::stop_token& stop) {
   const double seconds = context_.config().live_idle_timeout_seconds;
-  const auto timeout = std::chrono::duration_cast<Clock::duration>(
-      std::chrono::duration<double>(seconds));
+  const auto timeout =
+      std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
   while (!stop.stop_requested()) {
     std::vector<std::shared_ptr<LiveSession>> idle;
     {

@@ -31,7 +31,8 @@ class LiveSessions {
   // A new session on `peer`, for the WebSocket factory. Throws ApiError: 429 when
   // --max-live-sessions are open, 503 while the model loads or the server drains, 501 when turn
   // detection has no VAD model.
-  std::shared_ptr<WebSocketApp> open(const Request& request, std::shared_ptr<WebSocketPeer> peer);
+  std::shared_ptr<WebSocketApp> open(const Request& request,
+                                     const std::shared_ptr<WebSocketPeer>& peer);
 
   [[nodiscard]] int count() const;
 

@@ -14,15 +14,14 @@ std::string_view web_page();
 
 void add_realtime_routes(HttpServer& server, LiveSessions& sessions) {
   server.websocket("/v1/realtime", [&sessions](const Request& request,
-                                               std::shared_ptr<WebSocketPeer> peer) {
-    // OpenAI's conversation sessions (intent absent, or a speech model) are not served here.
-    const std::string intent = request.get_param_value("intent");
-    if (intent != "transcription") {
-      throw bad_request("only transcription sessions are served: connect to "
-                        "/v1/realtime?intent=transcription",
-                        "intent");
+                                               const std::shared_ptr<WebSocketPeer>& peer) {
+    // OpenAI's conversation sessions (no intent, or a speech model) are not served here.
+    if (request.get_param_value("intent") != "transcription") {
+      throw bad_request(
+          "only transcription sessions are served: connect to /v1/realtime?intent=transcription",
+          "intent");
     }
-    return sessions.open(request, std::move(peer));
+    return sessions.open(request, peer);
   });
 
   server.on_get("/", [](Request& /*request*/, Response& response) {

@@ -42,8 +42,9 @@ struct ServeConfig {
   jobs::JobStoreConfig job_store;
   // Live transcription (/v1/realtime, docs/realtime.md).
   int max_live_sessions = 32;
-  double live_idle_timeout_seconds = 60.0;  // no client event for this long ends a session; 0: never
-  double max_live_buffer_seconds = 120.0;   // audio one session may hold undecoded
+  double live_idle_timeout_seconds =
+      60.0;                                // no client event for this long ends a session; 0: never
+  double max_live_buffer_seconds = 120.0;  // audio one session may hold undecoded
 };
 
 // Compute threads one transcription uses under `config`.
