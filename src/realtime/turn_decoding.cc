@@ -74,7 +74,7 @@ TurnDecoder::TurnDecoder(DecodeFunction decode, Executor executor, LiveCallbacks
       executor_(std::move(executor)),
       callbacks_(std::move(callbacks)) {}
 
-bool TurnDecoder::try_partial(std::shared_ptr<DecodeJob> job) {
+bool TurnDecoder::try_partial(const std::shared_ptr<DecodeJob>& job) {
   {
     const std::lock_guard lock(mutex_);
     if (running_) return false;
@@ -84,7 +84,7 @@ bool TurnDecoder::try_partial(std::shared_ptr<DecodeJob> job) {
   return true;
 }
 
-void TurnDecoder::speculate(std::shared_ptr<DecodeJob> job) {
+void TurnDecoder::speculate(const std::shared_ptr<DecodeJob>& job) {
   bool start = false;
   {
     const std::lock_guard lock(mutex_);
@@ -108,7 +108,7 @@ void TurnDecoder::close_turn(LiveTurn& turn) {
   if (running_ && running_->kind == JobKind::kPartial) running_->stop.request_stop();
 }
 
-void TurnDecoder::end_turn(std::shared_ptr<DecodeJob> job, bool use_candidate) {
+void TurnDecoder::end_turn(const std::shared_ptr<DecodeJob>& job, bool use_candidate) {
   bool start = false;
   {
     const std::lock_guard lock(mutex_);

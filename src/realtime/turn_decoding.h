@@ -63,16 +63,16 @@ class TurnDecoder : public std::enable_shared_from_this<TurnDecoder> {
   }
 
   // Starts a partial decode, unless another decode runs or waits (false then).
-  bool try_partial(std::shared_ptr<DecodeJob> job);
+  bool try_partial(const std::shared_ptr<DecodeJob>& job);
   // Starts the open turn's candidate after the final decodes waiting; drops a running partial.
-  void speculate(std::shared_ptr<DecodeJob> job);
+  void speculate(const std::shared_ptr<DecodeJob>& job);
   // The open turn went on past its candidate's audio: the candidate is stopped and forgotten.
   void drop_candidate(LiveTurn& turn);
   // The turn ends: its partial decodes stop and report nothing more. Call before committed.
   void close_turn(LiveTurn& turn);
   // Its final decode (`job`: the whole turn) is queued; with `use_candidate`, the candidate's
   // decode serves instead when it ran or runs to the end without error.
-  void end_turn(std::shared_ptr<DecodeJob> job, bool use_candidate);
+  void end_turn(const std::shared_ptr<DecodeJob>& job, bool use_candidate);
   // clear(): no more events for the open turn; its decodes stop.
   void cancel_turn(LiveTurn& turn);
   void wait_idle();

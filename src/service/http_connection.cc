@@ -274,7 +274,7 @@ void HttpSession::upgrade(HttpServer::HeaderVerdict& verdict) {
   server_.log(request_, switching, connection_);
   stream_.expires_never();
   start_websocket_session(websocket_, std::move(stream_), parser_->release(),
-                          std::move(verdict.app), std::move(verdict.protocol));
+                          std::move(verdict.app), verdict.protocol);
 }
 
 // Sends our FIN, then reads and drops what the client still sends (the rest of a body we
