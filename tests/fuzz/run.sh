@@ -315,6 +315,7 @@ for target in "${TARGETS[@]}"; do
     audio_decoder_fuzz)
       read -r -a LINK <<<"$(pkg-config --cflags --libs libavformat libavcodec libswresample libavutil)"
       build audio_decoder_fuzz "$ROOT/tests/fuzz/audio_decoder_fuzz.cc" "$ROOT/src/audio/audio_decoder.cc" \
+        "$ROOT/src/audio/ffmpeg_input.cc" \
         "$ROOT/src/audio/wav_decoder.cc"
       write_audio_seeds "$seeds"
       extra=(-max_len=65536)
