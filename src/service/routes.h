@@ -22,14 +22,20 @@ void add_job_routes(HttpServer& server, ServiceContext& context);
 // GET /v1/realtime (WebSocket): live transcription sessions; GET /: the web page.
 void add_realtime_routes(HttpServer& server, LiveSessions& sessions);
 
-// All of the above.
-inline void add_routes(HttpServer& server, ServiceContext& context, LiveSessions& sessions) {
+// All of the above but the live sessions: what needs no realtime library (the HTTP fuzz target
+// serves exactly these).
+inline void add_request_routes(HttpServer& server, ServiceContext& context) {
   add_common_handlers(server, context);
   add_status_routes(server, context);
   add_openai_routes(server, context);
   add_legacy_routes(server, context);
   add_vad_routes(server, context);
   add_job_routes(server, context);
+}
+
+// All of the above.
+inline void add_routes(HttpServer& server, ServiceContext& context, LiveSessions& sessions) {
+  add_request_routes(server, context);
   add_realtime_routes(server, sessions);
 }
 

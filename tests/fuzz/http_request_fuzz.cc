@@ -52,13 +52,7 @@ using amanuensis::service::ServiceContext;
 struct Service {
   explicit Service(const std::string& api_key) : context(config(api_key)), server(2) {
     // Every route but the live sessions' (see run.sh).
-    using namespace amanuensis::service;  // NOLINT(google-build-using-namespace)
-    add_common_handlers(server, context);
-    add_status_routes(server, context);
-    add_openai_routes(server, context);
-    add_legacy_routes(server, context);
-    add_vad_routes(server, context);
-    add_job_routes(server, context);
+    amanuensis::service::add_request_routes(server, context);
   }
   static ServeConfig config(const std::string& api_key) {
     ServeConfig c;
