@@ -155,7 +155,7 @@ void LiveTranscriber::end_turn(std::int64_t end_sample, bool speech_stopped, boo
     if (c.on_committed) c.on_committed(item, last_committed_);
   });
   last_committed_ = item;
-  decoder_->end_turn(std::move(job), at_silence && speculating_);
+  decoder_->end_turn(job, at_silence && speculating_);
   speculating_ = false;
   silence_since_.reset();
 }

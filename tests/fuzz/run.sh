@@ -53,21 +53,48 @@ service_sources() {
   return 0
 }
 
-build() {  # build NAME SOURCES...; links with ${LINK[@]}; skipped when nothing changed
+# Every source is compiled once into $BUILD/obj (targets share the service's files), on all cores,
+# and again only when it or a header changed. Compile flags are the same for every target: the
+# pkg-config flags of all the libraries any target links.
+read -r -a PKG_CFLAGS <<<"$(pkg-config --cflags libavformat libavcodec libswresample libavutil \
+  libhwy 2>/dev/null; pkg-config --cflags hiredis 2>/dev/null || true)"
+printf '%s\n' "${CXXFLAGS[@]}" "${PKG_CFLAGS[@]}" >"$BUILD/cxxflags"
+HEADERS_STAMP=$BUILD/headers.stamp
+newest_header=$(find "$ROOT/include" "$ROOT/src" "$ROOT/tests/support" -name '*.h' -printf '%T@\n' |
+  sort -n | tail -n 1)
+touch -d "@${newest_header%.*}" "$HEADERS_STAMP"
+[[ ${BASH_SOURCE[0]} -nt $HEADERS_STAMP ]] && touch -r "${BASH_SOURCE[0]}" "$HEADERS_STAMP"
+
+compile_one() {  # compile_one SOURCE OBJECT (run by xargs, one per core)
+  local flags
+  mapfile -t flags <"$BUILD/cxxflags"
+  "$CXX" "${flags[@]}" -c "$1" -o "$2"
+}
+export -f compile_one
+export CXX BUILD
+
+build() {  # build NAME SOURCES...; links with ${LINK[@]}; compiles only what changed
   local name=$1; shift
-  local out=$BUILD/$name
-  # (No `ls -t | head` here: under pipefail, ls dying of SIGPIPE once head has its line ends the
-  # script with no message when the list is long.)
-  if [[ -x $out ]]; then
-    local f stale=0
-    for f in "$@" "${BASH_SOURCE[0]}" "$ROOT"/include/amanuensis/*.h "$ROOT"/src/*/*.h \
-      "$ROOT"/tests/support/*.h; do
-      if [[ -e $f && $f -nt $out ]]; then stale=1; break; fi
-    done
-    ((stale)) || return 0
+  local out=$BUILD/$name src obj relink=0
+  local objects=() stale=()
+  mkdir -p "$BUILD/obj"
+  for src in "$@"; do
+    if [[ $src == *.o ]]; then objects+=("$src"); continue; fi
+    obj=${src#"$ROOT"/}
+    obj=$BUILD/obj/${obj//\//_}.o
+    objects+=("$obj")
+    [[ -f $obj && ! $src -nt $obj && ! $HEADERS_STAMP -nt $obj ]] || stale+=("$src" "$obj")
+  done
+  if ((${#stale[@]})); then
+    log "compiling $((${#stale[@]} / 2)) sources for $name"
+    printf '%s\n' "${stale[@]}" | xargs -d '\n' -n 2 -P "$(nproc)" "$BASH" -c 'compile_one "$@"' _ ||
+      { echo "fuzz: compiling $name failed" >&2; exit 1; }
   fi
-  log "building $name"
-  "$CXX" "${CXXFLAGS[@]}" "$@" "${LINK[@]}" -o "$out"
+  [[ -x $out ]] || relink=1
+  for obj in "${objects[@]}"; do [[ $obj -nt $out ]] && relink=1; done
+  ((relink)) || return 0
+  log "linking $name"
+  "$CXX" "${CXXFLAGS[@]}" "${objects[@]}" "${LINK[@]}" -o "$out"
 }
 
 # --- seeds --------------------------------------------------------------------------------------
