@@ -5,7 +5,7 @@ compared field by field: segment texts, times (0.12 s; word times 0.05 s), token
 log-probability, language and its probability, info's durations. Covered: greedy and beam 5 with
 word timestamps on 12 dev clips, vad_filter and clip_timestamps on a NumPy waveform with silence,
 BatchedInferencePipeline, detect_language and empty audio. Then behaviour: the generator is lazy and
-streams, closing it stops the work, 4 threads share one model, memory stays flat over 120 calls,
+streams, closing it stops the work, 4 threads share one model, memory stays flat over 200 calls,
 bad arguments raise, and faster-whisper's README examples run with only the import changed.
 """
 
@@ -230,17 +230,15 @@ def rss_mib() -> float:
     return 0.0
 
 
-def test_memory_stays_flat_over_120_calls(tiny, amanuensis_pkg, clips):
-    # 20 calls to warm up (the allocator's pools, the caches' largest size), then 120 in which a
-    # leak of 150 KiB a call would show.
+def test_memory_stays_flat_over_200_calls(tiny, amanuensis_pkg, clips):
     audio = amanuensis_pkg.decode_audio(str(clips[1]))[: 3 * 16000]
     for _ in range(20):
         list(tiny.transcribe(audio, beam_size=1, temperature=0)[0])
     before = rss_mib()
-    for _ in range(120):
+    for _ in range(200):
         list(tiny.transcribe(audio, beam_size=1, temperature=0)[0])
     grown = rss_mib() - before
-    assert grown < 18, f"RSS grew by {grown:.1f} MiB over 120 calls"
+    assert grown < 20, f"RSS grew by {grown:.1f} MiB over 200 calls"
 
 
 def test_faster_whisper_readme_examples_run_with_the_import_changed(amanuensis, model_dirs, jfk,
