@@ -51,6 +51,15 @@ Waveform decode_audio_file(const std::filesystem::path& path);
 /// Same as `decode_audio_file`, for a file held in memory (an HTTP upload, say).
 Waveform decode_audio_bytes(std::span<const std::uint8_t> bytes);
 
+/// The two channels of a file, each 16 kHz (faster-whisper's `decode_audio(split_stereo=True)`):
+/// the input is mixed to stereo first, so mono input comes out in both channels.
+struct StereoWaveform {
+  Waveform left;
+  Waveform right;
+};
+StereoWaveform decode_audio_file_stereo(const std::filesystem::path& path);
+StereoWaveform decode_audio_bytes_stereo(std::span<const std::uint8_t> bytes);
+
 /// How to load a model.
 struct ModelOptions {
   /// A CTranslate2 Whisper model folder: model.bin, config.json and vocabulary.{json,txt}.
@@ -147,8 +156,14 @@ void validate(const VadOptions& options);
 /// together, each chunk on its own (no previous text as prompt, only the first temperature, no
 /// quality fallback or no-speech skip, prefix and hallucination_silence_threshold unused).
 struct TranscribeOptions {
-  /// ISO-639-1 code of the spoken language; empty means detect it from the first 30 seconds.
+  /// ISO-639-1 code of the spoken language; empty means detect it (see the two options below).
   std::string language;
+  /// Detection looks at up to this many 30-second windows from the start, and stops at the
+  /// first whose likeliest language has a probability above `language_detection_threshold`;
+  /// when none has, the language likeliest in the most windows wins, with its highest
+  /// probability (faster-whisper's detect_language).
+  int language_detection_segments = 1;
+  float language_detection_threshold = 0.5F;
   /// "transcribe", or "translate" (into English; multilingual models only).
   std::string task = "transcribe";
 
@@ -174,6 +189,9 @@ struct TranscribeOptions {
   float prompt_reset_on_temperature = 0.5F;
   /// Text to condition the first window on (names, spelling, style).
   std::string initial_prompt;
+  /// Token ids to condition the first window on, in place of `initial_prompt` (faster-whisper's
+  /// initial_prompt given as token ids); sequential mode only.
+  std::vector<int> initial_prompt_tokens;
   /// Text the first window's transcript must start with.
   std::string prefix;
   /// Words to favour, given to every window as a prompt (ignored when `prefix` is set).

@@ -12,16 +12,20 @@ def decode_audio(
     sampling_rate: int = 16000,
     split_stereo: bool = False,
 ):
-    """Decodes a file (a path or a binary file object) to mono float32 samples at 16 kHz."""
+    """Decodes a file (a path or a binary file object) to mono float32 samples at 16 kHz; with
+    split_stereo, to its (left, right) channels, mono input giving the same in both."""
     if sampling_rate != 16000:
         raise ValueError("amanuensis decodes to 16000 Hz only (Whisper's rate)")
-    if split_stereo:
-        raise NotImplementedError("amanuensis: decode_audio(split_stereo=True) is not supported yet")
     if isinstance(input_file, (str, os.PathLike)):
-        return _amanuensis.decode_audio_file(os.fspath(input_file))
+        source = os.fspath(input_file)
+        if split_stereo:
+            return _amanuensis.decode_audio_stereo(source)
+        return _amanuensis.decode_audio_file(source)
     data = input_file.read()
     if not isinstance(data, bytes):
         raise TypeError("decode_audio: the file object must be opened in binary mode")
+    if split_stereo:
+        return _amanuensis.decode_audio_stereo(data)
     return _amanuensis.decode_audio_bytes(data)
 
 

@@ -7,6 +7,7 @@ Ctrl-C) stops the work. The engine runs with the GIL released, so threads sharin
 transcribe at the same time.
 """
 import os
+import tempfile
 from dataclasses import asdict, dataclass, replace
 from typing import BinaryIO, Iterable, Iterator, List, Optional, Tuple, Union
 
@@ -116,18 +117,20 @@ def _options_of(arguments: dict, **overrides) -> TranscriptionOptions:
     return TranscriptionOptions(**values)
 
 
-def _check_common(log_progress, multilingual, chunk_length, initial_prompt,
-                  language_detection_segments):
-    if log_progress:
-        _unsupported("log_progress=True", "no progress bar")
+def _check_common(multilingual, chunk_length, language, language_detection_threshold):
     if multilingual:
         _unsupported("multilingual=True", "per-segment language detection")
     if chunk_length not in (None, 30):
         _unsupported(f"chunk_length={chunk_length}", "Whisper's 30-second windows only")
-    if initial_prompt is not None and not isinstance(initial_prompt, str):
-        _unsupported("initial_prompt as token ids", "pass the prompt as text")
-    if language_detection_segments != 1:
-        _unsupported("language_detection_segments other than 1", "the first window decides")
+    if language is None and language_detection_threshold is None:
+        raise ValueError("language_detection_threshold must be a number when the language is "
+                         "detected")
+
+
+def _detection_options(language_detection_segments, language_detection_threshold) -> dict:
+    return {"language_detection_segments": int(language_detection_segments),
+            "language_detection_threshold": float(0.5 if language_detection_threshold is None
+                                                  else language_detection_threshold)}
 
 
 class _Run:
@@ -141,16 +144,48 @@ class _Run:
     def close(self):
         self._stream.close()
 
-    def segments(self) -> Iterator[Segment]:
+    def segments(self, progress_seconds: Optional[float] = None) -> Iterator[Segment]:
+        """The segments; with progress_seconds, a tqdm bar of that many seconds (faster-whisper's
+        log_progress) advances to each segment's end."""
+        bar = None
+        if progress_seconds is not None:
+            from tqdm import tqdm
+
+            bar = tqdm(total=round(progress_seconds, 2), unit="seconds")
         try:
             while True:
                 item = self._stream.next()
                 if item is None:
+                    if bar is not None:
+                        bar.update(bar.total - bar.n)
                     return
                 words = [Word(*w) for w in item.pop("words")]
-                yield Segment(**item, words=words if self._words else None)
+                segment = Segment(**item, words=words if self._words else None)
+                if bar is not None:
+                    bar.update(max(0.0, min(round(segment.end, 2), bar.total) - bar.n))
+                yield segment
         finally:
+            if bar is not None:
+                bar.close()
             self._stream.close()
+
+
+def _load_from_files(files: dict, device, compute_type, cpu_threads):
+    """faster-whisper's files=: the model's files by name, as bytes or binary file objects. They
+    are written to a private temporary folder for the loader, which is gone once loaded."""
+    with tempfile.TemporaryDirectory(prefix="amanuensis-model-") as folder:
+        for name, content in files.items():
+            if not isinstance(name, str) or os.path.basename(name) != name or name in ("", ".", ".."):
+                raise ValueError(f"files: {name!r} is not a plain file name")
+            data = content if isinstance(content, (bytes, bytearray, memoryview)) else content.read()
+            if not isinstance(data, (bytes, bytearray, memoryview)):
+                raise TypeError(f"files: {name} must be bytes or a binary file object")
+            with open(os.path.join(folder, name), "wb") as out:
+                out.write(data)
+        try:
+            return _amanuensis.Model(folder, device, compute_type, cpu_threads)
+        except _amanuensis.Error as e:
+            raise _amanuensis.Error(str(e).replace(folder, "files=")) from None
 
 
 class WhisperModel:
@@ -175,15 +210,22 @@ class WhisperModel:
             _unsupported(f"device_index={device_index}", "one device per model")
         if num_workers < 1:
             raise ValueError("num_workers must be at least 1")
-        if files is not None:
-            _unsupported("files=", "load models from a folder")
-        if revision is not None or use_auth_token is not None:
-            _unsupported("revision and use_auth_token", "nothing is downloaded")
         if model_kwargs:
             raise TypeError(f"unknown WhisperModel arguments: {', '.join(model_kwargs)}")
         # num_workers: any number of threads may transcribe with one model at once.
-        self.model_path = resolve_model(model_size_or_path, download_root)
-        self.model = _amanuensis.Model(self.model_path, device, compute_type, cpu_threads)
+        if files is not None:
+            # As faster-whisper: the files are the model, model_size_or_path only names it.
+            self.model_path = model_size_or_path
+            self.model = _load_from_files(files, device, compute_type, cpu_threads)
+        else:
+            if revision is not None and not os.path.isdir(model_size_or_path):
+                # faster-whisper would download that revision; a model found here has none.
+                raise ValueError(f"revision={revision!r}: amanuensis downloads nothing, so it can "
+                                 "load a given revision only from a folder path")
+            # use_auth_token only authorises downloads (and faster-whisper ignores it for a
+            # folder too); nothing is downloaded here.
+            self.model_path = resolve_model(model_size_or_path, download_root)
+            self.model = _amanuensis.Model(self.model_path, device, compute_type, cpu_threads)
         # What faster-whisper's Tokenizer(model.hf_tokenizer, ...) takes: here the engine's own.
         self.hf_tokenizer = self.model.tokenizer
 
@@ -238,8 +280,7 @@ class WhisperModel:
         language_detection_segments: int = 1,
     ) -> Tuple[Iterable[Segment], TranscriptionInfo]:
         """Transcribes a path, a binary file object or 16 kHz float32 samples."""
-        _check_common(log_progress, multilingual, chunk_length, initial_prompt,
-                      language_detection_segments)
+        _check_common(multilingual, chunk_length, language, language_detection_threshold)
         options = _options_of(locals(), clip_timestamps=_parse_clips(clip_timestamps))
         if vad_filter:
             vad_options = VadOptions(**_vad_dict(vad_parameters))
@@ -251,8 +292,9 @@ class WhisperModel:
             [float(t) for t in options.clip_timestamps],
             vad_filter=bool(vad_filter),
             vad_parameters=asdict(vad_options) if vad_filter else None, batch_size=0,
+            **_detection_options(language_detection_segments, language_detection_threshold),
         )
-        return self._run(audio, engine, options, vad_options, language)
+        return self._run(audio, engine, options, vad_options, language, log_progress)
 
     def _engine_options(self, options: TranscriptionOptions, language, task) -> dict:
         engine = {k: v for k, v in asdict(options).items()
@@ -260,7 +302,7 @@ class WhisperModel:
         engine.update(language=language, task=task)
         return engine
 
-    def _run(self, audio, engine: dict, options, vad_options, language):
+    def _run(self, audio, engine: dict, options, vad_options, language, log_progress=False):
         # The engine takes suppress_tokens as given (-1: non-speech); info reports them as
         # faster-whisper does, resolved and with the special tokens.
         options.suppress_tokens = tuple(self.model.suppressed_tokens(list(engine["suppress_tokens"] or [])))
@@ -282,7 +324,7 @@ class WhisperModel:
             transcription_options=options,
             vad_options=vad_options,
         )
-        return run.segments(), info
+        return run.segments(duration if log_progress else None), info
 
     def detect_language(
         self,
@@ -299,12 +341,11 @@ class WhisperModel:
             _unsupported("detect_language(features=)", "pass the audio")
         if audio is None:
             raise ValueError("detect_language needs audio")
-        if language_detection_segments != 1:
-            _unsupported("language_detection_segments other than 1", "the first window decides")
         if not self.model.multilingual:
             return "en", 1.0, [("en", 1.0)]
         engine = {"vad_filter": bool(vad_filter),
-                  "vad_parameters": _vad_dict(vad_parameters) if vad_filter else None}
+                  "vad_parameters": _vad_dict(vad_parameters) if vad_filter else None,
+                  **_detection_options(language_detection_segments, language_detection_threshold)}
         run = _Run(self.model, _load_audio(audio), engine)
         run.close()
         probs = [tuple(p) for p in run.info["all_language_probs"]]
@@ -365,8 +406,10 @@ class BatchedInferencePipeline:
         language_detection_segments: int = 1,
     ) -> Tuple[Iterable[Segment], TranscriptionInfo]:
         """Transcribes in batches; the arguments are WhisperModel.transcribe's plus batch_size."""
-        _check_common(log_progress, multilingual, chunk_length, initial_prompt,
-                      language_detection_segments)
+        _check_common(multilingual, chunk_length, language, language_detection_threshold)
+        if initial_prompt is not None and not isinstance(initial_prompt, str):
+            raise TypeError("the batched pipeline takes initial_prompt as text only (as "
+                            "faster-whisper's, which encodes it)")
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         options = _options_of(
@@ -393,5 +436,6 @@ class BatchedInferencePipeline:
             temperatures=_temperatures(temperature), condition_on_previous_text=condition_on_previous_text,
             clip_timestamps=clips, vad_filter=bool(vad_filter) if not clips else False,
             vad_parameters=asdict(vad_options) if vad_options else None, batch_size=batch_size,
+            **_detection_options(language_detection_segments, language_detection_threshold),
         )
-        return self.model._run(audio, engine, options, vad_options, language)
+        return self.model._run(audio, engine, options, vad_options, language, log_progress)

@@ -164,6 +164,24 @@ NB_MODULE(_amanuensis, m) {
       },
       nb::arg("data"));
   m.def(
+      "decode_audio_stereo",
+      [](const nb::object& source) {
+        StereoWaveform stereo;
+        if (nb::isinstance<nb::bytes>(source)) {
+          const auto data = nb::cast<nb::bytes>(source);
+          const std::span<const std::uint8_t> span(static_cast<const std::uint8_t*>(data.data()),
+                                                   data.size());
+          const nb::gil_scoped_release release;
+          stereo = decode_audio_bytes_stereo(span);
+        } else {
+          const auto path = nb::cast<std::string>(source);
+          const nb::gil_scoped_release release;
+          stereo = decode_audio_file_stereo(path);
+        }
+        return nb::make_tuple(to_numpy(std::move(stereo.left)), to_numpy(std::move(stereo.right)));
+      },
+      nb::arg("source"));
+  m.def(
       "detect_speech",
       [](const Samples& audio, const nb::dict& vad, const std::string& model) {
         const auto options = vad_options(vad);

@@ -59,8 +59,16 @@ const std::map<std::string, Setter>& setters() {
        [](auto& o, auto v, auto k) { o.prompt_reset_on_temperature = as<float>(v, k); }},
       {"initial_prompt",
        [](auto& o, auto v, auto k) {
-         o.initial_prompt = optional_as<std::string>(v, k).value_or("");
+         if (nb::isinstance<nb::str>(v) || v.is_none()) {
+           o.initial_prompt = optional_as<std::string>(v, k).value_or("");
+         } else {
+           o.initial_prompt_tokens = as<std::vector<int>>(v, k);
+         }
        }},
+      {"language_detection_segments",
+       [](auto& o, auto v, auto k) { o.language_detection_segments = as<int>(v, k); }},
+      {"language_detection_threshold",
+       [](auto& o, auto v, auto k) { o.language_detection_threshold = as<float>(v, k); }},
       {"prefix",
        [](auto& o, auto v, auto k) { o.prefix = optional_as<std::string>(v, k).value_or(""); }},
       {"hotwords",

@@ -109,8 +109,8 @@ FileIo open_file_io(const std::filesystem::path& path, const std::string& source
   return io;
 }
 
-void decode_stream(AVFormatContext& format, AVCodecContext& codec, int stream,
-                   MonoResampler& output, const std::string& source) {
+void decode_stream(AVFormatContext& format, AVCodecContext& codec, int stream, PcmResampler& output,
+                   const std::string& source) {
   const Packet packet(check_allocated(av_packet_alloc(), source));
   const Frame frame(check_allocated(av_frame_alloc(), source));
   // A read error ends the stream like EOF does, so a truncated file yields what precedes the cut.
@@ -125,12 +125,13 @@ void decode_stream(AVFormatContext& format, AVCodecContext& codec, int stream,
   receive_frames(codec, *frame, output);
 }
 
+// Mono, or with `channels` 2 interleaved stereo.
 Waveform decode(AVIOContext& io, const std::string& name_hint, const std::string& source,
-                double max_seconds) {
+                double max_seconds, int channels = 1) {
   const FormatContext format = open_container(io, name_hint, source);
   const int stream = select_audio_stream(*format, source);
   const CodecContext codec = open_decoder(*format->streams[stream], source);
-  MonoResampler output(source, max_seconds);
+  PcmResampler output(source, max_seconds, channels);
   decode_stream(*format, *codec, stream, output, source);
   Waveform samples = output.finish();
   if (samples.empty()) {
@@ -139,7 +140,37 @@ Waveform decode(AVIOContext& io, const std::string& name_hint, const std::string
   return samples;
 }
 
+StereoWaveform split_channels(const Waveform& interleaved) {
+  StereoWaveform stereo;
+  const std::size_t frames = interleaved.size() / 2;
+  stereo.left.resize(frames);
+  stereo.right.resize(frames);
+  for (std::size_t i = 0; i < frames; ++i) {
+    stereo.left[i] = interleaved[2 * i];
+    stereo.right[i] = interleaved[2 * i + 1];
+  }
+  return stereo;
+}
+
 }  // namespace
+
+StereoWaveform decode_audio_file_stereo(const std::filesystem::path& path) {
+  silence_ffmpeg_logs();
+  const std::string source = '"' + path.string() + '"';
+  const FileIo io = open_file_io(path, source);
+  return split_channels(decode(*io, path.string(), source, audio::kMaxDurationSeconds, 2));
+}
+
+StereoWaveform decode_audio_bytes_stereo(std::span<const std::uint8_t> bytes) {
+  silence_ffmpeg_logs();
+  const std::string source = "<memory buffer>";
+  if (bytes.empty()) {
+    fail(source, "input is empty (0 bytes)");
+  }
+  MemoryReader reader{.bytes = bytes};
+  const MemoryIo io = open_memory_io(reader, source);
+  return split_channels(decode(*io, "", source, audio::kMaxDurationSeconds, 2));
+}
 
 Waveform decode_audio_file(const std::filesystem::path& path) {
   silence_ffmpeg_logs();

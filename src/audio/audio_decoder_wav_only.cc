@@ -29,6 +29,17 @@ Waveform audio::decode_audio_bytes(std::span<const std::uint8_t> bytes,
   return decode_wav(bytes, max_duration_seconds, "<memory buffer>");
 }
 
+StereoWaveform decode_audio_file_stereo(const std::filesystem::path& path) {
+  throw Error("cannot decode " + path.string() +
+              " as stereo: this build reads mono 16 kHz WAV only (built without FFmpeg)");
+}
+
+StereoWaveform decode_audio_bytes_stereo(std::span<const std::uint8_t> /*bytes*/) {
+  throw Error(
+      "cannot decode audio as stereo: this build reads mono 16 kHz WAV only (built without "
+      "FFmpeg)");
+}
+
 }  // namespace amanuensis
 
 namespace amanuensis::audio {

@@ -74,7 +74,7 @@ class FfmpegReader final : public LiveAudioReader {
   CodecContext codec_;
   Packet packet_;
   Frame frame_;
-  MonoResampler output_;
+  PcmResampler output_;
   bool ended_ = false;
 };
 

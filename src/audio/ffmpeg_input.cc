@@ -148,12 +148,13 @@ CodecContext open_decoder(const AVStream& stream, const std::string& source) {
   return codec;
 }
 
-MonoResampler::MonoResampler(std::string source, double max_seconds)
+PcmResampler::PcmResampler(std::string source, double max_seconds, int channels)
     : source_(std::move(source)),
       max_seconds_(max_seconds),
-      max_samples_(static_cast<std::size_t>(max_seconds * kSampleRate)) {}
+      max_samples_(static_cast<std::size_t>(max_seconds * kSampleRate)),
+      channels_(channels) {}
 
-void MonoResampler::push(const AVFrame& frame) {
+void PcmResampler::push(const AVFrame& frame) {
   if (frame.nb_samples <= 0) {
     return;
   }
@@ -165,19 +166,19 @@ void MonoResampler::push(const AVFrame& frame) {
   convert(const_cast<const std::uint8_t**>(frame.extended_data), frame.nb_samples);
 }
 
-Waveform MonoResampler::take() { return std::exchange(samples_, {}); }
+Waveform PcmResampler::take() { return std::exchange(samples_, {}); }
 
-Waveform MonoResampler::finish() {
+Waveform PcmResampler::finish() {
   drain();
   return take();
 }
 
-bool MonoResampler::matches(const AVFrame& frame) const {
+bool PcmResampler::matches(const AVFrame& frame) const {
   return swr_ && frame.format == input_format_ && frame.sample_rate == input_rate_ &&
          input_layout_.equals(frame.ch_layout);
 }
 
-void MonoResampler::configure(const AVFrame& frame) {
+void PcmResampler::configure(const AVFrame& frame) {
   if (frame.sample_rate <= 0 || frame.sample_rate > kMaxInputSampleRate) {
     fail(source_, "unsupported sample rate of " + std::to_string(frame.sample_rate) +
                       " Hz (the limit is " + std::to_string(kMaxInputSampleRate) + " Hz)");
@@ -192,9 +193,10 @@ void MonoResampler::configure(const AVFrame& frame) {
   if (layout.order == AV_CHANNEL_ORDER_UNSPEC) {
     av_channel_layout_default(&layout, layout.nb_channels);
   }
-  AVChannelLayout mono = AV_CHANNEL_LAYOUT_MONO;
+  AVChannelLayout out_layout = AV_CHANNEL_LAYOUT_MONO;
+  if (channels_ == 2) out_layout = AV_CHANNEL_LAYOUT_STEREO;
   SwrContext* allocated = nullptr;
-  int result = swr_alloc_set_opts2(&allocated, &mono, AV_SAMPLE_FMT_S16, kSampleRate, &layout,
+  int result = swr_alloc_set_opts2(&allocated, &out_layout, AV_SAMPLE_FMT_S16, kSampleRate, &layout,
                                    static_cast<AVSampleFormat>(frame.format), frame.sample_rate,
                                    /*log_offset=*/0, /*log_ctx=*/nullptr);
   swr_.reset(allocated);
@@ -209,27 +211,28 @@ void MonoResampler::configure(const AVFrame& frame) {
 }
 
 // Converts `count` input samples (none: flush what swr holds back); returns samples made.
-int MonoResampler::convert(const std::uint8_t** input, int count) {
+int PcmResampler::convert(const std::uint8_t** input, int count) {
   // Checked before converting, so that a tiny file claiming a 1 Hz rate cannot make one
   // conversion allocate gigabytes. The bound exceeds the exact count by a few samples only.
   const int bound = swr_get_out_samples(swr_.get(), count);
   if (bound < 0 || static_cast<std::size_t>(bound) > max_samples_ - made_) {
     fail(source_, "audio is too long: the limit is " + seconds_text(max_seconds_));
   }
-  buffer_.resize(static_cast<std::size_t>(bound));
+  buffer_.resize(static_cast<std::size_t>(bound) * channels_);
   auto* output = reinterpret_cast<std::uint8_t*>(buffer_.data());
   const int made = swr_convert(swr_.get(), &output, bound, input, count);
   if (made < 0) {
     fail(source_, "resampling failed: " + ffmpeg_error_text(made));
   }
   made_ += static_cast<std::size_t>(made);
-  std::transform(buffer_.begin(), buffer_.begin() + made, std::back_inserter(samples_),
+  std::transform(buffer_.begin(), buffer_.begin() + static_cast<std::ptrdiff_t>(made) * channels_,
+                 std::back_inserter(samples_),
                  [](std::int16_t sample) { return static_cast<float>(sample) / kInt16Scale; });
   return made;
 }
 
 // Emits the samples the resampler's filter still holds.
-void MonoResampler::drain() {
+void PcmResampler::drain() {
   if (!swr_) {
     return;
   }
@@ -238,7 +241,7 @@ void MonoResampler::drain() {
 }
 
 // Hands every frame the decoder has ready to `output`.
-void receive_frames(AVCodecContext& codec, AVFrame& frame, MonoResampler& output) {
+void receive_frames(AVCodecContext& codec, AVFrame& frame, PcmResampler& output) {
   // Stops on EAGAIN (needs input), EOF (drained) and decoding errors alike: a damaged packet
   // loses only its own frames.
   while (avcodec_receive_frame(&codec, &frame) >= 0) {

@@ -107,13 +107,13 @@ int select_audio_stream(AVFormatContext& format, const std::string& source);
 
 CodecContext open_decoder(const AVStream& stream, const std::string& source);
 
-// Turns decoded frames, whatever their format, rate and channels, into 16 kHz mono: as
-// faster-whisper's PyAV path, through signed 16-bit, divided by 32768. Frames whose parameters
-// change mid-stream (a chained Ogg, say) get a fresh converter.
-class MonoResampler {
+// Turns decoded frames, whatever their format, rate and channels, into 16 kHz mono (or, with
+// `channels` 2, interleaved stereo): as faster-whisper's PyAV path, through signed 16-bit, divided
+// by 32768. Frames whose parameters change mid-stream (a chained Ogg, say) get a fresh converter.
+class PcmResampler {
  public:
   // Refuses to make more than `max_seconds` of output in all.
-  MonoResampler(std::string source, double max_seconds);
+  PcmResampler(std::string source, double max_seconds, int channels = 1);
 
   void push(const AVFrame& frame);
   // The samples made so far, handed over (live decoding takes them as they come).
@@ -130,7 +130,8 @@ class MonoResampler {
   std::string source_;
   double max_seconds_;
   std::size_t max_samples_;
-  std::size_t made_ = 0;  // output samples made in all, taken ones included
+  int channels_;
+  std::size_t made_ = 0;  // output samples made in all (per channel), taken ones included
   SwrContextPtr swr_;
   int input_format_ = AV_SAMPLE_FMT_NONE;
   int input_rate_ = 0;
@@ -140,6 +141,6 @@ class MonoResampler {
 };
 
 // Hands every frame the decoder has ready to `output`.
-void receive_frames(AVCodecContext& codec, AVFrame& frame, MonoResampler& output);
+void receive_frames(AVCodecContext& codec, AVFrame& frame, PcmResampler& output);
 
 }  // namespace amanuensis::audio::ffmpeg

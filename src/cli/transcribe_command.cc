@@ -38,6 +38,12 @@ struct TranscribeArguments {
 void add_decoding_options(CLI::App& command, TranscribeOptions& o) {
   command.add_option("--language", o.language,
                      "Spoken language (ISO-639-1); default: detect (English on .en models)");
+  command
+      .add_option("--language-detection-segments", o.language_detection_segments,
+                  "30-second windows language detection may look at (1)")
+      ->check(CLI::PositiveNumber);
+  command.add_option("--language-detection-threshold", o.language_detection_threshold,
+                     "Probability at which detection stops looking at further windows (0.5)");
   command.add_option("--task", o.task, "transcribe, or translate into English")
       ->check(CLI::IsMember({"transcribe", "translate"}));
   command.add_option("--beam-size", o.beam_size, "Beam size; 1 is greedy")

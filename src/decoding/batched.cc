@@ -36,17 +36,18 @@ features::LogMel chunk_features(const AudioChunk& chunk, const model::WhisperMod
   return {mel.n_mels, frames, std::move(trimmed)};
 }
 
-// Detects the language on the first window's worth of the chunks' features laid end to end (one
-// empty frame after them), as faster-whisper's batched pipeline does.
+// Detects the language on the first language_detection_segments windows of the chunks' features
+// laid end to end (one empty frame after them), as faster-whisper's batched pipeline does.
 void detect_batched_language(model::DecodeBatcher& decoder, const model::Tokenizer& tokenizer,
-                             std::span<const AudioChunk> chunks, const std::stop_token& stop,
-                             Transcription& result) {
+                             std::span<const AudioChunk> chunks, const TranscribeOptions& options,
+                             const std::stop_token& stop, Transcription& result) {
   const auto& model = decoder.model();
   const int n_mels = model.weights().n_mels;
   const int window_frames = model.window_frames();
   std::vector<std::vector<float>> rows(static_cast<std::size_t>(n_mels));
   for (const auto& chunk : chunks) {
-    if (static_cast<int>(rows[0].size()) >= window_frames) break;
+    if (static_cast<int>(rows[0].size()) >= options.language_detection_segments * window_frames)
+      break;
     const auto mel = chunk_features(chunk, model);
     for (int m = 0; m < n_mels; ++m) {
       const auto* row = mel.values.data() + static_cast<std::size_t>(m) * mel.n_frames;
@@ -59,11 +60,12 @@ void detect_batched_language(model::DecodeBatcher& decoder, const model::Tokeniz
     joined.n_frames = static_cast<int>(row.size());
     joined.values.insert(joined.values.end(), row.begin(), row.end());
   }
-  const int frames = std::min(joined.n_frames, window_frames);
-  const auto encoded = model.encode(features::window(joined, 0, frames, window_frames));
-  result.all_language_probs = detect_language(decoder, tokenizer, encoded, stop);
-  result.language = result.all_language_probs.front().first;
-  result.language_probability = result.all_language_probs.front().second;
+  auto detected =
+      detect_language(decoder, tokenizer, joined, 0, options.language_detection_segments,
+                      options.language_detection_threshold, stop);
+  result.all_language_probs = std::move(detected.all_language_probs);
+  result.language = detected.language;
+  result.language_probability = detected.probability;
 }
 
 // One batch of chunks from features to segments.
@@ -174,7 +176,7 @@ void transcribe_batched(model::DecodeBatcher& decoder, const model::Tokenizer& t
   if (!is_multilingual(weights)) {
     result.language = "en";
   } else if (result.language.empty()) {
-    detect_batched_language(decoder, tokenizer, chunks, stop, result);
+    detect_batched_language(decoder, tokenizer, chunks, options, stop, result);
   }
   settled();
   if (chunks.empty()) return;

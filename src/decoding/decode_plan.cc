@@ -88,6 +88,16 @@ void validate(const TranscribeOptions& o, bool multilingual) {
         "prefix cannot be used with batch_size > 0 (the batched pipeline decodes every chunk on "
         "its own; faster-whisper's has no prefix either)");
   }
+  if (o.language_detection_segments < 1) fail("language_detection_segments must be at least 1");
+  if (!std::isfinite(o.language_detection_threshold))
+    fail("language_detection_threshold must be a finite number");
+  if (!o.initial_prompt_tokens.empty() && !o.initial_prompt.empty())
+    fail("initial_prompt is either text or token ids, not both");
+  if (o.batch_size > 0 && !o.initial_prompt_tokens.empty()) {
+    fail(
+        "initial_prompt as token ids cannot be used with batch_size > 0 (faster-whisper's batched "
+        "pipeline takes it as text only)");
+  }
   if (o.batch_size > 0 && o.hallucination_silence_threshold) {
     fail(
         "hallucination_silence_threshold cannot be used with batch_size > 0 (it needs the "
@@ -132,6 +142,40 @@ std::vector<std::pair<std::string, float>> detect_language(model::DecodeBatcher&
   std::stable_sort(probabilities.begin(), probabilities.end(),
                    [](const auto& a, const auto& b) { return a.second > b.second; });
   return probabilities;
+}
+
+LanguageDetection detect_language(model::DecodeBatcher& decoder, const model::Tokenizer& tokenizer,
+                                  const features::LogMel& mel, int first, int segments,
+                                  float threshold, const std::stop_token& stop) {
+  const auto& model = decoder.model();
+  const int window_frames = model.window_frames();
+  const int end = std::min(mel.n_frames, first + segments * window_frames);
+  LanguageDetection d;
+  // Each window's likeliest language and its probability, languages in order of first sight.
+  std::vector<std::pair<std::string, std::vector<float>>> votes;
+  for (int start = first; start < end || start == first; start += window_frames) {
+    auto encoded = model.encode(features::window(mel, start, window_frames, window_frames));
+    d.all_language_probs = detect_language(decoder, tokenizer, encoded, stop);
+    if (start == first) d.first_encoder_output = std::move(encoded);
+    const auto& [language, probability] = d.all_language_probs.front();
+    if (probability > threshold) {
+      d.language = language;
+      d.probability = probability;
+      return d;
+    }
+    auto vote = std::find_if(votes.begin(), votes.end(),
+                             [&](const auto& v) { return v.first == language; });
+    if (vote == votes.end()) vote = votes.insert(votes.end(), {language, {}});
+    vote->second.push_back(probability);
+  }
+  // No window was sure enough: the language likeliest in the most windows (the first seen of
+  // those tied), with its highest probability.
+  const auto* best = &votes.front();
+  for (const auto& v : votes)
+    if (v.second.size() > best->second.size()) best = &v;
+  d.language = best->first;
+  d.probability = *std::max_element(best->second.begin(), best->second.end());
+  return d;
 }
 
 DecodePlan make_plan(const model::WhisperWeights& weights, const model::Tokenizer& tokenizer,

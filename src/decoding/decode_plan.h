@@ -43,6 +43,18 @@ std::vector<std::pair<std::string, float>> detect_language(model::DecodeBatcher&
                                                            std::span<const float> encoder_output,
                                                            const std::stop_token& stop);
 
+// faster-whisper's detect_language over up to `segments` windows of `mel` from frame `first`:
+// stops at the first window whose likeliest language is above `threshold`, else a majority vote.
+struct LanguageDetection {
+  std::string language;
+  float probability = 0.0F;
+  std::vector<std::pair<std::string, float>> all_language_probs;  ///< of the last window seen
+  std::vector<float> first_encoder_output;                        ///< the window at `first`
+};
+LanguageDetection detect_language(model::DecodeBatcher& decoder, const model::Tokenizer& tokenizer,
+                                  const features::LogMel& mel, int first, int segments,
+                                  float threshold, const std::stop_token& stop);
+
 struct DecodePlan {
   bool without_timestamps = false;
   std::string language;

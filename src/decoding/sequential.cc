@@ -117,6 +117,14 @@ class SequentialRun {
         random_(options.seed) {
     if (!options.initial_prompt.empty())
       all_tokens_ = tokenizer.encode(util::with_leading_space(options.initial_prompt));
+    const int vocabulary = decoder.model().weights().n_vocab;
+    for (const int id : options.initial_prompt_tokens) {
+      if (id < 0 || id >= vocabulary) {
+        throw Error("initial_prompt token ids must be between 0 and " +
+                    std::to_string(vocabulary - 1) + ", not " + std::to_string(id));
+      }
+    }
+    if (!options.initial_prompt_tokens.empty()) all_tokens_ = options.initial_prompt_tokens;
   }
 
   // `encoder_output`: the first window's, when language detection computed it already.
@@ -265,10 +273,13 @@ void transcribe_sequential(model::DecodeBatcher& decoder, const model::Tokenizer
   } else if (language.empty()) {
     const auto clips = seek_clips(options.clip_timestamps, content_frames);
     const int first = std::min(clips.front().first, std::max(0, content_frames - 1));
-    encoder_output = model.encode(features::window(mel, first, window_frames, window_frames));
-    result.all_language_probs = detect_language(decoder, tokenizer, encoder_output, stop);
-    language = result.all_language_probs.front().first;
-    result.language_probability = result.all_language_probs.front().second;
+    auto detected =
+        detect_language(decoder, tokenizer, mel, first, options.language_detection_segments,
+                        options.language_detection_threshold, stop);
+    encoder_output = std::move(detected.first_encoder_output);
+    result.all_language_probs = std::move(detected.all_language_probs);
+    language = detected.language;
+    result.language_probability = detected.probability;
     // faster-whisper detects on a window that also holds the final (padding) frame, then
     // encodes again for decoding, the first window cut at its clip's end; the two differ only
     // when the audio or that clip ends inside the window.

@@ -90,6 +90,30 @@ def test_language_detection(amanuensis, model_dirs, dev_clips, non_english, cach
     assert not ours_only, f"wrong language (clip, expected, ours, fw): {wrong}"
 
 
+def test_language_detection_over_several_windows(amanuensis, model_dirs, non_english, tmp_path):
+    """--language-detection-segments and --language-detection-threshold: German in the first
+    window, Spanish in the next two. At threshold 0.5 the first window decides; at 1.0 no window
+    is sure enough and Spanish wins the vote (faster-whisper's detect_language; the Python
+    package's tests compare both with it)."""
+    from faster_whisper.audio import decode_audio
+
+    clips = {c.id: c.path for c in non_english}
+    windows = []
+    for clip_id, seconds in (("leopard-de", 30), ("leopard-es", 30), ("leopard-es", 20)):
+        speech = decode_audio(str(clips[clip_id]))
+        windows.append(np.concatenate([speech, np.zeros(seconds * 16000 - len(speech), np.float32)]))
+    path = tmp_path / "three_windows.wav"
+    write_wav(path, np.concatenate(windows))
+    found = {}
+    for threshold in ("0.5", "1.0"):
+        results, _ = ours(amanuensis, model_dirs["base"], [path], None,
+                          extra=("--beam-size", "1", "--max-new-tokens", "8",
+                                 "--language-detection-segments", "3",
+                                 "--language-detection-threshold", threshold))
+        found[threshold] = results[0]["language"]
+    assert found == {"0.5": "de", "1.0": "es"}
+
+
 def test_word_timestamps_match_faster_whisper(amanuensis, model_dirs, dev_clips, cache_dir):
     model_dir = model_dirs["tiny.en"]
     paths = [c.path for c in dev_clips]

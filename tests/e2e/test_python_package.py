@@ -4,7 +4,8 @@ Both run in this process on base (float32, 2 threads), with the same arguments; 
 compared field by field: segment texts, times (0.12 s; word times 0.05 s), tokens' average
 log-probability, language and its probability, info's durations. Covered: greedy and beam 5 with
 word timestamps on 12 dev clips, vad_filter and clip_timestamps on a NumPy waveform with silence,
-BatchedInferencePipeline, detect_language and empty audio. Then behaviour: the generator is lazy and
+BatchedInferencePipeline, detect_language and empty audio, language detection over several windows,
+token-id prompts, decode_audio(split_stereo=True). Then files=, revision and log_progress; behaviour: the generator is lazy and
 streams, closing it stops the work, 4 threads share one model, memory stays flat over 200 calls,
 bad arguments raise, and faster-whisper's README examples run with only the import changed.
 """
@@ -23,6 +24,7 @@ import numpy as np
 import pytest
 
 import python_package
+from manifest import by_id
 
 faster_whisper = pytest.importorskip("faster_whisper")
 
@@ -161,6 +163,111 @@ def test_file_object_and_errors(models, amanuensis_pkg, clips):
         amanuensis_pkg.WhisperModel("large-v3", download_root="/nonexistent")
     with pytest.raises(ValueError, match="Invalid model size"):
         amanuensis_pkg.WhisperModel("enormous")
+
+
+def write_stereo_wav(path: Path, left: np.ndarray, right: np.ndarray, rate: int = 22050):
+    """A 16-bit stereo WAV at `rate` (resampled by interpolation) of two 16 kHz waveforms."""
+    import wave
+
+    n = min(len(left), len(right))
+    at = np.arange(0, n, 16000 / rate)
+    frames = np.stack([np.interp(at, np.arange(n), c[:n]) for c in (left, right)], axis=1)
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(2)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes((np.clip(frames, -1, 1) * 32767).astype("<i2").tobytes())
+
+
+def test_decode_audio_split_stereo(amanuensis_pkg, manifest, jfk, tmp_path):
+    from faster_whisper.audio import decode_audio as fw_decode_audio
+
+    decode = amanuensis_pkg.decode_audio
+    stereo = tmp_path / "stereo.wav"
+    write_stereo_wav(stereo, decode(str(by_id(manifest, "leopard-de").path)), decode(str(jfk)))
+    mono_mp3 = jfk.with_suffix(".mp3")
+    for source in (stereo, mono_mp3):
+        left, right = decode(str(source), split_stereo=True)
+        fw_left, fw_right = fw_decode_audio(str(source), split_stereo=True)
+        assert left.dtype == np.float32 and left.shape == fw_left.shape == right.shape
+        # Resampling 22.05 kHz to 16 kHz, PyAV's frames and ours round a few samples differently.
+        assert np.abs(left - fw_left).max() < 1e-4 and np.abs(right - fw_right).max() < 1e-4
+        with open(source, "rb") as f:
+            from_bytes = decode(f, split_stereo=True)
+        assert all(np.array_equal(a, b) for a, b in zip(from_bytes, (left, right)))
+    left, right = decode(str(stereo), split_stereo=True)
+    assert np.abs(left - right).max() > 0.5  # two different recordings
+    assert np.array_equal(*decode(str(mono_mp3), split_stereo=True))  # mono: both the same
+
+
+@pytest.fixture(scope="module")
+def three_windows(amanuensis_pkg, manifest):
+    """German speech in the first 30-second window, Spanish in the second and third."""
+    decode = amanuensis_pkg.decode_audio
+
+    def window(clip_id, seconds=30):
+        speech = decode(str(by_id(manifest, clip_id).path))
+        return np.concatenate([speech, np.zeros(seconds * 16000 - len(speech), np.float32)])
+
+    return np.concatenate([window("leopard-de"), window("leopard-es"), window("leopard-es", 20)])
+
+
+@pytest.mark.parametrize("segments,threshold,expected", [
+    (3, 0.5, "de"),  # the first window is sure enough
+    (3, 1.0, "es"),  # none is: Spanish leads two windows to one
+    (2, 1.0, "de"),  # a tie: the language seen first
+], ids=["first-sure", "majority", "tie"])
+def test_language_detection_over_several_windows(models, three_windows, segments, threshold,
+                                                 expected):
+    ours, fw = models
+    options = dict(language_detection_segments=segments, language_detection_threshold=threshold)
+    a, f = ours.detect_language(three_windows, **options), fw.detect_language(three_windows, **options)
+    assert a[0] == f[0] == expected
+    assert a[1] == pytest.approx(f[1], abs=1e-3)
+    assert [c for c, _ in a[2][:3]] == [c for c, _ in f[2][:3]]
+    (_, a_info), (_, f_info) = both(models, three_windows, beam_size=1, max_new_tokens=8, **options)
+    assert a_info.language == f_info.language == expected
+    assert a_info.language_probability == pytest.approx(f_info.language_probability, abs=1e-3)
+    assert [c for c, _ in a_info.all_language_probs[:3]] == \
+           [c for c, _ in f_info.all_language_probs[:3]]
+
+
+def test_initial_prompt_as_token_ids(models, jfk):
+    ours, _ = models
+    ids = ours.hf_tokenizer.encode(" Kennedy's inaugural address, 1961.")
+    ours_result, fw_result = both(models, str(jfk), initial_prompt=ids, beam_size=1, language="en")
+    assert_same(ours_result, fw_result)
+    as_text, _ = both(models, str(jfk), initial_prompt="Kennedy's inaugural address, 1961.",
+                      beam_size=1, language="en")
+    assert [s.tokens for s in ours_result[0]] == [s.tokens for s in as_text[0]]
+    with pytest.raises(ValueError, match="token ids must be between"):
+        list(ours.transcribe(str(jfk), initial_prompt=[10**7], language="en")[0])
+
+
+def test_files_revision_and_log_progress(amanuensis_pkg, model_dirs, tiny, jfk, capfd):
+    folder = Path(model_dirs["tiny.en"])
+    names = sorted(p.name for p in folder.iterdir() if p.is_file())
+    # faster-whisper's files=: bytes or binary file objects, by file name.
+    files = {n: (open(folder / n, "rb") if i % 2 else (folder / n).read_bytes())
+             for i, n in enumerate(names)}
+    in_memory = amanuensis_pkg.WhisperModel("tiny-in-memory", files=files, cpu_threads=2)
+    assert in_memory.model_path == "tiny-in-memory"
+    texts = [s.text for s in in_memory.transcribe(str(jfk), beam_size=1)[0]]
+    assert texts == [s.text for s in tiny.transcribe(str(jfk), beam_size=1)[0]]
+    with pytest.raises(ValueError, match="plain file name"):
+        amanuensis_pkg.WhisperModel("x", files={"../model.bin": b""})
+    with pytest.raises(ValueError, match="files="):
+        amanuensis_pkg.WhisperModel("x", files={"model.bin": b"not a model"})
+    # A revision can only be honoured by a folder (faster-whisper ignores it there too).
+    with pytest.raises(ValueError, match="revision"):
+        amanuensis_pkg.WhisperModel("tiny.en", revision="main")
+    amanuensis_pkg.WhisperModel(str(folder), revision="main", use_auth_token="token")
+
+    capfd.readouterr()
+    segments, info = tiny.transcribe(str(jfk), beam_size=1, log_progress=True)
+    assert [s.text for s in segments] == texts
+    bar = capfd.readouterr().err
+    assert "100%" in bar and f"{info.duration}/{info.duration}" in bar and "seconds" in bar
 
 
 @pytest.fixture(scope="module")
