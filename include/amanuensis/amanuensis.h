@@ -416,6 +416,15 @@ class Model {
                                          std::stop_token stop = {},
                                          const InfoCallback& on_info = {}) const;
 
+  /// faster-whisper's `detect_language(features=...)`: the language of log-mel features laid out
+  /// [n_mels, n_frames] row-major (as faster-whisper's FeatureExtractor makes them), over up to
+  /// `segments` 30-second windows stopping at the first whose likeliest language's probability
+  /// is above `threshold` (see TranscribeOptions::language_detection_segments). Fills language,
+  /// language_probability and all_language_probs; English-only models give "en" at 1.
+  [[nodiscard]] Transcription detect_language(std::span<const float> features, int n_frames,
+                                              int segments = 1, float threshold = 0.5F,
+                                              std::stop_token stop = {}) const;
+
   struct Impl;
 
  private:

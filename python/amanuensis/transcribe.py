@@ -337,10 +337,16 @@ class WhisperModel:
     ) -> Tuple[str, float, List[Tuple[str, float]]]:
         """The language of the first 30 seconds (of speech, with vad_filter): (code,
         probability, every language's probability, likeliest first)."""
-        if features is not None:
-            _unsupported("detect_language(features=)", "pass the audio")
+        if audio is None and features is None:
+            raise ValueError("detect_language needs audio or features")
         if audio is None:
-            raise ValueError("detect_language needs audio")
+            # faster-whisper's log-mel features [n_mels, frames] (a batch of one too).
+            features = np.ascontiguousarray(np.asarray(features, dtype=np.float32))
+            if features.ndim == 3 and features.shape[0] == 1:
+                features = features[0]
+            language, probability, probs = self.model.detect_language_features(
+                features, int(language_detection_segments), float(language_detection_threshold))
+            return language, probability, [tuple(p) for p in probs]
         if not self.model.multilingual:
             return "en", 1.0, [("en", 1.0)]
         engine = {"vad_filter": bool(vad_filter),

@@ -4,6 +4,7 @@
 #include <nanobind/nanobind.h>
 #include <nanobind/ndarray.h>
 #include <nanobind/stl/optional.h>
+#include <nanobind/stl/pair.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/unique_ptr.h>
 #include <nanobind/stl/vector.h>
@@ -24,6 +25,8 @@ namespace amanuensis::python {
 namespace {
 
 using Samples = nb::ndarray<const float, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
+// Log-mel features [n_mels, frames], as faster-whisper's FeatureExtractor returns them.
+using Features = nb::ndarray<const float, nb::ndim<2>, nb::c_contig, nb::device::cpu>;
 using NumpySamples = nb::ndarray<nb::numpy, float, nb::ndim<1>>;
 constexpr std::chrono::milliseconds kPoll(100);
 
@@ -137,7 +140,21 @@ NB_MODULE(_amanuensis, m) {
       .def_prop_ro("name", [](const Model& model) { return model.info().name; })
       .def_prop_ro("backend", &Model::backend_description)
       .def("suppressed_tokens", &Model::suppressed_tokens, nb::arg("suppress_tokens"))
-      .def("start", &start, nb::arg("audio"), nb::arg("options"));
+      .def("start", &start, nb::arg("audio"), nb::arg("options"))
+      .def(
+          "detect_language_features",
+          [](const Model& model, const Features& features, int segments, float threshold) {
+            Transcription detected;
+            {
+              const nb::gil_scoped_release release;
+              detected =
+                  model.detect_language({features.data(), features.size()},
+                                        static_cast<int>(features.shape(1)), segments, threshold);
+            }
+            return nb::make_tuple(detected.language, detected.language_probability,
+                                  detected.all_language_probs);
+          },
+          nb::arg("features"), nb::arg("segments"), nb::arg("threshold"));
 
   m.def(
       "decode_audio_file",

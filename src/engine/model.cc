@@ -136,4 +136,30 @@ Transcription Model::transcribe(std::span<const float> audio, const TranscribeOp
       });
 }
 
+Transcription Model::detect_language(std::span<const float> features, int n_frames, int segments,
+                                     float threshold, std::stop_token stop) const {
+  const auto& weights = impl_->model.weights();
+  if (n_frames <= 0 || features.size() != static_cast<std::size_t>(weights.n_mels) * n_frames) {
+    throw Error("detect_language: features must be [" + std::to_string(weights.n_mels) +
+                " mel bands, frames] with at least one frame; got " +
+                std::to_string(features.size()) + " values for " + std::to_string(n_frames) +
+                " frames");
+  }
+  if (segments < 1) throw Error("language_detection_segments must be at least 1");
+  Transcription result;
+  result.duration = result.duration_after_vad = n_frames * decoding::kSecondsPerFrame;
+  if (!decoding::is_multilingual(weights)) {
+    result.language = "en";
+    result.all_language_probs = {{"en", 1.0F}};
+    return result;
+  }
+  const features::LogMel mel{weights.n_mels, n_frames, {features.begin(), features.end()}};
+  auto detected = decoding::detect_language(impl_->batcher, impl_->tokenizer, mel, 0, segments,
+                                            threshold, stop);
+  result.language = std::move(detected.language);
+  result.language_probability = detected.probability;
+  result.all_language_probs = std::move(detected.all_language_probs);
+  return result;
+}
+
 }  // namespace amanuensis

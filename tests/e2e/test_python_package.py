@@ -155,6 +155,8 @@ def test_file_object_and_errors(models, amanuensis_pkg, clips):
         ours.transcribe(str(clips[0]), vad_filter=True, vad_parameters={"threshold": 3})
     with pytest.raises(TypeError):
         ours.transcribe(str(clips[0]), vad_filter=True, vad_parameters={"no_such_option": 1})
+    with pytest.raises(ValueError, match="mel bands"):
+        ours.detect_language(features=np.zeros((3, 100), dtype=np.float32))
     with pytest.raises(NotImplementedError, match="multilingual"):
         ours.transcribe(str(clips[0]), multilingual=True)
     with pytest.raises(ValueError, match="cannot decode"):
@@ -224,6 +226,11 @@ def test_language_detection_over_several_windows(models, three_windows, segments
     a, f = ours.detect_language(three_windows, **options), fw.detect_language(three_windows, **options)
     assert a[0] == f[0] == expected
     assert a[1] == pytest.approx(f[1], abs=1e-3)
+    assert [c for c, _ in a[2][:3]] == [c for c, _ in f[2][:3]]
+    features = fw.feature_extractor(three_windows)  # faster-whisper's log-mel, [80, frames]
+    a, f = ours.detect_language(features=features, **options), fw.detect_language(features=features,
+                                                                                   **options)
+    assert a[0] == f[0] == expected and a[1] == pytest.approx(f[1], abs=1e-3)
     assert [c for c, _ in a[2][:3]] == [c for c, _ in f[2][:3]]
     (_, a_info), (_, f_info) = both(models, three_windows, beam_size=1, max_new_tokens=8, **options)
     assert a_info.language == f_info.language == expected
