@@ -164,6 +164,11 @@ struct TranscribeOptions {
   /// probability (faster-whisper's detect_language).
   int language_detection_segments = 1;
   float language_detection_threshold = 0.5F;
+  /// Detect the language of every 30-second window (or batched chunk) and decode it in that
+  /// language, for speech that switches language (faster-whisper's `multilingual`). A window
+  /// whose likeliest language is not above `language_detection_threshold` keeps the language it
+  /// would have had. Each segment then carries its `language`.
+  bool multilingual = false;
   /// "transcribe", or "translate" (into English; multilingual models only).
   std::string task = "transcribe";
 
@@ -266,6 +271,7 @@ struct Segment {
   float compression_ratio = 0.0F;
   float no_speech_prob = 0.0F;
   std::vector<Word> words;  ///< filled when word_timestamps is on
+  std::string language;     ///< the language it was decoded in; set with `multilingual` only
 };
 
 /// A finished transcription.

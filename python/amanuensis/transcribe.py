@@ -6,6 +6,7 @@ is iterated, each segment comes out as soon as its window is done, and closing t
 Ctrl-C) stops the work. The engine runs with the GIL released, so threads sharing one model
 transcribe at the same time.
 """
+import logging
 import os
 import tempfile
 from dataclasses import asdict, dataclass, replace
@@ -40,6 +41,9 @@ class Segment:
     no_speech_prob: float
     words: Optional[List[Word]]
     temperature: Optional[float]
+    # Beyond faster-whisper's fields: the language the segment was decoded in, with
+    # multilingual=True (None otherwise).
+    language: Optional[str] = None
 
 
 @dataclass
@@ -117,9 +121,7 @@ def _options_of(arguments: dict, **overrides) -> TranscriptionOptions:
     return TranscriptionOptions(**values)
 
 
-def _check_common(multilingual, chunk_length, language, language_detection_threshold):
-    if multilingual:
-        _unsupported("multilingual=True", "per-segment language detection")
+def _check_common(chunk_length, language, language_detection_threshold):
     if chunk_length not in (None, 30):
         _unsupported(f"chunk_length={chunk_length}", "Whisper's 30-second windows only")
     if language is None and language_detection_threshold is None:
@@ -280,7 +282,8 @@ class WhisperModel:
         language_detection_segments: int = 1,
     ) -> Tuple[Iterable[Segment], TranscriptionInfo]:
         """Transcribes a path, a binary file object or 16 kHz float32 samples."""
-        _check_common(multilingual, chunk_length, language, language_detection_threshold)
+        _check_common(chunk_length, language, language_detection_threshold)
+        multilingual = self._multilingual(multilingual)
         options = _options_of(locals(), clip_timestamps=_parse_clips(clip_timestamps))
         if vad_filter:
             vad_options = VadOptions(**_vad_dict(vad_parameters))
@@ -296,9 +299,18 @@ class WhisperModel:
         )
         return self._run(audio, engine, options, vad_options, language, log_progress)
 
+    def _multilingual(self, multilingual: bool) -> bool:
+        if multilingual and not self.model.multilingual:
+            # As faster-whisper: a warning, and one language for the whole audio.
+            logging.getLogger("amanuensis").warning(
+                "The current model is English-only but the multilingual parameter is set to "
+                "True; setting to False instead.")
+            return False
+        return bool(multilingual)
+
     def _engine_options(self, options: TranscriptionOptions, language, task) -> dict:
         engine = {k: v for k, v in asdict(options).items()
-                  if k not in ("multilingual", "clip_timestamps")}
+                  if k != "clip_timestamps"}
         engine.update(language=language, task=task)
         return engine
 
@@ -412,7 +424,8 @@ class BatchedInferencePipeline:
         language_detection_segments: int = 1,
     ) -> Tuple[Iterable[Segment], TranscriptionInfo]:
         """Transcribes in batches; the arguments are WhisperModel.transcribe's plus batch_size."""
-        _check_common(multilingual, chunk_length, language, language_detection_threshold)
+        _check_common(chunk_length, language, language_detection_threshold)
+        multilingual = self.model._multilingual(multilingual)
         if initial_prompt is not None and not isinstance(initial_prompt, str):
             raise TypeError("the batched pipeline takes initial_prompt as text only (as "
                             "faster-whisper's, which encodes it)")

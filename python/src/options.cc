@@ -65,6 +65,7 @@ const std::map<std::string, Setter>& setters() {
            o.initial_prompt_tokens = as<std::vector<int>>(v, k);
          }
        }},
+      {"multilingual", [](auto& o, auto v, auto k) { o.multilingual = as<bool>(v, k); }},
       {"language_detection_segments",
        [](auto& o, auto v, auto k) { o.language_detection_segments = as<int>(v, k); }},
       {"language_detection_threshold",
@@ -162,6 +163,7 @@ nb::dict segment_dict(const Segment& s) {
   nb::list words;
   for (const auto& w : s.words) words.append(nb::make_tuple(w.start, w.end, w.word, w.probability));
   d["words"] = words;
+  d["language"] = s.language.empty() ? nb::none() : nb::cast(s.language);
   return d;
 }
 

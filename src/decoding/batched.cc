@@ -10,6 +10,7 @@
 #include "decoding/decode_plan.h"
 #include "decoding/search.h"
 #include "decoding/transcriber.h"
+#include "decoding/window_language.h"
 #include "decoding/word_timing.h"
 #include "features/log_mel.h"
 #include "util/text.h"
@@ -78,6 +79,7 @@ class BatchRun {
         tokenizer_(tokenizer),
         o_(options),
         plan_(plan),
+        languages_(tokenizer, options, plan),
         stop_(stop),
         sink_(sink),
         random_(options.seed) {
@@ -96,12 +98,13 @@ class BatchRun {
     double duration = 0.0;
   };
   void emit(const ChunkWindow& window, const DecodeResult& decoded,
-            const std::shared_ptr<const model::CrossAttentionCache>& cross);
+            const std::shared_ptr<const model::CrossAttentionCache>& cross, const DecodePlan& plan);
 
   model::DecodeBatcher& decoder_;
   const model::Tokenizer& tokenizer_;
   const TranscribeOptions& o_;
   const DecodePlan& plan_;
+  WindowLanguage languages_;
   const std::stop_token& stop_;
   const SegmentSink& sink_;
   std::mt19937_64 random_;
@@ -130,22 +133,31 @@ void BatchRun::run(std::span<const AudioChunk> batch) {
   for (const auto& encoded : model.encode_batch(inputs)) {
     crosses.push_back(model.cross_attention_cache(encoded));
   }
+  // With multilingual, each chunk in its own language (chunks are decoded on their own: one not
+  // sure enough keeps the audio's).
+  std::vector<const DecodePlan*> plans(batch.size(), &plan_);
+  for (std::size_t i = 0; o_.multilingual && i < batch.size(); ++i) {
+    plans[i] = &languages_.plan_for(decoder_, crosses[i], plan_, stop_);
+    requests[i] = plans[i]->request(prompt_tokens_, false, o_.max_new_tokens);
+  }
   const SearchOptions search{.beam_size = o_.beam_size,
                              .patience = o_.patience,
                              .length_penalty = o_.length_penalty,
                              .temperature = o_.temperatures.front(),
                              .samples = o_.best_of};
   const auto decoded = decode_windows(decoder_, crosses, requests, search, random_, stop_);
-  for (std::size_t i = 0; i < batch.size(); ++i) emit(windows[i], decoded[i], crosses[i]);
+  for (std::size_t i = 0; i < batch.size(); ++i)
+    emit(windows[i], decoded[i], crosses[i], *plans[i]);
 }
 
 void BatchRun::emit(const ChunkWindow& window, const DecodeResult& decoded,
-                    const std::shared_ptr<const model::CrossAttentionCache>& cross) {
+                    const std::shared_ptr<const model::CrossAttentionCache>& cross,
+                    const DecodePlan& plan) {
   auto split = split_at_timestamps(tokenizer_.special().timestamp_begin, decoded.tokens,
                                    window.offset, 0, window.frames, window.duration);
   auto& pieces = split.segments;
   if (o_.word_timestamps) {
-    const auto timing = plan_.word_timing(decoder_, tokenizer_, o_, cross, stop_);
+    const auto timing = plan.word_timing(decoder_, tokenizer_, o_, cross, stop_);
     last_speech_timestamp_ =
         add_word_timestamps(timing, pieces, window.seek, window.frames, last_speech_timestamp_);
   }
@@ -161,6 +173,7 @@ void BatchRun::emit(const ChunkWindow& window, const DecodeResult& decoded,
     segment.avg_logprob = static_cast<float>(decoded.avg_logprob);
     segment.compression_ratio = ratio;
     segment.no_speech_prob = decoded.no_speech_prob;
+    if (o_.multilingual) segment.language = plan.language;
     sink_(std::move(segment));
   }
 }

@@ -88,6 +88,8 @@ void validate(const TranscribeOptions& o, bool multilingual) {
         "prefix cannot be used with batch_size > 0 (the batched pipeline decodes every chunk on "
         "its own; faster-whisper's has no prefix either)");
   }
+  if (o.multilingual && !multilingual)
+    fail("this model is English-only; multilingual needs a multilingual model");
   if (o.language_detection_segments < 1) fail("language_detection_segments must be at least 1");
   if (!std::isfinite(o.language_detection_threshold))
     fail("language_detection_threshold must be a finite number");
@@ -121,10 +123,17 @@ std::vector<std::pair<std::string, float>> detect_language(model::DecodeBatcher&
                                                            const model::Tokenizer& tokenizer,
                                                            std::span<const float> encoder_output,
                                                            const std::stop_token& stop) {
+  return detect_language(decoder, tokenizer, decoder.model().cross_attention_cache(encoder_output),
+                         stop);
+}
+
+std::vector<std::pair<std::string, float>> detect_language(
+    model::DecodeBatcher& decoder, const model::Tokenizer& tokenizer,
+    const std::shared_ptr<const model::CrossAttentionCache>& cross, const std::stop_token& stop) {
   const auto& model = decoder.model();
   const auto& lang_ids = model.weights().config.lang_ids;
   if (lang_ids.empty()) throw Error("the model's config.json lists no languages (lang_ids)");
-  auto state = model.start_decoding(model.cross_attention_cache(encoder_output));
+  auto state = model.start_decoding(cross);
   const int start[] = {tokenizer.special().start_of_transcript};
   const int at[] = {0};
   const auto logits = model::DecodeBatcher::Session(decoder, stop).decode(state, start, at);

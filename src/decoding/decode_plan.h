@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
 #include <optional>
 #include <span>
 #include <stop_token>
@@ -42,6 +43,10 @@ std::vector<std::pair<std::string, float>> detect_language(model::DecodeBatcher&
                                                            const model::Tokenizer& tokenizer,
                                                            std::span<const float> encoder_output,
                                                            const std::stop_token& stop);
+// The same on a window's cross-attention cache (made from its encoder output).
+std::vector<std::pair<std::string, float>> detect_language(
+    model::DecodeBatcher& decoder, const model::Tokenizer& tokenizer,
+    const std::shared_ptr<const model::CrossAttentionCache>& cross, const std::stop_token& stop);
 
 // faster-whisper's detect_language over up to `segments` windows of `mel` from frame `first`:
 // stops at the first window whose likeliest language is above `threshold`, else a majority vote.

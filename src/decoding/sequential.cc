@@ -14,6 +14,7 @@
 #include "decoding/search.h"
 #include "decoding/segment_split.h"
 #include "decoding/transcriber.h"
+#include "decoding/window_language.h"
 #include "decoding/word_timing.h"
 #include "features/log_mel.h"
 #include "util/text.h"
@@ -109,7 +110,8 @@ class SequentialRun {
         tokenizer_(tokenizer),
         mel_(mel),
         o_(options),
-        plan_(plan),
+        plan_(&plan),
+        languages_(tokenizer, options, plan),
         stop_(stop),
         sink_(sink),
         content_frames_(mel.n_frames - 1),
@@ -144,7 +146,8 @@ class SequentialRun {
   const model::Tokenizer& tokenizer_;
   const features::LogMel& mel_;
   const TranscribeOptions& o_;
-  const DecodePlan& plan_;
+  const DecodePlan* plan_;  // the current window's (its language's, with multilingual)
+  WindowLanguage languages_;
   const std::stop_token& stop_;
   const SegmentSink& sink_;
   const int content_frames_;
@@ -186,7 +189,7 @@ bool SequentialRun::is_silent(const DecodeResult& r) const {
 bool SequentialRun::time_words(const WindowBounds& window, const WindowSplit& split,
                                const std::shared_ptr<const model::CrossAttentionCache>& cross,
                                std::vector<SegmentDraft>& pieces) {
-  const auto timing = plan_.word_timing(decoder_, tokenizer_, o_, cross, stop_);
+  const auto timing = plan_->word_timing(decoder_, tokenizer_, o_, cross, stop_);
   last_speech_timestamp_ =
       add_word_timestamps(timing, pieces, window.seek, window.frames, last_speech_timestamp_);
   if (!split.single_timestamp_ending) {
@@ -218,6 +221,7 @@ void SequentialRun::emit(std::vector<SegmentDraft>& pieces, const WindowDecode& 
     segment.avg_logprob = static_cast<float>(r.avg_logprob);
     segment.compression_ratio = decoded.compression_ratio;
     segment.no_speech_prob = r.no_speech_prob;
+    if (o_.multilingual) segment.language = plan_->language;
     sink_(std::move(segment));
   }
   if (!o_.condition_on_previous_text || decoded.temperature > o_.prompt_reset_on_temperature) {
@@ -237,9 +241,10 @@ void SequentialRun::run(std::vector<float> encoder_output) {
           model.encode(features::window(mel_, window.seek, size, model.window_frames()));
     }
     const auto cross = model.cross_attention_cache(encoder_output);
+    plan_ = &languages_.plan_for(decoder_, cross, *plan_, stop_);
     const std::span<const int> previous(
         all_tokens_.begin() + static_cast<std::ptrdiff_t>(prompt_reset_since_), all_tokens_.end());
-    const auto request = plan_.request(previous, window.seek == 0, o_.max_new_tokens);
+    const auto request = plan_->request(previous, window.seek == 0, o_.max_new_tokens);
     const auto decoded =
         decode_with_fallback(decoder_, tokenizer_, cross, request, o_, random_, stop_);
     if (is_silent(decoded.result)) {

@@ -130,6 +130,7 @@ Transcription transcription_from_json(const nlohmann::json& json) {
     segment.avg_logprob = s.at("avg_logprob").get<float>();
     segment.compression_ratio = s.at("compression_ratio").get<float>();
     segment.no_speech_prob = s.at("no_speech_prob").get<float>();
+    segment.language = s.value("language", "");
     for (const auto& w : s.value("words", nlohmann::json::array())) {
       segment.words.push_back({w.at("start").get<double>(), w.at("end").get<double>(),
                                w.at("word").get<std::string>(), w.at("probability").get<float>()});
@@ -150,6 +151,7 @@ nlohmann::json segment_json(const Segment& s) {
                          {"avg_logprob", s.avg_logprob},
                          {"compression_ratio", s.compression_ratio},
                          {"no_speech_prob", s.no_speech_prob}};
+  if (!s.language.empty()) json["language"] = s.language;  // with multilingual
   if (!s.words.empty()) {
     nlohmann::json words = nlohmann::json::array();
     for (const auto& w : s.words) {

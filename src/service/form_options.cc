@@ -20,6 +20,7 @@ constexpr float kTemperatureStep = 0.2F;
 constexpr int kMaxBatchSize = 256;
 // A penalty this large already all but forbids every token produced so far.
 constexpr float kMaxRepetitionPenalty = 1e6F;
+constexpr int kMaxLanguageDetectionSegments = 1000;  // 8 hours of windows
 
 std::vector<float> temperature_ladder(float first) {
   std::vector<float> ladder;
@@ -126,6 +127,11 @@ class FormReader {
       }
     }
     o_.task = task_;
+    if (o_.multilingual && !context_.multilingual) {
+      throw bad_request("model '" + context_.model_name +
+                            "' is English-only; multilingual needs a multilingual model",
+                        "multilingual");
+    }
     if (task_ == "translate" && !context_.multilingual) {
       throw bad_request("model '" + context_.model_name +
                             "' is English-only; it cannot translate (load a multilingual model)",
@@ -264,6 +270,12 @@ class FormReader {
       if (!(o_.repetition_penalty > 0.0F)) bad_value(name, value, "a number above 0");
     } else if (name == "no_repeat_ngram_size") {
       o_.no_repeat_ngram_size = parse_int(name, value, 0, std::numeric_limits<int>::max());
+    } else if (name == "multilingual") {
+      o_.multilingual = parse_bool(name, value);
+    } else if (name == "language_detection_threshold") {
+      o_.language_detection_threshold = parse_float(name, value, 0.0F, 1.0F);
+    } else if (name == "language_detection_segments") {
+      o_.language_detection_segments = parse_int(name, value, 1, kMaxLanguageDetectionSegments);
     }
     // Anything else is ignored (see the header).
   }

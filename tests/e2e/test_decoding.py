@@ -91,7 +91,7 @@ def test_language_detection(amanuensis, model_dirs, dev_clips, non_english, cach
 
 
 def test_language_detection_over_several_windows(amanuensis, model_dirs, non_english, tmp_path):
-    """--language-detection-segments and --language-detection-threshold: German in the first
+    """--language-detection-segments, --language-detection-threshold and --multilingual: German in the first
     window, Spanish in the next two. At threshold 0.5 the first window decides; at 1.0 no window
     is sure enough and Spanish wins the vote (faster-whisper's detect_language; the Python
     package's tests compare both with it)."""
@@ -112,6 +112,11 @@ def test_language_detection_over_several_windows(amanuensis, model_dirs, non_eng
                                  "--language-detection-threshold", threshold))
         found[threshold] = results[0]["language"]
     assert found == {"0.5": "de", "1.0": "es"}
+    # --multilingual: each window decoded in its own language, which its segments carry.
+    results, _ = ours(amanuensis, model_dirs["base"], [path], None,
+                      extra=("--beam-size", "1", "--multilingual"))
+    languages = {int(s["start"] // 30): s["language"] for s in results[0]["segments"]}
+    assert languages == {0: "de", 1: "es", 2: "es"}, results[0]["segments"]
 
 
 def test_word_timestamps_match_faster_whisper(amanuensis, model_dirs, dev_clips, cache_dir):

@@ -262,3 +262,42 @@ def test_translation_with_multilingual_model(amanuensis, model_dirs, manifest):
             german = client.audio.transcriptions.create(model="base", file=f, language="de",
                                                         extra_body={"beam_size": 1})
         assert german.text != result.text
+
+
+def test_multilingual_segments_carry_their_language(amanuensis, model_dirs, manifest, tmp_path):
+    """multilingual=true: German then Spanish, each opening a 30-second window; each segment of
+    verbose_json carries its language. An English-only model refuses the field."""
+    import wave
+
+    import numpy as np
+    from faster_whisper.audio import decode_audio
+
+    blocks = []
+    for clip_id in ("leopard-de", "leopard-es"):
+        speech = decode_audio(str(by_id(manifest, clip_id).path))
+        blocks.append(np.concatenate([speech, np.zeros(30 * 16000 - len(speech), np.float32)]))
+    path = tmp_path / "de_es.wav"
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(16000)
+        out.writeframes((np.concatenate(blocks) * 32767).astype("<i2").tobytes())
+    with ServerProcess(amanuensis, model_dirs["base"], "--workers", "1") as server:
+        client = openai.OpenAI(base_url=server.url + "/v1", api_key="x", max_retries=0)
+        with open(path, "rb") as f:
+            result = client.audio.transcriptions.create(
+                model="whisper-1", file=f, response_format="verbose_json",
+                extra_body={"beam_size": 1, "multilingual": "true"})
+        languages = [(s.start // 30, s.model_extra["language"]) for s in result.segments]
+        assert languages and dict(languages) == {0: "de", 1: "es"}, languages
+        with open(path, "rb") as f:
+            plain = client.audio.transcriptions.create(
+                model="whisper-1", file=f, response_format="verbose_json",
+                extra_body={"beam_size": 1})
+        assert all("language" not in (s.model_extra or {}) for s in plain.segments)
+    with ServerProcess(amanuensis, model_dirs["tiny.en"], "--workers", "1") as server:
+        client = openai.OpenAI(base_url=server.url + "/v1", api_key="x", max_retries=0)
+        with open(path, "rb") as f, pytest.raises(openai.BadRequestError, match="English-only"):
+            client.audio.transcriptions.create(model="whisper-1", file=f,
+                                               extra_body={"multilingual": "true"})
+
