@@ -117,6 +117,12 @@ def test_language_detection_over_several_windows(amanuensis, model_dirs, non_eng
                       extra=("--beam-size", "1", "--multilingual"))
     languages = {int(s["start"] // 30): s["language"] for s in results[0]["segments"]}
     assert languages == {0: "de", 1: "es", 2: "es"}, results[0]["segments"]
+    # No window's detection is above a threshold of 1: each keeps the language it had (German,
+    # detected on the first), where faster-whisper would flip to every window's guess.
+    results, _ = ours(amanuensis, model_dirs["base"], [path], None,
+                      extra=("--beam-size", "1", "--multilingual",
+                             "--language-detection-threshold", "1.0"))
+    assert {s["language"] for s in results[0]["segments"]} == {"de"}, results[0]["segments"]
 
 
 def test_word_timestamps_match_faster_whisper(amanuensis, model_dirs, dev_clips, cache_dir):
