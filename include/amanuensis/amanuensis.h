@@ -169,6 +169,9 @@ struct TranscribeOptions {
   /// whose likeliest language is not above `language_detection_threshold` keeps the language it
   /// would have had. Each segment then carries its `language`.
   bool multilingual = false;
+  /// Fill each segment's `logprobs`: every text token with its log-probability (OpenAI's
+  /// include[]=logprobs).
+  bool logprobs = false;
   /// "transcribe", or "translate" (into English; multilingual models only).
   std::string task = "transcribe";
 
@@ -257,6 +260,15 @@ struct Word {
   float probability = 0.0F;
 };
 
+/// One text token of a segment with its log-probability (OpenAI's `logprobs`).
+struct TokenLogprob {
+  /// The token's text, valid UTF-8 (a part of a character shows as U+FFFD).
+  std::string token;
+  /// The token's bytes as the vocabulary has them: a token may hold part of a UTF-8 character.
+  std::string bytes;
+  float logprob = 0.0F;
+};
+
 /// One timed piece of the transcript, as faster-whisper's `Segment`.
 struct Segment {
   int id = 0;
@@ -272,6 +284,9 @@ struct Segment {
   float no_speech_prob = 0.0F;
   std::vector<Word> words;  ///< filled when word_timestamps is on
   std::string language;     ///< the language it was decoded in; set with `multilingual` only
+  /// Its text tokens' log-probabilities under the model, in order (timestamps left out); set with
+  /// TranscribeOptions::logprobs only.
+  std::vector<TokenLogprob> logprobs;
 };
 
 /// A finished transcription.

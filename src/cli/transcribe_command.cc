@@ -38,6 +38,9 @@ struct TranscribeArguments {
 void add_decoding_options(CLI::App& command, TranscribeOptions& o) {
   command.add_option("--language", o.language,
                      "Spoken language (ISO-639-1); default: detect (English on .en models)");
+  command.add_flag("--logprobs", o.logprobs,
+                   "JSON output: every text token with its log-probability (\"logprobs\", as "
+                   "OpenAI's include[]=logprobs)");
   command.add_flag("--multilingual", o.multilingual,
                    "Detect the language of every window and decode each in its own (speech that "
                    "switches language); segments then carry their language");

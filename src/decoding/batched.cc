@@ -9,6 +9,7 @@
 
 #include "decoding/decode_plan.h"
 #include "decoding/search.h"
+#include "decoding/token_logprobs.h"
 #include "decoding/transcriber.h"
 #include "decoding/window_language.h"
 #include "decoding/word_timing.h"
@@ -162,7 +163,9 @@ void BatchRun::emit(const ChunkWindow& window, const DecodeResult& decoded,
         add_word_timestamps(timing, pieces, window.seek, window.frames, last_speech_timestamp_);
   }
   const auto round3 = [](double t) { return std::round(t * 1000.0) / 1000.0; };
+  TokenLogprobCursor logprobs(tokenizer_, decoded);
   for (auto& piece : pieces) {
+    auto token_logprobs = o_.logprobs ? logprobs.next(piece.tokens) : std::vector<TokenLogprob>{};
     auto text = tokenizer_.decode(piece.tokens);
     if (strip(text).empty()) continue;
     const float ratio = compression_ratio(text);
@@ -174,6 +177,7 @@ void BatchRun::emit(const ChunkWindow& window, const DecodeResult& decoded,
     segment.compression_ratio = ratio;
     segment.no_speech_prob = decoded.no_speech_prob;
     if (o_.multilingual) segment.language = plan.language;
+    segment.logprobs = std::move(token_logprobs);
     sink_(std::move(segment));
   }
 }

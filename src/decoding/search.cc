@@ -42,6 +42,7 @@ double final_score(double sum_logprob, std::size_t length, float length_penalty)
 struct Hypothesis {
   std::vector<int> tokens;
   double sum_logprob = 0.0;
+  std::vector<float> logprobs;  // each token's (0 for the forced prefix)
 };
 
 DecodeResult best_of(std::vector<Hypothesis>& finished, float length_penalty,
@@ -53,6 +54,7 @@ DecodeResult best_of(std::vector<Hypothesis>& finished, float length_penalty,
       });
   DecodeResult result;
   result.tokens = std::move(best->tokens);
+  result.token_logprobs = std::move(best->logprobs);
   result.sum_logprob = best->sum_logprob;
   result.avg_logprob = result.sum_logprob / static_cast<double>(result.tokens.size() + 1);
   result.no_speech_prob = no_speech_prob;
@@ -131,16 +133,24 @@ class BeamSearch final : public WindowSearch {
   void start(std::vector<float>& logits) override {
     beams_.assign(1, request_.forced);
     scores_.assign(1, 0.0);
+    logprobs_.assign(1, std::vector<float>(request_.forced.size(), 0.0F));
     choose(logits);
   }
 
   void choose(std::vector<float>& logits) override;
   void select(std::vector<int>& order, std::vector<std::vector<int>>& next_beams,
-              std::vector<double>& next_scores, bool last_step);
+              std::vector<double>& next_scores, std::vector<std::vector<float>>& next_logprobs,
+              bool last_step);
+
+  // A candidate's token's own log-probability: its score less its beam's.
+  [[nodiscard]] float token_logprob(const Candidate& c) const {
+    return static_cast<float>(c.score - scores_[c.row]);
+  }
 
   DecodeResult best() override {
     if (finished_.empty()) {
-      for (std::size_t r = 0; r < beams_.size(); ++r) finished_.push_back({beams_[r], scores_[r]});
+      for (std::size_t r = 0; r < beams_.size(); ++r)
+        finished_.push_back({beams_[r], scores_[r], logprobs_[r]});
     }
     return best_of(finished_, options_.length_penalty, no_speech_prob_);
   }
@@ -148,6 +158,7 @@ class BeamSearch final : public WindowSearch {
   const std::size_t max_finished_;
   std::vector<std::vector<int>> beams_;
   std::vector<double> scores_;
+  std::vector<std::vector<float>> logprobs_;  // each beam's tokens'
   std::vector<Hypothesis> finished_;
   std::vector<Candidate> candidates_;
 };
@@ -171,13 +182,15 @@ void BeamSearch::choose(std::vector<float>& logits) {
   std::vector<int> order;
   std::vector<std::vector<int>> next_beams;
   std::vector<double> next_scores;
-  select(order, next_beams, next_scores, last_step);
+  std::vector<std::vector<float>> next_logprobs;
+  select(order, next_beams, next_scores, next_logprobs, last_step);
   if (last_step || finished_.size() >= max_finished_ || next_beams.empty()) {
     finish();
     return;
   }
   beams_ = std::move(next_beams);
   scores_ = std::move(next_scores);
+  logprobs_ = std::move(next_logprobs);
   state_.reorder(order);
   ++step_;
 }
@@ -185,15 +198,19 @@ void BeamSearch::choose(std::vector<float>& logits) {
 // Takes the best beam_size candidates: those ending become hypotheses, each replaced by the best
 // spare candidate that goes on.
 void BeamSearch::select(std::vector<int>& order, std::vector<std::vector<int>>& next_beams,
-                        std::vector<double>& next_scores, bool last_step) {
+                        std::vector<double>& next_scores,
+                        std::vector<std::vector<float>>& next_logprobs, bool last_step) {
   next_tokens_.clear();
   const auto kept = std::min<std::size_t>(options_.beam_size, candidates_.size());
   std::size_t spare = kept;
   for (std::size_t k = 0; k < kept; ++k) {
     auto chosen = candidates_[k];
     if (chosen.token == request_.end_of_text || last_step) {
-      Hypothesis done{beams_[chosen.row], chosen.score};
-      if (chosen.token != request_.end_of_text) done.tokens.push_back(chosen.token);
+      Hypothesis done{beams_[chosen.row], chosen.score, logprobs_[chosen.row]};
+      if (chosen.token != request_.end_of_text) {
+        done.tokens.push_back(chosen.token);
+        done.logprobs.push_back(token_logprob(chosen));
+      }
       finished_.push_back(std::move(done));
       while (spare < candidates_.size() && candidates_[spare].token == request_.end_of_text) {
         ++spare;
@@ -207,6 +224,9 @@ void BeamSearch::select(std::vector<int>& order, std::vector<std::vector<int>>& 
     tokens.push_back(chosen.token);
     next_beams.push_back(std::move(tokens));
     next_scores.push_back(chosen.score);
+    auto logprobs = logprobs_[chosen.row];
+    logprobs.push_back(token_logprob(chosen));
+    next_logprobs.push_back(std::move(logprobs));
   }
 }
 
@@ -230,7 +250,8 @@ class Sampler final : public WindowSearch {
       for (int s = 0; s < samples_; ++s) logits.insert(logits.end(), first.begin(), first.end());
       state_.reorder(std::vector<int>(samples_, 0));
     }
-    live_.assign(samples_, Hypothesis{request_.forced, 0.0});
+    live_.assign(samples_, Hypothesis{request_.forced, 0.0,
+                                      std::vector<float>(request_.forced.size(), 0.0F)});
     choose(logits);
   }
 
@@ -275,7 +296,10 @@ void Sampler::choose(std::vector<float>& logits) {
     const int token = draw(row);
     hypothesis.sum_logprob += row[token];
     const bool ended = token == request_.end_of_text;
-    if (!ended) hypothesis.tokens.push_back(token);
+    if (!ended) {
+      hypothesis.tokens.push_back(token);
+      hypothesis.logprobs.push_back(row[token]);
+    }
     if (ended || step_ + 1 == request_.max_new_tokens) {
       finished_.push_back(std::move(hypothesis));
     } else {

@@ -39,9 +39,10 @@ struct DecodeRequest {
 };
 
 struct DecodeResult {
-  std::vector<int> tokens;   // sampled tokens, without the prompt or the final end-of-text
-  double sum_logprob = 0.0;  // includes the end-of-text token's log-probability
-  double avg_logprob = 0.0;  // sum_logprob / (tokens + 1), as faster-whisper reports it
+  std::vector<int> tokens;            // sampled tokens, without the prompt or the final end-of-text
+  std::vector<float> token_logprobs;  // each token's log-probability (0 for a forced prefix)
+  double sum_logprob = 0.0;           // includes the end-of-text token's log-probability
+  double avg_logprob = 0.0;           // sum_logprob / (tokens + 1), as faster-whisper reports it
   float no_speech_prob = 0.0F;
 };
 

@@ -13,6 +13,7 @@
 #include "decoding/hallucination.h"
 #include "decoding/search.h"
 #include "decoding/segment_split.h"
+#include "decoding/token_logprobs.h"
 #include "decoding/transcriber.h"
 #include "decoding/window_language.h"
 #include "decoding/word_timing.h"
@@ -212,7 +213,9 @@ bool SequentialRun::time_words(const WindowBounds& window, const WindowSplit& sp
 void SequentialRun::emit(std::vector<SegmentDraft>& pieces, const WindowDecode& decoded,
                          int window_seek) {
   const auto& r = decoded.result;
+  TokenLogprobCursor logprobs(tokenizer_, r);
   for (auto& piece : pieces) {
+    auto token_logprobs = o_.logprobs ? logprobs.next(piece.tokens) : std::vector<TokenLogprob>{};
     auto text = tokenizer_.decode(piece.tokens);
     if (piece.start == piece.end || strip(text).empty()) continue;
     all_tokens_.insert(all_tokens_.end(), piece.tokens.begin(), piece.tokens.end());
@@ -222,6 +225,7 @@ void SequentialRun::emit(std::vector<SegmentDraft>& pieces, const WindowDecode& 
     segment.compression_ratio = decoded.compression_ratio;
     segment.no_speech_prob = r.no_speech_prob;
     if (o_.multilingual) segment.language = plan_->language;
+    segment.logprobs = std::move(token_logprobs);
     sink_(std::move(segment));
   }
   if (!o_.condition_on_previous_text || decoded.temperature > o_.prompt_reset_on_temperature) {

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <optional>
+#include <span>
 #include <utility>
 
 #include "util/text.h"
@@ -37,6 +39,7 @@ void write_json(std::ostream& out, const Transcription& transcription, const std
       {"duration_after_vad", rounded_seconds(transcription.duration_after_vad)},
       {"text", text},
       {"segments", segments}};
+  if (auto logprobs = transcription_logprobs(transcription)) document["logprobs"] = *logprobs;
   // The tokenizer repairs invalid UTF-8, but a dump must never throw.
   out << document.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
 }
@@ -101,15 +104,35 @@ void write_tsv(std::ostream& out, const Transcription& transcription) {
 
 double rounded_seconds(double seconds) { return std::round(seconds * 1000.0) / 1000.0; }
 
+nlohmann::json logprobs_json(std::span<const TokenLogprob> logprobs) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& l : logprobs) {
+    std::vector<int> bytes;
+    bytes.reserve(l.bytes.size());
+    for (const char c : l.bytes) bytes.push_back(static_cast<unsigned char>(c));
+    out.push_back({{"token", l.token}, {"bytes", std::move(bytes)}, {"logprob", l.logprob}});
+  }
+  return out;
+}
+
+std::optional<nlohmann::json> transcription_logprobs(const Transcription& t) {
+  std::vector<TokenLogprob> all;
+  for (const auto& s : t.segments) all.insert(all.end(), s.logprobs.begin(), s.logprobs.end());
+  if (all.empty()) return std::nullopt;
+  return logprobs_json(all);
+}
+
 nlohmann::json transcription_json(const Transcription& t) {
   nlohmann::json segments = nlohmann::json::array();
   for (const auto& s : t.segments) segments.push_back(segment_json(s));
-  return {{"language", t.language},
-          {"language_probability", t.language_probability},
-          {"duration", rounded_seconds(t.duration)},
-          {"duration_after_vad", rounded_seconds(t.duration_after_vad)},
-          {"text", full_text(t)},
-          {"segments", segments}};
+  nlohmann::json json = {{"language", t.language},
+                         {"language_probability", t.language_probability},
+                         {"duration", rounded_seconds(t.duration)},
+                         {"duration_after_vad", rounded_seconds(t.duration_after_vad)},
+                         {"text", full_text(t)},
+                         {"segments", segments}};
+  if (auto logprobs = transcription_logprobs(t)) json["logprobs"] = std::move(*logprobs);
+  return json;
 }
 
 Transcription transcription_from_json(const nlohmann::json& json) {

@@ -2,7 +2,9 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <ostream>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -32,6 +34,11 @@ nlohmann::json segment_json(const Segment& segment);
 // The whole transcription as JSON (language, its probability, duration, text, segments), and back:
 // how batch jobs keep results. from_json throws nlohmann::json::exception on a malformed document.
 nlohmann::json transcription_json(const Transcription& transcription);
+
+// OpenAI's logprobs: [{"token", "bytes", "logprob"}, ...].
+nlohmann::json logprobs_json(std::span<const TokenLogprob> logprobs);
+// Every segment's logprobs in order; unset when no segment has any (they were not asked for).
+std::optional<nlohmann::json> transcription_logprobs(const Transcription& transcription);
 Transcription transcription_from_json(const nlohmann::json& json);
 
 // Seconds rounded to milliseconds, so JSON does not carry binary noise such as 10.540000000000001.

@@ -306,17 +306,21 @@ std::string Tokenizer::language_code(int token) const {
 }
 
 std::string Tokenizer::decode(std::span<const int> tokens) const {
-  const auto& to_byte = code_point_to_byte();
   std::string bytes;
-  for (const int token : tokens) {
-    if (token < 0 || token >= special_.end_of_text || token >= size()) continue;
-    const auto& text = tokens_[static_cast<std::size_t>(token)];
-    for (std::size_t i = 0; i < text.size();) {
-      const auto found = to_byte.find(next_code_point(text, i));
-      if (found != to_byte.end()) bytes += static_cast<char>(found->second);
-    }
-  }
+  for (const int token : tokens) bytes += token_bytes(token);
   return valid_utf8(bytes);
+}
+
+std::string Tokenizer::token_bytes(int token) const {
+  if (token < 0 || token >= special_.end_of_text || token >= size()) return {};
+  const auto& to_byte = code_point_to_byte();
+  const auto& text = tokens_[static_cast<std::size_t>(token)];
+  std::string bytes;
+  for (std::size_t i = 0; i < text.size();) {
+    const auto found = to_byte.find(next_code_point(text, i));
+    if (found != to_byte.end()) bytes += static_cast<char>(found->second);
+  }
+  return bytes;
 }
 
 std::string Tokenizer::token_text(int token) const {

@@ -42,6 +42,10 @@ class Tokenizer {
   // Throws when the model folder had no tokenizer.json to take the merges from.
   [[nodiscard]] std::vector<int> encode(std::string_view text) const;
 
+  // The bytes of one text token, as they are (a token may hold part of a UTF-8 character);
+  // empty for special tokens.
+  [[nodiscard]] std::string token_bytes(int token) const;
+
   // Text of one token as it would print (e.g. " the"), for word timings.
   [[nodiscard]] std::string token_text(int token) const;
 

@@ -41,13 +41,12 @@ ResponseFormat parse_response_format(std::string_view raw) {
 
 // Fields OpenAI clients may send that mean nothing to Whisper; accepted and ignored.
 const std::set<std::string, std::less<>> kIgnoredFields = {
-    "include[]", "include",    "user", "known_speaker_names[]", "known_speaker_references[]",
-    "keywords",  "languages[]"};
+    "user", "known_speaker_names[]", "known_speaker_references[]", "keywords", "languages[]"};
 
 // Fields that may repeat: each occurrence adds to a list.
 bool is_repeatable(std::string_view name) {
   return name == "timestamp_granularities[]" || name == "timestamp_granularities" ||
-         kIgnoredFields.contains(name);
+         name == "include[]" || name == "include" || kIgnoredFields.contains(name);
 }
 
 class FormReader {
@@ -88,6 +87,10 @@ class FormReader {
       read_granularities(value);
     } else if (name == "stream") {
       request_.stream = parse_bool(name, value);
+    } else if (name == "include[]" || name == "include") {
+      // OpenAI's include[]: "logprobs" is the one item it defines.
+      if (trim(value) != "logprobs") bad_value(name, value, "logprobs");
+      o_.logprobs = true;
     } else if (name == "task") {
       read_task(value);
     } else {
@@ -140,6 +143,11 @@ class FormReader {
     if (granularities_given_ && request_.response_format != ResponseFormat::kVerboseJson) {
       throw bad_request("timestamp_granularities[] requires response_format=verbose_json",
                         "timestamp_granularities[]");
+    }
+    if (o_.logprobs && request_.response_format != ResponseFormat::kJson &&
+        request_.response_format != ResponseFormat::kVerboseJson) {
+      throw bad_request("include[]=logprobs requires response_format json or verbose_json",
+                        "include[]");
     }
     if (request_.include_words) o_.word_timestamps = true;
     vad_.apply(o_);  // after batch_size, which picks the VAD's defaults

@@ -110,6 +110,7 @@ struct EventStream {
   std::shared_ptr<InFlight> in_flight;
   std::string file_name;
   Clock::time_point deadline;
+  bool logprobs = false;  // include[]=logprobs
   std::size_t sent = 0;
   bool finished = false;
 
@@ -135,11 +136,13 @@ struct EventStream {
       // Deltas concatenate to the final text, which has no leading space.
       std::string delta = segment.text;
       if (sent == 0) delta.erase(0, std::min(delta.find_first_not_of(' '), delta.size()));
-      out += event({{"type", "transcript.text.delta"},
-                    {"delta", delta},
-                    {"segment_id", std::to_string(segment.id)},
-                    {"start", formats::rounded_seconds(segment.start)},
-                    {"end", formats::rounded_seconds(segment.end)}});
+      nlohmann::json delta_event = {{"type", "transcript.text.delta"},
+                                    {"delta", delta},
+                                    {"segment_id", std::to_string(segment.id)},
+                                    {"start", formats::rounded_seconds(segment.start)},
+                                    {"end", formats::rounded_seconds(segment.end)}};
+      if (logprobs) delta_event["logprobs"] = formats::logprobs_json(segment.logprobs);
+      out += event(delta_event);
       ++sent;
     }
     if (!out.empty() && !sink.write(out.data(), out.size())) {
@@ -151,10 +154,15 @@ struct EventStream {
     if (!job->result()) return finish(sink, error_event(job_error(*job, file_name)));
     record_success(context, *job);
     const auto& transcription = *job->result();
-    return finish(sink, event({{"type", "transcript.text.done"},
-                               {"text", formats::full_text(transcription)},
-                               {"language", transcription.language},
-                               {"duration", formats::rounded_seconds(transcription.duration)}}));
+    nlohmann::json done_event = {{"type", "transcript.text.done"},
+                                 {"text", formats::full_text(transcription)},
+                                 {"language", transcription.language},
+                                 {"duration", formats::rounded_seconds(transcription.duration)}};
+    if (logprobs) {
+      done_event["logprobs"] =
+          formats::transcription_logprobs(transcription).value_or(nlohmann::json::array());
+    }
+    return finish(sink, event(done_event));
   }
 
   bool finish(DataSink& sink, const std::string& last_event) {
@@ -258,8 +266,8 @@ void respond_with_events(ServiceContext& context, Response& response,
     throw job_error(*job, request.file_name);
   }
 
-  auto stream = std::make_shared<EventStream>(
-      EventStream{context, job, std::move(in_flight), request.file_name, deadline, 0, false});
+  auto stream = std::make_shared<EventStream>(EventStream{
+      context, job, std::move(in_flight), request.file_name, deadline, request.options.logprobs});
   response.status = 200;
   response.set_header("Cache-Control", "no-cache");
   response.set_header("X-Accel-Buffering", "no");  // keep proxies from holding events back
@@ -272,13 +280,22 @@ void respond_with_events(ServiceContext& context, Response& response,
 
 nlohmann::json render_transcription(const TranscriptionRequest& request,
                                     const Transcription& transcription) {
+  // include[]=logprobs: every text token's, in order (an empty transcript has none).
+  const auto with_logprobs = [&](nlohmann::json body) {
+    if (request.options.logprobs) {
+      body["logprobs"] =
+          formats::transcription_logprobs(transcription).value_or(nlohmann::json::array());
+    }
+    return body;
+  };
   switch (request.response_format) {
     case ResponseFormat::kJson:
-      return {{"text", formats::full_text(transcription)}};
+      return with_logprobs({{"text", formats::full_text(transcription)}});
     case ResponseFormat::kVerboseJson:
-      return formats::verbose_json(transcription, {.task = request.options.task,
-                                                   .segments = request.include_segments,
-                                                   .words = request.include_words});
+      return with_logprobs(
+          formats::verbose_json(transcription, {.task = request.options.task,
+                                                .segments = request.include_segments,
+                                                .words = request.include_words}));
     case ResponseFormat::kText:
       return formats::full_text(transcription);
     case ResponseFormat::kSrt:

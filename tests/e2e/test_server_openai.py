@@ -124,6 +124,38 @@ def test_stream_with_openai_client(client, jfk, cli_jfk):
     assert deltas == events[-1].text == cli_jfk["text"]
 
 
+def test_logprobs_match_the_cli(client, amanuensis, tiny_model, jfk):
+    """include[]=logprobs: every text token with its log-probability, in json, verbose_json and
+    the streamed deltas, equal to a `--logprobs` CLI run's."""
+    run = amanuensis_cli.run(amanuensis, ["transcribe", "--model", tiny_model, "--threads", "1",
+                                          "--output-format", "json", "--logprobs", str(jfk)],
+                             timeout=300)
+    assert run.returncode == 0, run.describe()
+    cli = json.loads(run.stdout)["logprobs"]
+    assert len(cli) >= 20 and all(p["logprob"] <= 0 for p in cli)
+    assert "".join(p["token"] for p in cli).strip() == json.loads(run.stdout)["text"].strip()
+    assert all(bytes(p["bytes"]).decode() == p["token"] for p in cli)
+
+    def same(logprobs):
+        got = [(p.token, p.bytes, p.logprob) for p in logprobs]
+        assert [g[:2] for g in got] == [(p["token"], p["bytes"]) for p in cli]
+        assert max(abs(g[2] - p["logprob"]) for g, p in zip(got, cli)) < 1e-3
+
+    same(transcribe(client, jfk, include=["logprobs"]).logprobs)
+    verbose = transcribe(client, jfk, include=["logprobs"], response_format="verbose_json")
+    same([openai.types.audio.transcription.Logprob(**p) for p in verbose.model_extra["logprobs"]])
+    with open(jfk, "rb") as f:
+        events = list(client.audio.transcriptions.create(model="whisper-1", file=f, stream=True,
+                                                         include=["logprobs"]))
+    same([p for e in events if e.type == "transcript.text.delta" for p in e.logprobs])
+    same(events[-1].logprobs)
+    assert transcribe(client, jfk).model_extra.get("logprobs") is None  # only when asked
+    with pytest.raises(openai.BadRequestError, match="include"):
+        transcribe(client, jfk, include=["logprobs"], response_format="text")
+    with pytest.raises(openai.BadRequestError, match="include"):
+        transcribe(client, jfk, include=["everything"])
+
+
 def test_stream_delivers_first_segment_early(server, manifest):
     """The long clip's first segment arrives well before its transcript is complete."""
     clip = by_id(manifest, "lj_longform_dev").path

@@ -92,6 +92,10 @@ TEST(WindowSearchTest, GreedyTakesTheLikeliestTokenUntilTheEnd) {
   const double first = 3.0 - std::log(std::exp(3.0) + std::exp(1.0) + 6 * std::exp(kLow));
   EXPECT_NEAR(result.sum_logprob, first, 1e-4);
   EXPECT_NEAR(result.avg_logprob, result.sum_logprob / 3, 1e-9);
+  // Each token's own log-probability (the end-of-text's is in the sum only).
+  ASSERT_EQ(result.token_logprobs.size(), 2U);
+  EXPECT_NEAR(result.token_logprobs[0], first, 1e-4);
+  EXPECT_NEAR(result.token_logprobs[1], 2.0 - std::log(std::exp(2.0) + 7 * std::exp(kLow)), 1e-4);
 }
 
 TEST(WindowSearchTest, BeamSearchFindsTheSequenceGreedyMisses) {
@@ -108,7 +112,12 @@ TEST(WindowSearchTest, BeamSearchFindsTheSequenceGreedyMisses) {
   auto greedy = WindowSearch::create(model, nullptr, r, {.beam_size = 1}, random);
   EXPECT_EQ(drive(*greedy, first, next).tokens.front(), 1);
   auto beam = WindowSearch::create(model, nullptr, r, {.beam_size = 2}, random);
-  EXPECT_EQ(drive(*beam, first, next).tokens, (std::vector<int>{2}));
+  const auto result = drive(*beam, first, next);
+  EXPECT_EQ(result.tokens, (std::vector<int>{2}));
+  // The kept beam's token carries its own log-probability, not its beam's running score.
+  ASSERT_EQ(result.token_logprobs.size(), 1U);
+  EXPECT_NEAR(result.token_logprobs[0],
+              0.8 - std::log(std::exp(1.0) + std::exp(0.8) + 6 * std::exp(kLow)), 1e-4);
 }
 
 TEST(WindowSearchTest, LengthPenaltyZeroRanksBySumNotAverage) {
