@@ -164,6 +164,9 @@ struct TranscribeOptions {
   /// probability (faster-whisper's detect_language).
   int language_detection_segments = 1;
   float language_detection_threshold = 0.5F;
+  /// ISO-639-1 codes detection may choose from (their probabilities renormalised among them);
+  /// empty: every language the model knows.
+  std::vector<std::string> languages;
   /// Detect the language of every 30-second window (or batched chunk) and decode it in that
   /// language, for speech that switches language (faster-whisper's `multilingual`). A window
   /// whose likeliest language is not above `language_detection_threshold` keeps the language it

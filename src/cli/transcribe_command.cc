@@ -38,6 +38,10 @@ struct TranscribeArguments {
 void add_decoding_options(CLI::App& command, TranscribeOptions& o) {
   command.add_option("--language", o.language,
                      "Spoken language (ISO-639-1); default: detect (English on .en models)");
+  command
+      .add_option("--languages", o.languages,
+                  "Languages detection may choose from, e.g. de,es (default: all the model knows)")
+      ->delimiter(',');
   command.add_flag("--logprobs", o.logprobs,
                    "JSON output: every text token with its log-probability (\"logprobs\", as "
                    "OpenAI's include[]=logprobs)");

@@ -64,7 +64,7 @@ void detect_batched_language(model::DecodeBatcher& decoder, const model::Tokeniz
   }
   auto detected =
       detect_language(decoder, tokenizer, joined, 0, options.language_detection_segments,
-                      options.language_detection_threshold, stop);
+                      options.language_detection_threshold, stop, options.languages);
   result.all_language_probs = std::move(detected.all_language_probs);
   result.language = detected.language;
   result.language_probability = detected.probability;

@@ -88,6 +88,14 @@ void validate(const TranscribeOptions& o, bool multilingual) {
         "prefix cannot be used with batch_size > 0 (the batched pipeline decodes every chunk on "
         "its own; faster-whisper's has no prefix either)");
   }
+  if (!o.languages.empty() && !o.language.empty() &&
+      std::find(o.languages.begin(), o.languages.end(), o.language) == o.languages.end()) {
+    fail("language '" + o.language + "' is not among languages");
+  }
+  if (!multilingual && std::any_of(o.languages.begin(), o.languages.end(),
+                                   [](const std::string& l) { return l != "en"; })) {
+    fail("this model is English-only; languages can only be en");
+  }
   if (o.multilingual && !multilingual)
     fail("this model is English-only; multilingual needs a multilingual model");
   if (o.language_detection_segments < 1) fail("language_detection_segments must be at least 1");
@@ -127,23 +135,40 @@ std::vector<std::pair<std::string, float>> detect_language(model::DecodeBatcher&
                          stop);
 }
 
+std::vector<int> language_ids(const model::WhisperWeights& weights,
+                              const model::Tokenizer& tokenizer,
+                              std::span<const std::string> allowed) {
+  const auto& lang_ids = weights.config.lang_ids;
+  if (lang_ids.empty()) throw Error("the model's config.json lists no languages (lang_ids)");
+  if (allowed.empty()) return lang_ids;
+  std::vector<int> ids;
+  for (const auto& code : allowed) {
+    const auto id = tokenizer.language_token(code);
+    if (!id || std::find(lang_ids.begin(), lang_ids.end(), *id) == lang_ids.end()) {
+      throw Error("languages: '" + code + "' is not a language this model knows");
+    }
+    if (std::find(ids.begin(), ids.end(), *id) == ids.end()) ids.push_back(*id);
+  }
+  return ids;
+}
+
 std::vector<std::pair<std::string, float>> detect_language(
     model::DecodeBatcher& decoder, const model::Tokenizer& tokenizer,
-    const std::shared_ptr<const model::CrossAttentionCache>& cross, const std::stop_token& stop) {
+    const std::shared_ptr<const model::CrossAttentionCache>& cross, const std::stop_token& stop,
+    std::span<const std::string> allowed) {
   const auto& model = decoder.model();
-  const auto& lang_ids = model.weights().config.lang_ids;
-  if (lang_ids.empty()) throw Error("the model's config.json lists no languages (lang_ids)");
+  const auto ids = language_ids(model.weights(), tokenizer, allowed);
   auto state = model.start_decoding(cross);
   const int start[] = {tokenizer.special().start_of_transcript};
   const int at[] = {0};
   const auto logits = model::DecodeBatcher::Session(decoder, stop).decode(state, start, at);
   float max_logit = -INFINITY;
-  for (const int id : lang_ids) max_logit = std::max(max_logit, logits[id]);
+  for (const int id : ids) max_logit = std::max(max_logit, logits[id]);
   double total = 0.0;
-  for (const int id : lang_ids) total += std::exp(static_cast<double>(logits[id] - max_logit));
+  for (const int id : ids) total += std::exp(static_cast<double>(logits[id] - max_logit));
   std::vector<std::pair<std::string, float>> probabilities;
-  probabilities.reserve(lang_ids.size());
-  for (const int id : lang_ids) {
+  probabilities.reserve(ids.size());
+  for (const int id : ids) {
     probabilities.emplace_back(
         tokenizer.language_code(id),
         static_cast<float>(std::exp(static_cast<double>(logits[id] - max_logit)) / total));
@@ -155,7 +180,8 @@ std::vector<std::pair<std::string, float>> detect_language(
 
 LanguageDetection detect_language(model::DecodeBatcher& decoder, const model::Tokenizer& tokenizer,
                                   const features::LogMel& mel, int first, int segments,
-                                  float threshold, const std::stop_token& stop) {
+                                  float threshold, const std::stop_token& stop,
+                                  std::span<const std::string> allowed) {
   const auto& model = decoder.model();
   const int window_frames = model.window_frames();
   const int end = std::min(mel.n_frames, first + segments * window_frames);
@@ -164,7 +190,8 @@ LanguageDetection detect_language(model::DecodeBatcher& decoder, const model::To
   std::vector<std::pair<std::string, std::vector<float>>> votes;
   for (int start = first; start < end || start == first; start += window_frames) {
     auto encoded = model.encode(features::window(mel, start, window_frames, window_frames));
-    d.all_language_probs = detect_language(decoder, tokenizer, encoded, stop);
+    d.all_language_probs =
+        detect_language(decoder, tokenizer, model.cross_attention_cache(encoded), stop, allowed);
     if (start == first) d.first_encoder_output = std::move(encoded);
     const auto& [language, probability] = d.all_language_probs.front();
     if (probability > threshold) {

@@ -43,10 +43,12 @@ std::vector<std::pair<std::string, float>> detect_language(model::DecodeBatcher&
                                                            const model::Tokenizer& tokenizer,
                                                            std::span<const float> encoder_output,
                                                            const std::stop_token& stop);
-// The same on a window's cross-attention cache (made from its encoder output).
+// The same on a window's cross-attention cache (made from its encoder output), choosing among
+// `allowed` languages only (ISO codes; empty: all the model knows).
 std::vector<std::pair<std::string, float>> detect_language(
     model::DecodeBatcher& decoder, const model::Tokenizer& tokenizer,
-    const std::shared_ptr<const model::CrossAttentionCache>& cross, const std::stop_token& stop);
+    const std::shared_ptr<const model::CrossAttentionCache>& cross, const std::stop_token& stop,
+    std::span<const std::string> allowed = {});
 
 // faster-whisper's detect_language over up to `segments` windows of `mel` from frame `first`:
 // stops at the first window whose likeliest language is above `threshold`, else a majority vote.
@@ -58,7 +60,8 @@ struct LanguageDetection {
 };
 LanguageDetection detect_language(model::DecodeBatcher& decoder, const model::Tokenizer& tokenizer,
                                   const features::LogMel& mel, int first, int segments,
-                                  float threshold, const std::stop_token& stop);
+                                  float threshold, const std::stop_token& stop,
+                                  std::span<const std::string> allowed = {});
 
 struct DecodePlan {
   bool without_timestamps = false;

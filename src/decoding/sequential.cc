@@ -284,7 +284,7 @@ void transcribe_sequential(model::DecodeBatcher& decoder, const model::Tokenizer
     const int first = std::min(clips.front().first, std::max(0, content_frames - 1));
     auto detected =
         detect_language(decoder, tokenizer, mel, first, options.language_detection_segments,
-                        options.language_detection_threshold, stop);
+                        options.language_detection_threshold, stop, options.languages);
     encoder_output = std::move(detected.first_encoder_output);
     result.all_language_probs = std::move(detected.all_language_probs);
     language = detected.language;

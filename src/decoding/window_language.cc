@@ -10,7 +10,7 @@ const DecodePlan& WindowLanguage::plan_for(
     model::DecodeBatcher& decoder, const std::shared_ptr<const model::CrossAttentionCache>& cross,
     const DecodePlan& current, const std::stop_token& stop) {
   if (!o_.multilingual) return current;
-  const auto probabilities = detect_language(decoder, tokenizer_, cross, stop);
+  const auto probabilities = detect_language(decoder, tokenizer_, cross, stop, o_.languages);
   const auto& [language, probability] = probabilities.front();
   if (language == current.language || !(probability > o_.language_detection_threshold)) {
     return current;

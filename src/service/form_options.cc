@@ -41,12 +41,13 @@ ResponseFormat parse_response_format(std::string_view raw) {
 
 // Fields OpenAI clients may send that mean nothing to Whisper; accepted and ignored.
 const std::set<std::string, std::less<>> kIgnoredFields = {
-    "user", "known_speaker_names[]", "known_speaker_references[]", "keywords", "languages[]"};
+    "user", "known_speaker_names[]", "known_speaker_references[]", "keywords"};
 
 // Fields that may repeat: each occurrence adds to a list.
 bool is_repeatable(std::string_view name) {
   return name == "timestamp_granularities[]" || name == "timestamp_granularities" ||
-         name == "include[]" || name == "include" || kIgnoredFields.contains(name);
+         name == "include[]" || name == "include" || name == "languages[]" || name == "languages" ||
+         kIgnoredFields.contains(name);
 }
 
 class FormReader {
@@ -87,6 +88,17 @@ class FormReader {
       read_granularities(value);
     } else if (name == "stream") {
       request_.stream = parse_bool(name, value);
+    } else if (name == "languages[]" || name == "languages") {
+      // Detection chooses among these (a comma list or the field repeated).
+      for (const auto item : split_list(value)) {
+        const auto code = lower(trim(item));
+        if (formats::language_name(code).empty()) {
+          throw bad_request("unknown language " + shown(code) +
+                                " in languages[]: expected ISO-639-1 codes such as 'en' or 'de'",
+                            std::string(name));
+        }
+        o_.languages.push_back(code);
+      }
     } else if (name == "include[]" || name == "include") {
       // OpenAI's include[]: "logprobs" is the one item it defines.
       if (trim(value) != "logprobs") bad_value(name, value, "logprobs");
@@ -130,6 +142,16 @@ class FormReader {
       }
     }
     o_.task = task_;
+    if (!o_.languages.empty() && !o_.language.empty() &&
+        std::find(o_.languages.begin(), o_.languages.end(), o_.language) == o_.languages.end()) {
+      throw bad_request("language '" + o_.language + "' is not among languages[]", "language");
+    }
+    if (!context_.multilingual && std::any_of(o_.languages.begin(), o_.languages.end(),
+                                              [](const auto& l) { return l != "en"; })) {
+      throw bad_request(
+          "model '" + context_.model_name + "' is English-only; languages[] can only be en",
+          "languages[]");
+    }
     if (o_.multilingual && !context_.multilingual) {
       throw bad_request("model '" + context_.model_name +
                             "' is English-only; multilingual needs a multilingual model",

@@ -123,6 +123,14 @@ def test_language_detection_over_several_windows(amanuensis, model_dirs, non_eng
                       extra=("--beam-size", "1", "--multilingual",
                              "--language-detection-threshold", "1.0"))
     assert {s["language"] for s in results[0]["segments"]} == {"de"}, results[0]["segments"]
+    # --languages: detection chooses among these only, probabilities renormalised among them.
+    results, _ = ours(amanuensis, model_dirs["base"], [path], None,
+                      extra=("--beam-size", "1", "--max-new-tokens", "8", "--languages", "es,ja"))
+    assert results[0]["language"] in ("es", "ja")
+    assert 0.5 < results[0]["language_probability"] <= 1.0
+    cli = amanuensis_cli.run(amanuensis, amanuensis_cli.transcribe_args(
+        model_dirs["base"], [path], "json", None, 2, extra=("--languages", "xx")))
+    assert cli.returncode != 0 and "languages: 'xx'" in cli.stderr
 
 
 def test_word_timestamps_match_faster_whisper(amanuensis, model_dirs, dev_clips, cache_dir):

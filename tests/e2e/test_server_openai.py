@@ -327,6 +327,15 @@ def test_multilingual_segments_carry_their_language(amanuensis, model_dirs, mani
                 model="whisper-1", file=f, response_format="verbose_json",
                 extra_body={"beam_size": 1})
         assert all("language" not in (s.model_extra or {}) for s in plain.segments)
+        # languages[]: detection chooses among these only (German is not one of them).
+        with open(path, "rb") as f:
+            limited = client.audio.transcriptions.create(
+                model="whisper-1", file=f, response_format="verbose_json",
+                extra_body={"beam_size": 1, "languages": ["en", "es"]})
+        assert limited.language == "english", limited.language
+        with open(path, "rb") as f, pytest.raises(openai.BadRequestError, match="languages"):
+            client.audio.transcriptions.create(model="whisper-1", file=f,
+                                               extra_body={"languages": ["en", "klingon"]})
     with ServerProcess(amanuensis, model_dirs["tiny.en"], "--workers", "1") as server:
         client = openai.OpenAI(base_url=server.url + "/v1", api_key="x", max_retries=0)
         with open(path, "rb") as f, pytest.raises(openai.BadRequestError, match="English-only"):
