@@ -245,7 +245,10 @@ void SequentialRun::run(std::vector<float> encoder_output) {
           model.encode(features::window(mel_, window.seek, size, model.window_frames()));
     }
     const auto cross = model.cross_attention_cache(encoder_output);
+    const DecodePlan* previous_plan = plan_;
     plan_ = &languages_.plan_for(decoder_, cross, *plan_, stop_);
+    // Text in another language is a poor prompt: the model tends to copy or translate it.
+    if (plan_->language != previous_plan->language) prompt_reset_since_ = all_tokens_.size();
     const std::span<const int> previous(
         all_tokens_.begin() + static_cast<std::ptrdiff_t>(prompt_reset_since_), all_tokens_.end());
     const auto request = plan_->request(previous, window.seek == 0, o_.max_new_tokens);
