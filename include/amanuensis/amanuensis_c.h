@@ -140,6 +140,7 @@ typedef struct amanuensis_segment {
   float no_speech_prob;
   const amanuensis_word* words; /* with word_timestamps */
   size_t n_words;
+  const char* language; /* with multilingual: the language it was decoded in; else "" */
 } amanuensis_segment;
 
 /* Voice activity detection settings: faster-whisper's VadOptions, same names and defaults. */
@@ -198,6 +199,13 @@ struct amanuensis_transcribe_params {
   const struct amanuensis_vad_params* vad_parameters; /* NULL: the mode's defaults */
   const char* vad_model;                              /* NULL: built in */
   int batch_size; /* 0: sequential; N: faster-whisper's BatchedInferencePipeline */
+  const int* initial_prompt_tokens; /* token ids in place of initial_prompt; NULL: none */
+  size_t n_initial_prompt_tokens;
+  int language_detection_segments;    /* 1: windows detection may look at */
+  float language_detection_threshold; /* 0.5 */
+  bool multilingual;                  /* each window in its own language (segment.language) */
+  const char* const* languages;       /* ISO codes detection may choose from; NULL: all */
+  size_t n_languages;
 
   amanuensis_segment_callback on_segment;
   void* on_segment_user_data;

@@ -84,7 +84,8 @@ amanuensis_segment c_segment(const amanuensis::Segment& s, std::vector<amanuensi
           .compression_ratio = s.compression_ratio,
           .no_speech_prob = s.no_speech_prob,
           .words = words.data(),
-          .n_words = words.size()};
+          .n_words = words.size(),
+          .language = s.language.c_str()};
 }
 
 std::unique_ptr<amanuensis_result> c_result(amanuensis::Transcription transcription) {

@@ -80,6 +80,9 @@ amanuensis_transcribe_params default_transcribe_params() {
   p.no_repeat_ngram_size = d.no_repeat_ngram_size;
   p.vad_filter = -1;
   p.batch_size = d.batch_size;
+  p.language_detection_segments = d.language_detection_segments;
+  p.language_detection_threshold = d.language_detection_threshold;
+  p.multilingual = d.multilingual;
   return p;
 }
 
@@ -135,6 +138,16 @@ TranscribeOptions transcribe_options(const amanuensis_transcribe_params& p) {
   }
   o.vad_model = text_or(p.vad_model, "");
   o.batch_size = p.batch_size;
+  o.initial_prompt_tokens =
+      array_of(p.initial_prompt_tokens, p.n_initial_prompt_tokens, "initial_prompt_tokens");
+  o.language_detection_segments = p.language_detection_segments;
+  o.language_detection_threshold = p.language_detection_threshold;
+  o.multilingual = p.multilingual;
+  if (p.languages == nullptr && p.n_languages > 0) throw Error("languages is NULL");
+  for (std::size_t i = 0; i < p.n_languages; ++i) {
+    if (p.languages[i] == nullptr) throw Error("languages holds a NULL");
+    o.languages.emplace_back(p.languages[i]);
+  }
   return o;
 }
 

@@ -81,6 +81,8 @@ static void check_transcript(const amanuensis_model* model, const char* wav) {
   struct amanuensis_transcribe_params params = amanuensis_transcribe_default_params();
   CHECK(params.beam_size == 5 && params.best_of == 5 && params.vad_filter == -1);
   CHECK(isnan(params.hallucination_silence_threshold) && params.log_prob_threshold == -1.0F);
+  CHECK(params.language_detection_segments == 1 && params.language_detection_threshold == 0.5F);
+  CHECK(!params.multilingual && params.languages == NULL && params.initial_prompt_tokens == NULL);
   params.language = "en";
   params.word_timestamps = true;
   params.on_segment = on_segment;
@@ -100,6 +102,7 @@ static void check_transcript(const amanuensis_model* model, const char* wav) {
   for (size_t i = 0; i < amanuensis_result_n_segments(result); ++i) {
     const amanuensis_segment* segment = amanuensis_result_segment(result, i);
     CHECK(segment->n_tokens > 0 && segment->tokens != NULL);
+    CHECK(segment->language != NULL && segment->language[0] == '\0'); /* not multilingual */
     for (size_t w = 0; w < segment->n_words; ++w) {
       CHECK(segment->words[w].start >= previous_end - 1e-6);
       CHECK(segment->words[w].end >= segment->words[w].start);
@@ -157,6 +160,20 @@ static void check_bad_input(const amanuensis_model* model) {
   CHECK(amanuensis_transcribe(model, silence, 16000, &params, &result) ==
         AMANUENSIS_ERROR_INVALID_ARGUMENT);
   CHECK(strstr(amanuensis_last_error(), "vad_filter") != NULL);
+  params = amanuensis_transcribe_default_params();
+  params.multilingual = true; /* tiny.en is English-only */
+  CHECK(amanuensis_transcribe(model, silence, 16000, &params, &result) ==
+        AMANUENSIS_ERROR_INVALID_ARGUMENT);
+  CHECK(strstr(amanuensis_last_error(), "multilingual") != NULL);
+  params = amanuensis_transcribe_default_params();
+  params.language_detection_segments = 0;
+  CHECK(amanuensis_transcribe(model, silence, 16000, &params, &result) ==
+        AMANUENSIS_ERROR_INVALID_ARGUMENT);
+  CHECK(strstr(amanuensis_last_error(), "language_detection_segments") != NULL);
+  params = amanuensis_transcribe_default_params();
+  params.n_languages = 1; /* with a NULL list */
+  CHECK(amanuensis_transcribe(model, silence, 16000, &params, &result) ==
+        AMANUENSIS_ERROR_INVALID_ARGUMENT);
   struct amanuensis_vad_params vad = amanuensis_vad_default_params();
   CHECK(vad.threshold == 0.5F && vad.min_silence_duration_ms == 2000 && isnan(vad.neg_threshold));
   vad.threshold = 2.0F;
