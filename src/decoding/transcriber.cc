@@ -35,8 +35,24 @@ VadOptions vad_options(const TranscribeOptions& o) {
 // in, the segment then from its words; without words, the segment's own bounds.
 void restore_times(Segment& segment, const vad::SpeechTimestampMap& map) {
   if (segment.words.empty()) {
-    segment.start = map.original_time(segment.start);
-    segment.end = map.original_time(segment.end, std::nullopt, /*is_end=*/true);
+    // A window starts exactly where a run of speech does (clips_between_long_gaps), and its
+    // times come in 10 and 20 ms steps: a start a step before that boundary, or an end a step
+    // after the run's end, belongs to the run, not to the speech across the removed silence.
+    // And no window holds speech from both sides of a long gap: an end past one (Whisper's last
+    // timestamp may lie in the window's padding) is the end of the start's run.
+    constexpr double kStep = 0.05;
+    const int start_span = map.chunk_index(segment.start + kStep);
+    int end_span = std::max(start_span, map.chunk_index(segment.end - kStep, true));
+    double end = segment.end;
+    for (int span = start_span; span < end_span; ++span) {
+      if (map.silence_before(span + 1) - map.silence_before(span) >= kLongGapSeconds) {
+        end_span = span;
+        end = std::min(end, map.chunk_end(span));
+        break;
+      }
+    }
+    segment.start = map.original_time(segment.start, start_span);
+    segment.end = map.original_time(end, end_span, true);
     return;
   }
   for (auto& word : segment.words) {

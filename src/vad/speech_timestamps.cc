@@ -218,4 +218,14 @@ double SpeechTimestampMap::original_time(double time, std::optional<int> chunk_i
   return round_centiseconds(total_silence_before_[static_cast<std::size_t>(index)] + time);
 }
 
+double SpeechTimestampMap::silence_before(int chunk_index) const {
+  if (chunk_index < 0 || chunk_index >= std::ssize(total_silence_before_)) return 0.0;
+  return total_silence_before_[static_cast<std::size_t>(chunk_index)];
+}
+
+double SpeechTimestampMap::chunk_end(int chunk_index) const {
+  if (chunk_index < 0 || chunk_index >= std::ssize(chunk_end_sample_)) return 0.0;
+  return static_cast<double>(chunk_end_sample_[static_cast<std::size_t>(chunk_index)]) / kRate;
+}
+
 }  // namespace amanuensis::vad

@@ -58,6 +58,11 @@ class SpeechTimestampMap {
   [[nodiscard]] double original_time(double time, std::optional<int> chunk_index = std::nullopt,
                                      bool is_end = false) const;
 
+  // Seconds of silence removed before span `chunk_index`, and where that span ends in the
+  // concatenated speech.
+  [[nodiscard]] double silence_before(int chunk_index) const;
+  [[nodiscard]] double chunk_end(int chunk_index) const;
+
  private:
   std::vector<std::int64_t> chunk_end_sample_;
   std::vector<double> total_silence_before_;

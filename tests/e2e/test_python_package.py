@@ -276,6 +276,22 @@ def test_multilingual_decodes_each_window_in_its_language(models, code_switched,
     assert [s.language for s in plain] == [None]
 
 
+def test_vad_filter_times_each_segment_within_its_speech(models, code_switched, amanuensis_pkg):
+    """Speech runs apart by long silences are windows of their own, whose times come in 10 and
+    20 ms steps: a segment starting at a run's first frame, or ending in the window's padding
+    past the run, is still timed inside that run's speech, not across the removed silence."""
+    from amanuensis.vad import VadOptions, get_speech_timestamps
+
+    ours, _ = models
+    spans = [(s["start"] / 16000, s["end"] / 16000)
+             for s in get_speech_timestamps(code_switched, VadOptions())]
+    segments, _ = ours.transcribe(code_switched, multilingual=True, vad_filter=True, beam_size=1)
+    segments = list(segments)
+    assert len(segments) >= len(CODE_SWITCHED)
+    for s in segments:
+        assert any(a - 0.1 <= s.start and s.end <= b + 0.1 for a, b in spans), (s, spans)
+
+
 def test_multilingual_on_an_english_only_model_is_off(tiny, jfk, caplog):
     with caplog.at_level("WARNING", logger="amanuensis"):
         segments, info = tiny.transcribe(str(jfk), multilingual=True, beam_size=1)
