@@ -152,16 +152,14 @@ StereoWaveform split_channels(const Waveform& interleaved) {
   return stereo;
 }
 
-}  // namespace
-
-StereoWaveform decode_audio_file_stereo(const std::filesystem::path& path) {
+Waveform decode_file(const std::filesystem::path& path, int channels) {
   silence_ffmpeg_logs();
   const std::string source = '"' + path.string() + '"';
   const FileIo io = open_file_io(path, source);
-  return split_channels(decode(*io, path.string(), source, audio::kMaxDurationSeconds, 2));
+  return decode(*io, path.string(), source, audio::kMaxDurationSeconds, channels);
 }
 
-StereoWaveform decode_audio_bytes_stereo(std::span<const std::uint8_t> bytes) {
+Waveform decode_memory(std::span<const std::uint8_t> bytes, double max_seconds, int channels) {
   silence_ffmpeg_logs();
   const std::string source = "<memory buffer>";
   if (bytes.empty()) {
@@ -169,15 +167,20 @@ StereoWaveform decode_audio_bytes_stereo(std::span<const std::uint8_t> bytes) {
   }
   MemoryReader reader{.bytes = bytes};
   const MemoryIo io = open_memory_io(reader, source);
-  return split_channels(decode(*io, "", source, audio::kMaxDurationSeconds, 2));
+  return decode(*io, "", source, max_seconds, channels);
 }
 
-Waveform decode_audio_file(const std::filesystem::path& path) {
-  silence_ffmpeg_logs();
-  const std::string source = '"' + path.string() + '"';
-  const FileIo io = open_file_io(path, source);
-  return decode(*io, path.string(), source, audio::kMaxDurationSeconds);
+}  // namespace
+
+StereoWaveform decode_audio_file_stereo(const std::filesystem::path& path) {
+  return split_channels(decode_file(path, 2));
 }
+
+StereoWaveform decode_audio_bytes_stereo(std::span<const std::uint8_t> bytes) {
+  return split_channels(decode_memory(bytes, audio::kMaxDurationSeconds, 2));
+}
+
+Waveform decode_audio_file(const std::filesystem::path& path) { return decode_file(path, 1); }
 
 Waveform decode_audio_bytes(std::span<const std::uint8_t> bytes) {
   return audio::decode_audio_bytes(bytes, audio::kMaxDurationSeconds);
@@ -185,14 +188,7 @@ Waveform decode_audio_bytes(std::span<const std::uint8_t> bytes) {
 
 Waveform audio::decode_audio_bytes(std::span<const std::uint8_t> bytes,
                                    double max_duration_seconds) {
-  silence_ffmpeg_logs();
-  const std::string source = "<memory buffer>";
-  if (bytes.empty()) {
-    fail(source, "input is empty (0 bytes)");
-  }
-  MemoryReader reader{.bytes = bytes};
-  const MemoryIo io = open_memory_io(reader, source);
-  return decode(*io, "", source, max_duration_seconds);
+  return decode_memory(bytes, max_duration_seconds, 1);
 }
 
 }  // namespace amanuensis
