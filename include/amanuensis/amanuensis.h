@@ -447,7 +447,7 @@ class Model {
   /// language_probability and all_language_probs; English-only models give "en" at 1.
   [[nodiscard]] Transcription detect_language(std::span<const float> features, int n_frames,
                                               int segments = 1, float threshold = 0.5F,
-                                              std::stop_token stop = {}) const;
+                                              const std::stop_token& stop = {}) const;
 
   struct Impl;
 

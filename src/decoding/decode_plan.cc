@@ -193,7 +193,8 @@ LanguageDetection detect_language(model::DecodeBatcher& decoder, const model::To
     d.all_language_probs =
         detect_language(decoder, tokenizer, model.cross_attention_cache(encoded), stop, allowed);
     if (start == first) d.first_encoder_output = std::move(encoded);
-    const auto& [language, probability] = d.all_language_probs.front();
+    const std::string& language = d.all_language_probs.front().first;
+    const float probability = d.all_language_probs.front().second;
     if (probability > threshold) {
       d.language = language;
       d.probability = probability;

@@ -137,7 +137,7 @@ Transcription Model::transcribe(std::span<const float> audio, const TranscribeOp
 }
 
 Transcription Model::detect_language(std::span<const float> features, int n_frames, int segments,
-                                     float threshold, std::stop_token stop) const {
+                                     float threshold, const std::stop_token& stop) const {
   const auto& weights = impl_->model.weights();
   if (n_frames <= 0 || features.size() != static_cast<std::size_t>(weights.n_mels) * n_frames) {
     throw Error("detect_language: features must be [" + std::to_string(weights.n_mels) +

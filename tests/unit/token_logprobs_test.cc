@@ -15,11 +15,11 @@ namespace {
 model::Tokenizer tiny_vocabulary() {
   // Ids 0..3 text ("Ġ" is a space, "Ã" and "©" are the two bytes of "é"), then Whisper's specials
   // (13 is the first timestamp).
-  return model::Tokenizer({"Hello", "Ġworld", "Ã", "©", "<|endoftext|>", "<|startoftranscript|>",
-                           "<|en|>", "<|translate|>", "<|transcribe|>", "<|startoflm|>",
-                           "<|startofprev|>", "<|nocaptions|>", "<|notimestamps|>", "<|0.00|>",
-                           "<|0.02|>", "<|0.04|>"},
-                          "test vocabulary");
+  return model::Tokenizer(
+      {"Hello", "Ġworld", "Ã", "©", "<|endoftext|>", "<|startoftranscript|>", "<|en|>",
+       "<|translate|>", "<|transcribe|>", "<|startoflm|>", "<|startofprev|>", "<|nocaptions|>",
+       "<|notimestamps|>", "<|0.00|>", "<|0.02|>", "<|0.04|>"},
+      "test vocabulary");
 }
 
 TEST(TokenLogprobs, EachSegmentTakesItsOwnTextTokens) {
