@@ -230,6 +230,8 @@ def test_language_detection_over_several_windows(models, three_windows, segments
                                                                                    **options)
     assert a[0] == f[0] == expected and a[1] == pytest.approx(f[1], abs=1e-3)
     assert [c for c, _ in a[2][:3]] == [c for c, _ in f[2][:3]]
+    if expected != "es":
+        return  # transcribe() detects by the same code; once is enough (the majority case)
     (_, a_info), (_, f_info) = both(models, three_windows, beam_size=1, max_new_tokens=8, **options)
     assert a_info.language == f_info.language == expected
     assert a_info.language_probability == pytest.approx(f_info.language_probability, abs=1e-3)
