@@ -127,14 +127,6 @@ void validate(const TranscribeOptions& o, bool multilingual) {
   }
 }
 
-std::vector<std::pair<std::string, float>> detect_language(model::DecodeBatcher& decoder,
-                                                           const model::Tokenizer& tokenizer,
-                                                           std::span<const float> encoder_output,
-                                                           const std::stop_token& stop) {
-  return detect_language(decoder, tokenizer, decoder.model().cross_attention_cache(encoder_output),
-                         stop);
-}
-
 std::vector<int> language_ids(const model::WhisperWeights& weights,
                               const model::Tokenizer& tokenizer,
                               std::span<const std::string> allowed) {

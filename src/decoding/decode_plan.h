@@ -38,13 +38,9 @@ std::vector<int> suppressed_tokens(const model::WhisperWeights& weights,
 // True for the multilingual vocabularies (51865 tokens and more).
 bool is_multilingual(const model::WhisperWeights& weights);
 
-// Probability of each language on one window's encoder output, likeliest first.
-std::vector<std::pair<std::string, float>> detect_language(model::DecodeBatcher& decoder,
-                                                           const model::Tokenizer& tokenizer,
-                                                           std::span<const float> encoder_output,
-                                                           const std::stop_token& stop);
-// The same on a window's cross-attention cache (made from its encoder output), choosing among
-// `allowed` languages only (ISO codes; empty: all the model knows).
+// Probability of each language on one window's cross-attention cache (made from its encoder
+// output), likeliest first, choosing among `allowed` languages only (ISO codes; empty: all the
+// model knows).
 std::vector<std::pair<std::string, float>> detect_language(
     model::DecodeBatcher& decoder, const model::Tokenizer& tokenizer,
     const std::shared_ptr<const model::CrossAttentionCache>& cross, const std::stop_token& stop,

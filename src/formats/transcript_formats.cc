@@ -124,15 +124,18 @@ std::optional<nlohmann::json> transcription_logprobs(const Transcription& t) {
 
 nlohmann::json transcription_json(const Transcription& t) {
   nlohmann::json segments = nlohmann::json::array();
-  for (const auto& s : t.segments) segments.push_back(segment_json(s));
-  nlohmann::json json = {{"language", t.language},
-                         {"language_probability", t.language_probability},
-                         {"duration", rounded_seconds(t.duration)},
-                         {"duration_after_vad", rounded_seconds(t.duration_after_vad)},
-                         {"text", full_text(t)},
-                         {"segments", segments}};
-  if (auto logprobs = transcription_logprobs(t)) json["logprobs"] = std::move(*logprobs);
-  return json;
+  for (const auto& s : t.segments) {
+    auto segment = segment_json(s);
+    // Kept per segment, so that a job's result renders them as a direct request would.
+    if (!s.logprobs.empty()) segment["logprobs"] = logprobs_json(s.logprobs);
+    segments.push_back(std::move(segment));
+  }
+  return {{"language", t.language},
+          {"language_probability", t.language_probability},
+          {"duration", rounded_seconds(t.duration)},
+          {"duration_after_vad", rounded_seconds(t.duration_after_vad)},
+          {"text", full_text(t)},
+          {"segments", segments}};
 }
 
 Transcription transcription_from_json(const nlohmann::json& json) {
@@ -154,6 +157,12 @@ Transcription transcription_from_json(const nlohmann::json& json) {
     segment.compression_ratio = s.at("compression_ratio").get<float>();
     segment.no_speech_prob = s.at("no_speech_prob").get<float>();
     segment.language = s.value("language", "");
+    for (const auto& l : s.value("logprobs", nlohmann::json::array())) {
+      const auto bytes = l.at("bytes").get<std::vector<int>>();
+      segment.logprobs.push_back({l.at("token").get<std::string>(),
+                                  std::string(bytes.begin(), bytes.end()),
+                                  l.at("logprob").get<float>()});
+    }
     for (const auto& w : s.value("words", nlohmann::json::array())) {
       segment.words.push_back({w.at("start").get<double>(), w.at("end").get<double>(),
                                w.at("word").get<std::string>(), w.at("probability").get<float>()});

@@ -73,7 +73,15 @@ TEST(FormatsTest, JsonIsOneLineThatReadsBack) {
   EXPECT_EQ(json["segments"][0]["words"].size(), 2U);
   EXPECT_FALSE(json["segments"][1].contains("words"));
 
-  const auto back = transcription_from_json(transcription_json(sample()));
+  auto with_logprobs = sample();
+  with_logprobs.segments[0].logprobs = {{" Hello", " Hello", -0.25F},
+                                        {"\xEF\xBF\xBD", "\xC3", -1.5F}};
+  const auto back = transcription_from_json(transcription_json(with_logprobs));
+  // A batch job's result keeps each segment's token logprobs, raw bytes included.
+  ASSERT_EQ(back.segments[0].logprobs.size(), 2U);
+  EXPECT_EQ(back.segments[0].logprobs[1].bytes, "\xC3");
+  EXPECT_FLOAT_EQ(back.segments[0].logprobs[1].logprob, -1.5F);
+  EXPECT_TRUE(back.segments[1].logprobs.empty());
   EXPECT_EQ(back.segments.size(), 2U);
   EXPECT_EQ(back.segments[0].words[1].word, " there.");
   EXPECT_DOUBLE_EQ(back.duration_after_vad, 3000.25);
