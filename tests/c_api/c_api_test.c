@@ -147,41 +147,41 @@ static void check_abort(const amanuensis_model* model, const char* wav) {
   amanuensis_samples_free(samples);
 }
 
+/* A transcription with these params is refused as an invalid argument, naming `field`. */
+static void expect_invalid(const amanuensis_model* model,
+                           const struct amanuensis_transcribe_params* params, const char* field) {
+  const float silence[16000] = {0};
+  amanuensis_result* result = NULL;
+  CHECK(amanuensis_transcribe(model, silence, 16000, params, &result) ==
+        AMANUENSIS_ERROR_INVALID_ARGUMENT);
+  CHECK(result == NULL);
+  CHECK(strstr(amanuensis_last_error(), field) != NULL);
+}
+
 static void check_bad_input(const amanuensis_model* model) {
   struct amanuensis_transcribe_params params = amanuensis_transcribe_default_params();
   amanuensis_result* result = NULL;
   const float silence[16000] = {0};
   params.beam_size = 0;
-  CHECK(amanuensis_transcribe(model, silence, 16000, &params, &result) ==
-        AMANUENSIS_ERROR_INVALID_ARGUMENT);
-  CHECK(strstr(amanuensis_last_error(), "beam_size") != NULL);
+  expect_invalid(model, &params, "beam_size");
   params = amanuensis_transcribe_default_params();
   params.vad_filter = 7;
-  CHECK(amanuensis_transcribe(model, silence, 16000, &params, &result) ==
-        AMANUENSIS_ERROR_INVALID_ARGUMENT);
-  CHECK(strstr(amanuensis_last_error(), "vad_filter") != NULL);
+  expect_invalid(model, &params, "vad_filter");
   params = amanuensis_transcribe_default_params();
   params.multilingual = true; /* tiny.en is English-only */
-  CHECK(amanuensis_transcribe(model, silence, 16000, &params, &result) ==
-        AMANUENSIS_ERROR_INVALID_ARGUMENT);
-  CHECK(strstr(amanuensis_last_error(), "multilingual") != NULL);
+  expect_invalid(model, &params, "multilingual");
   params = amanuensis_transcribe_default_params();
   params.language_detection_segments = 0;
-  CHECK(amanuensis_transcribe(model, silence, 16000, &params, &result) ==
-        AMANUENSIS_ERROR_INVALID_ARGUMENT);
-  CHECK(strstr(amanuensis_last_error(), "language_detection_segments") != NULL);
+  expect_invalid(model, &params, "language_detection_segments");
   params = amanuensis_transcribe_default_params();
   params.n_languages = 1; /* with a NULL list */
-  CHECK(amanuensis_transcribe(model, silence, 16000, &params, &result) ==
-        AMANUENSIS_ERROR_INVALID_ARGUMENT);
+  expect_invalid(model, &params, "languages");
   struct amanuensis_vad_params vad = amanuensis_vad_default_params();
   CHECK(vad.threshold == 0.5F && vad.min_silence_duration_ms == 2000 && isnan(vad.neg_threshold));
   vad.threshold = 2.0F;
   params = amanuensis_transcribe_default_params();
   params.vad_parameters = &vad;
-  CHECK(amanuensis_transcribe(model, silence, 16000, &params, &result) ==
-        AMANUENSIS_ERROR_INVALID_ARGUMENT);
-  CHECK(strstr(amanuensis_last_error(), "threshold") != NULL);
+  expect_invalid(model, &params, "threshold");
   CHECK(amanuensis_transcribe_file(model, "/no/such/file.wav", NULL, &result) ==
         AMANUENSIS_ERROR_AUDIO);
   CHECK(strstr(amanuensis_last_error(), "/no/such/file.wav") != NULL);
