@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import platform
 import sys
 from pathlib import Path
 
@@ -35,17 +34,11 @@ sys.path.insert(0, str(REPO_ROOT / "build" / "release" / "python"))
 import amanuensis  # noqa: E402
 import faster_whisper  # noqa: E402
 import manifest as manifest_mod  # noqa: E402
+from machine import cpu_name  # noqa: E402
 from wer import edit_distance, normalise, words  # noqa: E402
 
 RATE = 16000
 WINDOW = 30 * RATE
-
-
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
 
 
 def tokens(text: str, language: str) -> list[str]:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import platform
 import statistics
 import subprocess
 import sys
@@ -33,18 +32,12 @@ sys.path.insert(0, str(REPO_ROOT / "build" / "release" / "python"))
 import amanuensis  # noqa: E402
 import faster_whisper  # noqa: E402
 import manifest as manifest_mod  # noqa: E402
+from machine import cpu_name  # noqa: E402
 
 SETTINGS = {
     "greedy": {"beam_size": 1, "temperature": 0},
     "beam 5 + words": {"beam_size": 5, "word_timestamps": True},
 }
-
-
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
 
 
 def parity(model_dir: str, threads: int) -> list[dict]:
