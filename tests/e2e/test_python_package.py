@@ -28,7 +28,7 @@ from manifest import by_id
 
 faster_whisper = pytest.importorskip("faster_whisper")
 
-N_CLIPS = 12
+N_CLIPS = 6
 SEGMENT_TIME_TOLERANCE = 0.12  # one or two timestamp tokens at a segment's edge
 WORD_TIME_TOLERANCE = 0.05
 

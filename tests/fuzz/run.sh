@@ -335,7 +335,24 @@ EOF2
 }
 
 # --- build and run ------------------------------------------------------------------------------
+# run_target TARGET CORPUS SEEDS EXTRA...: fuzzes one built target, leaving $BUILD/TARGET.failed
+# if it fails. Started in the background, as many at once as there are cores (each is one
+# process), while the next target builds.
+run_target() {
+  local target=$1 corpus=$2 seeds=$3
+  shift 3
+  log "running $target for ${SECONDS_PER_TARGET}s"
+  if (cd "$BUILD" && "./$target" "$corpus" "$seeds" -max_total_time="$SECONDS_PER_TARGET" \
+        -timeout=30 -rss_limit_mb=2048 -print_final_stats=1 "$@" 2>"$BUILD/$target.log"); then
+    log "$target: no crash ($(grep -m1 -o 'stat::number_of_executed_units: *[0-9]*' "$BUILD/$target.log" | grep -o '[0-9]*$') runs)"
+  else
+    touch "$BUILD/$target.failed"
+    log "$target FAILED; tail of $BUILD/$target.log:"
+    tail -40 "$BUILD/$target.log" >&2
+  fi
+}
 status=0
+rm -f "$BUILD"/*.failed
 for target in "${TARGETS[@]}"; do
   seeds=$BUILD/seeds/$target
   corpus=$BUILD/corpus/$target
@@ -396,16 +413,12 @@ for target in "${TARGETS[@]}"; do
       ;;
     *) echo "fuzz: unknown target $target" >&2; exit 2 ;;
   esac
-  log "running $target for ${SECONDS_PER_TARGET}s"
-  if (cd "$BUILD" && "./$target" "$corpus" "$seeds" -max_total_time="$SECONDS_PER_TARGET" \
-        -timeout=30 -rss_limit_mb=2048 -print_final_stats=1 "${extra[@]}" 2>"$BUILD/$target.log"); then
-    log "$target: no crash ($(grep -m1 -o 'stat::number_of_executed_units: *[0-9]*' "$BUILD/$target.log" | grep -o '[0-9]*$') runs)"
-  else
-    status=1
-    log "$target FAILED; tail of $BUILD/$target.log:"
-    tail -40 "$BUILD/$target.log" >&2
-  fi
+  while (($(jobs -rp | wc -l) >= $(nproc))); do wait -n || true; done
+  run_target "$target" "$corpus" "$seeds" "${extra[@]}" &
 done
+wait
+failed=("$BUILD"/*.failed)
+[[ -e ${failed[0]} ]] && status=1
 if ((status == 0)); then
   echo "fuzz: ${#TARGETS[@]} passed, 0 failed"
 else
