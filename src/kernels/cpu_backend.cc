@@ -9,6 +9,7 @@
 #include "kernels/cpu_isa.h"
 #include "kernels/flash_attention.h"
 #include "kernels/flash_attention_bf16.h"
+#include "kernels/flash_attention_i16.h"
 #include "kernels/half_cache.h"
 #include "kernels/int8_gemm.h"
 #include "kernels/small_attention.h"
@@ -190,15 +191,35 @@ class CpuBackend final : public Backend {
     }
   }
 
-  // bfloat16 products where the CPU has AVX-512 BF16 and the rows are many (the encoder); each
-  // head's keys and values are packed once (in parallel) for all its row blocks.
+  // Reduced-precision products where the rows are many (the encoder): bfloat16 where the CPU has
+  // AVX-512 BF16, int16 on the avx2 and avx_vnni paths, float32 elsewhere. Each head's keys and
+  // values are packed once (in parallel) for all its row blocks.
   void attention_reduced(MatrixView q, MatrixView k, MatrixView v, int n_heads, float scale,
                          MutableMatrixView out) override {
     const int head_dim = q.cols / n_heads;
-    if (!bf16_attention_supported() || q.rows <= kSmallAttentionRows || head_dim % 2 != 0) {
+    const bool many = q.rows > kSmallAttentionRows && head_dim % 2 == 0;
+    if (many && bf16_attention_supported()) {
+      attention_bf16(q, k, v, n_heads, scale, out);
+    } else if (many && head_dim <= 128 && i16_attention_supported()) {
+      attention_i16(q, k, v, n_heads, scale, out);
+    } else {
       attention(q, k, v, n_heads, scale, -1, out);
-      return;
     }
+  }
+
+  // Runs attend(h, r0, rows) for every head and block of kAttentionRows query rows.
+  template <typename Attend>
+  void attention_row_blocks(int rows, int n_heads, const Attend& attend) {
+    const int row_blocks = ceil_div(rows, kAttentionRows);
+    pool_.run(n_heads * row_blocks, [&](int t) {
+      const int r0 = (t % row_blocks) * kAttentionRows;
+      attend(t / row_blocks, r0, std::min(kAttentionRows, rows - r0));
+    });
+  }
+
+  void attention_bf16(MatrixView q, MatrixView k, MatrixView v, int n_heads, float scale,
+                      MutableMatrixView out) {
+    const int head_dim = q.cols / n_heads;
     // The caller's thread owns them for the call; pool threads only read and write its heads.
     thread_local std::vector<std::uint16_t> keys;
     thread_local std::vector<std::uint16_t> values;
@@ -212,15 +233,44 @@ class CpuBackend final : public Backend {
       pack_bf16_head(k.data + h * head_dim, k.ld, v.data + h * head_dim, v.ld, k.rows, head_dim,
                      k16 + h * key_size, v16 + h * value_size);
     });
-    const int row_blocks = ceil_div(q.rows, kAttentionRows);
-    pool_.run(n_heads * row_blocks, [&](int t) {
-      const int h = t / row_blocks;
-      const int r0 = (t % row_blocks) * kAttentionRows;
+    attention_row_blocks(q.rows, n_heads, [&](int h, int r0, int rows) {
       const int column = h * head_dim;
-      flash_attention_bf16(q.data + static_cast<std::size_t>(r0) * q.ld + column, q.ld,
-                           std::min(kAttentionRows, q.rows - r0), k16 + h * key_size,
-                           v16 + h * value_size, k.rows, head_dim, scale,
+      flash_attention_bf16(q.data + static_cast<std::size_t>(r0) * q.ld + column, q.ld, rows,
+                           k16 + h * key_size, v16 + h * value_size, k.rows, head_dim, scale,
                            out.data + static_cast<std::size_t>(r0) * out.ld + column, out.ld);
+    });
+  }
+
+  void attention_i16(MatrixView q, MatrixView k, MatrixView v, int n_heads, float scale,
+                     MutableMatrixView out) {
+    const int head_dim = q.cols / n_heads;
+    thread_local std::vector<std::int16_t> keys;
+    thread_local std::vector<std::int16_t> values;
+    thread_local std::vector<float> scales;
+    const std::size_t key_size = i16_key_elements(k.rows, head_dim);
+    const std::size_t value_size = i16_value_elements(k.rows, head_dim);
+    const std::size_t scale_size = static_cast<std::size_t>(k.rows) + head_dim;
+    keys.resize(key_size * n_heads);
+    values.resize(value_size * n_heads);
+    scales.resize(scale_size * n_heads);
+    // Pointers, not the thread_local vectors: pool threads would name their own.
+    std::int16_t* k16 = keys.data();
+    std::int16_t* v16 = values.data();
+    float* all_scales = scales.data();
+    const auto head = [&](int h) {
+      float* s = all_scales + h * scale_size;
+      return I16Head{k16 + h * key_size, s, v16 + h * value_size, s + k.rows};
+    };
+    pool_.run(n_heads, [&](int h) {
+      pack_i16_head(k.data + h * head_dim, k.ld, v.data + h * head_dim, v.ld, k.rows, head_dim,
+                    head(h));
+    });
+    attention_row_blocks(q.rows, n_heads, [&](int h, int r0, int rows) {
+      const int column = h * head_dim;
+      const I16Head packed = head(h);
+      flash_attention_i16(q.data + static_cast<std::size_t>(r0) * q.ld + column, q.ld, rows,
+                          {packed.k, packed.k_scale, packed.v, packed.v_scale}, k.rows, head_dim,
+                          scale, out.data + static_cast<std::size_t>(r0) * out.ld + column, out.ld);
     });
   }
 
@@ -392,10 +442,18 @@ std::vector<std::pair<std::string, std::string>> cpu_kernel_paths() {
   const CpuIsa isa = cpu_isa();
   vector_ops_limit_to(isa);
   const std::string highway = std::string("Highway ") + vector_ops_target();
+  // The encoder's attention under the reduced compute types (attention_reduced).
+  std::string encoder = highway;
+  if (bf16_attention_supported()) {
+    encoder = "bfloat16 vdpbf16ps";
+  } else if (i16_attention_supported()) {
+    encoder = isa == CpuIsa::kAvxVnni ? "int16 vpdpwssd" : "int16 vpmaddwd";
+  }
   return {{"int8 gemm", std::string(cpu_isa_name(isa))},
           {"float gemm", std::string("OpenBLAS ") + blas().core},
           {"vector ops", highway},
-          {"attention", highway}};
+          {"attention", highway},
+          {"encoder attention", encoder}};
 }
 
 std::unique_ptr<Backend> make_cpu_backend(int threads) {

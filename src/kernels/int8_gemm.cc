@@ -110,6 +110,12 @@ void split_magnitude_and_sign(QuantizedRows& out, int r) {
   const std::size_t begin = static_cast<std::size_t>(r) * out.padded_cols;
   std::int8_t* q = out.data.data() + begin;
   std::int8_t* s = out.signs.data() + begin;
+#if defined(__x86_64__)
+  if (out.padded_cols % 32 == 0 && cpu_supports(CpuIsa::kAvx2)) {
+    out.negative_sums[r] = int8_detail::split_magnitude_and_sign_avx2(q, s, out.padded_cols);
+    return;
+  }
+#endif
   std::int32_t negative = 0;
   for (int c = 0; c < out.padded_cols; ++c) {
     const std::int8_t mask = q[c] < 0 ? -1 : 0;

@@ -162,6 +162,24 @@ void gemm_avx2(const QuantizedRows& a, int r0, int r1, const Int8Matrix& w, int 
   }
 }
 
+AMANUENSIS_AVX2 std::int32_t split_magnitude_and_sign_avx2(std::int8_t* q, std::int8_t* signs,
+                                                           int n) {
+  const __m256i zero = _mm256_setzero_si256();
+  __m256i sums = zero;  // four 64-bit sums of bytes
+  for (int c = 0; c < n; c += 32) {
+    auto* at = reinterpret_cast<__m256i*>(q + c);
+    const __m256i x = _mm256_loadu_si256(at);
+    const __m256i negative = _mm256_cmpgt_epi8(zero, x);
+    const __m256i magnitude = _mm256_abs_epi8(x);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(signs + c), negative);
+    _mm256_storeu_si256(at, magnitude);
+    sums = _mm256_add_epi64(sums, _mm256_sad_epu8(_mm256_and_si256(magnitude, negative), zero));
+  }
+  alignas(32) std::int64_t lanes[4];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), sums);
+  return static_cast<std::int32_t>(lanes[0] + lanes[1] + lanes[2] + lanes[3]);
+}
+
 }  // namespace amanuensis::kernels::int8_detail
 
 #endif  // __x86_64__

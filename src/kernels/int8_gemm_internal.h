@@ -61,6 +61,9 @@ using GemmFn = void (*)(const QuantizedRows& a, int r0, int r1, const Int8Matrix
                         const float* bias, float* y, int ldy);
 void gemm_avx2(const QuantizedRows& a, int r0, int r1, const Int8Matrix& w, int n0, int n1,
                const float* bias, float* y, int ldy);
+// The avx2 form's split of n quantized activations q (n a multiple of 32): q becomes |q|, signs
+// 0xFF where q < 0 (else 0); returns the sum of |q| over the negative ones. x86-64 with AVX2 only.
+std::int32_t split_magnitude_and_sign_avx2(std::int8_t* q, std::int8_t* signs, int n);
 void gemm_avx_vnni(const QuantizedRows& a, int r0, int r1, const Int8Matrix& w, int n0, int n1,
                    const float* bias, float* y, int ldy);
 // The avx_vnni kernel compiled with the EVEX encoding of the same 256-bit vpdpbusd (AVX-512 VNNI

@@ -107,6 +107,7 @@ def test_forced_cpu_path_is_named_and_a_path_the_cpu_lacks_is_an_error(amanuensi
         cpu = by_name(devices(amanuensis, env_extra={"AMANUENSIS_CPU_ISA": "avx2"}))["cpu"]
         assert cpu["details"]["int8_gemm"] == "avx2", cpu
         assert cpu["details"]["vector_ops"] == "Highway AVX2", cpu
+        assert cpu["details"]["encoder_attention"] == "int16 vpmaddwd", cpu
     result = run(amanuensis, ["devices", "--json"], {"AMANUENSIS_CPU_ISA": "avx9000"})
     assert result.returncode == 0, result.describe()
     assert "error: AMANUENSIS_CPU_ISA=avx9000" in result.stderr

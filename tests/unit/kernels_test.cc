@@ -21,6 +21,7 @@
 #include "kernels/cpu_isa.h"
 #include "kernels/flash_attention.h"
 #include "kernels/flash_attention_bf16.h"
+#include "kernels/flash_attention_i16.h"
 #include "kernels/half_cache.h"
 #include "kernels/int8_gemm.h"
 #include "kernels/int8_gemm_internal.h"
@@ -421,6 +422,88 @@ TEST(FlashAttentionBf16, MatchesDoubleReferenceWithinBf16Rounding) {
   }
 }
 
+// flash_attention_i16 in each encoding this CPU runs (AVX2, AVX-VNNI, AVX-512 VNNI on 256 bits)
+// against softmax and products in double. On the packed (rounded) keys and values and the queries
+// rounded as the kernel rounds them, only the probabilities' rounding to 1/8191 is left: each
+// output within sum_j |v_j| / 8191 / sum_j p_j (half a step per key, both ways). Against the
+// float32 inputs, the 13- and 12-bit rounding must stay within 4e-3 absolute on these outputs of
+// size ~1, ten times closer than bfloat16's bound above. The encodings agree bit for bit.
+TEST(FlashAttentionI16, MatchesDoubleReferenceWithinItsRounding) {
+  for (const auto& [rows, keys, head_dim] : {std::tuple{1, 1, 64},
+                                             {23, 33, 64},
+                                             {96, 1500, 64},
+                                             {50, 127, 24},
+                                             {49, 1499, 64},
+                                             {7, 300, 128}}) {
+    SCOPED_TRACE(testing::Message()
+                 << rows << " rows x " << keys << " keys, head_dim " << head_dim);
+    const int q_ld = head_dim + 3, kv_ld = 2 * head_dim + 5, out_ld = head_dim + 7;
+    const auto q = random_values(static_cast<std::size_t>(rows) * q_ld, 2.0F, 60);
+    const auto kv = random_values(static_cast<std::size_t>(keys) * kv_ld, 1.0F, 61);
+    const float* k = kv.data() + 1;
+    const float* v = kv.data() + 2 + head_dim;
+    std::vector<std::int16_t> k16(i16_key_elements(keys, head_dim));
+    std::vector<std::int16_t> v16(i16_value_elements(keys, head_dim));
+    std::vector<float> k_scale(keys), v_scale(head_dim);
+    pack_i16_head(k, kv_ld, v, kv_ld, keys, head_dim,
+                  {k16.data(), k_scale.data(), v16.data(), v_scale.data()});
+    const I16HeadView packed{k16.data(), k_scale.data(), v16.data(), v_scale.data()};
+    const float scale = 1.0F / std::sqrt(static_cast<float>(head_dim));
+    // The reference on the kernel's own rounding of q (per row, to 4095 steps of its largest).
+    std::vector<double> p(keys), exact(keys), qr(head_dim);
+    std::vector<std::vector<double>> want(rows, std::vector<double>(head_dim)), bound = want,
+                                                                                exact_want = want;
+    for (int r = 0; r < rows; ++r) {
+      double q_top = 0;
+      for (int i = 0; i < head_dim; ++i)
+        q_top = std::max(q_top, std::fabs(static_cast<double>(q[r * q_ld + i] * scale)));
+      for (int i = 0; i < head_dim; ++i)
+        qr[i] = std::nearbyint(q[r * q_ld + i] * scale * 4095.0 / q_top) * q_top / 4095.0;
+      double top = -1e300, exact_top = -1e300, sum = 0, exact_sum = 0;
+      for (int j = 0; j < keys; ++j) {
+        double dot = 0, exact_dot = 0;
+        for (int i = 0; i < head_dim; ++i) {
+          dot += qr[i] * k16[j * head_dim + i] * k_scale[j];
+          exact_dot += static_cast<double>(q[r * q_ld + i]) * scale * k[j * kv_ld + i];
+        }
+        top = std::max(top, p[j] = dot);
+        exact_top = std::max(exact_top, exact[j] = exact_dot);
+      }
+      for (auto& x : p) sum += (x = std::exp(x - top));
+      for (auto& x : exact) exact_sum += (x = std::exp(x - exact_top));
+      for (int i = 0; i < head_dim; ++i) {
+        double magnitude = 0;
+        for (int j = 0; j < keys; ++j) {
+          const double value = v16[(j / 2) * 2 * head_dim + 2 * i + j % 2] * double{v_scale[i]};
+          want[r][i] += p[j] / sum * value;
+          magnitude += std::fabs(value);
+          exact_want[r][i] += exact[j] / exact_sum * v[j * kv_ld + i];
+        }
+        bound[r][i] = magnitude / 8191.0 / sum + 1e-5;
+      }
+    }
+    std::vector<float> first;
+    for (const char* encoding : {"avx2", "avx_vnni", "avx512_vl"}) {
+      std::vector<float> out(static_cast<std::size_t>(rows) * out_ld, -7.0F);
+      if (!flash_attention_i16_with(encoding, q.data(), q_ld, rows, packed, keys, head_dim, scale,
+                                    out.data(), out_ld)) {
+        continue;  // this CPU does not run it
+      }
+      SCOPED_TRACE(encoding);
+      for (int r = 0; r < rows; ++r) {
+        for (int i = 0; i < head_dim; ++i) {
+          ASSERT_NEAR(out[r * out_ld + i], want[r][i], bound[r][i]) << r << " " << i;
+          ASSERT_NEAR(out[r * out_ld + i], exact_want[r][i], 4e-3) << r << " " << i;
+        }
+        for (int i = head_dim; i < out_ld; ++i) ASSERT_EQ(out[r * out_ld + i], -7.0F);
+      }
+      if (first.empty()) first = out;
+      ASSERT_EQ(out, first) << encoding;
+    }
+    if (first.empty()) GTEST_SKIP() << "no AVX2: the int16 kernel does not run here";
+  }
+}
+
 TEST(ThreadPool, RunsEveryTaskOnce) {
   ThreadPool pool(3);
   for (const int n : {0, 1, 2, 5, 1000}) {
@@ -751,7 +834,7 @@ TEST_P(BackendTest, ReducedAttentionIsAttentionWithinBf16) {
     std::vector<float> want(static_cast<std::size_t>(queries) * d), got(want.size());
     backend->attention(q, k, v, heads, 0.125F, -1, {want.data(), queries, d, d});
     backend->attention_reduced(q, k, v, heads, 0.125F, {got.data(), queries, d, d});
-    const bool exact = !bf16_attention_supported() || queries <= 8;
+    const bool exact = (!bf16_attention_supported() && !i16_attention_supported()) || queries <= 8;
     for (std::size_t i = 0; i < want.size(); ++i) {
       if (exact) {
         ASSERT_EQ(got[i], want[i]) << queries << " queries";
