@@ -21,6 +21,7 @@
 #include <stdexcept>
 #include <stop_token>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -149,6 +150,18 @@ class VadStream {
 /// negative durations, ...).
 void validate(const VadOptions& options);
 
+/// A word or phrase to favour while decoding, with how strongly (TranscribeOptions::keywords).
+struct Keyword {
+  std::string text;
+  /// Scales the bonus each of its tokens earns; above 0.
+  float weight = 1.0F;
+};
+
+/// Keywords from their command-line and form spelling: comma-separated, each optionally followed
+/// by ":weight" ("Gutenberg:2,Caxton"); spaces around entries are dropped. Throws Error naming
+/// the entry for an empty one or a weight that is not a number above 0 (at most 10).
+std::vector<Keyword> parse_keywords(std::string_view text);
+
 /// Decoding options. Names and defaults follow faster-whisper's `WhisperModel.transcribe()`.
 ///
 /// Batched mode (`batch_size` > 0) follows faster-whisper's `BatchedInferencePipeline`: the audio
@@ -207,6 +220,12 @@ struct TranscribeOptions {
   std::string prefix;
   /// Words to favour, given to every window as a prompt (ignored when `prefix` is set).
   std::string hotwords;
+  /// Words and phrases to favour inside the search (contextual biasing): while a hypothesis
+  /// spells one (with or without a leading space, as given or capitalised), each of its tokens
+  /// earns a log-probability bonus times the keyword's weight, taken back if the keyword is left
+  /// unfinished. Reported log-probabilities stay the model's. Works with hotwords and prompts,
+  /// and in batched mode.
+  std::vector<Keyword> keywords;
   /// Forbid a blank or end-of-text as the first sampled token.
   bool suppress_blank = true;
   /// Token ids never to sample; -1 stands for the model's non-speech set.

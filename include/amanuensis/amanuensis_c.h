@@ -206,6 +206,7 @@ struct amanuensis_transcribe_params {
   bool multilingual;                  /* each window in its own language (segment.language) */
   const char* const* languages;       /* ISO codes detection may choose from; NULL: all */
   size_t n_languages;
+  const char* keywords; /* words to favour in the search, "Gutenberg:2,Caxton"; NULL: none */
 
   amanuensis_segment_callback on_segment;
   void* on_segment_user_data;

@@ -10,7 +10,7 @@ import logging
 import os
 import tempfile
 from dataclasses import asdict, dataclass, replace
-from typing import BinaryIO, Iterable, Iterator, List, Optional, Tuple, Union
+from typing import BinaryIO, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -127,6 +127,21 @@ def _check_common(chunk_length, language, language_detection_threshold):
     if language is None and language_detection_threshold is None:
         raise ValueError("language_detection_threshold must be a number when the language is "
                          "detected")
+
+
+Keywords = Optional[Union[str, Sequence[str], Mapping[str, float]]]
+
+
+def _keywords(keywords: Keywords) -> Union[str, List[Tuple[str, float]]]:
+    """The engine's form of transcribe()'s keywords: the "word:weight,..." text as given (the
+    engine parses it), else (word, weight) pairs."""
+    if keywords is None:
+        return []
+    if isinstance(keywords, str):
+        return keywords
+    if isinstance(keywords, Mapping):
+        return [(str(k), float(w)) for k, w in keywords.items()]
+    return [(str(k), 1.0) for k in keywords]
 
 
 def _detection_options(language_detection_segments, language_detection_threshold) -> dict:
@@ -280,8 +295,13 @@ class WhisperModel:
         hotwords: Optional[str] = None,
         language_detection_threshold: Optional[float] = 0.5,
         language_detection_segments: int = 1,
+        *,
+        keywords: Keywords = None,
     ) -> Tuple[Iterable[Segment], TranscriptionInfo]:
-        """Transcribes a path, a binary file object or 16 kHz float32 samples."""
+        """Transcribes a path, a binary file object or 16 kHz float32 samples.
+
+        keywords (ours; faster-whisper has none): words and phrases to favour inside the search,
+        as "Gutenberg:2,Caxton", a list of words, or a dict of word to weight."""
         _check_common(chunk_length, language, language_detection_threshold)
         multilingual = self._multilingual(multilingual)
         options = _options_of(locals(), clip_timestamps=_parse_clips(clip_timestamps))
@@ -296,6 +316,7 @@ class WhisperModel:
             vad_filter=bool(vad_filter),
             vad_parameters=asdict(vad_options) if vad_filter else None, batch_size=0,
             **_detection_options(language_detection_segments, language_detection_threshold),
+            keywords=_keywords(keywords),
         )
         return self._run(audio, engine, options, vad_options, language, log_progress)
 
@@ -422,6 +443,8 @@ class BatchedInferencePipeline:
         hotwords: Optional[str] = None,
         language_detection_threshold: Optional[float] = 0.5,
         language_detection_segments: int = 1,
+        *,
+        keywords: Keywords = None,
     ) -> Tuple[Iterable[Segment], TranscriptionInfo]:
         """Transcribes in batches; the arguments are WhisperModel.transcribe's plus batch_size."""
         _check_common(chunk_length, language, language_detection_threshold)
@@ -456,5 +479,6 @@ class BatchedInferencePipeline:
             clip_timestamps=clips, vad_filter=bool(vad_filter) if not clips else False,
             vad_parameters=asdict(vad_options) if vad_options else None, batch_size=batch_size,
             **_detection_options(language_detection_segments, language_detection_threshold),
+            keywords=_keywords(keywords),
         )
         return self.model._run(audio, engine, options, vad_options, language, log_progress)

@@ -66,6 +66,16 @@ const std::map<std::string, Setter>& setters() {
          }
        }},
       {"multilingual", [](auto& o, auto v, auto k) { o.multilingual = as<bool>(v, k); }},
+      {"keywords",
+       [](auto& o, auto v, auto k) {
+         if (nb::isinstance<nb::str>(v)) {
+           o.keywords = parse_keywords(as<std::string>(v, k));
+           return;
+         }
+         o.keywords.clear();
+         for (const auto& [text, weight] : as<std::vector<std::pair<std::string, float>>>(v, k))
+           o.keywords.push_back({text, weight});
+       }},
       {"language_detection_segments",
        [](auto& o, auto v, auto k) { o.language_detection_segments = as<int>(v, k); }},
       {"language_detection_threshold",

@@ -79,6 +79,18 @@ void add_decoding_options(CLI::App& command, TranscribeOptions& o) {
   command.add_option("--initial-prompt", o.initial_prompt, "Prompt for the first window");
   command.add_option("--prefix", o.prefix, "Text the first window must start with");
   command.add_option("--hotwords", o.hotwords, "Words to favour");
+  command
+      .add_option_function<std::string>(
+          "--keywords",
+          [&o](const std::string& text) {
+            try {
+              o.keywords = parse_keywords(text);
+            } catch (const Error& e) {
+              throw CLI::ValidationError(e.what());
+            }
+          },
+          "Words to favour inside the search, each with an optional weight: \"Gutenberg:2,Caxton\"")
+      ->allow_extra_args(false);
   command.add_option("--suppress-blank", o.suppress_blank,
                      "Forbid a blank first token (true/false)");
   command.add_option("--suppress-tokens", o.suppress_tokens, "Token ids to forbid; -1: non-speech")

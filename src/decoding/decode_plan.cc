@@ -88,6 +88,13 @@ void validate(const TranscribeOptions& o, bool multilingual) {
         "prefix cannot be used with batch_size > 0 (the batched pipeline decodes every chunk on "
         "its own; faster-whisper's has no prefix either)");
   }
+  for (const auto& keyword : o.keywords) {
+    if (keyword.text.empty()) fail("keywords: a keyword is empty");
+    if (!std::isfinite(keyword.weight) || keyword.weight <= 0.0F || keyword.weight > 10.0F) {
+      fail("keywords: '" + keyword.text + "' has weight " + std::to_string(keyword.weight) +
+           "; weights are above 0 and at most 10");
+    }
+  }
   if (!o.languages.empty() && !o.language.empty() &&
       std::find(o.languages.begin(), o.languages.end(), o.language) == o.languages.end()) {
     fail("language '" + o.language + "' is not among languages");
@@ -245,6 +252,8 @@ DecodePlan make_plan(const model::WhisperWeights& weights, const model::Tokenize
     plan.hotword_tokens = limited(tokenizer.encode(util::with_leading_space(options.hotwords)));
   if (!options.prefix.empty())
     plan.prefix_tokens = limited(tokenizer.encode(util::with_leading_space(options.prefix)));
+  if (!options.keywords.empty())
+    base.keywords = std::make_shared<const KeywordTrie>(tokenizer, options.keywords);
   return plan;
 }
 

@@ -43,14 +43,17 @@ struct Hypothesis {
   std::vector<int> tokens;
   double sum_logprob = 0.0;
   std::vector<float> logprobs;  // each token's (0 for the forced prefix)
+  KeywordMatch match;           // with keywords: where it stands in their trie
+  double bias = 0.0;            // the keyword bonuses it holds (not in sum_logprob)
 };
 
+// Ranked by the model's log-probability plus the bonuses of the keywords it completed.
 DecodeResult best_of(std::vector<Hypothesis>& finished, float length_penalty,
                      float no_speech_prob) {
   const auto best =
       std::max_element(finished.begin(), finished.end(), [&](const auto& a, const auto& b) {
-        return final_score(a.sum_logprob, a.tokens.size(), length_penalty) <
-               final_score(b.sum_logprob, b.tokens.size(), length_penalty);
+        return final_score(a.sum_logprob + a.bias, a.tokens.size(), length_penalty) <
+               final_score(b.sum_logprob + b.bias, b.tokens.size(), length_penalty);
       });
   DecodeResult result;
   result.tokens = std::move(best->tokens);
@@ -119,49 +122,86 @@ void best_of_row(std::span<const float> logits, float log_total, double base, in
 }
 
 // CTranslate2's BeamSearch: 2 x beam candidates per step, finished beams replaced from the
-// spares, stop after round(beam x patience) hypotheses.
+// spares, stop after round(beam x patience) hypotheses. With keywords, a beam's score also holds
+// its keyword bonuses (Beam::bias), which rank candidates but stay out of the log-probabilities.
 class BeamSearch final : public WindowSearch {
  public:
   BeamSearch(const model::WhisperModel& model,
              std::shared_ptr<const model::CrossAttentionCache> cross, const DecodeRequest& request,
              const SearchOptions& options)
       : WindowSearch(model, std::move(cross), request, options),
-        max_finished_(static_cast<std::size_t>(std::lround(options.beam_size * options.patience))) {
-  }
+        max_finished_(static_cast<std::size_t>(std::lround(options.beam_size * options.patience))),
+        keywords_(request.keywords && !request.keywords->empty() ? request.keywords.get()
+                                                                   : nullptr) {}
 
  private:
+  struct Beam {
+    std::vector<int> tokens;
+    double score = 0.0;           // sum of log-probabilities, plus bias
+    std::vector<float> logprobs;  // each token's
+    KeywordMatch match;
+    double bias = 0.0;
+  };
+
   void start(std::vector<float>& logits) override {
-    beams_.assign(1, request_.forced);
-    scores_.assign(1, 0.0);
-    logprobs_.assign(1, std::vector<float>(request_.forced.size(), 0.0F));
+    beams_.assign(1, Beam{request_.forced, 0.0, std::vector<float>(request_.forced.size(), 0.0F),
+                          KeywordMatch{}, 0.0});
     choose(logits);
   }
 
   void choose(std::vector<float>& logits) override;
-  void select(std::vector<int>& order, std::vector<std::vector<int>>& next_beams,
-              std::vector<double>& next_scores, std::vector<std::vector<float>>& next_logprobs,
-              bool last_step);
+  void add_candidates(std::span<float> row, int r, int count);
+  void select(std::vector<int>& order, std::vector<Beam>& next, bool last_step);
 
-  // A candidate's token's own log-probability: its score less its beam's.
-  [[nodiscard]] float token_logprob(const Candidate& c) const {
-    return static_cast<float>(c.score - scores_[c.row]);
+  // Candidate c's beam after taking its token (the token left out when it is end-of-text).
+  [[nodiscard]] Beam extend(const Candidate& c) const {
+    const Beam& from = beams_[static_cast<std::size_t>(c.row)];
+    const auto [match, change] =
+        keywords_ != nullptr ? keywords_->step(from.match, c.token) : std::pair{KeywordMatch{}, 0.0F};
+    Beam beam{from.tokens, c.score, from.logprobs, match, from.bias + change};
+    if (c.token != request_.end_of_text) {
+      beam.tokens.push_back(c.token);
+      beam.logprobs.push_back(static_cast<float>(c.score - from.score - change));
+    }
+    return beam;
+  }
+
+  // A finished hypothesis: the bonus of an unfinished keyword is taken back.
+  static Hypothesis finished(Beam beam) {
+    const double bias = beam.bias - beam.match.pending;
+    return {std::move(beam.tokens), beam.score - beam.bias, std::move(beam.logprobs),
+            KeywordMatch{}, bias};
   }
 
   DecodeResult best() override {
     if (finished_.empty()) {
-      for (std::size_t r = 0; r < beams_.size(); ++r)
-        finished_.push_back({beams_[r], scores_[r], logprobs_[r]});
+      for (auto& beam : beams_) finished_.push_back(finished(std::move(beam)));
     }
     return best_of(finished_, options_.length_penalty, no_speech_prob_);
   }
 
   const std::size_t max_finished_;
-  std::vector<std::vector<int>> beams_;
-  std::vector<double> scores_;
-  std::vector<std::vector<float>> logprobs_;  // each beam's tokens'
+  const KeywordTrie* keywords_;
+  std::vector<Beam> beams_;
   std::vector<Hypothesis> finished_;
   std::vector<Candidate> candidates_;
+  std::vector<std::pair<int, float>> boosts_;
 };
+
+// Row r's best `count` candidates. With keywords, the tokens that spell one further have their
+// bonus added to their logits, and the beam's pending bonus is taken off its base score, so that
+// each candidate is scored as KeywordTrie::step says; the log-sum is the model's.
+void BeamSearch::add_candidates(std::span<float> row, int r, int count) {
+  const Beam& beam = beams_[static_cast<std::size_t>(r)];
+  const float log_total = log_sum_exp(row);
+  double base = beam.score;
+  if (keywords_ != nullptr) {
+    keywords_->boosts(beam.match, boosts_);
+    for (const auto& [token, boost] : boosts_) row[static_cast<std::size_t>(token)] += boost;
+    base -= beam.match.pending;
+  }
+  best_of_row(row, log_total, base, r, count, candidates_);
+}
 
 void BeamSearch::choose(std::vector<float>& logits) {
   // Twice the beam, so that beams ending at this step can be replaced by live ones.
@@ -171,8 +211,9 @@ void BeamSearch::choose(std::vector<float>& logits) {
   candidates_.clear();
   for (std::size_t r = 0; r < beams_.size(); ++r) {
     const std::span<float> row(logits.data() + r * n_vocab_, static_cast<std::size_t>(n_vocab_));
-    constrain(request_, beams_[r], beams_[r].size() - forced, row);
-    best_of_row(row, log_sum_exp(row), scores_[r], static_cast<int>(r), n_candidates, candidates_);
+    const auto& tokens = beams_[r].tokens;
+    constrain(request_, tokens, tokens.size() - forced, row);
+    add_candidates(row, static_cast<int>(r), n_candidates);
   }
   const auto top = std::min<std::size_t>(n_candidates, candidates_.size());
   std::partial_sort(candidates_.begin(), candidates_.begin() + static_cast<std::ptrdiff_t>(top),
@@ -180,38 +221,27 @@ void BeamSearch::choose(std::vector<float>& logits) {
   candidates_.resize(top);
 
   std::vector<int> order;
-  std::vector<std::vector<int>> next_beams;
-  std::vector<double> next_scores;
-  std::vector<std::vector<float>> next_logprobs;
-  select(order, next_beams, next_scores, next_logprobs, last_step);
-  if (last_step || finished_.size() >= max_finished_ || next_beams.empty()) {
+  std::vector<Beam> next;
+  select(order, next, last_step);
+  if (last_step || finished_.size() >= max_finished_ || next.empty()) {
     finish();
     return;
   }
-  beams_ = std::move(next_beams);
-  scores_ = std::move(next_scores);
-  logprobs_ = std::move(next_logprobs);
+  beams_ = std::move(next);
   state_.reorder(order);
   ++step_;
 }
 
 // Takes the best beam_size candidates: those ending become hypotheses, each replaced by the best
 // spare candidate that goes on.
-void BeamSearch::select(std::vector<int>& order, std::vector<std::vector<int>>& next_beams,
-                        std::vector<double>& next_scores,
-                        std::vector<std::vector<float>>& next_logprobs, bool last_step) {
+void BeamSearch::select(std::vector<int>& order, std::vector<Beam>& next, bool last_step) {
   next_tokens_.clear();
   const auto kept = std::min<std::size_t>(options_.beam_size, candidates_.size());
   std::size_t spare = kept;
   for (std::size_t k = 0; k < kept; ++k) {
     auto chosen = candidates_[k];
     if (chosen.token == request_.end_of_text || last_step) {
-      Hypothesis done{beams_[chosen.row], chosen.score, logprobs_[chosen.row]};
-      if (chosen.token != request_.end_of_text) {
-        done.tokens.push_back(chosen.token);
-        done.logprobs.push_back(token_logprob(chosen));
-      }
-      finished_.push_back(std::move(done));
+      finished_.push_back(finished(extend(chosen)));
       while (spare < candidates_.size() && candidates_[spare].token == request_.end_of_text) {
         ++spare;
       }
@@ -220,13 +250,7 @@ void BeamSearch::select(std::vector<int>& order, std::vector<std::vector<int>>& 
     }
     order.push_back(chosen.row);
     next_tokens_.push_back(chosen.token);
-    auto tokens = beams_[chosen.row];
-    tokens.push_back(chosen.token);
-    next_beams.push_back(std::move(tokens));
-    next_scores.push_back(chosen.score);
-    auto logprobs = logprobs_[chosen.row];
-    logprobs.push_back(token_logprob(chosen));
-    next_logprobs.push_back(std::move(logprobs));
+    next.push_back(extend(chosen));
   }
 }
 
@@ -239,7 +263,9 @@ class Sampler final : public WindowSearch {
       : WindowSearch(model, std::move(cross), request, options),
         samples_(options.temperature > 0.0F ? options.samples : 1),
         random_(random),
-        weights_(static_cast<std::size_t>(n_vocab_)) {}
+        weights_(static_cast<std::size_t>(n_vocab_)),
+        keywords_(request.keywords && !request.keywords->empty() ? request.keywords.get()
+                                                                   : nullptr) {}
 
  private:
   void start(std::vector<float>& logits) override {
@@ -251,12 +277,14 @@ class Sampler final : public WindowSearch {
       state_.reorder(std::vector<int>(samples_, 0));
     }
     live_.assign(samples_, Hypothesis{request_.forced, 0.0,
-                                      std::vector<float>(request_.forced.size(), 0.0F)});
+                                      std::vector<float>(request_.forced.size(), 0.0F),
+                                      KeywordMatch{}, 0.0});
     choose(logits);
   }
 
   void choose(std::vector<float>& logits) override;
   int draw(std::span<float> row);
+  int draw_with_keywords(Hypothesis& hypothesis, std::span<float> row, float& logprob);
 
   DecodeResult best() override {
     return best_of(finished_, options_.length_penalty, no_speech_prob_);
@@ -265,6 +293,8 @@ class Sampler final : public WindowSearch {
   const int samples_;
   std::mt19937_64& random_;
   std::vector<double> weights_;
+  const KeywordTrie* keywords_;
+  std::vector<std::pair<int, float>> boosts_;
   std::vector<Hypothesis> live_;
   std::vector<Hypothesis> finished_;
 };
@@ -285,6 +315,33 @@ int Sampler::draw(std::span<float> row) {
   return static_cast<int>(std::max_element(row.begin(), row.end()) - row.begin());
 }
 
+// With keywords: the token is drawn (or taken as the arg-max) from the row with the boosts of
+// the hypothesis's match added; the pending bonus taken back from every other token moves them
+// all alike, which changes no choice. `logprob` gets the token's log-probability under the
+// model, the hypothesis its new match and bias.
+int Sampler::draw_with_keywords(Hypothesis& hypothesis, std::span<float> row, float& logprob) {
+  const float log_total = log_sum_exp(row);
+  keywords_->boosts(hypothesis.match, boosts_);
+  for (const auto& [token, boost] : boosts_) row[static_cast<std::size_t>(token)] += boost;
+  int token = 0;
+  if (options_.temperature > 0.0F) {
+    const float max_logit = *std::max_element(row.begin(), row.end());
+    for (int t = 0; t < n_vocab_; ++t) {
+      weights_[t] = std::exp(static_cast<double>(row[t] - max_logit) / options_.temperature);
+    }
+    token = std::discrete_distribution<int>(weights_.begin(), weights_.end())(random_);
+  } else {
+    token = static_cast<int>(std::max_element(row.begin(), row.end()) - row.begin());
+  }
+  float logit = row[static_cast<std::size_t>(token)];
+  for (const auto& [t, boost] : boosts_) logit -= t == token ? boost : 0.0F;
+  logprob = logit - log_total;
+  const auto [match, change] = keywords_->step(hypothesis.match, token);
+  hypothesis.match = match;
+  hypothesis.bias += change;
+  return token;
+}
+
 void Sampler::choose(std::vector<float>& logits) {
   const auto forced = request_.forced.size();
   std::vector<int> keep;
@@ -293,14 +350,23 @@ void Sampler::choose(std::vector<float>& logits) {
     const std::span<float> row(logits.data() + r * n_vocab_, static_cast<std::size_t>(n_vocab_));
     auto& hypothesis = live_[r];
     constrain(request_, hypothesis.tokens, hypothesis.tokens.size() - forced, row);
-    const int token = draw(row);
-    hypothesis.sum_logprob += row[token];
+    float logprob = 0.0F;
+    int token = 0;
+    if (keywords_ != nullptr) {
+      token = draw_with_keywords(hypothesis, row, logprob);
+    } else {
+      token = draw(row);
+      logprob = row[token];
+    }
+    hypothesis.sum_logprob += logprob;
     const bool ended = token == request_.end_of_text;
     if (!ended) {
       hypothesis.tokens.push_back(token);
-      hypothesis.logprobs.push_back(row[token]);
+      hypothesis.logprobs.push_back(logprob);
     }
     if (ended || step_ + 1 == request_.max_new_tokens) {
+      hypothesis.bias -= hypothesis.match.pending;  // an unfinished keyword earns nothing
+      hypothesis.match = {};
       finished_.push_back(std::move(hypothesis));
     } else {
       keep.push_back(static_cast<int>(r));

@@ -15,6 +15,7 @@
 #include <stop_token>
 #include <vector>
 
+#include "decoding/keyword_bias.h"
 #include "decoding/timestamp_rules.h"
 #include "model/decode_batcher.h"
 #include "model/whisper_model.h"
@@ -36,6 +37,9 @@ struct DecodeRequest {
   float repetition_penalty = 1.0F;
   // No n-gram of this many sampled tokens may repeat (CTranslate2's NoRepeatNgram); 0 is off.
   int no_repeat_ngram_size = 0;
+  // Weighted keywords (keyword_bias.h): their bonuses steer the choice of tokens; the
+  // log-probabilities reported stay the model's. Null or empty: off.
+  std::shared_ptr<const KeywordTrie> keywords;
 };
 
 struct DecodeResult {

@@ -41,13 +41,13 @@ ResponseFormat parse_response_format(std::string_view raw) {
 
 // Fields OpenAI clients may send that mean nothing to Whisper; accepted and ignored.
 const std::set<std::string, std::less<>> kIgnoredFields = {
-    "user", "known_speaker_names[]", "known_speaker_references[]", "keywords"};
+    "user", "known_speaker_names[]", "known_speaker_references[]"};
 
 // Fields that may repeat: each occurrence adds to a list.
 bool is_repeatable(std::string_view name) {
   return name == "timestamp_granularities[]" || name == "timestamp_granularities" ||
          name == "include[]" || name == "include" || name == "languages[]" || name == "languages" ||
-         kIgnoredFields.contains(name);
+         name == "keywords[]" || name == "keywords" || kIgnoredFields.contains(name);
 }
 
 class FormReader {
@@ -98,6 +98,13 @@ class FormReader {
                             std::string(name));
         }
         o_.languages.push_back(code);
+      }
+    } else if (name == "keywords[]" || name == "keywords") {
+      // Words to favour in the search: the field repeated or a comma list, each "word:weight".
+      try {
+        for (auto& keyword : parse_keywords(value)) o_.keywords.push_back(std::move(keyword));
+      } catch (const Error& e) {
+        throw bad_request(e.what(), std::string(name));
       }
     } else if (name == "include[]" || name == "include") {
       // OpenAI's include[]: "logprobs" is the one item it defines.

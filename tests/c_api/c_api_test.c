@@ -176,6 +176,10 @@ static void check_bad_input(const amanuensis_model* model) {
   params = amanuensis_transcribe_default_params();
   params.n_languages = 1; /* with a NULL list */
   expect_invalid(model, &params, "languages");
+  params = amanuensis_transcribe_default_params();
+  CHECK(params.keywords == NULL);
+  params.keywords = "Gutenberg:2,clubs:0";
+  expect_invalid(model, &params, "keywords");
   struct amanuensis_vad_params vad = amanuensis_vad_default_params();
   CHECK(vad.threshold == 0.5F && vad.min_silence_duration_ms == 2000 && isnan(vad.neg_threshold));
   vad.threshold = 2.0F;

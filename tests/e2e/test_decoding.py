@@ -16,6 +16,7 @@ import pytest
 import amanuensis_cli
 import fw_reference
 import report
+from manifest import by_id
 from wer import corpus_wer, normalise
 
 BEAM_WER_MARGIN_POINTS = 0.3
@@ -216,6 +217,26 @@ def test_prompt_prefix_and_hotwords(amanuensis, model_dirs, jfk, tmp_path):
     assert "country" in prompted["text"]
     [plain], _ = ours(amanuensis, model_dir, [jfk], "en", extra=("--without-timestamps",))
     assert len(plain["segments"]) == 1 and "ask not" in plain["text"]
+
+
+def test_keywords_spell_what_the_model_misses(amanuensis, model_dirs, manifest):
+    """--keywords: base writes "Guttenberg" and "10 of clothes" on these clips; with the keywords
+    it writes Gutenberg and clubs, and a clip without them is unchanged. A bad weight is a usage
+    error naming --keywords."""
+    paths = [by_id(manifest, cid).path for cid in ("LJ001-0007", "ps-cards-001", "LJ001-0001")]
+    plain, _ = ours(amanuensis, model_dirs["base"], paths, "en")
+    assert "Gutenberg" not in plain[0]["text"] and "clubs" not in plain[1]["text"], plain
+    biased, _ = ours(amanuensis, model_dirs["base"], paths, "en",
+                     extra=("--keywords", "Gutenberg, clubs:3"))
+    assert "Gutenberg" in biased[0]["text"] and "clubs" in biased[1]["text"], biased
+    assert biased[2]["text"] == plain[2]["text"]
+    # The reported log-probabilities stay the model's: the bonuses are not in avg_logprob.
+    assert biased[2]["segments"][0]["avg_logprob"] == pytest.approx(
+        plain[2]["segments"][0]["avg_logprob"], abs=1e-4)
+    cli = amanuensis_cli.run(amanuensis, ["transcribe", "--model", model_dirs["base"],
+                                          "--keywords", "clubs:0", paths[1]])
+    assert cli.returncode != 0 and "--keywords" in cli.stderr and "clubs:0" in cli.stderr, \
+        cli.describe()
 
 
 def test_english_only_model_refuses_other_languages(amanuensis, model_dirs, jfk):

@@ -490,3 +490,18 @@ def test_ctrl_c_stops_a_transcription(amanuensis, model_dirs, jfk):
     lines = [line for line in out.splitlines() if line.startswith("interrupted")]
     assert process.returncode == 0 and lines, out
     assert float(lines[0].split()[1]) - sent < 1.5, "Ctrl-C took too long to stop the work"
+
+
+def test_keywords_favour_words_in_both_pipelines(amanuensis_pkg, models, manifest):
+    """keywords= (ours; faster-whisper has no such option): "clubs" where base writes "clothes",
+    as a "word:weight" text, a dict, in the batched pipeline too; a bad weight is a ValueError."""
+    ours = models[0]
+    clip = str(by_id(manifest, "ps-cards-001").path)
+    text = lambda segments: "".join(s.text for s in segments).lower()
+    assert "clubs" not in text(ours.transcribe(clip)[0])
+    assert "clubs" in text(ours.transcribe(clip, keywords="Gutenberg,clubs:3")[0])
+    assert "clubs" in text(ours.transcribe(clip, keywords={"clubs": 3.0})[0])
+    batched = amanuensis_pkg.BatchedInferencePipeline(ours)
+    assert "clubs" in text(batched.transcribe(clip, keywords={"clubs": 3.0})[0])
+    with pytest.raises(ValueError, match="keywords"):
+        ours.transcribe(clip, keywords="clubs:0")

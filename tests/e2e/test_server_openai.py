@@ -342,3 +342,20 @@ def test_multilingual_segments_carry_their_language(amanuensis, model_dirs, mani
             client.audio.transcriptions.create(model="whisper-1", file=f,
                                                extra_body={"multilingual": "true"})
 
+
+def test_keywords_field_favours_words_and_checks_weights(amanuensis, model_dirs, manifest):
+    """keywords[] (OpenAI's field, each "word:weight"): base writes "10 of clothes" on this clip,
+    "ten of clubs" with the keyword; a bad weight is a 400 naming the field."""
+    path = by_id(manifest, "ps-cards-001").path
+    with ServerProcess(amanuensis, model_dirs["base"], "--workers", "1") as server:
+        client = openai.OpenAI(base_url=server.url + "/v1", api_key="x", max_retries=0)
+        with open(path, "rb") as f:
+            plain = client.audio.transcriptions.create(model="whisper-1", file=f)
+        with open(path, "rb") as f:
+            biased = client.audio.transcriptions.create(
+                model="whisper-1", file=f, extra_body={"keywords": ["Gutenberg", "clubs:3"]})
+        assert "clubs" not in plain.text and "clubs" in biased.text, (plain.text, biased.text)
+        with open(path, "rb") as f, pytest.raises(openai.BadRequestError, match="keywords"):
+            client.audio.transcriptions.create(model="whisper-1", file=f,
+                                               extra_body={"keywords": ["clubs:many"]})
+

@@ -210,6 +210,22 @@ TEST(FormOptions, BatchSizeAndRepetitionControls) {
   expect_rejected({{"no_repeat_ngram_size", "1.5"}}, "no_repeat_ngram_size", {"integer"});
 }
 
+// keywords[] (OpenAI's field): repeated or a comma list, each "word:weight"; a bad entry is a
+// 400 naming the field.
+TEST(FormOptions, Keywords) {
+  const auto o = options_of({{"keywords[]", "Gutenberg:2"}, {"keywords[]", "Caxton, clubs:0.5"}});
+  ASSERT_EQ(o.keywords.size(), 3U);
+  EXPECT_EQ(o.keywords[0].text, "Gutenberg");
+  EXPECT_FLOAT_EQ(o.keywords[0].weight, 2.0F);
+  EXPECT_EQ(o.keywords[1].text, "Caxton");
+  EXPECT_FLOAT_EQ(o.keywords[1].weight, 1.0F);
+  EXPECT_FLOAT_EQ(o.keywords[2].weight, 0.5F);
+  EXPECT_EQ(options_of({{"keywords", "a"}}).keywords.size(), 1U);
+  EXPECT_TRUE(options_of({}).keywords.empty());
+  expect_rejected({{"keywords[]", "clubs:0"}}, "keywords[]", {"clubs:0", "above 0"});
+  expect_rejected({{"keywords", "a,,b"}}, "keywords", {"empty"});
+}
+
 TEST(FormOptions, VadFilter) {
   EXPECT_EQ(options_of({{"vad_filter", "true"}}).vad_filter, true);
   EXPECT_EQ(options_of({{"vad_filter", "False"}}).vad_filter, false);
