@@ -105,7 +105,7 @@ write_multipart_seeds() {
   printf 'multipart/form-data; boundary="quoted boundary"\npreamble\r\n--quoted boundary\r\nContent-Disposition: form-data; name=file; filename*=UTF-8'"''"'na%%C3%%AFve.wav\r\n\r\nxyz\r\n--quoted boundary\r\nContent-Disposition: form-data; name="temperature"\r\n\r\n0.2,0.4\r\n--quoted boundary\r\nContent-Disposition: form-data; name="language"\r\n\r\nde\r\n--quoted boundary--\r\nepilogue' >"$dir/quoted"
   printf 'multipart/form-data; boundary=b\n--b\r\nContent-Disposition: form-data; name="audio"; filename="x"\r\n\r\n\x00\x01\r\n--b\r\nContent-Disposition: form-data; name="task"\r\n\r\ntranslate\r\n--b\r\nContent-Disposition: form-data; name="beam_size"\r\n\r\n5\r\n--b\r\nContent-Disposition: form-data; name="suppress_tokens"\r\n\r\n[-1, 50, 51]\r\n--b\r\nContent-Disposition: form-data; name="clip_timestamps"\r\n\r\n0,5.5\r\n--b\r\nContent-Disposition: form-data; name="no_speech_threshold"\r\n\r\nnone\r\n--b--\r\n' >"$dir/legacy"
   # Issue 17's fields: per-window language, the languages to choose from, token logprobs.
-  printf 'multipart/form-data; boundary=b\n--b\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\nabc\r\n--b\r\nContent-Disposition: form-data; name="multilingual"\r\n\r\ntrue\r\n--b\r\nContent-Disposition: form-data; name="languages[]"\r\n\r\nde,es\r\n--b\r\nContent-Disposition: form-data; name="include[]"\r\n\r\nlogprobs\r\n--b\r\nContent-Disposition: form-data; name="language_detection_segments"\r\n\r\n2\r\n--b--\r\n' >"$dir/languages"
+  printf 'multipart/form-data; boundary=b\n--b\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\nabc\r\n--b\r\nContent-Disposition: form-data; name="multilingual"\r\n\r\ntrue\r\n--b\r\nContent-Disposition: form-data; name="languages[]"\r\n\r\nde,es\r\n--b\r\nContent-Disposition: form-data; name="include[]"\r\n\r\nlogprobs\r\n--b\r\nContent-Disposition: form-data; name="language_detection_segments"\r\n\r\n2\r\n--b\r\nContent-Disposition: form-data; name="keywords[]"\r\n\r\nGutenberg:2,Caxton\r\n--b--\r\n' >"$dir/languages"
   printf 'multipart/form-data; boundary=b\n--b\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\nabc\r\n--b\r\nContent-Disposition: form-data; name="stream"\r\n\r\ntrue\r\n--b\r\nContent-Disposition: form-data; name="prompt"\r\n\r\nHello \\"world\\"\r\n--b--\r\n' >"$dir/stream"
   printf 'multipart/form-data; boundary=b\n--b\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\nabc\r\n--b' >"$dir/truncated"
   printf 'application/json\n{"file": 1}' >"$dir/json"
@@ -164,6 +164,9 @@ write_multipart_dictionary() {
 "name=\"language_detection_threshold\""
 "name=\"languages[]\""
 "name=\"include[]\""
+"name=\"keywords[]\""
+"name=\"keywords\""
+"Gutenberg:2,Caxton"
 "logprobs"
 "de,es"
 "name=\"clip_timestamps\""
