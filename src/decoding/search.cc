@@ -132,7 +132,7 @@ class BeamSearch final : public WindowSearch {
       : WindowSearch(model, std::move(cross), request, options),
         max_finished_(static_cast<std::size_t>(std::lround(options.beam_size * options.patience))),
         keywords_(request.keywords && !request.keywords->empty() ? request.keywords.get()
-                                                                   : nullptr) {}
+                                                                 : nullptr) {}
 
  private:
   struct Beam {
@@ -156,8 +156,8 @@ class BeamSearch final : public WindowSearch {
   // Candidate c's beam after taking its token (the token left out when it is end-of-text).
   [[nodiscard]] Beam extend(const Candidate& c) const {
     const Beam& from = beams_[static_cast<std::size_t>(c.row)];
-    const auto [match, change] =
-        keywords_ != nullptr ? keywords_->step(from.match, c.token) : std::pair{KeywordMatch{}, 0.0F};
+    const auto [match, change] = keywords_ != nullptr ? keywords_->step(from.match, c.token)
+                                                      : std::pair{KeywordMatch{}, 0.0F};
     Beam beam{from.tokens, c.score, from.logprobs, match, from.bias + change};
     if (c.token != request_.end_of_text) {
       beam.tokens.push_back(c.token);
@@ -265,7 +265,7 @@ class Sampler final : public WindowSearch {
         random_(random),
         weights_(static_cast<std::size_t>(n_vocab_)),
         keywords_(request.keywords && !request.keywords->empty() ? request.keywords.get()
-                                                                   : nullptr) {}
+                                                                 : nullptr) {}
 
  private:
   void start(std::vector<float>& logits) override {
@@ -276,9 +276,9 @@ class Sampler final : public WindowSearch {
       for (int s = 0; s < samples_; ++s) logits.insert(logits.end(), first.begin(), first.end());
       state_.reorder(std::vector<int>(samples_, 0));
     }
-    live_.assign(samples_, Hypothesis{request_.forced, 0.0,
-                                      std::vector<float>(request_.forced.size(), 0.0F),
-                                      KeywordMatch{}, 0.0});
+    live_.assign(samples_,
+                 Hypothesis{request_.forced, 0.0, std::vector<float>(request_.forced.size(), 0.0F),
+                            KeywordMatch{}, 0.0});
     choose(logits);
   }
 

@@ -136,8 +136,17 @@ SessionUpdate::Transcription transcription_value(const json& value, const std::s
     if (!languages->empty()) t.language = language_value((*languages)[0], path + ".languages");
   }
   if (const json* keywords = member(value, "keywords")) {
-    if (!keywords->is_array() || !keywords->empty()) {
-      fail("unsupported_value", "'keywords' are not supported; use 'prompt'.", path + ".keywords");
+    // Words the search favours (the CLI's --keywords): each string "word" or "word:weight".
+    if (!keywords->is_array()) {
+      fail("invalid_type", "'keywords' must be an array of strings.", path + ".keywords");
+    }
+    for (const auto& item : *keywords) {
+      const auto text = string_value(item, path + ".keywords");
+      try {
+        for (auto& k : parse_keywords(text)) t.keywords.push_back(std::move(k));
+      } catch (const Error& e) {
+        fail("invalid_value", e.what(), path + ".keywords");
+      }
     }
   }
   if (member(value, "delay")) {
@@ -333,6 +342,7 @@ void SessionUpdate::apply_to(SessionConfig& config) const {
     if (transcription->model) config.model = *transcription->model;
     config.language = transcription->language;
     config.prompt = transcription->prompt;
+    config.keywords = transcription->keywords;
   }
   if (turn_detection) config.turn_detection = *turn_detection;
   if (logprobs) config.logprobs = *logprobs;

@@ -13,6 +13,7 @@
 #include <variant>
 #include <vector>
 
+#include "amanuensis/amanuensis.h"
 #include "realtime/audio_input.h"
 #include "realtime/turn_detector.h"
 
@@ -24,6 +25,8 @@ struct SessionConfig {
   std::string model = "whisper-1";  // audio.input.transcription.model, as the client named it
   std::string language;             // empty: detect
   std::string prompt;
+  std::vector<Keyword>
+      keywords;  // audio.input.transcription.keywords (each "word" or "word:weight")
   std::optional<TurnDetectorOptions> turn_detection = TurnDetectorOptions{};  // unset: commits
   bool logprobs = false;  // include: item.input_audio_transcription.logprobs
 };
@@ -36,6 +39,7 @@ struct SessionUpdate {
     std::optional<std::string> model;
     std::string language;
     std::string prompt;
+    std::vector<Keyword> keywords;
   };
   std::optional<Transcription> transcription;
   std::optional<std::optional<TurnDetectorOptions>> turn_detection;

@@ -1,6 +1,9 @@
 #include "realtime/server_events.h"
 
+#include <array>
+#include <charconv>
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "realtime/ids.h"
 
@@ -58,9 +61,20 @@ const char* beta_format_name(AudioFormat format) {
 }
 
 json transcription_json(const SessionConfig& config) {
-  return {{"model", config.model},
-          {"language", optional_string(config.language)},
-          {"prompt", config.prompt}};
+  json out = {{"model", config.model},
+              {"language", optional_string(config.language)},
+              {"prompt", config.prompt}};
+  if (!config.keywords.empty()) {
+    json keywords = json::array();
+    for (const auto& k : config.keywords) {
+      std::array<char, 32> weight{};
+      const auto end = std::to_chars(weight.data(), weight.data() + weight.size(), k.weight).ptr;
+      keywords.push_back(k.weight == 1.0F ? k.text
+                                          : k.text + ":" + std::string(weight.data(), end));
+    }
+    out["keywords"] = std::move(keywords);
+  }
+  return out;
 }
 
 json include_json(const SessionConfig& config) {

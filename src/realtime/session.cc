@@ -67,6 +67,7 @@ LiveOptions RealtimeSession::live_options(const SessionConfig& config) const {
   LiveOptions o = settings_.live;
   o.decode.language = config.language;
   o.decode.initial_prompt = config.prompt;
+  o.decode.keywords = config.keywords;
   o.turn_detection = config.turn_detection;
   o.logprobs = config.logprobs;
   return o;

@@ -40,8 +40,8 @@ ResponseFormat parse_response_format(std::string_view raw) {
 }
 
 // Fields OpenAI clients may send that mean nothing to Whisper; accepted and ignored.
-const std::set<std::string, std::less<>> kIgnoredFields = {
-    "user", "known_speaker_names[]", "known_speaker_references[]"};
+const std::set<std::string, std::less<>> kIgnoredFields = {"user", "known_speaker_names[]",
+                                                           "known_speaker_references[]"};
 
 // Fields that may repeat: each occurrence adds to a list.
 bool is_repeatable(std::string_view name) {

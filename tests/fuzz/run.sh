@@ -367,7 +367,8 @@ for target in "${TARGETS[@]}"; do
       build multipart_fuzz "$ROOT/tests/fuzz/multipart_fuzz.cc" "$ROOT/src/service/multipart.cc" \
         "$ROOT/src/service/form_options.cc" "$ROOT/src/service/form_values.cc" \
         "$ROOT/src/service/vad_fields.cc" "$ROOT/src/service/api_error.cc" \
-        "$ROOT/src/formats/transcript_formats.cc" "$ROOT/src/vad/vad_defaults.cc"
+        "$ROOT/src/formats/transcript_formats.cc" "$ROOT/src/vad/vad_defaults.cc" \
+        "$ROOT/src/util/keywords.cc"
       write_multipart_seeds "$seeds"
       write_multipart_dictionary "$BUILD/multipart.dict"
       extra=(-dict="$BUILD/multipart.dict" -max_len=8192)
@@ -387,7 +388,7 @@ for target in "${TARGETS[@]}"; do
       read -r -a LINK <<<"$( ((${#packages[@]})) && pkg-config --cflags --libs "${packages[@]}") -pthread"
       mapfile -t sources < <(service_sources)
       build http_request_fuzz "$ROOT/tests/fuzz/http_request_fuzz.cc" "${sources[@]}" \
-        "$ROOT/src/vad/vad_defaults.cc"
+        "$ROOT/src/vad/vad_defaults.cc" "$ROOT/src/util/keywords.cc"
       write_http_seeds "$seeds"
       write_http_dictionary "$BUILD/http.dict"
       extra=(-dict="$BUILD/http.dict" -max_len=16384)
@@ -409,7 +410,8 @@ for target in "${TARGETS[@]}"; do
       ;;
     realtime_event_fuzz)
       LINK=(-pthread)
-      build realtime_event_fuzz "$ROOT/tests/fuzz/realtime_event_fuzz.cc" "$ROOT"/src/realtime/*.cc
+      build realtime_event_fuzz "$ROOT/tests/fuzz/realtime_event_fuzz.cc" "$ROOT"/src/realtime/*.cc \
+        "$ROOT/src/util/keywords.cc"
       write_realtime_seeds "$seeds"
       write_realtime_dictionary "$BUILD/realtime.dict"
       extra=(-dict="$BUILD/realtime.dict" -max_len=65536)

@@ -146,9 +146,9 @@ DecodeResult run(const std::shared_ptr<const KeywordTrie>& keywords, int beam, b
     const auto step = search->next_step();
     std::vector<float> logits;
     for (const int token : step.tokens) {
-      const auto next = token == 1 ? (two_first ? row({{2, 1.0F}, {4, 0.0F}})
-                                                : row({{4, 1.0F}, {2, 0.0F}}))
-                                   : row({{kEnd, 5.0F}});
+      const auto next =
+          token == 1 ? (two_first ? row({{2, 1.0F}, {4, 0.0F}}) : row({{4, 1.0F}, {2, 0.0F}}))
+                     : row({{kEnd, 5.0F}});
       logits.insert(logits.end(), next.begin(), next.end());
     }
     search->advance(std::move(logits));

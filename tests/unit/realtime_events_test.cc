@@ -37,7 +37,8 @@ TEST(RealtimeClientEventsTest, GaSessionUpdate) {
   const auto event = parse_ok(R"({"type": "session.update", "event_id": "e1", "session": {
       "type": "transcription",
       "audio": {"input": {"format": {"type": "audio/pcm", "rate": 24000},
-                          "transcription": {"model": "whisper-1", "language": "en", "prompt": "Names"},
+                          "transcription": {"model": "whisper-1", "language": "en", "prompt": "Names",
+                                            "keywords": ["Caxton", "Gutenberg:2"]},
                           "turn_detection": {"type": "server_vad", "threshold": 0.6,
                                              "prefix_padding_ms": 200, "silence_duration_ms": 700},
                           "noise_reduction": null}},
@@ -51,6 +52,9 @@ TEST(RealtimeClientEventsTest, GaSessionUpdate) {
   EXPECT_EQ(config.model, "whisper-1");
   EXPECT_EQ(config.language, "en");
   EXPECT_EQ(config.prompt, "Names");
+  ASSERT_EQ(config.keywords.size(), 2U);
+  EXPECT_EQ(config.keywords[0].text, "Caxton");
+  EXPECT_FLOAT_EQ(config.keywords[1].weight, 2.0F);
   ASSERT_TRUE(config.turn_detection.has_value());
   EXPECT_FLOAT_EQ(config.turn_detection->threshold, 0.6F);
   EXPECT_EQ(config.turn_detection->prefix_padding_ms, 200);
@@ -120,6 +124,12 @@ TEST(RealtimeClientEventsTest, ErrorsNameCodeAndParam) {
       {R"({"type": "input_audio_buffer.append", "audio": 12})", "invalid_type", "audio"},
       {R"({"type": "input_audio_buffer.commit", "extra": 1})", "unknown_parameter", "extra"},
       {R"({"type": "session.update"})", "missing_parameter", "session"},
+      {R"({"type": "session.update", "session": {"audio": {"input": {"transcription":
+          {"keywords": "Caxton"}}}}})",
+       "invalid_type", "session.audio.input.transcription.keywords"},
+      {R"({"type": "session.update", "session": {"audio": {"input": {"transcription":
+          {"keywords": ["clubs:0"]}}}}})",
+       "invalid_value", "session.audio.input.transcription.keywords"},
       {R"({"type": "session.update", "session": {"type": "realtime"}})", "unsupported_value",
        "session.type"},
       {R"({"type": "session.update", "session": {"instructions": "x"}})", "unknown_parameter",
@@ -168,6 +178,7 @@ std::vector<std::string> every_server_event() {
   other.format = AudioFormat::kPcma;
   other.language = "en";
   other.prompt = "Hi";
+  other.keywords = {{"Caxton", 1.0F}, {"Gutenberg", 2.5F}};
   other.turn_detection.reset();
   other.logprobs = true;
   const Logprobs logprobs = std::vector<TokenLogprob>{{"Hello", -0.25, {72, 101, 108, 108, 111}}};
