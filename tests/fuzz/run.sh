@@ -294,7 +294,7 @@ write_onnx_seeds() {
 write_realtime_seeds() {
   local dir=$1
   mkdir -p "$dir"
-  printf '%s\n' '{"type": "session.update", "event_id": "e1", "session": {"type": "transcription", "audio": {"input": {"format": {"type": "audio/pcm", "rate": 24000}, "transcription": {"model": "whisper-1", "language": "en", "prompt": "x"}, "turn_detection": {"type": "server_vad", "threshold": 0.5, "prefix_padding_ms": 300, "silence_duration_ms": 200}, "noise_reduction": null}}, "include": ["item.input_audio_transcription.logprobs"]}}' \
+  printf '%s\n' '{"type": "session.update", "event_id": "e1", "session": {"type": "transcription", "audio": {"input": {"format": {"type": "audio/pcm", "rate": 24000}, "transcription": {"model": "whisper-1", "language": "en", "prompt": "x", "keywords": ["Caxton", "Gutenberg:2"]}, "turn_detection": {"type": "server_vad", "threshold": 0.5, "prefix_padding_ms": 300, "silence_duration_ms": 200}, "noise_reduction": null}}, "include": ["item.input_audio_transcription.logprobs"]}}' \
     '{"type": "input_audio_buffer.append", "audio": "'"$(head -c 9600 /dev/zero | tr '\0' '\177' | base64 -w0)"'"}' \
     '{"type": "input_audio_buffer.append", "audio": "'"$(head -c 9600 /dev/zero | base64 -w0)"'"}' \
     '{"type": "input_audio_buffer.commit"}' >"$dir/ga"
@@ -313,6 +313,8 @@ write_realtime_dictionary() {
 "\"input_audio_buffer.commit\""
 "\"input_audio_buffer.clear\""
 "\"audio\": "
+"\"keywords\": "
+"\"Gutenberg:2\""
 "\"session\": "
 "\"input\": "
 "\"format\": "
