@@ -354,6 +354,30 @@ TEST(HalfCache, AttentionMatchesDoubleReferenceOnEveryTarget) {
   });
 }
 
+// One query row's attention in double over `keys` keys: out[i] = sum_j p_j value(j, i) / sum_j
+// p_j with p_j = exp(score(j) - max); also, per output, sum_j p_j |value(j, i)| / sum_j p_j
+// (`weighted`) and sum_j |value(j, i)| / sum_j p_j (`spread`), from which the tests' bounds come.
+struct RowReference {
+  std::vector<double> out, weighted, spread;
+};
+template <typename Score, typename Value>
+RowReference attend_row_in_double(int keys, int dim, const Score& score, const Value& value) {
+  std::vector<double> p(keys);
+  double top = -1e300, sum = 0;
+  for (int j = 0; j < keys; ++j) top = std::max(top, p[j] = score(j));
+  for (auto& x : p) sum += (x = std::exp(x - top));
+  RowReference ref{std::vector<double>(dim), std::vector<double>(dim), std::vector<double>(dim)};
+  for (int i = 0; i < dim; ++i) {
+    for (int j = 0; j < keys; ++j) {
+      const double x = value(j, i);
+      ref.out[i] += p[j] / sum * x;
+      ref.weighted[i] += p[j] / sum * std::fabs(x);
+      ref.spread[i] += std::fabs(x) / sum;
+    }
+  }
+  return ref;
+}
+
 // flash_attention_bf16 (AVX-512 BF16) against softmax and products in double on the same
 // bfloat16-rounded keys, values and scaled queries: what is left is the rounding of the
 // probabilities to bfloat16 (8 significant bits: within 2^-8 of themselves), so each output may
@@ -392,30 +416,30 @@ TEST(FlashAttentionBf16, MatchesDoubleReferenceWithinBf16Rounding) {
       std::memcpy(&b, &x, sizeof b);
       return bf16(static_cast<std::uint16_t>((b + 0x7FFFU + ((b >> 16) & 1U)) >> 16));
     };
-    std::vector<double> p(keys), exact(keys);
     for (int r = 0; r < rows; ++r) {
-      double top = -1e300, exact_top = -1e300, sum = 0, exact_sum = 0;
-      for (int j = 0; j < keys; ++j) {
-        double dot = 0, exact_dot = 0;
-        for (int i = 0; i < head_dim; ++i) {
-          dot += rounded(q[r * q_ld + i] * scale) * bf16(k16[j * head_dim + i]);
-          exact_dot += static_cast<double>(q[r * q_ld + i]) * scale * k[j * kv_ld + i];
-        }
-        top = std::max(top, p[j] = dot);
-        exact_top = std::max(exact_top, exact[j] = exact_dot);
-      }
-      for (auto& x : p) sum += (x = std::exp(x - top));
-      for (auto& x : exact) exact_sum += (x = std::exp(x - exact_top));
+      const float* qr = q.data() + static_cast<std::ptrdiff_t>(r) * q_ld;
+      const auto want = attend_row_in_double(
+          keys, head_dim,
+          [&](int j) {
+            double dot = 0;
+            for (int i = 0; i < head_dim; ++i)
+              dot += rounded(qr[i] * scale) * bf16(k16[j * head_dim + i]);
+            return dot;
+          },
+          [&](int j, int i) { return bf16(v16[(j / 2) * 2 * head_dim + 2 * i + j % 2]); });
+      const auto exact = attend_row_in_double(
+          keys, head_dim,
+          [&](int j) {
+            double dot = 0;
+            for (int i = 0; i < head_dim; ++i)
+              dot += static_cast<double>(qr[i]) * scale * k[j * kv_ld + i];
+            return dot;
+          },
+          [&](int j, int i) { return static_cast<double>(v[j * kv_ld + i]); });
       for (int i = 0; i < head_dim; ++i) {
-        double want = 0, magnitude = 0, exact_want = 0;
-        for (int j = 0; j < keys; ++j) {
-          const double value = bf16(v16[(j / 2) * 2 * head_dim + 2 * i + j % 2]);
-          want += p[j] / sum * value;
-          magnitude += p[j] / sum * std::fabs(value);
-          exact_want += exact[j] / exact_sum * v[j * kv_ld + i];
-        }
-        ASSERT_NEAR(out[r * out_ld + i], want, magnitude / 256.0 + 1e-5) << r << " " << i;
-        ASSERT_NEAR(out[r * out_ld + i], exact_want, 4e-2) << r << " " << i;
+        ASSERT_NEAR(out[r * out_ld + i], want.out[i], want.weighted[i] / 256.0 + 1e-5)
+            << r << " " << i;
+        ASSERT_NEAR(out[r * out_ld + i], exact.out[i], 4e-2) << r << " " << i;
       }
       for (int i = head_dim; i < out_ld; ++i) ASSERT_EQ(out[r * out_ld + i], -7.0F);
     }
@@ -450,37 +474,34 @@ TEST(FlashAttentionI16, MatchesDoubleReferenceWithinItsRounding) {
     const I16HeadView packed{k16.data(), k_scale.data(), v16.data(), v_scale.data()};
     const float scale = 1.0F / std::sqrt(static_cast<float>(head_dim));
     // The reference on the kernel's own rounding of q (per row, to 4095 steps of its largest).
-    std::vector<double> p(keys), exact(keys), qr(head_dim);
-    std::vector<std::vector<double>> want(rows, std::vector<double>(head_dim)), bound = want,
-                                                                                exact_want = want;
+    std::vector<RowReference> want, exact;
+    std::vector<double> qr(head_dim);
     for (int r = 0; r < rows; ++r) {
+      const float* row = q.data() + static_cast<std::ptrdiff_t>(r) * q_ld;
       double q_top = 0;
       for (int i = 0; i < head_dim; ++i)
-        q_top = std::max(q_top, std::fabs(static_cast<double>(q[r * q_ld + i] * scale)));
+        q_top = std::max(q_top, std::fabs(static_cast<double>(row[i] * scale)));
       for (int i = 0; i < head_dim; ++i)
-        qr[i] = std::nearbyint(q[r * q_ld + i] * scale * 4095.0 / q_top) * q_top / 4095.0;
-      double top = -1e300, exact_top = -1e300, sum = 0, exact_sum = 0;
-      for (int j = 0; j < keys; ++j) {
-        double dot = 0, exact_dot = 0;
-        for (int i = 0; i < head_dim; ++i) {
-          dot += qr[i] * k16[j * head_dim + i] * k_scale[j];
-          exact_dot += static_cast<double>(q[r * q_ld + i]) * scale * k[j * kv_ld + i];
-        }
-        top = std::max(top, p[j] = dot);
-        exact_top = std::max(exact_top, exact[j] = exact_dot);
-      }
-      for (auto& x : p) sum += (x = std::exp(x - top));
-      for (auto& x : exact) exact_sum += (x = std::exp(x - exact_top));
-      for (int i = 0; i < head_dim; ++i) {
-        double magnitude = 0;
-        for (int j = 0; j < keys; ++j) {
-          const double value = v16[(j / 2) * 2 * head_dim + 2 * i + j % 2] * double{v_scale[i]};
-          want[r][i] += p[j] / sum * value;
-          magnitude += std::fabs(value);
-          exact_want[r][i] += exact[j] / exact_sum * v[j * kv_ld + i];
-        }
-        bound[r][i] = magnitude / 8191.0 / sum + 1e-5;
-      }
+        qr[i] = std::nearbyint(row[i] * scale * 4095.0 / q_top) * q_top / 4095.0;
+      want.push_back(attend_row_in_double(
+          keys, head_dim,
+          [&](int j) {
+            double dot = 0;
+            for (int i = 0; i < head_dim; ++i) dot += qr[i] * k16[j * head_dim + i] * k_scale[j];
+            return dot;
+          },
+          [&](int j, int i) {
+            return v16[(j / 2) * 2 * head_dim + 2 * i + j % 2] * double{v_scale[i]};
+          }));
+      exact.push_back(attend_row_in_double(
+          keys, head_dim,
+          [&](int j) {
+            double dot = 0;
+            for (int i = 0; i < head_dim; ++i)
+              dot += static_cast<double>(row[i]) * scale * k[j * kv_ld + i];
+            return dot;
+          },
+          [&](int j, int i) { return static_cast<double>(v[j * kv_ld + i]); }));
     }
     std::vector<float> first;
     for (const char* encoding : {"avx2", "avx_vnni", "avx512_vl"}) {
@@ -492,8 +513,9 @@ TEST(FlashAttentionI16, MatchesDoubleReferenceWithinItsRounding) {
       SCOPED_TRACE(encoding);
       for (int r = 0; r < rows; ++r) {
         for (int i = 0; i < head_dim; ++i) {
-          ASSERT_NEAR(out[r * out_ld + i], want[r][i], bound[r][i]) << r << " " << i;
-          ASSERT_NEAR(out[r * out_ld + i], exact_want[r][i], 4e-3) << r << " " << i;
+          ASSERT_NEAR(out[r * out_ld + i], want[r].out[i], want[r].spread[i] / 8191.0 + 1e-5)
+              << r << " " << i;
+          ASSERT_NEAR(out[r * out_ld + i], exact[r].out[i], 4e-3) << r << " " << i;
         }
         for (int i = head_dim; i < out_ld; ++i) ASSERT_EQ(out[r * out_ld + i], -7.0F);
       }

@@ -12,8 +12,8 @@
 
 #include "amanuensis/amanuensis.h"
 #include "decoding/search.h"
-#include "kernels/backend.h"
 #include "model/whisper_model.h"
+#include "support/search_fixture.h"
 
 namespace amanuensis::decoding {
 namespace {
@@ -105,29 +105,17 @@ TEST(ParseKeywordsTest, WeightsDefaultsAndErrors) {
 }
 
 // The search, on hand-made logits over a vocabulary of 8 (as search_test.cc).
-constexpr int kVocab = 8;
-constexpr int kEnd = 7;
-constexpr float kLow = -20.0F;
-
-model::WhisperModel tiny_model() {
-  model::WhisperWeights weights;
-  weights.n_vocab = kVocab;
-  weights.n_text_ctx = 64;
-  weights.n_state = 4;
-  weights.n_text_heads = 1;
-  return {std::move(weights), kernels::make_cpu_backend(1)};
-}
+constexpr int kEnd = test_support::kSearchEnd;
+constexpr float kLow = test_support::kSearchLow;
 
 std::vector<float> row(std::initializer_list<std::pair<int, float>> likely) {
-  std::vector<float> logits(kVocab, kLow);
-  for (const auto& [token, value] : likely) logits[token] = value;
-  return logits;
+  return test_support::logit_row(likely);
 }
 
 // First token: 3 (logit 1) or 1 (logit 0.2); after 1 comes 2 or 4 (2 likelier when `two_first`),
 // then the end; after 3, the end.
 DecodeResult run(const std::shared_ptr<const KeywordTrie>& keywords, int beam, bool two_first) {
-  const auto model = tiny_model();
+  const auto model = test_support::tiny_search_model();
   std::mt19937_64 random(0);
   DecodeRequest r;
   r.prompt = {5};

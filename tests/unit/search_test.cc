@@ -11,26 +11,17 @@
 #include <vector>
 
 #include "amanuensis/amanuensis.h"
-#include "kernels/backend.h"
 #include "model/whisper_model.h"
+#include "support/search_fixture.h"
 
 namespace amanuensis::decoding {
 namespace {
 
-constexpr int kVocab = 8;
-constexpr int kEnd = 7;       // end of text
-constexpr int kNoSpeech = 6;  // read at the start-of-transcript row
-constexpr float kLow = -20.0F;
+constexpr int kEnd = test_support::kSearchEnd;
+constexpr int kNoSpeech = test_support::kSearchNoSpeech;
+constexpr float kLow = test_support::kSearchLow;
 
-// A decoder-less model: the search only needs its sizes and empty decoder states.
-model::WhisperModel tiny_model() {
-  model::WhisperWeights weights;
-  weights.n_vocab = kVocab;
-  weights.n_text_ctx = 64;
-  weights.n_state = 4;
-  weights.n_text_heads = 1;
-  return {std::move(weights), kernels::make_cpu_backend(1)};
-}
+model::WhisperModel tiny_model() { return test_support::tiny_search_model(); }
 
 DecodeRequest request(int max_new_tokens = 10) {
   DecodeRequest r;
@@ -41,11 +32,8 @@ DecodeRequest request(int max_new_tokens = 10) {
   return r;
 }
 
-// A row of logits where `likely` tokens get the given values and the rest are very unlikely.
 std::vector<float> row(std::initializer_list<std::pair<int, float>> likely) {
-  std::vector<float> logits(kVocab, kLow);
-  for (const auto& [token, value] : likely) logits[token] = value;
-  return logits;
+  return test_support::logit_row(likely);
 }
 
 // Drives a search: `next(tokens_so_far)` gives each sequence's next logits row.
