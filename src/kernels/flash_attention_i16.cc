@@ -54,9 +54,6 @@ float largest_magnitude(const float* x, int n, int stride) {
 }  // namespace i16_detail
 
 using i16_detail::kMaxDim;
-using i16_detail::kProbabilityOne;
-using i16_detail::kQueryKeyMax;
-using i16_detail::kValueMax;
 
 bool i16_attention_supported() {
 #if AMAN_I16_BUILT
