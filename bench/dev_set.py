@@ -20,7 +20,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -33,20 +32,12 @@ import amanuensis_cli  # noqa: E402
 import fw_reference  # noqa: E402
 import manifest as manifest_mod  # noqa: E402
 import report  # noqa: E402
+from machine import cpu_name  # noqa: E402
 from wer import corpus_wer  # noqa: E402
 
 WALL_NOTE = ("wall times include model load: ours = CLI process start to exit; faster-whisper = "
              "WhisperModel() construction + transcribe of every clip, in-process")
 
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def git_commit() -> str:

@@ -30,7 +30,6 @@ import asyncio
 import datetime as dt
 import json
 import os
-import platform
 import re
 import statistics
 import subprocess
@@ -44,17 +43,12 @@ sys.path.insert(0, str(REPO / "tests" / "e2e"))
 
 import manifest  # noqa: E402
 import realtime_client as rt  # noqa: E402
+from machine import cpu_name  # noqa: E402
 from wer import corpus_wer  # noqa: E402
 
 LISTENING = re.compile(r"listening on http://([^:\s]+):(\d+)")
 CHUNK_MS = 40
 
-
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
 
 
 class Server:
