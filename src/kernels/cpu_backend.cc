@@ -447,7 +447,7 @@ std::vector<std::pair<std::string, std::string>> cpu_kernel_paths() {
   if (bf16_attention_supported()) {
     encoder = "bfloat16 vdpbf16ps";
   } else if (i16_attention_supported()) {
-    encoder = isa == CpuIsa::kAvxVnni ? "int16 vpdpwssd" : "int16 vpmaddwd";
+    encoder = isa == CpuIsa::kAvx2 ? "int16 vpmaddwd" : "int16 vpdpwssd";
   }
   return {{"int8 gemm", std::string(cpu_isa_name(isa))},
           {"float gemm", std::string("OpenBLAS ") + blas().core},

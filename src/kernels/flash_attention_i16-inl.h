@@ -2,21 +2,64 @@
 // pair product (hence no include guard), with these defined:
 //   AMAN_I16_NAMESPACE  a namespace of its own for each copy
 //   AMAN_I16_TARGET     the target attribute of the functions that use the intrinsics
+//   AMAN_I16_WIDTH      256 (ymm) or 512 (zmm)
 //   AMAN_I16_DOT(c,a,b) c + the int32 sums of each lane's two int16 products of a and b:
-//                       vpmaddwd + vpaddd (AVX2), or one vpdpwssd (AVX-VNNI, AVX-512 VNNI + VL)
+//                       vpmaddwd + vpaddd (AVX2), or one vpdpwssd (AVX-VNNI, AVX-512 VNNI)
 //   AMAN_I16_TILE       keys (scores) or dimensions (values) per micro-tile
 //
-// Layout as flash_attention.cc's AVX2 kernel: a panel is 3 vectors of 8 query rows, keys come
-// 128 at a time, and micro-tiles are AMAN_I16_TILE keys (scores) or dimensions (values) by the
-// panel. With vpdpwssd that is 4: 12 accumulators, the panel's 3 vectors and one broadcast, all
-// 16 ymm registers; vpmaddwd needs a register for its product before the add, so AVX2 takes 3
-// (9 accumulators; with 4 the compiler spills accumulators to the stack). Each lane holds
-// one query row's pair of adjacent dimensions (scores) or pair of consecutive keys' probabilities
-// (values), against one broadcast pair of the key or of the value column.
+// Layout as flash_attention.cc's kernels: a panel is 3 vectors of query rows (24 with ymm, 48
+// with zmm), keys come 128 at a time, and micro-tiles are AMAN_I16_TILE keys (scores) or
+// dimensions (values) by the panel. With vpdpwssd on ymm that is 4: 12 accumulators, the panel's
+// 3 vectors and one broadcast, all 16 registers; vpmaddwd needs a register for its product
+// before the add, so AVX2 takes 3 (9 accumulators; with 4 the compiler spills accumulators to
+// the stack); zmm has 32 registers and takes 8 (24 accumulators). Each lane holds one query row's
+// pair of adjacent dimensions (scores) or pair of consecutive keys' probabilities (values),
+// against one broadcast pair of the key or of the value column.
+//
+// The body is written with AMAN_I16_V(op), the _mm256_op or _mm512_op of the width, and the
+// few operations whose names differ are defined below.
+
+#define AMAN_I16_CAT2(a, b) a##b
+#define AMAN_I16_CAT(a, b) AMAN_I16_CAT2(a, b)
+#if AMAN_I16_WIDTH == 512
+#define AMAN_I16_V(op) AMAN_I16_CAT(_mm512_, op)
+#define AMAN_I16_LOADU_SI(p) _mm512_loadu_si512(p)
+#define AMAN_I16_STOREU_SI(p, v) _mm512_storeu_si512((p), (v))
+#define AMAN_I16_SETZERO_SI() _mm512_setzero_si512()
+#define AMAN_I16_OR_SI(a, b) _mm512_or_si512((a), (b))
+#define AMAN_I16_AND_SI(a, b) _mm512_and_si512((a), (b))
+#define AMAN_I16_CAST_PS(v) _mm512_castsi512_ps(v)
+#define AMAN_I16_ROUND(x) _mm512_roundscale_ps((x), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+#else
+#define AMAN_I16_V(op) AMAN_I16_CAT(_mm256_, op)
+#define AMAN_I16_LOADU_SI(p) _mm256_loadu_si256(p)
+#define AMAN_I16_STOREU_SI(p, v) _mm256_storeu_si256((p), (v))
+#define AMAN_I16_SETZERO_SI() _mm256_setzero_si256()
+#define AMAN_I16_OR_SI(a, b) _mm256_or_si256((a), (b))
+#define AMAN_I16_AND_SI(a, b) _mm256_and_si256((a), (b))
+#define AMAN_I16_CAST_PS(v) _mm256_castsi256_ps(v)
+#define AMAN_I16_ROUND(x) _mm256_round_ps((x), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+#endif
 
 namespace amanuensis::kernels::i16_detail::AMAN_I16_NAMESPACE {
 
-constexpr int kLanes = 8;
+#if AMAN_I16_WIDTH == 512
+using VF = __m512;
+using VI = __m512i;
+// 16 int32 lanes stored as int16 (saturating; they are within int16 already).
+AMAN_I16_TARGET inline void store_int16(std::int16_t* out, VI v) {
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), _mm512_cvtsepi32_epi16(v));
+}
+#else
+using VF = __m256;
+using VI = __m256i;
+AMAN_I16_TARGET inline void store_int16(std::int16_t* out, VI v) {
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(out),
+                   _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1)));
+}
+#endif
+
+constexpr int kLanes = static_cast<int>(sizeof(VF) / sizeof(float));
 constexpr int kPanel = 3 * kLanes;
 constexpr int kKeyTile = 128;
 constexpr int kTile = AMAN_I16_TILE;
@@ -36,29 +79,33 @@ struct Panel {
   float* alpha;
 };
 
-AMAN_I16_TARGET inline __m256i pair_at(const std::int16_t* p) {  // 2 int16 to every lane
+AMAN_I16_TARGET inline VI pair_at(const std::int16_t* p) {  // 2 int16 to every lane
   std::int32_t w = 0;
   std::memcpy(&w, p, sizeof w);
-  return _mm256_set1_epi32(w);
+  return AMAN_I16_V(set1_epi32)(w);
 }
 
 // Keeps a micro-tile row's accumulators in registers across the loop: without it GCC 12 moves
-// them between registers, and spills one, on every step of the AVX2 kernel.
-AMAN_I16_TARGET inline void pin(__m256i (&c)[3]) { asm("" : "+x"(c[0]), "+x"(c[1]), "+x"(c[2])); }
+// them between registers, and spills one, on every step of the AVX2 kernel. (zmm: any of the 32.)
+#if AMAN_I16_WIDTH == 512
+AMAN_I16_TARGET inline void pin(VI (&c)[3]) { asm("" : "+v"(c[0]), "+v"(c[1]), "+v"(c[2])); }
+#else
+AMAN_I16_TARGET inline void pin(VI (&c)[3]) { asm("" : "+x"(c[0]), "+x"(c[1]), "+x"(c[2])); }
+#endif
 
-AMAN_I16_TARGET inline __m256i load_pairs(const std::uint32_t* p) {
-  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+AMAN_I16_TARGET inline VI load_pairs(const std::uint32_t* p) {
+  return AMAN_I16_LOADU_SI(reinterpret_cast<const VI*>(p));
 }
 
 // The largest |x[i]| for i in [0, n).
 AMAN_I16_TARGET inline float largest_magnitude_of(const float* x, int n) {
-  const __m256 sign = _mm256_set1_ps(-0.0F);
-  __m256 top = _mm256_setzero_ps();
+  const VF sign = AMAN_I16_V(set1_ps)(-0.0F);
+  VF top = AMAN_I16_V(setzero_ps)();
   int i = 0;
   for (; i + kLanes <= n; i += kLanes)
-    top = _mm256_max_ps(top, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + i)));
-  alignas(32) float lanes[kLanes];
-  _mm256_store_ps(lanes, top);
+    top = AMAN_I16_V(max_ps)(top, AMAN_I16_V(andnot_ps)(sign, AMAN_I16_V(loadu_ps)(x + i)));
+  alignas(sizeof(VF)) float lanes[kLanes];
+  AMAN_I16_V(store_ps)(lanes, top);
   float m = 0.0F;
   for (const float lane : lanes) m = std::max(m, lane);
   for (; i < n; ++i) m = std::max(m, std::fabs(x[i]));
@@ -66,19 +113,15 @@ AMAN_I16_TARGET inline float largest_magnitude_of(const float* x, int n) {
 }
 
 // The lanes of x times inverse, rounded to nearest even, as int32 (as std::lrint).
-AMAN_I16_TARGET inline __m256i rounded(const float* x, __m256 inverse) {
-  return _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x), inverse));
+AMAN_I16_TARGET inline VI rounded(const float* x, VF inverse) {
+  return AMAN_I16_V(cvtps_epi32)(AMAN_I16_V(mul_ps)(AMAN_I16_V(loadu_ps)(x), inverse));
 }
 
 // out[i] = x[i] * inverse rounded, for i in [0, n).
 AMAN_I16_TARGET inline void round_row(const float* x, int n, float inverse, std::int16_t* out) {
-  const __m256 inv = _mm256_set1_ps(inverse);
+  const VF inv = AMAN_I16_V(set1_ps)(inverse);
   int i = 0;
-  for (; i + 2 * kLanes <= n; i += 2 * kLanes) {
-    const __m256i packed = _mm256_packs_epi32(rounded(x + i, inv), rounded(x + i + kLanes, inv));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i),
-                        _mm256_permute4x64_epi64(packed, 0xD8));  // packs works per 128 bits
-  }
+  for (; i + kLanes <= n; i += kLanes) store_int16(out + i, rounded(x + i, inv));
   for (; i < n; ++i) out[i] = round_to(x[i], inverse);
 }
 
@@ -92,18 +135,18 @@ AMAN_I16_TARGET void pack_head(const float* k, int k_ld, const float* v, int v_l
     round_row(row, dim, top > 0.0F ? kQueryKeyMax / top : 0.0F,
               out.k + static_cast<std::size_t>(j) * dim);
   }
-  alignas(32) float inverse[kMaxDim];
-  const __m256 sign = _mm256_set1_ps(-0.0F);
+  alignas(sizeof(VF)) float inverse[kMaxDim];
+  const VF sign = AMAN_I16_V(set1_ps)(-0.0F);
   int i = 0;
   for (; i + kLanes <= dim; i += kLanes) {
-    __m256 top = _mm256_setzero_ps();
+    VF top = AMAN_I16_V(setzero_ps)();
     for (int j = 0; j < keys; ++j) {
-      top = _mm256_max_ps(
-          top,
-          _mm256_andnot_ps(sign, _mm256_loadu_ps(v + static_cast<std::ptrdiff_t>(j) * v_ld + i)));
+      top = AMAN_I16_V(max_ps)(
+          top, AMAN_I16_V(andnot_ps)(
+                   sign, AMAN_I16_V(loadu_ps)(v + static_cast<std::ptrdiff_t>(j) * v_ld + i)));
     }
-    _mm256_storeu_ps(out.v_scale + i, _mm256_div_ps(top, _mm256_set1_ps(kValueMax)));
-    _mm256_store_ps(inverse + i, _mm256_div_ps(_mm256_set1_ps(kValueMax), top));
+    AMAN_I16_V(storeu_ps)(out.v_scale + i, AMAN_I16_V(div_ps)(top, AMAN_I16_V(set1_ps)(kValueMax)));
+    AMAN_I16_V(store_ps)(inverse + i, AMAN_I16_V(div_ps)(AMAN_I16_V(set1_ps)(kValueMax), top));
   }
   for (; i < dim; ++i) {
     const float top = largest_magnitude(v + i, keys, v_ld);
@@ -111,18 +154,18 @@ AMAN_I16_TARGET void pack_head(const float* k, int k_ld, const float* v, int v_l
     inverse[i] = kValueMax / top;
   }
   for (i = 0; i < dim; ++i) inverse[i] = out.v_scale[i] > 0.0F ? inverse[i] : 0.0F;
-  const __m256i low = _mm256_set1_epi32(0xFFFF);
+  const VI low = AMAN_I16_V(set1_epi32)(0xFFFF);
   for (int j = 0; j < keys; j += 2) {
     const float* lo = v + static_cast<std::ptrdiff_t>(j) * v_ld;
     const float* hi = j + 1 < keys ? lo + v_ld : nullptr;
     std::int16_t* to = out.v + static_cast<std::size_t>(j) * dim;  // pair j / 2
     int d = 0;
     for (; d + kLanes <= dim; d += kLanes) {
-      const __m256 inv = _mm256_load_ps(inverse + d);
-      const __m256i a = rounded(lo + d, inv);
-      const __m256i b = hi != nullptr ? rounded(hi + d, inv) : _mm256_setzero_si256();
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(to + 2 * d),
-                          _mm256_or_si256(_mm256_and_si256(a, low), _mm256_slli_epi32(b, 16)));
+      const VF inv = AMAN_I16_V(load_ps)(inverse + d);
+      const VI a = rounded(lo + d, inv);
+      const VI b = hi != nullptr ? rounded(hi + d, inv) : AMAN_I16_SETZERO_SI();
+      AMAN_I16_STOREU_SI(reinterpret_cast<VI*>(to + 2 * d),
+                         AMAN_I16_OR_SI(AMAN_I16_AND_SI(a, low), AMAN_I16_V(slli_epi32)(b, 16)));
     }
     for (; d < dim; ++d) {
       to[2 * d] = round_to(lo[d], inverse[d]);
@@ -138,7 +181,7 @@ AMAN_I16_TARGET void pack_head(const float* k, int k_ld, const float* v, int v_l
 AMAN_I16_TARGET void quantize_queries(const Problem& pb, int p0, int pr, std::uint32_t* qt,
                                       float* qs) {
   const int half = pb.dim / 2;
-  alignas(32) std::int16_t row[kMaxDim];
+  alignas(sizeof(VF)) std::int16_t row[kMaxDim];
   for (int r = 0; r < kPanel; ++r) {
     const float* qr = pb.q + static_cast<std::ptrdiff_t>(p0 + r) * pb.q_ld;
     const float top = r < pr ? largest_magnitude_of(qr, pb.dim) * pb.scale : 0.0F;
@@ -157,21 +200,20 @@ AMAN_I16_TARGET void quantize_queries(const Problem& pb, int p0, int pr, std::ui
 // n = round(x / ln 2), r = x - n ln 2 in two parts, then exp(r) by its Taylor polynomial of
 // degree 5 (|r| <= ln 2 / 2, so the first term left out is below 2.5e-6) instead of 7, since the
 // probabilities are rounded to 1/8191 anyway; 2^n from exponent bits (x >= -87).
-AMAN_I16_TARGET inline __m256 exp_non_positive(__m256 x) {
-  x = _mm256_max_ps(x, _mm256_set1_ps(-87.0F));
-  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.4426950408889634F)),
-                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m256 r = _mm256_fmadd_ps(n, _mm256_set1_ps(-0.693145751953125F), x);
-  r = _mm256_fmadd_ps(n, _mm256_set1_ps(-1.428606765330187045e-6F), r);
-  __m256 p = _mm256_set1_ps(1.0F / 120.0F);
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0F / 24.0F));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0F / 6.0F));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5F));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0F));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0F));
-  const __m256i bits =
-      _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-  return _mm256_mul_ps(p, _mm256_castsi256_ps(bits));
+AMAN_I16_TARGET inline VF exp_non_positive(VF x) {
+  x = AMAN_I16_V(max_ps)(x, AMAN_I16_V(set1_ps)(-87.0F));
+  const VF n = AMAN_I16_ROUND(AMAN_I16_V(mul_ps)(x, AMAN_I16_V(set1_ps)(1.4426950408889634F)));
+  VF r = AMAN_I16_V(fmadd_ps)(n, AMAN_I16_V(set1_ps)(-0.693145751953125F), x);
+  r = AMAN_I16_V(fmadd_ps)(n, AMAN_I16_V(set1_ps)(-1.428606765330187045e-6F), r);
+  VF p = AMAN_I16_V(set1_ps)(1.0F / 120.0F);
+  p = AMAN_I16_V(fmadd_ps)(p, r, AMAN_I16_V(set1_ps)(1.0F / 24.0F));
+  p = AMAN_I16_V(fmadd_ps)(p, r, AMAN_I16_V(set1_ps)(1.0F / 6.0F));
+  p = AMAN_I16_V(fmadd_ps)(p, r, AMAN_I16_V(set1_ps)(0.5F));
+  p = AMAN_I16_V(fmadd_ps)(p, r, AMAN_I16_V(set1_ps)(1.0F));
+  p = AMAN_I16_V(fmadd_ps)(p, r, AMAN_I16_V(set1_ps)(1.0F));
+  const VI bits = AMAN_I16_V(slli_epi32)(
+      AMAN_I16_V(add_epi32)(AMAN_I16_V(cvtps_epi32)(n), AMAN_I16_V(set1_epi32)(127)), 23);
+  return AMAN_I16_V(mul_ps)(p, AMAN_I16_CAST_PS(bits));
 }
 
 // s[j][row] = k_scale[j] qs[row] sum over dimension pairs of k[j] . qt, for kRows keys
@@ -179,28 +221,28 @@ AMAN_I16_TARGET inline __m256 exp_non_positive(__m256 x) {
 template <int kRows>
 AMAN_I16_TARGET inline void score_tile(const Panel& b, int dim, const std::int16_t* k,
                                        const float* k_scale, float* s) {
-  __m256i c[kRows][3];
-#pragma GCC unroll 4
-  for (int m = 0; m < kRows; ++m) c[m][0] = c[m][1] = c[m][2] = _mm256_setzero_si256();
+  VI c[kRows][3];
+#pragma GCC unroll 8
+  for (int m = 0; m < kRows; ++m) c[m][0] = c[m][1] = c[m][2] = AMAN_I16_SETZERO_SI();
   for (int pp = 0; pp < dim / 2; ++pp) {
     const std::uint32_t* x = b.qt + pp * kPanel;
-    const __m256i x0 = load_pairs(x), x1 = load_pairs(x + kLanes), x2 = load_pairs(x + 2 * kLanes);
-#pragma GCC unroll 4
+    const VI x0 = load_pairs(x), x1 = load_pairs(x + kLanes), x2 = load_pairs(x + 2 * kLanes);
+#pragma GCC unroll 8
     for (int m = 0; m < kRows; ++m) {
-      const __m256i key = pair_at(k + m * dim + 2 * pp);
+      const VI key = pair_at(k + m * dim + 2 * pp);
       c[m][0] = AMAN_I16_DOT(c[m][0], key, x0);
       c[m][1] = AMAN_I16_DOT(c[m][1], key, x1);
       c[m][2] = AMAN_I16_DOT(c[m][2], key, x2);
       pin(c[m]);
     }
   }
-#pragma GCC unroll 4
+#pragma GCC unroll 8
   for (int m = 0; m < kRows; ++m) {
-    const __m256 ks = _mm256_set1_ps(k_scale[m]);
+    const VF ks = AMAN_I16_V(set1_ps)(k_scale[m]);
     for (int x = 0; x < 3; ++x) {
-      const __m256 scale = _mm256_mul_ps(ks, _mm256_loadu_ps(b.qs + x * kLanes));
-      _mm256_storeu_ps(s + m * kPanel + x * kLanes,
-                       _mm256_mul_ps(_mm256_cvtepi32_ps(c[m][x]), scale));
+      const VF scale = AMAN_I16_V(mul_ps)(ks, AMAN_I16_V(loadu_ps)(b.qs + x * kLanes));
+      AMAN_I16_V(storeu_ps)
+      (s + m * kPanel + x * kLanes, AMAN_I16_V(mul_ps)(AMAN_I16_V(cvtepi32_ps)(c[m][x]), scale));
     }
   }
 }
@@ -211,29 +253,30 @@ AMAN_I16_TARGET inline void score_tile(const Panel& b, int dim, const std::int16
 template <int kRows>
 AMAN_I16_TARGET inline void value_tile(const Panel& b, int pairs, const std::int16_t* v,
                                        const float* v_scale, int dim, float* ot) {
-  __m256i c[kRows][3];
-#pragma GCC unroll 4
-  for (int m = 0; m < kRows; ++m) c[m][0] = c[m][1] = c[m][2] = _mm256_setzero_si256();
+  VI c[kRows][3];
+#pragma GCC unroll 8
+  for (int m = 0; m < kRows; ++m) c[m][0] = c[m][1] = c[m][2] = AMAN_I16_SETZERO_SI();
   for (int jp = 0; jp < pairs; ++jp) {
     const std::uint32_t* x = b.p + jp * kPanel;
-    const __m256i x0 = load_pairs(x), x1 = load_pairs(x + kLanes), x2 = load_pairs(x + 2 * kLanes);
+    const VI x0 = load_pairs(x), x1 = load_pairs(x + kLanes), x2 = load_pairs(x + 2 * kLanes);
     const std::int16_t* vj = v + static_cast<std::size_t>(jp) * dim * 2;
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int m = 0; m < kRows; ++m) {
-      const __m256i value = pair_at(vj + 2 * m);
+      const VI value = pair_at(vj + 2 * m);
       c[m][0] = AMAN_I16_DOT(c[m][0], value, x0);
       c[m][1] = AMAN_I16_DOT(c[m][1], value, x1);
       c[m][2] = AMAN_I16_DOT(c[m][2], value, x2);
       pin(c[m]);
     }
   }
-#pragma GCC unroll 4
+#pragma GCC unroll 8
   for (int m = 0; m < kRows; ++m) {
-    const __m256 vs = _mm256_set1_ps(v_scale[m] * (1.0F / kProbabilityOne));
+    const VF vs = AMAN_I16_V(set1_ps)(v_scale[m] * (1.0F / kProbabilityOne));
     for (int x = 0; x < 3; ++x) {
       float* o = ot + m * kPanel + x * kLanes;
-      const __m256 kept = _mm256_mul_ps(_mm256_loadu_ps(o), _mm256_loadu_ps(b.alpha + x * kLanes));
-      _mm256_storeu_ps(o, _mm256_fmadd_ps(_mm256_cvtepi32_ps(c[m][x]), vs, kept));
+      const VF kept =
+          AMAN_I16_V(mul_ps)(AMAN_I16_V(loadu_ps)(o), AMAN_I16_V(loadu_ps)(b.alpha + x * kLanes));
+      AMAN_I16_V(storeu_ps)(o, AMAN_I16_V(fmadd_ps)(AMAN_I16_V(cvtepi32_ps)(c[m][x]), vs, kept));
     }
   }
 }
@@ -242,29 +285,31 @@ AMAN_I16_TARGET inline void value_tile(const Panel& b, int pairs, const std::int
 // probabilities in units of 1/8191 as int16 pairs of consecutive keys (an odd last key paired
 // with zero). The running sum takes the unrounded probabilities.
 AMAN_I16_TARGET void softmax_tile(const Panel& b, int kt) {
-  const __m256 one = _mm256_set1_ps(static_cast<float>(kProbabilityOne));
+  const VF one = AMAN_I16_V(set1_ps)(static_cast<float>(kProbabilityOne));
   for (int x = 0; x < 3; ++x) {
     float* sx = b.s + x * kLanes;
-    __m256 top = _mm256_loadu_ps(b.m + x * kLanes);
-    const __m256 old_max = top;
-    for (int j = 0; j < kt; ++j) top = _mm256_max_ps(top, _mm256_loadu_ps(sx + j * kPanel));
-    const __m256 alpha = exp_non_positive(_mm256_sub_ps(old_max, top));
-    _mm256_storeu_ps(b.m + x * kLanes, top);
-    _mm256_storeu_ps(b.alpha + x * kLanes, alpha);
-    __m256 sum = _mm256_setzero_ps();
+    VF top = AMAN_I16_V(loadu_ps)(b.m + x * kLanes);
+    const VF old_max = top;
+    for (int j = 0; j < kt; ++j)
+      top = AMAN_I16_V(max_ps)(top, AMAN_I16_V(loadu_ps)(sx + j * kPanel));
+    const VF alpha = exp_non_positive(AMAN_I16_V(sub_ps)(old_max, top));
+    AMAN_I16_V(storeu_ps)(b.m + x * kLanes, top);
+    AMAN_I16_V(storeu_ps)(b.alpha + x * kLanes, alpha);
+    VF sum = AMAN_I16_V(setzero_ps)();
     for (int j = 0; j < kt; j += 2) {
-      const __m256 e0 = exp_non_positive(_mm256_sub_ps(_mm256_loadu_ps(sx + j * kPanel), top));
-      const __m256 e1 =
-          j + 1 < kt ? exp_non_positive(_mm256_sub_ps(_mm256_loadu_ps(sx + (j + 1) * kPanel), top))
-                     : _mm256_setzero_ps();
-      sum = _mm256_add_ps(sum, _mm256_add_ps(e0, e1));
-      const __m256i p0 = _mm256_cvtps_epi32(_mm256_min_ps(_mm256_mul_ps(e0, one), one));
-      const __m256i p1 = _mm256_cvtps_epi32(_mm256_min_ps(_mm256_mul_ps(e1, one), one));
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(b.p + (j / 2) * kPanel + x * kLanes),
-                          _mm256_or_si256(p0, _mm256_slli_epi32(p1, 16)));
+      const VF e0 =
+          exp_non_positive(AMAN_I16_V(sub_ps)(AMAN_I16_V(loadu_ps)(sx + j * kPanel), top));
+      const VF e1 = j + 1 < kt ? exp_non_positive(AMAN_I16_V(sub_ps)(
+                                     AMAN_I16_V(loadu_ps)(sx + (j + 1) * kPanel), top))
+                               : AMAN_I16_V(setzero_ps)();
+      sum = AMAN_I16_V(add_ps)(sum, AMAN_I16_V(add_ps)(e0, e1));
+      const VI p0 = AMAN_I16_V(cvtps_epi32)(AMAN_I16_V(min_ps)(AMAN_I16_V(mul_ps)(e0, one), one));
+      const VI p1 = AMAN_I16_V(cvtps_epi32)(AMAN_I16_V(min_ps)(AMAN_I16_V(mul_ps)(e1, one), one));
+      AMAN_I16_STOREU_SI(reinterpret_cast<VI*>(b.p + (j / 2) * kPanel + x * kLanes),
+                         AMAN_I16_OR_SI(p0, AMAN_I16_V(slli_epi32)(p1, 16)));
     }
-    const __m256 l = _mm256_loadu_ps(b.l + x * kLanes);
-    _mm256_storeu_ps(b.l + x * kLanes, _mm256_fmadd_ps(l, alpha, sum));
+    const VF l = AMAN_I16_V(loadu_ps)(b.l + x * kLanes);
+    AMAN_I16_V(storeu_ps)(b.l + x * kLanes, AMAN_I16_V(fmadd_ps)(l, alpha, sum));
   }
 }
 
@@ -294,10 +339,11 @@ AMAN_I16_TARGET void attend_panel(const Problem& pb, int p0, int pr, const Panel
     if (i < dim) value_tile<1>(b, pairs, vj + 2 * i, pb.kv.v_scale + i, dim, b.ot + i * kPanel);
   }
   for (int x = 0; x < 3; ++x) {
-    const __m256 inv = _mm256_div_ps(_mm256_set1_ps(1.0F), _mm256_loadu_ps(b.l + x * kLanes));
+    const VF inv =
+        AMAN_I16_V(div_ps)(AMAN_I16_V(set1_ps)(1.0F), AMAN_I16_V(loadu_ps)(b.l + x * kLanes));
     for (int i = 0; i < dim; ++i) {
       float* o = b.ot + i * kPanel + x * kLanes;
-      _mm256_storeu_ps(o, _mm256_mul_ps(_mm256_loadu_ps(o), inv));
+      AMAN_I16_V(storeu_ps)(o, AMAN_I16_V(mul_ps)(AMAN_I16_V(loadu_ps)(o), inv));
     }
   }
   for (int r = 0; r < pr; ++r) {
@@ -326,3 +372,14 @@ void attend(const Problem& pb, int rows) {
 }
 
 }  // namespace amanuensis::kernels::i16_detail::AMAN_I16_NAMESPACE
+
+#undef AMAN_I16_ROUND
+#undef AMAN_I16_CAST_PS
+#undef AMAN_I16_AND_SI
+#undef AMAN_I16_OR_SI
+#undef AMAN_I16_SETZERO_SI
+#undef AMAN_I16_STOREU_SI
+#undef AMAN_I16_LOADU_SI
+#undef AMAN_I16_V
+#undef AMAN_I16_CAT
+#undef AMAN_I16_CAT2

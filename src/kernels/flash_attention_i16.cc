@@ -57,7 +57,8 @@ using i16_detail::kMaxDim;
 
 bool i16_attention_supported() {
 #if AMAN_I16_BUILT
-  static const bool supported = cpu_isa() == CpuIsa::kAvx2 || cpu_isa() == CpuIsa::kAvxVnni;
+  static const bool supported = cpu_isa() == CpuIsa::kAvx2 || cpu_isa() == CpuIsa::kAvxVnni ||
+                                cpu_isa() == CpuIsa::kAvx512Vnni;
   return supported;
 #else
   return false;
@@ -102,16 +103,19 @@ void pack_scalar(const float* k, int k_ld, const float* v, int v_ld, int keys, i
 }  // namespace amanuensis::kernels
 
 #if AMAN_I16_BUILT
-// GCC 12's AVX-512 headers trip -Wmaybe-uninitialized on their own _mm512_undefined_* helpers.
+// GCC 12's AVX-512 headers trip -Wmaybe-uninitialized and -Wuninitialized on their own
+// _mm512_undefined_* helpers (GCC bug 105593).
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
 
 // Only the functions of these copies use the instructions of their target, and they call no
 // library templates: an inline function instantiated with these options could be the copy the
 // linker keeps for callers on other CPUs.
 #define AMAN_I16_NAMESPACE avx2
+#define AMAN_I16_WIDTH 256
 #define AMAN_I16_TARGET __attribute__((target("avx2,fma")))
 #define AMAN_I16_DOT(c, a, b) _mm256_add_epi32(_mm256_madd_epi16((a), (b)), (c))
 #define AMAN_I16_TILE 3
@@ -120,8 +124,10 @@ void pack_scalar(const float* k, int k_ld, const float* v, int v_ld, int keys, i
 #undef AMAN_I16_TILE
 #undef AMAN_I16_TARGET
 #undef AMAN_I16_NAMESPACE
+#undef AMAN_I16_WIDTH
 
 #define AMAN_I16_NAMESPACE vex
+#define AMAN_I16_WIDTH 256
 #define AMAN_I16_TARGET __attribute__((target("avx2,fma,avxvnni")))
 #define AMAN_I16_DOT(c, a, b) _mm256_dpwssd_avx_epi32((c), (a), (b))
 #define AMAN_I16_TILE 4
@@ -130,8 +136,10 @@ void pack_scalar(const float* k, int k_ld, const float* v, int v_ld, int keys, i
 #undef AMAN_I16_TILE
 #undef AMAN_I16_TARGET
 #undef AMAN_I16_NAMESPACE
+#undef AMAN_I16_WIDTH
 
 #define AMAN_I16_NAMESPACE evex
+#define AMAN_I16_WIDTH 256
 #define AMAN_I16_TARGET __attribute__((target("avx2,fma,avx512f,avx512vl,avx512vnni")))
 #define AMAN_I16_DOT(c, a, b) _mm256_dpwssd_epi32((c), (a), (b))
 #define AMAN_I16_TILE 4
@@ -140,6 +148,20 @@ void pack_scalar(const float* k, int k_ld, const float* v, int v_ld, int keys, i
 #undef AMAN_I16_TILE
 #undef AMAN_I16_TARGET
 #undef AMAN_I16_NAMESPACE
+#undef AMAN_I16_WIDTH
+
+#define AMAN_I16_NAMESPACE zmm
+#define AMAN_I16_WIDTH 512
+#define AMAN_I16_TARGET \
+  __attribute__((target("avx2,fma,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")))
+#define AMAN_I16_DOT(c, a, b) _mm512_dpwssd_epi32((c), (a), (b))
+#define AMAN_I16_TILE 8
+#include "kernels/flash_attention_i16-inl.h"
+#undef AMAN_I16_DOT
+#undef AMAN_I16_TILE
+#undef AMAN_I16_TARGET
+#undef AMAN_I16_NAMESPACE
+#undef AMAN_I16_WIDTH
 
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
@@ -149,7 +171,7 @@ void pack_scalar(const float* k, int k_ld, const float* v, int v_ld, int keys, i
 namespace amanuensis::kernels {
 namespace {
 
-enum class Encoding { kAvx2, kVex, kEvex };
+enum class Encoding { kAvx2, kVex, kEvex, kZmm };
 
 bool runs(Encoding e) {
 #if AMAN_I16_BUILT
@@ -159,6 +181,7 @@ bool runs(Encoding e) {
     case Encoding::kVex:
       return cpu_supports(CpuIsa::kAvxVnni);
     case Encoding::kEvex:
+    case Encoding::kZmm:
       return cpu_supports(CpuIsa::kAvx512Vnni);
   }
 #endif
@@ -183,6 +206,9 @@ void attend(Encoding e, const i16_detail::Problem& pb, int rows) {
     case Encoding::kEvex:
       i16_detail::evex::attend(pb, rows);
       return;
+    case Encoding::kZmm:
+      i16_detail::zmm::attend(pb, rows);
+      return;
   }
 #endif
   static_cast<void>(e);
@@ -203,7 +229,9 @@ void pack_i16_head(const float* k, int k_ld, const float* v, int v_ld, int keys,
 
 void flash_attention_i16(const float* q, int q_ld, int rows, const I16HeadView& kv, int keys,
                          int head_dim, float scale, float* out, int out_ld) {
-  static const Encoding encoding = cpu_isa() == CpuIsa::kAvxVnni ? Encoding::kVex : Encoding::kAvx2;
+  static const Encoding encoding = cpu_isa() == CpuIsa::kAvx512Vnni ? Encoding::kZmm
+                                   : cpu_isa() == CpuIsa::kAvxVnni  ? Encoding::kVex
+                                                                    : Encoding::kAvx2;
   attend(encoding, {q, q_ld, kv, keys, head_dim, scale, out, out_ld}, rows);
 }
 
@@ -213,6 +241,7 @@ bool flash_attention_i16_with(const char* encoding, const float* q, int q_ld, in
   const std::string_view name = encoding;
   const Encoding e = name == "avx_vnni"    ? Encoding::kVex
                      : name == "avx512_vl" ? Encoding::kEvex
+                     : name == "avx512"    ? Encoding::kZmm
                                            : Encoding::kAvx2;
   if ((name != "avx2" && e == Encoding::kAvx2) || !runs(e)) return false;
   attend(e, {q, q_ld, kv, keys, head_dim, scale, out, out_ld}, rows);

@@ -1,8 +1,9 @@
 // Encoder attention with 16-bit integer products, for the reduced-precision compute types on
-// x86 CPUs without AVX-512 BF16 (AVX2 and AVX-VNNI): the flash attention of flash_attention.h
-// with each pair of float32 multiply-adds replaced by one vpmaddwd (two int16 products summed
-// into an int32), or one vpdpwssd with AVX-VNNI, which doubles the multiply work per instruction
-// over float32 FMA.
+// x86 CPUs without AVX-512 BF16 (AVX2, AVX-VNNI, and AVX-512 VNNI without BF16): the flash
+// attention of flash_attention.h with each pair of float32 multiply-adds replaced by one vpmaddwd
+// (two int16 products summed into an int32), or one vpdpwssd with VNNI (on 256 bits with
+// AVX-VNNI, on 512 with AVX-512), which doubles the multiply work per instruction over float32
+// FMA.
 //
 // Precision: queries (times scale) and keys are rounded per row to 13 bits (|x| <= 4095 times a
 // float scale), values per dimension to 12 bits (|x| <= 2047), and each key tile's probabilities
@@ -17,8 +18,8 @@
 
 namespace amanuensis::kernels {
 
-// Whether flash_attention_i16 runs here: an x86 CPU on the avx2 or avx_vnni path (forced or
-// detected). The AVX-512 path keeps its float32 or bfloat16 kernels.
+// Whether flash_attention_i16 runs here: an x86 CPU on the avx2, avx_vnni or avx512 path (forced
+// or detected). Where the CPU has AVX-512 BF16, attention_reduced prefers flash_attention_bf16.
 bool i16_attention_supported();
 
 // One head's keys and values packed for the kernel: keys [keys][head_dim] int16 with a scale per
@@ -46,9 +47,9 @@ void pack_i16_head(const float* k, int k_ld, const float* v, int v_ld, int keys,
 void flash_attention_i16(const float* q, int q_ld, int rows, const I16HeadView& kv, int keys,
                          int head_dim, float scale, float* out, int out_ld);
 
-// The kernel of one encoding: "avx2" (vpmaddwd + vpaddd), "avx_vnni" (VEX vpdpwssd) or
-// "avx512_vl" (its EVEX twin, AVX-512 VNNI on 256 bits); false when this CPU lacks it. For tests,
-// which check every copy on any CPU that runs it.
+// The kernel of one encoding: "avx2" (vpmaddwd + vpaddd), "avx_vnni" (VEX vpdpwssd),
+// "avx512_vl" (its EVEX twin, AVX-512 VNNI on 256 bits) or "avx512" (vpdpwssd on 512 bits);
+// false when this CPU lacks it. For tests, which check every copy on any CPU that runs it.
 bool flash_attention_i16_with(const char* encoding, const float* q, int q_ld, int rows,
                               const I16HeadView& kv, int keys, int head_dim, float scale,
                               float* out, int out_ld);

@@ -446,7 +446,8 @@ TEST(FlashAttentionBf16, MatchesDoubleReferenceWithinBf16Rounding) {
   }
 }
 
-// flash_attention_i16 in each encoding this CPU runs (AVX2, AVX-VNNI, AVX-512 VNNI on 256 bits)
+// flash_attention_i16 in each encoding this CPU runs (AVX2, AVX-VNNI, AVX-512 VNNI on 256 and on
+// 512 bits)
 // against softmax and products in double. On the packed (rounded) keys and values and the queries
 // rounded as the kernel rounds them, only the probabilities' rounding to 1/8191 is left: each
 // output within sum_j |v_j| / 8191 / sum_j p_j (half a step per key, both ways). Against the
@@ -504,7 +505,7 @@ TEST(FlashAttentionI16, MatchesDoubleReferenceWithinItsRounding) {
           [&](int j, int i) { return static_cast<double>(v[j * kv_ld + i]); }));
     }
     std::vector<float> first;
-    for (const char* encoding : {"avx2", "avx_vnni", "avx512_vl"}) {
+    for (const char* encoding : {"avx2", "avx_vnni", "avx512_vl", "avx512"}) {
       std::vector<float> out(static_cast<std::size_t>(rows) * out_ld, -7.0F);
       if (!flash_attention_i16_with(encoding, q.data(), q_ld, rows, packed, keys, head_dim, scale,
                                     out.data(), out_ld)) {
@@ -520,7 +521,7 @@ TEST(FlashAttentionI16, MatchesDoubleReferenceWithinItsRounding) {
         for (int i = head_dim; i < out_ld; ++i) ASSERT_EQ(out[r * out_ld + i], -7.0F);
       }
       if (first.empty()) first = out;
-      ASSERT_EQ(out, first) << encoding;
+      ASSERT_EQ(out, first) << encoding;  // all encodings, ymm or zmm, give the same bits
     }
     if (first.empty()) GTEST_SKIP() << "no AVX2: the int16 kernel does not run here";
   }
