@@ -378,6 +378,46 @@ RowReference attend_row_in_double(int keys, int dim, const Score& score, const V
   return ref;
 }
 
+// One head's random inputs for the encoder-attention kernel tests, each matrix inside a wider
+// one (strides past the head's columns): queries [rows, head_dim], keys and values [keys,
+// head_dim] interleaved in one buffer; and the float32 attention of row r in double.
+struct HeadInputs {
+  HeadInputs(int rows, int keys, int head_dim, unsigned seed)
+      : rows(rows),
+        keys(keys),
+        dim(head_dim),
+        q_ld(head_dim + 3),
+        kv_ld(2 * head_dim + 5),
+        out_ld(head_dim + 7),
+        q(random_values(static_cast<std::size_t>(rows) * q_ld, 2.0F, seed)),
+        kv(random_values(static_cast<std::size_t>(keys) * kv_ld, 1.0F, seed + 1)),
+        k(kv.data() + 1),
+        v(kv.data() + 2 + head_dim),
+        scale(1.0F / std::sqrt(static_cast<float>(head_dim))) {}
+
+  [[nodiscard]] const float* query(int r) const {
+    return q.data() + static_cast<std::ptrdiff_t>(r) * q_ld;
+  }
+  [[nodiscard]] RowReference exact(int r) const {
+    const float* qr = query(r);
+    return attend_row_in_double(
+        keys, dim,
+        [&](int j) {
+          double dot = 0;
+          for (int i = 0; i < dim; ++i)
+            dot += static_cast<double>(qr[i]) * scale * k[j * kv_ld + i];
+          return dot;
+        },
+        [&](int j, int i) { return static_cast<double>(v[j * kv_ld + i]); });
+  }
+
+  int rows, keys, dim, q_ld, kv_ld, out_ld;
+  std::vector<float> q, kv;
+  const float* k;
+  const float* v;
+  float scale;
+};
+
 // flash_attention_bf16 (AVX-512 BF16) against softmax and products in double on the same
 // bfloat16-rounded keys, values and scaled queries: what is left is the rounding of the
 // probabilities to bfloat16 (8 significant bits: within 2^-8 of themselves), so each output may
@@ -392,15 +432,15 @@ TEST(FlashAttentionBf16, MatchesDoubleReferenceWithinBf16Rounding) {
        {std::tuple{1, 1, 64}, {47, 33, 64}, {96, 1500, 64}, {50, 127, 24}, {49, 1499, 64}}) {
     SCOPED_TRACE(testing::Message()
                  << rows << " rows x " << keys << " keys, head_dim " << head_dim);
-    const int q_ld = head_dim + 3, kv_ld = 2 * head_dim + 5, out_ld = head_dim + 7;
-    const auto q = random_values(static_cast<std::size_t>(rows) * q_ld, 2.0F, 50);
-    const auto kv = random_values(static_cast<std::size_t>(keys) * kv_ld, 1.0F, 51);
-    const float* k = kv.data() + 1;
-    const float* v = kv.data() + 2 + head_dim;
+    const HeadInputs in(rows, keys, head_dim, 50);
+    const int q_ld = in.q_ld, kv_ld = in.kv_ld, out_ld = in.out_ld;
+    const auto& q = in.q;
+    const float* k = in.k;
+    const float* v = in.v;
     std::vector<std::uint16_t> k16(bf16_key_elements(keys, head_dim));
     std::vector<std::uint16_t> v16(bf16_value_elements(keys, head_dim));
     pack_bf16_head(k, kv_ld, v, kv_ld, keys, head_dim, k16.data(), v16.data());
-    const float scale = 1.0F / std::sqrt(static_cast<float>(head_dim));
+    const float scale = in.scale;
     std::vector<float> out(static_cast<std::size_t>(rows) * out_ld, -7.0F);
     flash_attention_bf16(q.data(), q_ld, rows, k16.data(), v16.data(), keys, head_dim, scale,
                          out.data(), out_ld);
@@ -427,15 +467,7 @@ TEST(FlashAttentionBf16, MatchesDoubleReferenceWithinBf16Rounding) {
             return dot;
           },
           [&](int j, int i) { return bf16(v16[(j / 2) * 2 * head_dim + 2 * i + j % 2]); });
-      const auto exact = attend_row_in_double(
-          keys, head_dim,
-          [&](int j) {
-            double dot = 0;
-            for (int i = 0; i < head_dim; ++i)
-              dot += static_cast<double>(qr[i]) * scale * k[j * kv_ld + i];
-            return dot;
-          },
-          [&](int j, int i) { return static_cast<double>(v[j * kv_ld + i]); });
+      const auto exact = in.exact(r);
       for (int i = 0; i < head_dim; ++i) {
         ASSERT_NEAR(out[r * out_ld + i], want.out[i], want.weighted[i] / 256.0 + 1e-5)
             << r << " " << i;
@@ -462,18 +494,18 @@ TEST(FlashAttentionI16, MatchesDoubleReferenceWithinItsRounding) {
                                              {7, 300, 128}}) {
     SCOPED_TRACE(testing::Message()
                  << rows << " rows x " << keys << " keys, head_dim " << head_dim);
-    const int q_ld = head_dim + 3, kv_ld = 2 * head_dim + 5, out_ld = head_dim + 7;
-    const auto q = random_values(static_cast<std::size_t>(rows) * q_ld, 2.0F, 60);
-    const auto kv = random_values(static_cast<std::size_t>(keys) * kv_ld, 1.0F, 61);
-    const float* k = kv.data() + 1;
-    const float* v = kv.data() + 2 + head_dim;
+    const HeadInputs in(rows, keys, head_dim, 60);
+    const int q_ld = in.q_ld, kv_ld = in.kv_ld, out_ld = in.out_ld;
+    const auto& q = in.q;
+    const float* k = in.k;
+    const float* v = in.v;
     std::vector<std::int16_t> k16(i16_key_elements(keys, head_dim));
     std::vector<std::int16_t> v16(i16_value_elements(keys, head_dim));
     std::vector<float> k_scale(keys), v_scale(head_dim);
     pack_i16_head(k, kv_ld, v, kv_ld, keys, head_dim,
                   {k16.data(), k_scale.data(), v16.data(), v_scale.data()});
     const I16HeadView packed{k16.data(), k_scale.data(), v16.data(), v_scale.data()};
-    const float scale = 1.0F / std::sqrt(static_cast<float>(head_dim));
+    const float scale = in.scale;
     // The reference on the kernel's own rounding of q (per row, to 4095 steps of its largest).
     std::vector<RowReference> want, exact;
     std::vector<double> qr(head_dim);
@@ -494,15 +526,7 @@ TEST(FlashAttentionI16, MatchesDoubleReferenceWithinItsRounding) {
           [&](int j, int i) {
             return v16[(j / 2) * 2 * head_dim + 2 * i + j % 2] * double{v_scale[i]};
           }));
-      exact.push_back(attend_row_in_double(
-          keys, head_dim,
-          [&](int j) {
-            double dot = 0;
-            for (int i = 0; i < head_dim; ++i)
-              dot += static_cast<double>(row[i]) * scale * k[j * kv_ld + i];
-            return dot;
-          },
-          [&](int j, int i) { return static_cast<double>(v[j * kv_ld + i]); }));
+      exact.push_back(in.exact(r));
     }
     std::vector<float> first;
     for (const char* encoding : {"avx2", "avx_vnni", "avx512_vl", "avx512"}) {
