@@ -17,7 +17,8 @@
 // against one broadcast pair of the key or of the value column.
 //
 // The body is written with AMAN_I16_V(op), the _mm256_op or _mm512_op of the width, and the
-// few operations whose names differ are defined below.
+// few operations whose names differ are defined below. Every one of these macros, the
+// includer's included, is undefined at the end.
 
 #define AMAN_I16_CAT2(a, b) a##b
 #define AMAN_I16_CAT(a, b) AMAN_I16_CAT2(a, b)
@@ -383,3 +384,9 @@ void attend(const Problem& pb, int rows) {
 #undef AMAN_I16_V
 #undef AMAN_I16_CAT
 #undef AMAN_I16_CAT2
+// The includer's settings too, so that the next copy defines its own.
+#undef AMAN_I16_DOT
+#undef AMAN_I16_TILE
+#undef AMAN_I16_TARGET
+#undef AMAN_I16_NAMESPACE
+#undef AMAN_I16_WIDTH

@@ -120,11 +120,6 @@ void pack_scalar(const float* k, int k_ld, const float* v, int v_ld, int keys, i
 #define AMAN_I16_DOT(c, a, b) _mm256_add_epi32(_mm256_madd_epi16((a), (b)), (c))
 #define AMAN_I16_TILE 3
 #include "kernels/flash_attention_i16-inl.h"
-#undef AMAN_I16_DOT
-#undef AMAN_I16_TILE
-#undef AMAN_I16_TARGET
-#undef AMAN_I16_NAMESPACE
-#undef AMAN_I16_WIDTH
 
 #define AMAN_I16_NAMESPACE vex
 #define AMAN_I16_WIDTH 256
@@ -132,11 +127,6 @@ void pack_scalar(const float* k, int k_ld, const float* v, int v_ld, int keys, i
 #define AMAN_I16_DOT(c, a, b) _mm256_dpwssd_avx_epi32((c), (a), (b))
 #define AMAN_I16_TILE 4
 #include "kernels/flash_attention_i16-inl.h"
-#undef AMAN_I16_DOT
-#undef AMAN_I16_TILE
-#undef AMAN_I16_TARGET
-#undef AMAN_I16_NAMESPACE
-#undef AMAN_I16_WIDTH
 
 #define AMAN_I16_NAMESPACE evex
 #define AMAN_I16_WIDTH 256
@@ -144,11 +134,6 @@ void pack_scalar(const float* k, int k_ld, const float* v, int v_ld, int keys, i
 #define AMAN_I16_DOT(c, a, b) _mm256_dpwssd_epi32((c), (a), (b))
 #define AMAN_I16_TILE 4
 #include "kernels/flash_attention_i16-inl.h"
-#undef AMAN_I16_DOT
-#undef AMAN_I16_TILE
-#undef AMAN_I16_TARGET
-#undef AMAN_I16_NAMESPACE
-#undef AMAN_I16_WIDTH
 
 #define AMAN_I16_NAMESPACE zmm
 #define AMAN_I16_WIDTH 512
@@ -157,11 +142,6 @@ void pack_scalar(const float* k, int k_ld, const float* v, int v_ld, int keys, i
 #define AMAN_I16_DOT(c, a, b) _mm512_dpwssd_epi32((c), (a), (b))
 #define AMAN_I16_TILE 8
 #include "kernels/flash_attention_i16-inl.h"
-#undef AMAN_I16_DOT
-#undef AMAN_I16_TILE
-#undef AMAN_I16_TARGET
-#undef AMAN_I16_NAMESPACE
-#undef AMAN_I16_WIDTH
 
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
