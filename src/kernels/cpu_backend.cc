@@ -192,8 +192,8 @@ class CpuBackend final : public Backend {
   }
 
   // Reduced-precision products where the rows are many (the encoder): bfloat16 where the CPU has
-  // AVX-512 BF16, int16 on the avx2 and avx_vnni paths, float32 elsewhere. Each head's keys and
-  // values are packed once (in parallel) for all its row blocks.
+  // AVX-512 BF16, int16 on the other x86 paths (avx2, avx_vnni, avx512 without BF16), float32
+  // elsewhere. Each head's keys and values are packed once (in parallel) for all its row blocks.
   void attention_reduced(MatrixView q, MatrixView k, MatrixView v, int n_heads, float scale,
                          MutableMatrixView out) override {
     const int head_dim = q.cols / n_heads;
