@@ -284,6 +284,10 @@ class Sampler final : public WindowSearch {
 
   void choose(std::vector<float>& logits) override;
   int draw(std::span<float> row);
+  int sample(std::span<const float> row);
+  static int arg_max(std::span<const float> row) {
+    return static_cast<int>(std::max_element(row.begin(), row.end()) - row.begin());
+  }
   int draw_with_keywords(Hypothesis& hypothesis, std::span<float> row, float& logprob);
 
   DecodeResult best() override {
@@ -303,16 +307,21 @@ class Sampler final : public WindowSearch {
 // log-probabilities.
 int Sampler::draw(std::span<float> row) {
   if (options_.temperature > 0.0F) {
-    const float max_logit = *std::max_element(row.begin(), row.end());
-    for (int t = 0; t < n_vocab_; ++t) {
-      weights_[t] = std::exp(static_cast<double>(row[t] - max_logit) / options_.temperature);
-    }
-    const int token = std::discrete_distribution<int>(weights_.begin(), weights_.end())(random_);
+    const int token = sample(row);
     log_softmax(row);
     return token;
   }
   log_softmax(row);
-  return static_cast<int>(std::max_element(row.begin(), row.end()) - row.begin());
+  return arg_max(row);
+}
+
+// A token drawn from softmax(row / temperature).
+int Sampler::sample(std::span<const float> row) {
+  const float max_logit = *std::max_element(row.begin(), row.end());
+  for (int t = 0; t < n_vocab_; ++t) {
+    weights_[t] = std::exp(static_cast<double>(row[t] - max_logit) / options_.temperature);
+  }
+  return std::discrete_distribution<int>(weights_.begin(), weights_.end())(random_);
 }
 
 // With keywords: the token is drawn (or taken as the arg-max) from the row with the boosts of
@@ -323,16 +332,7 @@ int Sampler::draw_with_keywords(Hypothesis& hypothesis, std::span<float> row, fl
   const float log_total = log_sum_exp(row);
   keywords_->boosts(hypothesis.match, boosts_);
   for (const auto& [token, boost] : boosts_) row[static_cast<std::size_t>(token)] += boost;
-  int token = 0;
-  if (options_.temperature > 0.0F) {
-    const float max_logit = *std::max_element(row.begin(), row.end());
-    for (int t = 0; t < n_vocab_; ++t) {
-      weights_[t] = std::exp(static_cast<double>(row[t] - max_logit) / options_.temperature);
-    }
-    token = std::discrete_distribution<int>(weights_.begin(), weights_.end())(random_);
-  } else {
-    token = static_cast<int>(std::max_element(row.begin(), row.end()) - row.begin());
-  }
+  const int token = options_.temperature > 0.0F ? sample(row) : arg_max(row);
   float logit = row[static_cast<std::size_t>(token)];
   for (const auto& [t, boost] : boosts_) logit -= t == token ? boost : 0.0F;
   logprob = logit - log_total;
