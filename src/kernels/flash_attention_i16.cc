@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <span>
+#include <stdexcept>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -73,33 +76,6 @@ std::size_t i16_value_elements(int keys, int head_dim) {
   return static_cast<std::size_t>((keys + 1) / 2) * 2 * head_dim;
 }
 
-namespace i16_detail {
-
-// pack_i16_head one element at a time, where the CPU has no AVX2 (the kernel does not run there,
-// but packing still gives the same numbers).
-void pack_scalar(const float* k, int k_ld, const float* v, int v_ld, int keys, int head_dim,
-                 const I16Head& out) {
-  for (int j = 0; j < keys; ++j) {
-    const float* row = k + static_cast<std::ptrdiff_t>(j) * k_ld;
-    const float top = largest_magnitude(row, head_dim, 1);
-    const float inverse = top > 0.0F ? kQueryKeyMax / top : 0.0F;
-    out.k_scale[j] = top / kQueryKeyMax;
-    std::int16_t* to = out.k + static_cast<std::size_t>(j) * head_dim;
-    for (int i = 0; i < head_dim; ++i) to[i] = round_to(row[i], inverse);
-  }
-  for (int i = 0; i < head_dim; ++i) {
-    const float top = largest_magnitude(v + i, keys, v_ld);
-    const float inverse = top > 0.0F ? kValueMax / top : 0.0F;
-    out.v_scale[i] = top / kValueMax;
-    for (int j = 0; j < keys + (keys % 2); ++j) {
-      const float x = j < keys ? v[static_cast<std::ptrdiff_t>(j) * v_ld + i] : 0.0F;
-      out.v[static_cast<std::size_t>(j / 2) * head_dim * 2 + 2 * i + j % 2] = round_to(x, inverse);
-    }
-  }
-}
-
-}  // namespace i16_detail
-
 }  // namespace amanuensis::kernels
 
 #if AMAN_I16_BUILT
@@ -151,47 +127,35 @@ void pack_scalar(const float* k, int k_ld, const float* v, int v_ld, int keys, i
 namespace amanuensis::kernels {
 namespace {
 
-enum class Encoding { kAvx2, kVex, kEvex, kZmm };
-
-bool runs(Encoding e) {
+// The copies of the kernel: the name tests ask for, the path the CPU needs for it, and its entry.
+struct Copy {
+  std::string_view name;
+  CpuIsa needs;
+  void (*attend)(const i16_detail::Problem&, int rows);
+};
 #if AMAN_I16_BUILT
-  switch (e) {
-    case Encoding::kAvx2:
-      return cpu_supports(CpuIsa::kAvx2);
-    case Encoding::kVex:
-      return cpu_supports(CpuIsa::kAvxVnni);
-    case Encoding::kEvex:
-    case Encoding::kZmm:
-      return cpu_supports(CpuIsa::kAvx512Vnni);
-  }
+constexpr Copy kCopies[] = {{"avx2", CpuIsa::kAvx2, i16_detail::avx2::attend},
+                            {"avx_vnni", CpuIsa::kAvxVnni, i16_detail::vex::attend},
+                            {"avx512_vl", CpuIsa::kAvx512Vnni, i16_detail::evex::attend},
+                            {"avx512", CpuIsa::kAvx512Vnni, i16_detail::zmm::attend}};
+#else
+constexpr std::span<const Copy> kCopies;
 #endif
-  static_cast<void>(e);
-  return false;
+
+const Copy* copy_named(std::string_view name) {
+  for (const Copy& c : kCopies) {
+    if (c.name == name) return &c;
+  }
+  return nullptr;
 }
 
-void attend(Encoding e, const i16_detail::Problem& pb, int rows) {
+void attend(const Copy& copy, const i16_detail::Problem& pb, int rows) {
   if (pb.keys <= 0 || pb.dim > kMaxDim || pb.dim % 2 != 0) {  // callers never pass these
     for (int r = 0; r < rows; ++r)
       std::fill_n(pb.out + static_cast<std::ptrdiff_t>(r) * pb.out_ld, pb.dim, 0.0F);
     return;
   }
-#if AMAN_I16_BUILT
-  switch (e) {
-    case Encoding::kAvx2:
-      i16_detail::avx2::attend(pb, rows);
-      return;
-    case Encoding::kVex:
-      i16_detail::vex::attend(pb, rows);
-      return;
-    case Encoding::kEvex:
-      i16_detail::evex::attend(pb, rows);
-      return;
-    case Encoding::kZmm:
-      i16_detail::zmm::attend(pb, rows);
-      return;
-  }
-#endif
-  static_cast<void>(e);
+  copy.attend(pb, rows);
 }
 
 }  // namespace
@@ -204,27 +168,28 @@ void pack_i16_head(const float* k, int k_ld, const float* v, int v_ld, int keys,
     return;
   }
 #endif
-  i16_detail::pack_scalar(k, k_ld, v, v_ld, keys, head_dim, out);
+  static_cast<void>(k), static_cast<void>(k_ld), static_cast<void>(v), static_cast<void>(v_ld);
+  static_cast<void>(keys), static_cast<void>(out);
+  throw std::invalid_argument("pack_i16_head: needs AVX2 and a head_dim of at most " +
+                              std::to_string(kMaxDim) + ", not " + std::to_string(head_dim));
 }
 
 void flash_attention_i16(const float* q, int q_ld, int rows, const I16HeadView& kv, int keys,
                          int head_dim, float scale, float* out, int out_ld) {
-  static const Encoding encoding = cpu_isa() == CpuIsa::kAvx512Vnni ? Encoding::kZmm
-                                   : cpu_isa() == CpuIsa::kAvxVnni  ? Encoding::kVex
-                                                                    : Encoding::kAvx2;
-  attend(encoding, {q, q_ld, kv, keys, head_dim, scale, out, out_ld}, rows);
+  // The copy of the path in use: zmm on avx512, VEX vpdpwssd on avx_vnni, else avx2.
+  static const Copy* const copy = copy_named(cpu_isa() == CpuIsa::kAvx512Vnni ? "avx512"
+                                             : cpu_isa() == CpuIsa::kAvxVnni  ? "avx_vnni"
+                                                                              : "avx2");
+  if (copy == nullptr) throw std::logic_error("flash_attention_i16: not built for this CPU");
+  attend(*copy, {q, q_ld, kv, keys, head_dim, scale, out, out_ld}, rows);
 }
 
 bool flash_attention_i16_with(const char* encoding, const float* q, int q_ld, int rows,
                               const I16HeadView& kv, int keys, int head_dim, float scale,
                               float* out, int out_ld) {
-  const std::string_view name = encoding;
-  const Encoding e = name == "avx_vnni"    ? Encoding::kVex
-                     : name == "avx512_vl" ? Encoding::kEvex
-                     : name == "avx512"    ? Encoding::kZmm
-                                           : Encoding::kAvx2;
-  if ((name != "avx2" && e == Encoding::kAvx2) || !runs(e)) return false;
-  attend(e, {q, q_ld, kv, keys, head_dim, scale, out, out_ld}, rows);
+  const Copy* copy = copy_named(encoding);
+  if (copy == nullptr || !cpu_supports(copy->needs)) return false;
+  attend(*copy, {q, q_ld, kv, keys, head_dim, scale, out, out_ld}, rows);
   return true;
 }
 

@@ -37,6 +37,7 @@ struct I16HeadView {
   const std::int16_t* v;
   const float* v_scale;
 };
+// Packing needs AVX2 and head_dim <= 128 (std::invalid_argument otherwise), as the kernel does.
 std::size_t i16_key_elements(int keys, int head_dim);
 std::size_t i16_value_elements(int keys, int head_dim);
 void pack_i16_head(const float* k, int k_ld, const float* v, int v_ld, int keys, int head_dim,
