@@ -161,6 +161,9 @@ struct Keyword {
 /// by ":weight" ("Gutenberg:2,Caxton"); spaces around entries are dropped. Throws Error naming
 /// the entry for an empty one or a weight that is not a number above 0 (at most 10).
 std::vector<Keyword> parse_keywords(std::string_view text);
+/// Throws Error when the keyword is empty or its weight is not above 0 and at most 10
+/// (transcribe() checks every keyword so).
+void validate(const Keyword& keyword);
 
 /// Decoding options. Names and defaults follow faster-whisper's `WhisperModel.transcribe()`.
 ///

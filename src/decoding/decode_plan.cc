@@ -89,10 +89,10 @@ void validate(const TranscribeOptions& o, bool multilingual) {
         "its own; faster-whisper's has no prefix either)");
   }
   for (const auto& keyword : o.keywords) {
-    if (keyword.text.empty()) fail("keywords: a keyword is empty");
-    if (!std::isfinite(keyword.weight) || keyword.weight <= 0.0F || keyword.weight > 10.0F) {
-      fail("keywords: '" + keyword.text + "' has weight " + std::to_string(keyword.weight) +
-           "; weights are above 0 and at most 10");
+    try {
+      amanuensis::validate(keyword);
+    } catch (const Error& e) {
+      fail(e.what());
     }
   }
   if (!o.languages.empty() && !o.language.empty() &&

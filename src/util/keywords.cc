@@ -1,6 +1,6 @@
-// parse_keywords (amanuensis.h): the CLI's --keywords, the server's keywords[] and the realtime
-// session's keywords share this spelling. On its own, with no other dependency, so that the
-// fuzz targets of those parsers link it alone.
+// parse_keywords and validate(Keyword) (amanuensis.h): the CLI's --keywords, the server's
+// keywords[] and the realtime session's keywords share this spelling. On its own, with no other
+// dependency, so that the fuzz targets of those parsers link it alone.
 #include <charconv>
 #include <cmath>
 #include <string>
@@ -21,7 +21,19 @@ std::string_view trimmed(std::string_view s) {
   return s;
 }
 
+bool weight_in_range(float weight) {
+  return std::isfinite(weight) && weight > 0.0F && weight <= 10.0F;
+}
+
 }  // namespace
+
+void validate(const Keyword& keyword) {
+  if (keyword.text.empty()) throw Error("keywords: a keyword is empty");
+  if (!weight_in_range(keyword.weight)) {
+    throw Error("keywords: '" + keyword.text + "' has weight " + std::to_string(keyword.weight) +
+                "; weights are above 0 and at most 10");
+  }
+}
 
 std::vector<Keyword> parse_keywords(std::string_view text) {
   std::vector<Keyword> keywords;
@@ -37,7 +49,7 @@ std::vector<Keyword> parse_keywords(std::string_view text) {
       const auto [end, error] =
           std::from_chars(weight.data(), weight.data() + weight.size(), value);
       if (weight.empty() || error != std::errc{} || end != weight.data() + weight.size() ||
-          !std::isfinite(value) || value <= 0.0F || value > 10.0F) {
+          !weight_in_range(value)) {
         throw Error("keywords: '" + std::string(entry) +
                     "' has a weight that is not a number above 0 and at most 10");
       }

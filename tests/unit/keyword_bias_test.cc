@@ -102,6 +102,11 @@ TEST(ParseKeywordsTest, WeightsDefaultsAndErrors) {
   for (const char* bad : {"a,,b", "a:0", "a:-1", "a:x", "a:11", ":2", "a:", "a:nan", "a,"}) {
     EXPECT_THROW(parse_keywords(bad), Error) << bad;
   }
+  // A keyword made in code is held to the same bounds when transcription checks it.
+  EXPECT_NO_THROW(validate(Keyword{"a", 10.0F}));
+  EXPECT_THROW(validate(Keyword{"a", 0.0F}), Error);
+  EXPECT_THROW(validate(Keyword{"a", 10.5F}), Error);
+  EXPECT_THROW(validate(Keyword{"", 1.0F}), Error);
 }
 
 // The search, on hand-made logits over a vocabulary of 8 (as search_test.cc).
