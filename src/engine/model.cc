@@ -12,6 +12,7 @@
 #include "engine/tokenizer_impl.h"
 #include "kernels/backend.h"
 #include "model/decode_batcher.h"
+#include "model/model_source.h"
 #include "model/tokenizer.h"
 #include "model/whisper_model.h"
 
@@ -55,9 +56,10 @@ int decode_lanes(const ModelOptions& options, const std::string& backend) {
 Model::Model(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
 
 Model Model::load(const ModelOptions& options) {
-  const auto weight_type = model::weight_type_for(options.compute_type, options.path);
-  auto weights = model::load_whisper_weights(options.path, weight_type);
-  auto tokenizer = model::Tokenizer::load(options.path);
+  const auto source = model::open_model_source(options.path);
+  const auto weight_type = model::weight_type_for(options.compute_type, *source);
+  auto weights = model::load_whisper_weights(*source, weight_type);
+  auto tokenizer = model::Tokenizer::from_source(*source);
   if (tokenizer.size() > weights.n_vocab) {
     throw Error((options.path / "vocabulary").string() + ": " + std::to_string(tokenizer.size()) +
                 " tokens, but the model's embedding has only " + std::to_string(weights.n_vocab));

@@ -2,12 +2,11 @@
 
 #include <array>
 #include <cctype>
-#include <fstream>
 #include <limits>
-#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "amanuensis/amanuensis.h"
+#include "model/model_source.h"
 
 namespace amanuensis::model {
 
@@ -206,58 +205,15 @@ std::vector<std::string> pre_tokenize(std::string_view text) {
   return pieces;
 }
 
-std::vector<std::pair<std::string, std::string>> read_merges(const std::filesystem::path& path) {
-  std::vector<std::pair<std::string, std::string>> merges;
-  if (!std::filesystem::exists(path)) return merges;
-  std::ifstream stream(path);
-  try {
-    const auto json = nlohmann::json::parse(stream);
-    for (const auto& merge : json.at("model").at("merges")) {
-      if (merge.is_string()) {
-        const auto text = merge.get<std::string>();
-        const auto space = text.find(' ');
-        if (space == std::string::npos) continue;
-        merges.emplace_back(text.substr(0, space), text.substr(space + 1));
-      } else {
-        merges.emplace_back(merge.at(0).get<std::string>(), merge.at(1).get<std::string>());
-      }
-    }
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(path.string() + ": cannot read the BPE merges: " + e.what());
-  }
-  return merges;
-}
-
-std::vector<std::string> read_vocabulary(const std::filesystem::path& model_dir,
-                                         std::string& source) {
-  const auto json_path = model_dir / "vocabulary.json";
-  const auto text_path = model_dir / "vocabulary.txt";
-  std::vector<std::string> tokens;
-  if (std::filesystem::exists(json_path)) {
-    source = json_path.string();
-    std::ifstream stream(json_path);
-    try {
-      tokens = nlohmann::json::parse(stream).get<std::vector<std::string>>();
-    } catch (const nlohmann::json::exception& e) {
-      throw Error(source + ": not a JSON list of tokens: " + e.what());
-    }
-  } else if (std::filesystem::exists(text_path)) {
-    source = text_path.string();
-    std::ifstream stream(text_path);
-    for (std::string line; std::getline(stream, line);) tokens.push_back(line);
-  } else {
-    throw Error(model_dir.string() +
-                ": vocabulary not found (expected vocabulary.json or vocabulary.txt)");
-  }
-  return tokens;
-}
-
 }  // namespace
 
-Tokenizer Tokenizer::load(const std::filesystem::path& model_dir) {
-  std::string source;
-  auto tokens = read_vocabulary(model_dir, source);
-  return Tokenizer(std::move(tokens), source, read_merges(model_dir / "tokenizer.json"));
+Tokenizer Tokenizer::load(const std::filesystem::path& path) {
+  return from_source(*open_model_source(path));
+}
+
+Tokenizer Tokenizer::from_source(const ModelSource& source) {
+  auto vocabulary = source.vocabulary();
+  return Tokenizer(std::move(vocabulary.tokens), vocabulary.source, std::move(vocabulary.merges));
 }
 
 Tokenizer::Tokenizer(std::vector<std::string> tokens, const std::string& source,
@@ -340,9 +296,9 @@ std::vector<std::string> Tokenizer::byte_pair_merge(const std::string& word) con
     int best_rank = std::numeric_limits<int>::max();
     std::size_t best = 0;
     for (std::size_t i = 0; i + 1 < symbols.size(); ++i) {
-      const auto found = merge_ranks_.find(symbols[i] + " " + symbols[i + 1]);
-      if (found != merge_ranks_.end() && found->second < best_rank) {
-        best_rank = found->second;
+      const int rank = merge_rank(symbols[i], symbols[i + 1]);
+      if (rank < best_rank) {
+        best_rank = rank;
         best = i;
       }
     }
@@ -353,10 +309,19 @@ std::vector<std::string> Tokenizer::byte_pair_merge(const std::string& word) con
   return symbols;
 }
 
-std::vector<int> Tokenizer::encode(std::string_view text) const {
+int Tokenizer::merge_rank(const std::string& left, const std::string& right) const {
   if (merge_ranks_.empty()) {
-    throw Error("cannot encode text: the model folder has no tokenizer.json with BPE merges");
+    // tiktoken's ranking: the pair that makes the lowest-numbered ordinary token merges first.
+    const auto found = ids_.find(left + right);
+    return found != ids_.end() && found->second < special_.end_of_text
+               ? found->second
+               : std::numeric_limits<int>::max();
   }
+  const auto found = merge_ranks_.find(left + " " + right);
+  return found != merge_ranks_.end() ? found->second : std::numeric_limits<int>::max();
+}
+
+std::vector<int> Tokenizer::encode(std::string_view text) const {
   std::vector<int> ids;
   for (const auto& piece : pre_tokenize(text)) {
     std::string word;  // the piece's bytes, spelled in byte-level code points

@@ -14,14 +14,16 @@
 
 namespace amanuensis::model {
 
+class ModelSource;
+
 // The ids of the special tokens, as the public Tokenizer gives them (amanuensis.h).
 using SpecialTokens = amanuensis::Tokenizer::SpecialTokens;
 
 class Tokenizer {
  public:
-  // Reads vocabulary.json (a JSON list) or vocabulary.txt (one token per line) from the folder,
-  // and the BPE merges from tokenizer.json when it is there (needed only to encode prompts).
-  static Tokenizer load(const std::filesystem::path& model_dir);
+  // The vocabulary of the model at `path`, in any format (model_source.h).
+  static Tokenizer load(const std::filesystem::path& path);
+  static Tokenizer from_source(const ModelSource& source);
   explicit Tokenizer(std::vector<std::string> tokens, const std::string& source,
                      std::vector<std::pair<std::string, std::string>> merges = {});
 
@@ -38,8 +40,8 @@ class Tokenizer {
   // that are not valid UTF-8 become U+FFFD, as the reference tokenizer does.
   [[nodiscard]] std::string decode(std::span<const int> tokens) const;
 
-  // Token ids of UTF-8 text (no special tokens), by GPT-2's pre-tokenisation and byte-level BPE.
-  // Throws when the model folder had no tokenizer.json to take the merges from.
+  // Token ids of UTF-8 text (no special tokens), by GPT-2's pre-tokenisation and byte-level BPE:
+  // with the merges of tokenizer.json, or else ranked by token id as tiktoken does.
   [[nodiscard]] std::vector<int> encode(std::string_view text) const;
 
   // The bytes of one text token, as they are (a token may hold part of a UTF-8 character);
@@ -53,6 +55,8 @@ class Tokenizer {
   int require(std::string_view text, const std::string& source) const;
 
   [[nodiscard]] std::vector<std::string> byte_pair_merge(const std::string& word) const;
+  // The priority of merging two adjacent symbols (lower first); INT_MAX when they do not merge.
+  [[nodiscard]] int merge_rank(const std::string& left, const std::string& right) const;
 
   std::vector<std::string> tokens_;
   std::unordered_map<std::string, int> ids_;

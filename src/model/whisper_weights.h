@@ -10,6 +10,7 @@
 
 #include "kernels/backend.h"
 #include "kernels/int8_gemm.h"
+#include "model/model_source.h"
 
 namespace amanuensis::model {
 
@@ -71,14 +72,6 @@ struct DecoderLayer {
   FeedForward feed_forward;
 };
 
-// What config.json holds beyond the weights.
-struct WhisperConfig {
-  std::vector<int> suppress_ids;        // the model's non-speech tokens (suppress_tokens=-1)
-  std::vector<int> suppress_ids_begin;  // tokens forbidden as the first sampled token
-  std::vector<int> lang_ids;
-  std::vector<std::pair<int, int>> alignment_heads;  // (layer, head)
-};
-
 struct WhisperWeights {
   int n_mels = 0;
   int n_audio_ctx = 0;  // encoder positions: 1500 for 30 s
@@ -106,17 +99,21 @@ struct WhisperWeights {
   WhisperConfig config;
 };
 
-// Reads <dir>/model.bin and <dir>/config.json. Throws amanuensis::Error naming the file and the
-// problem for a missing, truncated or corrupt file, or a model that is not Whisper.
-// Dense layers (not the convolutions) and the token embedding are quantised per output channel
-// for WeightType::kInt8, or taken as stored when the model file already holds int8.
-WhisperWeights load_whisper_weights(const std::filesystem::path& model_dir,
+// Reads the weights of a model in any format (model_source.h) into memory. Throws
+// amanuensis::Error naming the file and the problem for a missing, truncated or corrupt file,
+// or a model that is not Whisper. Dense layers (not the convolutions) and the token embedding
+// are quantised per output channel for WeightType::kInt8, or taken as stored when the model
+// already holds CTranslate2's int8.
+WhisperWeights load_whisper_weights(const ModelSource& source,
+                                    WeightType weight_type = WeightType::kFloat32);
+// The same for the model at `path`.
+WhisperWeights load_whisper_weights(const std::filesystem::path& path,
                                     WeightType weight_type = WeightType::kFloat32);
 
 // The weight type a CTranslate2 compute type means on a CPU ("default" keeps the stored type:
-// int8 for an int8 model, else float32; float16 and bfloat16 are computed in float32). Throws
-// amanuensis::Error for an unknown name.
-WeightType weight_type_for(std::string_view compute_type, const std::filesystem::path& model_dir);
+// int8 for an int8 or block-quantized model, else float32; float16 and bfloat16 are computed in
+// float32). Throws amanuensis::Error for an unknown name.
+WeightType weight_type_for(std::string_view compute_type, const ModelSource& source);
 
 // The attention precision of a compute type: kFloat32 for float32 and int8_float32 (which name
 // float32 for everything but the int8 products) and for "default" with float weights; kReduced
