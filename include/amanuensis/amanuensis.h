@@ -63,7 +63,9 @@ StereoWaveform decode_audio_bytes_stereo(std::span<const std::uint8_t> bytes);
 
 /// How to load a model.
 struct ModelOptions {
-  /// A CTranslate2 Whisper model folder: model.bin, config.json and vocabulary.{json,txt}.
+  /// A Whisper model in any format model_format() recognises: a CTranslate2 folder (model.bin,
+  /// config.json, vocabulary.{json,txt}), a Hugging Face folder (model.safetensors or its
+  /// sharded index, config.json, tokenizer.json) or a whisper.cpp ggml file.
   std::filesystem::path path;
   /// Threads for compute; 0 means one per available core.
   int threads = 0;
@@ -81,6 +83,27 @@ struct ModelOptions {
   /// cores stepping their own requests are as fast; float32 products of a few rows even slower).
   int decode_lanes = 0;
 };
+
+/// The format of the model at `path`: "ct2", "hf" or "ggml"; empty when it is none of them.
+std::string model_format(const std::filesystem::path& path);
+
+/// What `amanuensis convert` does: reads a model in any format and writes it in another.
+struct ConvertOptions {
+  /// The model to read, in any format model_format() recognises.
+  std::filesystem::path model;
+  /// The format to write: "ct2", "hf" or "ggml".
+  std::string to;
+  /// How to store the weights. ct2: float32, float16, bfloat16 or int8; hf: float32, float16 or
+  /// bfloat16; ggml: f32, f16, q8_0, q5_0, q5_1, q4_0 or q4_1 (f16 and f32 also take the names
+  /// float16 and float32). Empty: float16.
+  std::string quantize;
+  /// The folder (ct2, hf) or file (ggml) to write; it must not exist yet.
+  std::filesystem::path output;
+};
+
+/// Converts a model. Throws amanuensis::Error naming the problem: an unknown format or type, a
+/// broken source, an output that exists. Nothing is left at `output` when it fails.
+void convert_model(const ConvertOptions& options);
 
 /// Voice activity detection (Silero VAD v6, run natively). Names and defaults follow
 /// faster-whisper's `VadOptions`.

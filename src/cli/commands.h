@@ -24,6 +24,7 @@ CommandAction add_worker_command(CLI::App& app);
 CommandAction add_bench_command(CLI::App& app);
 CommandAction add_vad_command(CLI::App& app);
 CommandAction add_listen_command(CLI::App& app);
+CommandAction add_convert_command(CLI::App& app);
 
 // --model, --threads, --compute-type and --device, as `transcribe` and `bench` take them.
 void add_model_options(CLI::App& command, ModelOptions& options);

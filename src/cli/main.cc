@@ -15,10 +15,10 @@ int run(int argc, char** argv) {
   using namespace amanuensis::cli;
   CLI::App app{"Amanuensis: Whisper speech-to-text", "amanuensis"};
   app.require_subcommand(1);
-  const std::vector<CommandAction> actions = {add_transcribe_command(app), add_serve_command(app),
-                                              add_devices_command(app),    add_worker_command(app),
-                                              add_bench_command(app),      add_vad_command(app),
-                                              add_listen_command(app)};
+  const std::vector<CommandAction> actions = {
+      add_transcribe_command(app), add_serve_command(app),  add_devices_command(app),
+      add_worker_command(app),     add_bench_command(app),  add_vad_command(app),
+      add_listen_command(app),     add_convert_command(app)};
 
   try {
     app.parse(argc, argv);

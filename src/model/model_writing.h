@@ -1,0 +1,65 @@
+// What the model writers share: little-endian output, an output that appears only when it is
+// complete, and the tensors of a source in the writers' order.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "model/model_source.h"
+
+namespace amanuensis::model {
+
+// Writes to `<final>.partial-<pid>`; commit() renames it to the final path. Destroyed without
+// commit(), it removes what it wrote.
+class PendingOutput {
+ public:
+  explicit PendingOutput(std::filesystem::path final_path);
+  ~PendingOutput();
+  PendingOutput(const PendingOutput&) = delete;
+  PendingOutput& operator=(const PendingOutput&) = delete;
+
+  // The path to write to now (a folder for create_directory(), or a file).
+  [[nodiscard]] const std::filesystem::path& path() const { return partial_; }
+  void create_directory() const;
+  void commit();
+
+ private:
+  std::filesystem::path final_;
+  std::filesystem::path partial_;
+  bool committed_ = false;
+};
+
+// A binary file written little-endian; every failure is an error naming the file.
+class BinaryFile {
+ public:
+  explicit BinaryFile(const std::filesystem::path& path);
+  void bytes(const void* data, std::size_t size);
+  template <typename T>
+  void value(T v) {
+    bytes(&v, sizeof v);
+  }
+  void close();
+
+ private:
+  std::filesystem::path path_;
+  std::ofstream stream_;
+};
+
+// Writes `text` to `path`; an error naming the file if it cannot.
+void write_text_file(const std::filesystem::path& path, std::string_view text);
+
+// BPE merges for a tiktoken-style vocabulary (tokens ranked by id, the first `ordinary` of them
+// mergeable): for each multi-symbol token, the two tokens byte-pair encoding joins to make it.
+std::vector<std::pair<std::string, std::string>> merges_from_ranks(
+    const std::vector<std::string>& tokens, int ordinary);
+
+// A tokenizer.json (Hugging Face tokenizers, byte-level BPE) for a Whisper vocabulary: the
+// tokens before <|endoftext|> in the model, the rest as added special tokens.
+std::string tokenizer_json(const Vocabulary& vocabulary);
+
+}  // namespace amanuensis::model
