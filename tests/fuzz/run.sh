@@ -10,7 +10,8 @@
 # audio_decoder_fuzz (bytes -> decode_audio_bytes and the WAV reader decode_wav), http_request_fuzz (connection bytes -> the
 # whole HTTP path of `amanuensis serve`, no socket), onnx_reader_fuzz (bytes -> the VAD's ONNX
 # reader -> the Silero VAD loader), realtime_event_fuzz (a realtime client event -> its parser; then
-# lines of it as the messages of a whole transcription session). ctest runs this as the `fuzz` test. Needs clang++ with
+# lines of it as the messages of a whole transcription session), safetensors_fuzz (bytes -> the
+# Hugging Face checkpoint reader). ctest runs this as the `fuzz` test. Needs clang++ with
 # libFuzzer (Debian: clang, libclang-rt-14-dev; scripts/setup.sh installs them).
 set -euo pipefail
 
@@ -27,7 +28,7 @@ while (($#)); do
   esac
 done
 ((${#TARGETS[@]})) || TARGETS=(multipart_fuzz audio_decoder_fuzz http_request_fuzz onnx_reader_fuzz
-                                realtime_event_fuzz)
+                                realtime_event_fuzz safetensors_fuzz)
 
 CXX=${FUZZ_CXX:-clang++}
 command -v "$CXX" >/dev/null || { echo "fuzz: $CXX not found (apt-get install clang libclang-rt-14-dev)" >&2; exit 1; }
@@ -291,6 +292,17 @@ write_onnx_seeds() {
   return 0
 }
 
+write_safetensors_seeds() {
+  local dir=$1 header
+  mkdir -p "$dir"
+  # Two tensors (F16 [2], F32 [1, 1]) and metadata, the header padded to 8 bytes.
+  header='{"__metadata__":{"format":"pt"},"a.weight":{"dtype":"F16","shape":[2],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1,1],"data_offsets":[4,8]}}'
+  while (((${#header} % 8) != 0)); do header+=' '; done
+  { printf "$(printf '\\x%02x' $((${#header} & 255)) $((${#header} >> 8)) 0 0 0 0 0 0)"
+    printf '%s' "$header"; printf '\x00\x3c\x00\x40\x00\x00\x80\x3f'; } >"$dir/two.safetensors"
+  return 0
+}
+
 write_realtime_seeds() {
   local dir=$1
   mkdir -p "$dir"
@@ -417,6 +429,13 @@ for target in "${TARGETS[@]}"; do
       write_realtime_seeds "$seeds"
       write_realtime_dictionary "$BUILD/realtime.dict"
       extra=(-dict="$BUILD/realtime.dict" -max_len=65536)
+      ;;
+    safetensors_fuzz)
+      LINK=()
+      build safetensors_fuzz "$ROOT/tests/fuzz/safetensors_fuzz.cc" "$ROOT/src/model/safetensors_file.cc" \
+        "$ROOT/src/model/ct2_model_file.cc" "$ROOT/src/util/mapped_file.cc"
+      write_safetensors_seeds "$seeds"
+      extra=(-max_len=4096)
       ;;
     *) echo "fuzz: unknown target $target" >&2; exit 2 ;;
   esac
