@@ -25,7 +25,7 @@ bundle() {
   ldd .gpu/bin/* | awk '$3 ~ /^\// {print $3}' | sort -u |
     grep -v -E '/(libc|libm|libstdc\+\+|libgcc_s|ld-linux|libpthread|libdl|librt)[.-]' |
     xargs -r cp -L -t .gpu/lib/
-  .venv/bin/python scripts/ct2_int8.py models/tiny.en .gpu/models/tiny.en
+  build/gpu/amanuensis convert --model models/tiny.en --to ct2 --quantize int8 --output .gpu/models/tiny.en
   cp ../shared/audio/jfk.wav .gpu/audio/
   python3 - <<'PY'  # the first 2 minutes of the long test file (16 kHz mono)
 import wave

@@ -52,7 +52,14 @@ def format_timestamp(
 
 
 def _is_model_dir(path: Path) -> bool:
-    return (path / "model.bin").is_file() and (path / "config.json").is_file()
+    """A CTranslate2 folder; a Hugging Face one (model.safetensors or its sharded index); or a
+    whisper.cpp ggml file."""
+    if path.is_file():
+        with open(path, "rb") as f:
+            return f.read(4) == b"lmgg"
+    return (path / "config.json").is_file() and any(
+        (path / name).is_file()
+        for name in ("model.bin", "model.safetensors", "model.safetensors.index.json"))
 
 
 def _candidates(name: str, download_root: Optional[str]):
@@ -80,16 +87,18 @@ def _candidates(name: str, download_root: Optional[str]):
 
 
 def resolve_model(model_size_or_path: str, download_root: Optional[str] = None) -> str:
-    """The folder of a CTranslate2 Whisper model: the path itself, or a model name found in
-    download_root, $AMANUENSIS_MODELS (folders separated by ':'), faster-whisper's Hugging Face
-    cache or an installed model package. Nothing is downloaded."""
+    """The Whisper model to load (a CTranslate2 or Hugging Face folder, or a ggml file): the path
+    itself, or a model name found in download_root, $AMANUENSIS_MODELS (folders separated by
+    ':'), faster-whisper's Hugging Face cache or an installed model package. Nothing is
+    downloaded."""
     path = Path(model_size_or_path).expanduser()
-    if path.is_dir():
+    if path.is_dir() or path.is_file():
         return str(path)
     if model_size_or_path not in _MODELS:
         raise ValueError(
             f"Invalid model size '{model_size_or_path}', expected one of: "
-            f"{', '.join(_MODELS)}, or the path of a CTranslate2 Whisper model folder"
+            f"{', '.join(_MODELS)}, or the path of a Whisper model (CTranslate2 or Hugging Face "
+            "folder, ggml file)"
         )
     looked = []
     for candidate in _candidates(model_size_or_path, download_root):
@@ -99,6 +108,6 @@ def resolve_model(model_size_or_path: str, download_root: Optional[str] = None) 
     raise RuntimeError(
         f"model '{model_size_or_path}' is not on this machine, and amanuensis downloads nothing. "
         f"Looked in: {', '.join(looked) or '(nowhere: set download_root or AMANUENSIS_MODELS)'}. "
-        "Pass the path of a CTranslate2 model folder, or put one named "
+        "Pass the path of a model (CTranslate2 or Hugging Face folder, ggml file), or put one named "
         f"'{model_size_or_path}' under download_root or $AMANUENSIS_MODELS."
     )
