@@ -191,9 +191,10 @@ void validate(const Keyword& keyword);
 /// Decoding options. Names and defaults follow faster-whisper's `WhisperModel.transcribe()`.
 ///
 /// Batched mode (`batch_size` > 0) follows faster-whisper's `BatchedInferencePipeline`: the audio
-/// is cut into speech chunks of at most 30 seconds, `batch_size` chunks are encoded and decoded
-/// together, each chunk on its own (no previous text as prompt, only the first temperature, no
-/// quality fallback or no-speech skip, prefix and hallucination_silence_threshold unused).
+/// is cut into speech chunks of at most 30 seconds (`chunk_length`), `batch_size` chunks are
+/// encoded and decoded together, each chunk on its own (no previous text as prompt, only the first
+/// temperature, no quality fallback or no-speech skip, prefix and hallucination_silence_threshold
+/// unused).
 struct TranscribeOptions {
   /// ISO-639-1 code of the spoken language; empty means detect it (see the two options below).
   std::string language;
@@ -293,6 +294,11 @@ struct TranscribeOptions {
   /// Chunks encoded and decoded together; 0 is sequential (faster-whisper's WhisperModel),
   /// 1 or more the batched pipeline (faster-whisper's BatchedInferencePipeline).
   int batch_size = 0;
+  /// Seconds of audio a window holds, 1 to 30 (faster-whisper's chunk_length); unset: 30. A
+  /// shorter window is padded to the model's 30 seconds, as faster-whisper pads it, and language
+  /// detection looks at windows of this length too. In batched mode: the longest chunk the
+  /// speech is merged into, and the VAD's max_speech_duration_s.
+  std::optional<int> chunk_length;
 };
 
 /// The VAD settings a transcription with these options uses when `vad_parameters` is unset:

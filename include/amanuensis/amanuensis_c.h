@@ -207,6 +207,7 @@ struct amanuensis_transcribe_params {
   const char* const* languages;       /* ISO codes detection may choose from; NULL: all */
   size_t n_languages;
   const char* keywords; /* words to favour in the search, "Gutenberg:2,Caxton"; NULL: none */
+  int chunk_length;     /* seconds of audio per window, 1 to 30; 0: 30 (faster-whisper's) */
 
   amanuensis_segment_callback on_segment;
   void* on_segment_user_data;

@@ -121,9 +121,7 @@ def _options_of(arguments: dict, **overrides) -> TranscriptionOptions:
     return TranscriptionOptions(**values)
 
 
-def _check_common(chunk_length, language, language_detection_threshold):
-    if chunk_length not in (None, 30):
-        _unsupported(f"chunk_length={chunk_length}", "Whisper's 30-second windows only")
+def _check_common(language, language_detection_threshold):
     if language is None and language_detection_threshold is None:
         raise ValueError("language_detection_threshold must be a number when the language is "
                          "detected")
@@ -302,7 +300,7 @@ class WhisperModel:
 
         keywords (ours; faster-whisper has none): words and phrases to favour inside the search,
         as "Gutenberg:2,Caxton", a list of words, or a dict of word to weight."""
-        _check_common(chunk_length, language, language_detection_threshold)
+        _check_common(language, language_detection_threshold)
         multilingual = self._multilingual(multilingual)
         options = _options_of(locals(), clip_timestamps=_parse_clips(clip_timestamps))
         if vad_filter:
@@ -315,6 +313,7 @@ class WhisperModel:
             [float(t) for t in options.clip_timestamps],
             vad_filter=bool(vad_filter),
             vad_parameters=asdict(vad_options) if vad_filter else None, batch_size=0,
+            chunk_length=chunk_length,
             **_detection_options(language_detection_segments, language_detection_threshold),
             keywords=_keywords(keywords),
         )
@@ -447,7 +446,7 @@ class BatchedInferencePipeline:
         keywords: Keywords = None,
     ) -> Tuple[Iterable[Segment], TranscriptionInfo]:
         """Transcribes in batches; the arguments are WhisperModel.transcribe's plus batch_size."""
-        _check_common(chunk_length, language, language_detection_threshold)
+        _check_common(language, language_detection_threshold)
         multilingual = self.model._multilingual(multilingual)
         if initial_prompt is not None and not isinstance(initial_prompt, str):
             raise TypeError("the batched pipeline takes initial_prompt as text only (as "
@@ -467,17 +466,20 @@ class BatchedInferencePipeline:
         clips = []
         for clip in clip_timestamps or []:
             clips += [float(clip["start"]), float(clip["end"])]
+        longest = chunk_length or 30  # faster-whisper's: the longest speech chunk
         if clips:
             vad_options = None
         elif vad_parameters is None:
-            vad_options = VadOptions(max_speech_duration_s=30, min_silence_duration_ms=160)
+            vad_options = VadOptions(max_speech_duration_s=longest, min_silence_duration_ms=160)
         else:
-            vad_options = replace(VadOptions(**_vad_dict(vad_parameters)), max_speech_duration_s=30)
+            vad_options = replace(VadOptions(**_vad_dict(vad_parameters)),
+                                  max_speech_duration_s=longest)
         engine = self.model._engine_options(options, language, task)
         engine.update(
             temperatures=_temperatures(temperature), condition_on_previous_text=condition_on_previous_text,
             clip_timestamps=clips, vad_filter=bool(vad_filter) if not clips else False,
             vad_parameters=asdict(vad_options) if vad_options else None, batch_size=batch_size,
+            chunk_length=chunk_length,
             **_detection_options(language_detection_segments, language_detection_threshold),
             keywords=_keywords(keywords),
         )

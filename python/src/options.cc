@@ -115,6 +115,7 @@ const std::map<std::string, Setter>& setters() {
       {"vad_model",
        [](auto& o, auto v, auto k) { o.vad_model = optional_as<std::string>(v, k).value_or(""); }},
       {"batch_size", [](auto& o, auto v, auto k) { o.batch_size = as<int>(v, k); }},
+      {"chunk_length", [](auto& o, auto v, auto k) { o.chunk_length = optional_as<int>(v, k); }},
   };
   return table;
 }

@@ -144,6 +144,7 @@ TranscribeOptions transcribe_options(const amanuensis_transcribe_params& p) {
   o.language_detection_threshold = p.language_detection_threshold;
   o.multilingual = p.multilingual;
   if (p.keywords != nullptr) o.keywords = parse_keywords(p.keywords);
+  if (p.chunk_length != 0) o.chunk_length = p.chunk_length;
   if (p.languages == nullptr && p.n_languages > 0) throw Error("languages is NULL");
   for (std::size_t i = 0; i < p.n_languages; ++i) {
     if (p.languages[i] == nullptr) throw Error("languages holds a NULL");

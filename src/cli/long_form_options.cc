@@ -39,6 +39,11 @@ void add_long_form_options(CLI::App& command, LongFormFlags& flags) {
                   "pipeline: VAD on, no timestamps by default); 0 is sequential")
       ->check(CLI::Range(0, 256));
   command
+      .add_option("--chunk-length", flags.chunk_length,
+                  "Seconds of audio per window, padded to Whisper's 30 (faster-whisper's "
+                  "chunk_length; with --batch-size the longest speech chunk)")
+      ->check(CLI::Range(1, 30));
+  command
       .add_option("--repetition-penalty", flags.repetition_penalty,
                   "Penalise tokens already produced (above 1 discourages repetition)")
       ->check(CLI::PositiveNumber);
@@ -52,6 +57,7 @@ void apply_long_form_options(const LongFormFlags& flags, TranscribeOptions& opti
   options.vad_filter = flags.vad_filter.get();
   options.vad_model = flags.vad_model;
   options.batch_size = flags.batch_size;
+  options.chunk_length = flags.chunk_length;
   options.repetition_penalty = flags.repetition_penalty;
   options.no_repeat_ngram_size = flags.no_repeat_ngram_size;
   if (!flags.vad.empty()) options.vad_parameters = flags.vad.over(default_vad_options(options));

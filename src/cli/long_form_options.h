@@ -30,13 +30,14 @@ struct LongFormFlags {
   service::VadOverrides vad;  // over the mode's defaults (default_vad_options)
   std::string vad_model;
   int batch_size = 0;
+  std::optional<int> chunk_length;
   float repetition_penalty = 1.0F;
   int no_repeat_ngram_size = 0;
 };
 
 // --vad-filter[=false], --vad-threshold, --vad-neg-threshold, --vad-min-speech-duration-ms,
 // --vad-max-speech-duration-s, --vad-min-silence-duration-ms, --vad-speech-pad-ms, --vad-model,
-// --batch-size, --repetition-penalty, --no-repeat-ngram-size.
+// --batch-size, --chunk-length, --repetition-penalty, --no-repeat-ngram-size.
 void add_long_form_options(CLI::App& command, LongFormFlags& flags);
 
 // Copies the flags into `options`: VAD parameters given start from the mode's defaults

@@ -63,7 +63,7 @@ void detect_batched_language(model::DecodeBatcher& decoder, const model::Tokeniz
     joined.values.insert(joined.values.end(), row.begin(), row.end());
   }
   auto detected =
-      detect_language(decoder, tokenizer, joined, 0, options.language_detection_segments,
+      detect_language(decoder, tokenizer, joined, 0, options.language_detection_segments, 0,
                       options.language_detection_threshold, stop, options.languages);
   result.all_language_probs = std::move(detected.all_language_probs);
   result.language = detected.language;

@@ -106,6 +106,10 @@ void validate(const TranscribeOptions& o, bool multilingual) {
   if (o.multilingual && !multilingual)
     fail("this model is English-only; multilingual needs a multilingual model");
   if (o.language_detection_segments < 1) fail("language_detection_segments must be at least 1");
+  if (o.chunk_length && (*o.chunk_length < 1 || *o.chunk_length > 30)) {
+    fail("chunk_length must be between 1 and 30 seconds (Whisper's window), not " +
+         std::to_string(*o.chunk_length));
+  }
   if (!std::isfinite(o.language_detection_threshold))
     fail("language_detection_threshold must be a finite number");
   if (!o.initial_prompt_tokens.empty() && !o.initial_prompt.empty())
@@ -177,18 +181,26 @@ std::vector<std::pair<std::string, float>> detect_language(
   return probabilities;
 }
 
+int chunk_frames(const TranscribeOptions& options, const model::WhisperModel& model) {
+  constexpr int kFramesPerSecond = 100;
+  return options.chunk_length
+             ? std::min(*options.chunk_length * kFramesPerSecond, model.window_frames())
+             : model.window_frames();
+}
+
 LanguageDetection detect_language(model::DecodeBatcher& decoder, const model::Tokenizer& tokenizer,
                                   const features::LogMel& mel, int first, int segments,
-                                  float threshold, const std::stop_token& stop,
+                                  int window_frames, float threshold, const std::stop_token& stop,
                                   std::span<const std::string> allowed) {
   const auto& model = decoder.model();
-  const int window_frames = model.window_frames();
+  window_frames =
+      window_frames > 0 ? std::min(window_frames, model.window_frames()) : model.window_frames();
   const int end = std::min(mel.n_frames, first + segments * window_frames);
   LanguageDetection d;
   // Each window's likeliest language and its probability, languages in order of first sight.
   std::vector<std::pair<std::string, std::vector<float>>> votes;
   for (int start = first; start < end || start == first; start += window_frames) {
-    auto encoded = model.encode(features::window(mel, start, window_frames, window_frames));
+    auto encoded = model.encode(features::window(mel, start, window_frames, model.window_frames()));
     d.all_language_probs =
         detect_language(decoder, tokenizer, model.cross_attention_cache(encoded), stop, allowed);
     if (start == first) d.first_encoder_output = std::move(encoded);

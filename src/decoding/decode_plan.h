@@ -46,8 +46,9 @@ std::vector<std::pair<std::string, float>> detect_language(
     const std::shared_ptr<const model::CrossAttentionCache>& cross, const std::stop_token& stop,
     std::span<const std::string> allowed = {});
 
-// faster-whisper's detect_language over up to `segments` windows of `mel` from frame `first`:
-// stops at the first window whose likeliest language is above `threshold`, else a majority vote.
+// faster-whisper's detect_language over up to `segments` windows of `mel` from frame `first`,
+// each `window_frames` long (0: the model's 30 seconds) and padded to the model's window: stops
+// at the first window whose likeliest language is above `threshold`, else a majority vote.
 struct LanguageDetection {
   std::string language;
   float probability = 0.0F;
@@ -56,8 +57,12 @@ struct LanguageDetection {
 };
 LanguageDetection detect_language(model::DecodeBatcher& decoder, const model::Tokenizer& tokenizer,
                                   const features::LogMel& mel, int first, int segments,
-                                  float threshold, const std::stop_token& stop,
+                                  int window_frames, float threshold, const std::stop_token& stop,
                                   std::span<const std::string> allowed = {});
+
+// The mel frames a window holds: TranscribeOptions::chunk_length seconds (100 frames each), at
+// most the model's window.
+int chunk_frames(const TranscribeOptions& options, const model::WhisperModel& model);
 
 struct DecodePlan {
   bool without_timestamps = false;

@@ -166,7 +166,7 @@ bool SequentialRun::next_window(WindowBounds& window) {
     const int clip_end = std::min(clips_[clip_index_].second, content_frames_);
     seek_ = std::max(seek_, clips_[clip_index_].first);
     if (seek_ < clip_end) {
-      const int window_frames = decoder_.model().window_frames();
+      const int window_frames = chunk_frames(o_, decoder_.model());
       window.seek = seek_;
       window.start = seek_ * kSecondsPerFrame;
       window.end_time = (seek_ + window_frames) * kSecondsPerFrame;
@@ -276,7 +276,7 @@ void transcribe_sequential(model::DecodeBatcher& decoder, const model::Tokenizer
   const auto& weights = model.weights();
   const auto mel = features::compute_log_mel(audio, weights.n_mels, model.backend());
   const int content_frames = mel.n_frames - 1;
-  const int window_frames = model.window_frames();
+  const int window_frames = chunk_frames(options, model);
 
   std::vector<float> encoder_output;
   std::string language = options.language;
@@ -285,9 +285,9 @@ void transcribe_sequential(model::DecodeBatcher& decoder, const model::Tokenizer
   } else if (language.empty()) {
     const auto clips = seek_clips(options.clip_timestamps, content_frames);
     const int first = std::min(clips.front().first, std::max(0, content_frames - 1));
-    auto detected =
-        detect_language(decoder, tokenizer, mel, first, options.language_detection_segments,
-                        options.language_detection_threshold, stop, options.languages);
+    auto detected = detect_language(decoder, tokenizer, mel, first,
+                                    options.language_detection_segments, window_frames,
+                                    options.language_detection_threshold, stop, options.languages);
     encoder_output = std::move(detected.first_encoder_output);
     result.all_language_probs = std::move(detected.all_language_probs);
     language = detected.language;

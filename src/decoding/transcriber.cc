@@ -17,8 +17,8 @@ namespace amanuensis::decoding {
 
 namespace {
 
-// Longest chunk the batched pipeline decodes as one window.
-constexpr double kChunkSeconds = 30.0;
+// Longest chunk the batched pipeline decodes as one window: TranscribeOptions::chunk_length.
+double chunk_seconds(const TranscribeOptions& o) { return o.chunk_length.value_or(30); }
 // Speech on either side of a removed stretch at least this long is never decoded in one window:
 // a segment would otherwise be timed across the stretch (faster-whisper merges it; a segment
 // spanning a minute of silence is a wrong subtitle). Shorter gaps are ordinary pauses.
@@ -26,7 +26,7 @@ constexpr double kLongGapSeconds = 3.0;
 
 VadOptions vad_options(const TranscribeOptions& o) {
   auto vad = o.vad_parameters.value_or(default_vad_options(o));
-  if (o.batch_size > 0) vad.max_speech_duration_s = static_cast<float>(kChunkSeconds);
+  if (o.batch_size > 0) vad.max_speech_duration_s = static_cast<float>(chunk_seconds(o));
   return vad;
 }
 
@@ -111,8 +111,8 @@ std::vector<float> clips_between_long_gaps(std::span<const SpeechSpan> spans) {
 
 // Pieces of [start, end) samples of at most one chunk each, timed from their own start.
 void add_pieces(std::span<const float> audio, std::int64_t start, std::int64_t end,
-                std::vector<AudioChunk>& chunks) {
-  const auto longest = static_cast<std::int64_t>(kChunkSeconds * kSampleRate);
+                double chunk_seconds, std::vector<AudioChunk>& chunks) {
+  const auto longest = static_cast<std::int64_t>(chunk_seconds * kSampleRate);
   start = std::clamp<std::int64_t>(start, 0, static_cast<std::int64_t>(audio.size()));
   end = std::clamp<std::int64_t>(end, start, static_cast<std::int64_t>(audio.size()));
   for (auto from = start; from < end; from += longest) {
@@ -123,7 +123,8 @@ void add_pieces(std::span<const float> audio, std::int64_t start, std::int64_t e
 }
 
 // The batched pipeline's chunks: the caller's clips, else the VAD's speech merged into chunks of
-// at most 30 s (their times then mapped back through `map`), else plain 30-second pieces.
+// at most chunk_length seconds (their times then mapped back through `map`), else plain pieces
+// of that length.
 std::vector<AudioChunk> batched_chunks(std::span<const float> audio, const TranscribeOptions& o,
                                        std::optional<vad::SpeechTimestampMap>& map,
                                        Transcription& result) {
@@ -134,13 +135,13 @@ std::vector<AudioChunk> batched_chunks(std::span<const float> audio, const Trans
       const auto start = std::llround(clips[i] * kSampleRate);
       const auto end = i + 1 < clips.size() ? std::llround(clips[i + 1] * kSampleRate)
                                             : static_cast<std::int64_t>(audio.size());
-      add_pieces(audio, start, end, chunks);
+      add_pieces(audio, start, end, chunk_seconds(o), chunks);
     }
   } else if (o.vad_filter.value_or(true)) {
     const auto spans = detect_speech(audio, vad_options(o), o.vad_model);
     // faster-whisper's chunks, each cut further where it holds speech from both sides of a long
     // gap; every other chunk (and so its text) stays as faster-whisper's.
-    for (const auto& chunk : vad::collect_chunks(spans, kChunkSeconds)) {
+    for (const auto& chunk : vad::collect_chunks(spans, chunk_seconds(o))) {
       if (chunk.samples == 0) continue;
       std::int64_t offset = chunk.offset;  // of the run in the concatenated speech
       for (const auto run : runs_between_long_gaps(chunk.spans)) {
@@ -151,7 +152,7 @@ std::vector<AudioChunk> batched_chunks(std::span<const float> audio, const Trans
     }
     map.emplace(spans);
   } else {
-    add_pieces(audio, 0, static_cast<std::int64_t>(audio.size()), chunks);
+    add_pieces(audio, 0, static_cast<std::int64_t>(audio.size()), chunk_seconds(o), chunks);
   }
   std::size_t kept = 0;
   for (const auto& chunk : chunks) kept += chunk.samples.size();

@@ -157,7 +157,7 @@ Transcription Model::detect_language(std::span<const float> features, int n_fram
   }
   const features::LogMel mel{weights.n_mels, n_frames, {features.begin(), features.end()}};
   auto detected = decoding::detect_language(impl_->batcher, impl_->tokenizer, mel, 0, segments,
-                                            threshold, stop);
+                                            0, threshold, stop);
   result.language = std::move(detected.language);
   result.language_probability = detected.probability;
   result.all_language_probs = std::move(detected.all_language_probs);

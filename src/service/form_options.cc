@@ -18,6 +18,7 @@ namespace {
 constexpr float kTemperatureStep = 0.2F;
 // Chunks decoded together in batched mode (the engine's limit).
 constexpr int kMaxBatchSize = 256;
+constexpr int kMaxChunkLength = 30;  // seconds: Whisper's window
 // A penalty this large already all but forbids every token produced so far.
 constexpr float kMaxRepetitionPenalty = 1e6F;
 constexpr int kMaxLanguageDetectionSegments = 1000;  // 8 hours of windows
@@ -302,6 +303,8 @@ class FormReader {
   void read_long_form_option(std::string_view name, std::string_view value) {
     if (name == "batch_size") {
       o_.batch_size = parse_int(name, value, 0, kMaxBatchSize);
+    } else if (name == "chunk_length") {
+      o_.chunk_length = parse_int(name, value, 1, kMaxChunkLength);
     } else if (name == "repetition_penalty") {
       o_.repetition_penalty = parse_float(name, value, 0.0F, kMaxRepetitionPenalty);
       if (!(o_.repetition_penalty > 0.0F)) bad_value(name, value, "a number above 0");

@@ -160,6 +160,33 @@ def test_word_timestamps_match_faster_whisper(amanuensis, model_dirs, dev_clips,
     assert mae < WORD_TIME_MAE_SECONDS
 
 
+def test_chunk_length_windows_match_faster_whisper(amanuensis, model_dirs, dev_clips, cache_dir):
+    """chunk_length 4: windows of 4 seconds (padded to 30), as faster-whisper cuts them; the
+    segments of each window, their times and text, are faster-whisper's (greedy)."""
+    model_dir = model_dirs["tiny.en"]
+    clips = sorted(dev_clips, key=lambda c: -c.seconds)[:4]
+    paths = [c.path for c in clips]
+    fw = fw_reference.reference(model_dir, paths, cache_dir,
+                                {"language": "en", "vad_filter": False, "chunk_length": 4,
+                                 "beam_size": 1, "temperature": 0.0})
+    results, _ = ours(amanuensis, model_dir, paths, "en",
+                      extra=("--chunk-length", "4", *amanuensis_cli.GREEDY_ARGS))
+    same = 0
+    for clip, result in zip(clips, results):
+        # No time past the end of the recording (ours clamps; faster-whisper may not).
+        duration = fw["clips"][clip.path.name]["duration"]
+        ref = [{**s, "end": min(s["end"], duration)} for s in fw["clips"][clip.path.name]["segments"]]
+        # Every 4-second window starts a segment of its own.
+        assert len(result["segments"]) >= clip.seconds / 4 - 1, clip.id
+        if [(s["text"], s["start"], s["end"]) for s in result["segments"]] == \
+                [(s["text"], round(s["start"], 3), round(s["end"], 3)) for s in ref]:
+            same += 1
+        else:
+            print(f"\n{clip.id}:\n ours {[(s['start'], s['end'], s['text']) for s in result['segments']]}"
+                  f"\n fw   {[(s['start'], s['end'], s['text']) for s in ref]}")
+    assert same >= len(clips) - 1
+
+
 def write_wav(path, samples: np.ndarray) -> None:
     pcm = (np.clip(samples, -1.0, 1.0) * 32767).astype("<i2")
     with wave.open(str(path), "wb") as f:

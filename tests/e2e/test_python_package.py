@@ -17,7 +17,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -129,6 +129,26 @@ def test_batched_pipeline_matches_faster_whisper(models, speech_with_silence):
     ours, fw = both(models, speech_with_silence, pipeline=True, batch_size=2,
                     clip_timestamps=[{"start": 0.0, "end": 7.0}, {"start": 9.0, "end": 20.0}])
     assert [s.text for s in ours[0]] == [s.text for s in fw[0]]
+
+
+def test_chunk_length_in_both_pipelines(amanuensis_pkg, model_dirs, speech_with_silence):
+    """chunk_length: shorter windows in WhisperModel, shorter chunks in the batched pipeline.
+    faster-whisper's feature extractor keeps a chunk_length once given (for every later call of
+    that model), so these models are the test's own."""
+    tiny = str(model_dirs["tiny.en"])
+    models = (amanuensis_pkg.WhisperModel(tiny, cpu_threads=2),
+              faster_whisper.WhisperModel(tiny, cpu_threads=2))
+    audio = speech_with_silence[: 12 * 16000]
+    ours, fw = both(models, audio, chunk_length=5, beam_size=1, temperature=0)
+    fw_end = min(fw[0][-1].end, fw[1].duration)  # we never time past the end of the audio
+    fw = ([*fw[0][:-1], replace(fw[0][-1], end=fw_end)], fw[1])
+    assert_same(ours, fw)
+    assert len(ours[0]) >= 2 and ours[0][1].start == 5.0  # the second window starts at 5 s
+    ours, fw = both(models, speech_with_silence, pipeline=True, batch_size=4, chunk_length=8)
+    assert_same(ours, fw, batched=True)
+    assert ours[1].vad_options.max_speech_duration_s == 8
+    with pytest.raises(ValueError, match="chunk_length"):
+        list(models[0].transcribe(audio, chunk_length=31)[0])
 
 
 def test_detect_language_and_empty_audio(models, amanuensis_pkg, clips):

@@ -158,6 +158,7 @@ write_multipart_dictionary() {
 "name=\"chunking_strategy\""
 "name=\"chunking_strategy["
 "name=\"batch_size\""
+"name=\"chunk_length\""
 "name=\"repetition_penalty\""
 "name=\"no_repeat_ngram_size\""
 "name=\"multilingual\""

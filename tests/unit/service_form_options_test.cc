@@ -210,6 +210,16 @@ TEST(FormOptions, BatchSizeAndRepetitionControls) {
   expect_rejected({{"no_repeat_ngram_size", "1.5"}}, "no_repeat_ngram_size", {"integer"});
 }
 
+// chunk_length (faster-whisper's): whole seconds, 1 to Whisper's 30.
+TEST(FormOptions, ChunkLength) {
+  EXPECT_EQ(options_of({{"chunk_length", "10"}}).chunk_length, 10);
+  EXPECT_EQ(options_of({{"chunk_length", "30"}}).chunk_length, 30);
+  EXPECT_FALSE(options_of({}).chunk_length.has_value());
+  expect_rejected({{"chunk_length", "0"}}, "chunk_length", {"from 1 to 30"});
+  expect_rejected({{"chunk_length", "31"}}, "chunk_length", {"from 1 to 30"});
+  expect_rejected({{"chunk_length", "7.5"}}, "chunk_length", {"integer"});
+}
+
 // keywords[] (OpenAI's field): repeated or a comma list, each "word:weight"; a bad entry is a
 // 400 naming the field.
 TEST(FormOptions, Keywords) {
