@@ -77,6 +77,11 @@ struct ModelOptions {
   /// the first that initialises and passes a self-test against the CPU. A named device that fails
   /// falls back to the CPU too. Either way `Model::backend_reports()` says what happened and why.
   std::string device = "auto";
+  /// Which device of that backend, counting from 0 (faster-whisper's device_index); unset lets
+  /// the backend choose (CUDA: the one with the most memory; OpenCL: a GPU before other
+  /// devices). The cpu backend has device 0 only. A device index the backend does not have is a
+  /// failure of that backend: it falls back to the CPU, and backend_reports() say why.
+  std::optional<int> device_index;
   /// Concurrent transcriptions whose decoder steps may run side by side; the steps of any beyond
   /// them merge into shared steps, which read the decoder's weights once for all (see Timings).
   /// 0: 1 on a device (every concurrent step merges), no limit on the CPU (nothing merges: there

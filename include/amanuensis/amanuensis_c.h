@@ -93,11 +93,13 @@ struct amanuensis_model_params {
   const char* device;       /* "auto", "cpu", "cuda", "opencl" or "npu" */
   int threads;              /* compute threads; 0: one per core */
   int decode_lanes;         /* see ModelOptions::decode_lanes in amanuensis.h; 0: automatic */
+  int device_index;         /* which device of `device`, from 0; -1: the backend's choice */
 };
 
 AMANUENSIS_API struct amanuensis_model_params amanuensis_model_default_params(void);
 
-/* Loads a CTranslate2 Whisper model folder. params may be NULL (the defaults). */
+/* Loads a Whisper model: a CTranslate2 or Hugging Face folder, or a whisper.cpp ggml file.
+ * params may be NULL (the defaults). */
 AMANUENSIS_API amanuensis_status amanuensis_model_load(const char* path,
                                                        const struct amanuensis_model_params* params,
                                                        amanuensis_model** out);

@@ -185,7 +185,7 @@ class _Run:
             self._stream.close()
 
 
-def _load_from_files(files: dict, device, compute_type, cpu_threads):
+def _load_from_files(files: dict, device, compute_type, cpu_threads, device_index):
     """faster-whisper's files=: the model's files by name, as bytes or binary file objects. They
     are written to a private temporary folder for the loader, which is gone once loaded."""
     with tempfile.TemporaryDirectory(prefix="amanuensis-model-") as folder:
@@ -198,7 +198,7 @@ def _load_from_files(files: dict, device, compute_type, cpu_threads):
             with open(os.path.join(folder, name), "wb") as out:
                 out.write(data)
         try:
-            return _amanuensis.Model(folder, device, compute_type, cpu_threads)
+            return _amanuensis.Model(folder, device, compute_type, cpu_threads, device_index)
         except _amanuensis.Error as e:
             raise _amanuensis.Error(str(e).replace(folder, "files=")) from None
 
@@ -219,10 +219,17 @@ class WhisperModel:
         use_auth_token: Optional[Union[str, bool]] = None,
         **model_kwargs,
     ):
-        """Loads a CTranslate2 Whisper model folder, or a model name found on this machine
-        (see utils.resolve_model: nothing is downloaded, so local_files_only changes nothing)."""
-        if device_index not in (0, [0]):
-            _unsupported(f"device_index={device_index}", "one device per model")
+        """Loads a Whisper model (a CTranslate2 or Hugging Face folder, a ggml file), or a model
+        name found on this machine (see utils.resolve_model: nothing is downloaded, so
+        local_files_only changes nothing). device_index picks a device of `device` (an int, or
+        a list of one)."""
+        if isinstance(device_index, (list, tuple)):
+            if len(device_index) != 1:
+                _unsupported(f"device_index={device_index}",
+                             "one device per model (faster-whisper's replicas on several devices)")
+            device_index = device_index[0]
+        if not isinstance(device_index, int) or device_index < 0:
+            raise ValueError(f"device_index must be an int of 0 or more, not {device_index!r}")
         if num_workers < 1:
             raise ValueError("num_workers must be at least 1")
         if model_kwargs:
@@ -231,7 +238,7 @@ class WhisperModel:
         if files is not None:
             # As faster-whisper: the files are the model, model_size_or_path only names it.
             self.model_path = model_size_or_path
-            self.model = _load_from_files(files, device, compute_type, cpu_threads)
+            self.model = _load_from_files(files, device, compute_type, cpu_threads, device_index)
         else:
             if revision is not None and not os.path.isdir(model_size_or_path):
                 # faster-whisper would download that revision; a model found here has none.
@@ -240,7 +247,8 @@ class WhisperModel:
             # use_auth_token only authorises downloads (and faster-whisper ignores it for a
             # folder too); nothing is downloaded here.
             self.model_path = resolve_model(model_size_or_path, download_root)
-            self.model = _amanuensis.Model(self.model_path, device, compute_type, cpu_threads)
+            self.model = _amanuensis.Model(self.model_path, device, compute_type, cpu_threads,
+                                           device_index)
         # What faster-whisper's Tokenizer(model.hf_tokenizer, ...) takes: here the engine's own.
         self.hf_tokenizer = self.model.tokenizer
 

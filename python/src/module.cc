@@ -79,11 +79,16 @@ nb::object stream_next(Stream& stream) {
   return segment_dict(*segment);
 }
 
+// device_index -1: the backend's choice.
 Model load(const std::string& path, const std::string& device, const std::string& compute_type,
-           int threads) {
+           int threads, int device_index) {
   const nb::gil_scoped_release release;
   return Model::load(
-      {.path = path, .threads = threads, .compute_type = compute_type, .device = device});
+      {.path = path,
+       .threads = threads,
+       .compute_type = compute_type,
+       .device = device,
+       .device_index = device_index >= 0 ? std::optional<int>(device_index) : std::nullopt});
 }
 
 }  // namespace
@@ -132,7 +137,7 @@ NB_MODULE(_amanuensis, m) {
 
   nb::class_<Model>(m, "Model")
       .def(nb::new_(&load), nb::arg("path"), nb::arg("device"), nb::arg("compute_type"),
-           nb::arg("threads"))
+           nb::arg("threads"), nb::arg("device_index") = -1)
       .def_prop_ro("multilingual", [](const Model& model) { return model.info().multilingual; })
       .def_prop_ro("is_multilingual", [](const Model& model) { return model.info().multilingual; })
       .def_prop_ro("tokenizer", &Model::tokenizer)

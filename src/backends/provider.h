@@ -41,7 +41,13 @@ struct ProbeResult {
 struct BackendConfig {
   int threads = 1;                       // host threads (the CPU backend and CPU fallbacks)
   std::string compute_type = "default";  // ModelOptions::compute_type, e.g. "float16"
+  // Which of the backend's devices (ModelOptions::device_index): -1 lets the provider choose;
+  // a provider without that many devices throws DeviceError naming the index.
+  int device_index = -1;
 };
+
+// The DeviceError for a device index a provider does not have.
+[[noreturn]] void throw_no_such_device(std::string_view backend, int index, int count);
 
 class BackendProvider {
  public:

@@ -135,8 +135,18 @@ std::string resolve_device(std::string_view requested) {
   throw Error("unknown device '" + device + "' (expected one of: " + names + ")");
 }
 
+void throw_no_such_device(std::string_view backend, int index, int count) {
+  throw DeviceError("no " + std::string(backend) + " device " + std::to_string(index) +
+                    " (device_index counts from 0; there " + (count == 1 ? "is " : "are ") +
+                    std::to_string(count) + ")");
+}
+
 Selection select(std::string_view requested, const BackendConfig& config) {
   const auto device = resolve_device(requested);
+  if (device == "cpu" && config.device_index > 0) {
+    throw Error("device_index " + std::to_string(config.device_index) +
+                ": the cpu backend has one device, index 0");
+  }
   const auto reference = kernels::make_cpu_backend(1);
   std::vector<BackendReport> reports;
   std::unique_ptr<kernels::Backend> chosen;

@@ -46,7 +46,11 @@ VadOptions vad_options_of(const amanuensis_vad_params& params) {
 }  // namespace
 
 amanuensis_model_params default_model_params() {
-  return {.compute_type = "default", .device = "auto", .threads = 0, .decode_lanes = 0};
+  return {.compute_type = "default",
+          .device = "auto",
+          .threads = 0,
+          .decode_lanes = 0,
+          .device_index = -1};
 }
 
 amanuensis_vad_params vad_params_of(const VadOptions& options) {
@@ -92,6 +96,8 @@ ModelOptions model_options(const char* path, const amanuensis_model_params& para
           .threads = params.threads,
           .compute_type = text_or(params.compute_type, "default"),
           .device = text_or(params.device, "auto"),
+          .device_index =
+              params.device_index >= 0 ? std::optional<int>(params.device_index) : std::nullopt,
           .decode_lanes = params.decode_lanes};
 }
 

@@ -152,7 +152,10 @@ int run(TranscribeArguments& args) {
 }  // namespace
 
 void add_model_options(CLI::App& command, ModelOptions& options) {
-  command.add_option("--model", options.path, "CTranslate2 Whisper model folder")->required();
+  command
+      .add_option("--model", options.path,
+                  "Whisper model: CTranslate2 or Hugging Face folder, or whisper.cpp ggml file")
+      ->required();
   command.add_option("--threads", options.threads, "Compute threads (default: all cores)")
       ->check(CLI::NonNegativeNumber);
   command.add_option("--compute-type", options.compute_type,
@@ -161,6 +164,10 @@ void add_model_options(CLI::App& command, ModelOptions& options) {
       .add_option("--device", options.device,
                   "auto, cpu, cuda, opencl or npu (see `amanuensis devices`; falls back to cpu)")
       ->envname("AMANUENSIS_DEVICE");
+  command
+      .add_option("--device-index", options.device_index,
+                  "Which device of --device, from 0 (default: the backend's choice)")
+      ->check(CLI::NonNegativeNumber);
 }
 
 CommandAction add_transcribe_command(CLI::App& app) {

@@ -78,8 +78,13 @@ Model Model::load(const ModelOptions& options) {
   const int threads = options.threads > 0
                           ? options.threads
                           : static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
+  if (options.device_index && *options.device_index < 0) {
+    throw Error("device_index must be 0 or more, not " + std::to_string(*options.device_index));
+  }
   auto selection =
-      backends::select(options.device, {.threads = threads, .compute_type = options.compute_type});
+      backends::select(options.device, {.threads = threads,
+                                        .compute_type = options.compute_type,
+                                        .device_index = options.device_index.value_or(-1)});
   const int lanes = decode_lanes(options, selection.monitor->selected());
   model::WhisperModel whisper(std::move(weights), std::move(selection.backend),
                               model::attention_precision_for(options.compute_type, weight_type));
@@ -156,8 +161,8 @@ Transcription Model::detect_language(std::span<const float> features, int n_fram
     return result;
   }
   const features::LogMel mel{weights.n_mels, n_frames, {features.begin(), features.end()}};
-  auto detected = decoding::detect_language(impl_->batcher, impl_->tokenizer, mel, 0, segments,
-                                            0, threshold, stop);
+  auto detected = decoding::detect_language(impl_->batcher, impl_->tokenizer, mel, 0, segments, 0,
+                                            threshold, stop);
   result.language = std::move(detected.language);
   result.language_probability = detected.probability;
   result.all_language_probs = std::move(detected.all_language_probs);

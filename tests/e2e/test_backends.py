@@ -49,8 +49,9 @@ def by_name(listing: dict) -> dict:
     return {b["name"]: b for b in listing["backends"]}
 
 
-def transcribe(binary, model, files, device, env_extra=None):
-    args = amanuensis_cli.transcribe_args(model, files, "json", threads=2, extra=["--device", device])
+def transcribe(binary, model, files, device, env_extra=None, extra=()):
+    args = amanuensis_cli.transcribe_args(model, files, "json", threads=2,
+                                          extra=["--device", device, *extra])
     result = run(binary, args, env_extra)
     assert result.returncode == 0, result.describe()
     return amanuensis_cli.parse_json_lines(result.stdout, files), result
@@ -128,6 +129,20 @@ def test_unknown_device_is_an_error(amanuensis, tiny_model, jfk):
     result = run(amanuensis, amanuensis_cli.transcribe_args(tiny_model, [jfk], extra=["--device", "tpu"]))
     assert result.returncode == 1
     assert "unknown device 'tpu'" in result.stderr
+
+
+def test_device_index_names_a_device_of_the_backend(amanuensis, tiny_model, jfk, cpu_results,
+                                                    opencl_present):
+    """--device-index (faster-whisper's device_index): an index the backend lacks is that
+    backend failing (the CPU takes over and says why); the cpu backend has device 0 only."""
+    result = run(amanuensis, amanuensis_cli.transcribe_args(
+        tiny_model, [jfk], extra=["--device", "cpu", "--device-index", "1"]))
+    assert result.returncode == 1
+    assert "device_index 1: the cpu backend has one device, index 0" in result.stderr
+    results, cli = transcribe(amanuensis, tiny_model, [jfk], "opencl", extra=["--device-index", "7"])
+    assert results[0]["text"] == cpu_results[0]["text"]
+    assert "no OpenCL device 7 (device_index counts from 0; there is" in cli.stderr
+    assert "computing on cpu instead of the requested opencl" in cli.stderr
 
 
 def test_opencl_transcripts_equal_the_cpus(amanuensis, tiny_model, opencl_clips, cpu_results, opencl_present):

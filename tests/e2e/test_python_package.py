@@ -183,6 +183,15 @@ def test_file_object_and_errors(models, amanuensis_pkg, clips):
         amanuensis_pkg.WhisperModel("large-v3", download_root="/nonexistent")
     with pytest.raises(ValueError, match="Invalid model size"):
         amanuensis_pkg.WhisperModel("enormous")
+    tiny = str(Path(__file__).resolve().parents[2] / "models" / "tiny.en")
+    with pytest.raises(ValueError, match="the cpu backend has one device"):
+        amanuensis_pkg.WhisperModel(tiny, device="cpu", device_index=1)
+    with pytest.raises(NotImplementedError, match="device_index"):
+        amanuensis_pkg.WhisperModel(tiny, device_index=[0, 1])
+    with pytest.raises(ValueError, match="device_index"):
+        amanuensis_pkg.WhisperModel(tiny, device_index=-1)
+    assert amanuensis_pkg.WhisperModel(tiny, device="cpu", device_index=[0]).model.multilingual \
+        is False
 
 
 def write_stereo_wav(path: Path, left: np.ndarray, right: np.ndarray, rate: int = 22050):

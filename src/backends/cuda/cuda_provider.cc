@@ -93,8 +93,10 @@ class CudaProvider final : public BackendProvider {
     int count = 0;
     if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0)
       throw DeviceError("no CUDA device");
+    if (config.device_index >= count) throw_no_such_device("CUDA", config.device_index, count);
     cuda::cublas();  // throws with the library's name when cuBLAS is missing
-    return cuda::make_cuda_backend(best_device(count), cuda::precision_for(config.compute_type));
+    const int device = config.device_index >= 0 ? config.device_index : best_device(count);
+    return cuda::make_cuda_backend(device, cuda::precision_for(config.compute_type));
   }
 
   // Float16/bfloat16 GEMMs carry 3 significant digits; float32 ones pass 1e-4 easily.

@@ -71,6 +71,7 @@ class NpuProvider final : public BackendProvider {
 
   [[nodiscard]] std::unique_ptr<kernels::Backend> create(
       const BackendConfig& config) const override {
+    if (config.device_index > 0) throw_no_such_device("NPU", config.device_index, 1);
     auto runner = npu::make_xrt_runner(npu::npu_kernel_config_from_env());
     const npu::NpuOptions options;
     npu::verify_runner(*runner, options.check_tolerance);

@@ -42,8 +42,16 @@ class OpenClProvider final : public BackendProvider {
     return result;
   }
 
-  [[nodiscard]] std::unique_ptr<kernels::Backend> create(const BackendConfig&) const override {
-    const auto device = opencl::preferred_device(opencl::list_devices());
+  [[nodiscard]] std::unique_ptr<kernels::Backend> create(
+      const BackendConfig& config) const override {
+    const auto devices = opencl::list_devices();
+    if (config.device_index >= 0) {
+      if (config.device_index >= static_cast<int>(devices.size())) {
+        throw_no_such_device("OpenCL", config.device_index, static_cast<int>(devices.size()));
+      }
+      return opencl::make_opencl_backend(devices[static_cast<std::size_t>(config.device_index)]);
+    }
+    const auto device = opencl::preferred_device(devices);
     if (!device) throw DeviceError("no OpenCL device");
     return opencl::make_opencl_backend(*device);
   }
