@@ -105,7 +105,7 @@ std::array<std::uint8_t, kGgmlBlockSize> unpack_levels(const std::byte* qs, cons
 
 // q4_0 and q5_0: symmetric, d = max / -levels/2, offset levels/2.
 void quantize_symmetric(const float* x, std::byte* out, int bits) {
-  const float half_range = static_cast<float>(1 << (bits - 1));
+  const auto half_range = static_cast<float>(1 << (bits - 1));
   const float d = signed_absmax(x) / -half_range;
   const float id = d != 0.0F ? 1.0F / d : 0.0F;
   put_half(out, d);
@@ -132,8 +132,8 @@ void quantize_affine(const float* x, std::byte* out, int bits) {
   std::array<std::uint8_t, kGgmlBlockSize> q{};
   for (std::size_t j = 0; j < kGgmlBlockSize; ++j) {
     const float scaled = (x[j] - min) * id;
-    // q5_1's reference has no clamp; its scaled values stay within [0, 31].
-    q[j] = bits == 5 ? static_cast<std::uint8_t>(scaled + 0.5F) : level(scaled + 0.5F, 15);
+    // (q5_1's reference does not clamp: its scaled values stay within [0, 31] anyway.)
+    q[j] = level(scaled + 0.5F, (1 << bits) - 1);
   }
   if (bits == 5) {
     pack_levels(q, out + 8, out + 4);

@@ -21,7 +21,8 @@
 
 namespace amanuensis::model {
 
-// ggml_type numbers, as a whisper.cpp file's tensor headers give them.
+// ggml_type numbers, as a whisper.cpp file's tensor headers give them (named as ggml names them).
+// NOLINTBEGIN(readability-identifier-naming)
 enum class GgmlType : std::uint8_t {
   kF32 = 0,
   kF16 = 1,
@@ -31,6 +32,7 @@ enum class GgmlType : std::uint8_t {
   kQ5_1 = 7,
   kQ8_0 = 8,
 };
+// NOLINTEND(readability-identifier-naming)
 
 inline constexpr std::size_t kGgmlBlockSize = 32;
 

@@ -133,9 +133,10 @@ std::vector<std::string> read_vocabulary(Reader& reader, const GgmlHparams& hpar
     const auto length = reader.count(where + "'s length", 0, kMaxTokenBytes);
     const auto bytes = reader.take(static_cast<std::size_t>(length), where);
     // Tokens from <|endoftext|> on (older converters wrote it) are replaced below.
-    if (i < eot)
+    if (i < eot) {
       tokens.push_back(
           byte_level_from_bytes({reinterpret_cast<const char*>(bytes.data()), bytes.size()}));
+    }
   }
   for (auto& token : whisper_special_tokens(hparams.n_vocab)) tokens.push_back(std::move(token));
   return tokens;
@@ -154,9 +155,7 @@ std::pair<std::string, StoredTensor> read_tensor(
   const auto name_length = reader.count("a tensor header's name length", 1, kMaxNameLength);
   const auto type_id = reader.i32("a tensor header's type");
   std::vector<std::int64_t> shape(static_cast<std::size_t>(n_dims));
-  for (auto dim = shape.rbegin(); dim != shape.rend(); ++dim) {
-    *dim = reader.i32("a tensor header's dimensions");
-  }
+  for (auto i = shape.size(); i-- > 0;) shape[i] = reader.i32("a tensor header's dimensions");
   const auto name_bytes = reader.take(static_cast<std::size_t>(name_length), "a tensor's name");
   std::string name(reinterpret_cast<const char*>(name_bytes.data()), name_bytes.size());
   const auto spec = specs.find(name);

@@ -111,9 +111,7 @@ void write_tensor(BinaryFile& out, const GgmlTensorSpec& spec, GgmlType type,
   out.value(static_cast<std::int32_t>(spec.shape.size()));
   out.value(static_cast<std::int32_t>(spec.name.size()));
   out.value(static_cast<std::int32_t>(type));
-  for (auto dim = spec.shape.rbegin(); dim != spec.shape.rend(); ++dim) {
-    out.value(static_cast<std::int32_t>(*dim));
-  }
+  for (auto i = spec.shape.size(); i-- > 0;) out.value(static_cast<std::int32_t>(spec.shape[i]));
   out.bytes(spec.name.data(), spec.name.size());
   if (type == GgmlType::kF32) {
     out.bytes(values.data(), values.size_bytes());
