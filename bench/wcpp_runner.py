@@ -6,8 +6,9 @@ the same command line and JSON output as bench/fw_runner.py.
 
 --model is the CTranslate2 folder the other engines get. whisper.cpp needs ggml weights: a
 `ggml-*.bin` placed in that folder (or --model naming a ggml file) is used as it is; otherwise
-the folder is converted once by bench/ct2_to_ggml.py into .cache/ggml/<folder>-<type>.bin
-(git-ignored; redone when model.bin or the converter is newer). Weight types by --compute-type:
+the folder is converted once by `build/release/amanuensis convert --to ggml --quantize TYPE`
+($AMANUENSIS_BINARY names another binary) into .cache/ggml/<folder>-<type>.bin (git-ignored;
+redone when model.bin or the binary is newer). Weight types by --compute-type:
 int8* -> q8_0 (whisper.cpp's quantization of the 2-D weights), anything else (default, float32,
 float16, ...) -> f16, whisper.cpp's usual format (an all-f32 ggml file aborts in whisper.cpp
 1.8.5's CPU backend, GGML_ASSERT(src0->type == GGML_TYPE_F16)); the backend string names the
@@ -33,6 +34,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
 import sys
 import tempfile
 import time
@@ -42,6 +44,7 @@ from runner_args import options_of, parse_runner_args, unsupported
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CACHE_DIR = REPO_ROOT / ".cache" / "ggml"
+AMANUENSIS = Path(os.environ.get("AMANUENSIS_BINARY", REPO_ROOT / "build" / "release" / "amanuensis"))
 GGML_MAGIC = b"lmgg"  # 0x67676d6c little-endian
 
 
@@ -67,18 +70,21 @@ def ggml_weights(model: str, wtype: str) -> Path:
     if found:
         preferred = [p for p in found if (wtype in p.name) == (wtype != "f16")]
         return (preferred or found)[0]
-    converter = REPO_ROOT / "bench" / "ct2_to_ggml.py"
     source = path / "model.bin"
     if not source.exists():
         raise SystemExit(f"{model}: no model.bin and no ggml-*.bin")
+    if not AMANUENSIS.exists():
+        raise SystemExit(f"{AMANUENSIS}: not built (cmake --build build/release), needed to convert {model}")
     target = CACHE_DIR / f"{path.resolve().name}-{wtype}.bin"
-    newest_input = max(source.stat().st_mtime, converter.stat().st_mtime)
+    newest_input = max(source.stat().st_mtime, AMANUENSIS.stat().st_mtime)
     if not target.exists() or target.stat().st_mtime < newest_input:
-        sys.path.insert(0, str(converter.parent))
-        import ct2_to_ggml
-
+        target.unlink(missing_ok=True)  # convert writes only new files
         start = time.perf_counter()
-        ct2_to_ggml.convert(path, target, wtype, log=sys.stderr)
+        command = [str(AMANUENSIS), "convert", "--model", str(path), "--to", "ggml",
+                   "--quantize", wtype, "--output", str(target)]
+        done = subprocess.run(command, stdout=sys.stderr, stderr=sys.stderr, check=False)
+        if done.returncode != 0:
+            raise SystemExit(f"wcpp_runner: {' '.join(command)} failed ({done.returncode})")
         print(f"wcpp_runner: converted in {time.perf_counter() - start:.1f} s", file=sys.stderr)
     return target
 

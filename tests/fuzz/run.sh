@@ -11,7 +11,9 @@
 # whole HTTP path of `amanuensis serve`, no socket), onnx_reader_fuzz (bytes -> the VAD's ONNX
 # reader -> the Silero VAD loader), realtime_event_fuzz (a realtime client event -> its parser; then
 # lines of it as the messages of a whole transcription session), safetensors_fuzz (bytes -> the
-# Hugging Face checkpoint reader). ctest runs this as the `fuzz` test. Needs clang++ with
+# Hugging Face checkpoint reader), ggml_model_fuzz (bytes as a whisper.cpp model file ->
+# open_ggml_model, its tensors, vocabulary and configuration). ctest runs this as the `fuzz`
+# test. Needs clang++ with
 # libFuzzer (Debian: clang, libclang-rt-14-dev; scripts/setup.sh installs them).
 set -euo pipefail
 
@@ -28,7 +30,7 @@ while (($#)); do
   esac
 done
 ((${#TARGETS[@]})) || TARGETS=(multipart_fuzz audio_decoder_fuzz http_request_fuzz onnx_reader_fuzz
-                                realtime_event_fuzz safetensors_fuzz)
+                                realtime_event_fuzz safetensors_fuzz ggml_model_fuzz)
 
 CXX=${FUZZ_CXX:-clang++}
 command -v "$CXX" >/dev/null || { echo "fuzz: $CXX not found (apt-get install clang libclang-rt-14-dev)" >&2; exit 1; }
@@ -352,6 +354,20 @@ write_realtime_dictionary() {
 EOF2
 }
 
+write_ggml_seeds() {
+  local dir=$1
+  mkdir -p "$dir"
+  # i32 little-endian words, from decimal.
+  words() { local w; for w in "$@"; do printf '%08x' $((w & 0xFFFFFFFF)) | sed 's/\(..\)\(..\)\(..\)\(..\)/\\x\4\\x\3\\x\2\\x\1/'; done; }
+  local magic=1734831468  # "ggml"
+  # tiny.en's header, no mel filters, and a vocabulary cut short after two tokens.
+  printf "$(words $magic 51864 1500 384 6 4 448 384 6 4 80 1 0 0 50256 1 33 2)" >"$dir/header"
+  printf '"ab' >>"$dir/header"
+  # a small model's header (width 32, one layer each side, q5_0) and a first tensor record.
+  printf "$(words $magic 51865 3 32 2 1 2 32 2 1 80 2008 1 2 0 1 0 1 28 0 32 3)encoder.positional_embedding" >"$dir/tensor"
+  return 0
+}
+
 # --- build and run ------------------------------------------------------------------------------
 # run_target TARGET CORPUS SEEDS EXTRA...: fuzzes one built target, leaving $BUILD/TARGET.failed
 # if it fails. Started in the background, as many at once as there are cores (each is one
@@ -437,6 +453,16 @@ for target in "${TARGETS[@]}"; do
         "$ROOT/src/model/ct2_model_file.cc" "$ROOT/src/util/mapped_file.cc"
       write_safetensors_seeds "$seeds"
       extra=(-max_len=4096)
+      ;;
+    ggml_model_fuzz)
+      LINK=()
+      build ggml_model_fuzz "$ROOT/tests/fuzz/ggml_model_fuzz.cc" \
+        "$ROOT"/src/model/{ggml_model_source,ggml_layout,ggml_blocks,ggml_vocabulary}.cc \
+        "$ROOT"/src/model/{tensor_values,tokenizer,model_source,ct2_model_source,ct2_model_file}.cc \
+        "$ROOT"/src/model/{hf_model_source,safetensors_file,vocabulary_files}.cc \
+        "$ROOT/src/util/mapped_file.cc"
+      write_ggml_seeds "$seeds"
+      extra=(-max_len=65536)
       ;;
     *) echo "fuzz: unknown target $target" >&2; exit 2 ;;
   esac

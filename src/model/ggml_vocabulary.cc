@@ -1,0 +1,259 @@
+#include "model/ggml_vocabulary.h"
+
+#include <algorithm>
+#include <array>
+#include <cstdio>
+#include <set>
+#include <utility>
+
+#include "model/tokenizer.h"
+
+namespace amanuensis::model {
+
+namespace {
+
+// Whisper's languages in token order (openai-whisper's tokenizer.LANGUAGES); large-v3 added yue.
+constexpr std::array<std::string_view, 100> kLanguages = {
+    "en", "zh", "de", "es",  "ru", "ko", "fr", "ja", "pt", "tr", "pl", "ca", "nl", "ar", "sv",
+    "it", "id", "hi", "fi",  "vi", "he", "uk", "el", "ms", "cs", "ro", "da", "hu", "ta", "no",
+    "th", "ur", "hr", "bg",  "lt", "la", "mi", "ml", "cy", "sk", "te", "fa", "lv", "bn", "sr",
+    "az", "sl", "kn", "et",  "mk", "br", "eu", "is", "hy", "ne", "mn", "bs", "kk", "sq", "sw",
+    "gl", "mr", "pa", "si",  "km", "sn", "yo", "so", "af", "oc", "ka", "be", "tg", "sd", "gu",
+    "am", "yi", "lo", "uz",  "fo", "ht", "ps", "tk", "nn", "mt", "sa", "lb", "my", "bo", "tl",
+    "mg", "as", "tt", "haw", "ln", "ha", "ba", "jw", "su", "yue"};
+
+constexpr int kTimestamps = 1501;  // <|0.00|> ... <|30.00|>
+constexpr int kMultilingualVocab = 51865;
+
+// GPT-2's table: printable Latin-1 bytes stand for themselves, the rest for 256 + n.
+const std::array<char32_t, 256>& byte_code_points() {
+  static const std::array<char32_t, 256> table = [] {
+    std::array<char32_t, 256> t{};
+    char32_t next = 256;
+    for (int b = 0; b < 256; ++b) {
+      const bool printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || b >= 0xAE;
+      t[static_cast<std::size_t>(b)] = printable ? static_cast<char32_t>(b) : next++;
+    }
+    return t;
+  }();
+  return table;
+}
+
+void append_utf8(std::string& out, char32_t c) {
+  if (c < 0x80) {
+    out += static_cast<char>(c);
+  } else {  // the table's code points are all below 0x800
+    out += static_cast<char>(0xC0U | (c >> 6U));
+    out += static_cast<char>(0x80U | (c & 0x3FU));
+  }
+}
+
+// Alignment heads (layer, head) of openai-whisper's models, for the sizes that name one model:
+// decoder layers, width, English-only, vocabulary size (0: any).
+struct AlignmentPreset {
+  int layers;
+  int width;
+  bool english;
+  int n_vocab;
+  std::vector<std::pair<int, int>> heads;
+};
+
+const std::vector<AlignmentPreset>& alignment_presets() {
+  static const std::vector<AlignmentPreset> presets = {
+      {4, 384, true, 0, {{1, 0}, {2, 0}, {2, 5}, {3, 0}, {3, 1}, {3, 2}, {3, 3}, {3, 4}}},
+      {4, 384, false, 0, {{2, 2}, {3, 0}, {3, 2}, {3, 3}, {3, 4}, {3, 5}}},
+      {6, 512, true, 0, {{3, 3}, {4, 7}, {5, 1}, {5, 5}, {5, 7}}},
+      {6, 512, false, 0, {{3, 1}, {4, 2}, {4, 3}, {4, 7}, {5, 1}, {5, 2}, {5, 4}, {5, 6}}},
+      {12,
+       768,
+       true,
+       0,
+       {{6, 6},
+        {7, 0},
+        {7, 3},
+        {7, 8},
+        {8, 2},
+        {8, 5},
+        {8, 7},
+        {9, 0},
+        {9, 4},
+        {9, 8},
+        {9, 10},
+        {10, 0},
+        {10, 1},
+        {10, 2},
+        {10, 3},
+        {10, 6},
+        {10, 11},
+        {11, 2},
+        {11, 4}}},
+      {12,
+       768,
+       false,
+       0,
+       {{5, 3}, {5, 9}, {8, 0}, {8, 4}, {8, 7}, {8, 8}, {9, 0}, {9, 7}, {9, 9}, {10, 5}}},
+      {24,
+       1024,
+       true,
+       0,
+       {{11, 4},
+        {14, 1},
+        {14, 12},
+        {14, 14},
+        {15, 4},
+        {16, 0},
+        {16, 4},
+        {16, 9},
+        {17, 12},
+        {17, 14},
+        {18, 7},
+        {18, 10},
+        {18, 15},
+        {20, 0},
+        {20, 3},
+        {20, 9},
+        {20, 14},
+        {21, 12}}},
+      {24, 1024, false, 0, {{13, 15}, {15, 4}, {15, 15}, {16, 1}, {20, 0}, {23, 4}}},
+      {32,
+       1280,
+       false,
+       51866,
+       {{7, 0},
+        {10, 17},
+        {12, 18},
+        {13, 12},
+        {16, 1},
+        {17, 14},
+        {19, 11},
+        {21, 4},
+        {24, 1},
+        {25, 6}}},
+  };
+  return presets;
+}
+
+std::vector<std::pair<int, int>> alignment_heads(const WhisperDims& dims) {
+  const bool english = dims.n_vocab < kMultilingualVocab;
+  for (const auto& preset : alignment_presets()) {
+    if (preset.layers == dims.n_text_layers && preset.width == dims.n_state &&
+        preset.english == english && (preset.n_vocab == 0 || preset.n_vocab == dims.n_vocab)) {
+      return preset.heads;
+    }
+  }
+  // CTranslate2's converter's default: every head of the last half of the layers.
+  std::vector<std::pair<int, int>> heads;
+  for (int layer = dims.n_text_layers / 2; layer < dims.n_text_layers; ++layer) {
+    for (int head = 0; head < dims.n_text_heads; ++head) heads.emplace_back(layer, head);
+  }
+  return heads;
+}
+
+// openai-whisper's Tokenizer.non_speech_tokens: symbols that are one token, with or without a
+// leading space, and the first token of the musical symbols.
+std::set<int> non_speech_tokens(const Tokenizer& tokenizer) {
+  std::vector<std::string> symbols;
+  for (const std::string_view symbol :
+       {"\"",  "#",  "(",  ")",   "*",   "+",   "/",   ":",  ";",   "<",  "=",  ">",
+        "@",   "[",  "\\", "]",   "^",   "_",   "`",   "{",  "|",   "}",  "~",  "「",
+        "」",  "『", "』", "<<",  ">>",  "<<<", ">>>", "--", "---", "-(", "-[", "('",
+        "(\"", "((", "))", "(((", ")))", "[[",  "]]",  "{{", "}}",  "♪♪", "♪♪♪"}) {
+    symbols.emplace_back(symbol);
+  }
+  const std::vector<std::string> miscellaneous = {"♩", "♪", "♫", "♬", "♭", "♮", "♯"};
+  std::set<int> result;
+  for (const std::string_view lead : {" -", " '"}) {
+    const auto tokens = tokenizer.encode(lead);
+    if (!tokens.empty()) result.insert(tokens.front());
+  }
+  const auto add = [&](const std::string& symbol, bool any_length) {
+    for (const auto& text : {symbol, " " + symbol}) {
+      const auto tokens = tokenizer.encode(text);
+      if (tokens.size() == 1 || (any_length && !tokens.empty())) result.insert(tokens.front());
+    }
+  };
+  for (const auto& symbol : symbols) add(symbol, false);
+  for (const auto& symbol : miscellaneous) add(symbol, true);
+  return result;
+}
+
+}  // namespace
+
+std::string byte_level_from_bytes(std::string_view raw) {
+  std::string out;
+  out.reserve(raw.size() * 2);
+  for (const char c : raw) append_utf8(out, byte_code_points()[static_cast<unsigned char>(c)]);
+  return out;
+}
+
+std::optional<std::string> bytes_from_byte_level(std::string_view token) {
+  static const auto inverse = [] {
+    std::array<int, 512> t{};
+    t.fill(-1);
+    for (int b = 0; b < 256; ++b) t[byte_code_points()[static_cast<std::size_t>(b)]] = b;
+    return t;
+  }();
+  std::string out;
+  for (std::size_t i = 0; i < token.size();) {
+    const auto lead = static_cast<unsigned char>(token[i]);
+    char32_t c = lead;
+    std::size_t length = 1;
+    if ((lead & 0xE0U) == 0xC0U && i + 1 < token.size()) {
+      c = ((lead & 0x1FU) << 6U) | (static_cast<unsigned char>(token[i + 1]) & 0x3FU);
+      length = 2;
+    } else if (lead >= 0x80) {
+      return std::nullopt;
+    }
+    if (c >= inverse.size() || inverse[c] < 0) return std::nullopt;
+    out += static_cast<char>(inverse[c]);
+    i += length;
+  }
+  return out;
+}
+
+int whisper_eot(int n_vocab) { return n_vocab >= kMultilingualVocab ? 50257 : 50256; }
+
+std::vector<std::string> whisper_special_tokens(int n_vocab) {
+  const int eot = whisper_eot(n_vocab);
+  const int languages = n_vocab - eot - 1 - 6 - kTimestamps - 1;
+  if (languages < 0 || languages > static_cast<int>(kLanguages.size())) return {};
+  std::vector<std::string> tokens = {"<|endoftext|>", "<|startoftranscript|>"};
+  for (int i = 0; i < languages; ++i) {
+    tokens.push_back("<|" + std::string(kLanguages[static_cast<std::size_t>(i)]) + "|>");
+  }
+  for (const char* token :
+       {"<|translate|>", "<|transcribe|>", "<|startoflm|>", "<|startofprev|>"}) {
+    tokens.emplace_back(token);
+  }
+  tokens.emplace_back(n_vocab < kMultilingualVocab ? "<|nocaptions|>" : "<|nospeech|>");
+  tokens.emplace_back("<|notimestamps|>");
+  for (int i = 0; i < kTimestamps; ++i) {
+    char text[32];
+    std::snprintf(text, sizeof text, "<|%.2f|>", i * 0.02);
+    tokens.emplace_back(text);
+  }
+  return tokens;
+}
+
+WhisperConfig derived_whisper_config(const Vocabulary& vocabulary, const WhisperDims& dims) {
+  const Tokenizer tokenizer(vocabulary.tokens, vocabulary.source, vocabulary.merges);
+  const auto& special = tokenizer.special();
+  auto suppress = non_speech_tokens(tokenizer);
+  for (const int id : {special.translate, special.transcribe, special.start_of_transcript,
+                       special.start_of_prev, special.start_of_lm, special.no_speech}) {
+    suppress.insert(id);
+  }
+  WhisperConfig config;
+  config.suppress_ids.assign(suppress.begin(), suppress.end());
+  const auto space = tokenizer.encode(" ");
+  if (space.size() == 1) config.suppress_ids_begin.push_back(space.front());
+  config.suppress_ids_begin.push_back(special.end_of_text);
+  for (const auto code : kLanguages) {
+    if (const auto id = tokenizer.language_token(code)) config.lang_ids.push_back(*id);
+  }
+  std::sort(config.lang_ids.begin(), config.lang_ids.end());
+  config.alignment_heads = alignment_heads(dims);
+  return config;
+}
+
+}  // namespace amanuensis::model
