@@ -71,7 +71,9 @@ void run_one(const JobWorkerConfig& config, const JobModels& models, jobs::JobSt
     const auto request = JobRequest::from_json(nlohmann::json::parse(lease.request));
     const auto lease_on_model = models(request.model);
     const auto& model = *lease_on_model;
-    const auto form = parse_job_form(request, lease.audio, model.info());
+    auto info = model.info();
+    if (!request.model.empty()) info.name = request.model;  // the name `model` may give
+    const auto form = parse_job_form(request, lease.audio, info);
     const auto audio =
         request.path.empty()
             ? decode_audio_bytes(

@@ -31,6 +31,7 @@ std::string session_model(const ServiceContext& context, const Request& request)
   }
   return {};
 }
+
 // Close codes (RFC 6455 7.4.1): 1000 normal closure, 1003 unsupported data, 1011 server error.
 constexpr std::uint16_t kCloseNormal = 1000;
 

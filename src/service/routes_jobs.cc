@@ -100,7 +100,9 @@ void submit_job(ServiceContext& context, Request& http_request, Response& respon
   // that a bad value is this request's 400 rather than a failed job.
   const auto model = context.acquire_model(model_field(form.parts));
   job.model = model.name;
-  (void)parse_job_form(job, upload, model->info());
+  auto info = model->info();
+  info.name = model.name;  // the name `model` may give
+  (void)parse_job_form(job, upload, info);
   const auto id = context.with_job_store(
       [&](jobs::JobStore& store) { return store.submit(job.to_json().dump(), upload); });
   send_json(response, 202, {{"id", id}, {"object", "transcription.job"}, {"state", "queued"}});
