@@ -25,7 +25,7 @@ constexpr auto kReapInterval = std::chrono::milliseconds(250);
 // models, else the default (OpenAI's realtime URL names a realtime model, not a Whisper one).
 std::string session_model(const ServiceContext& context, const Request& request) {
   if (!request.has_param("model")) return {};
-  const auto requested = request.get_param_value("model");
+  auto requested = request.get_param_value("model");
   for (const auto& model : context.models().list()) {
     if (model.name == requested) return requested;
   }

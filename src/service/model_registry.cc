@@ -107,9 +107,13 @@ struct ModelRegistry::Shared {
   }
 
   [[nodiscard]] ModelStatus status_of(const Entry& entry) const {
-    return {
-        entry.source.name, entry.source.path, entry.state,     &entry == &entries[default_index],
-        entry.in_use,      entry.summary,     entry.load_error};
+    return {.name = entry.source.name,
+            .path = entry.source.path,
+            .state = entry.state,
+            .is_default = &entry == &entries[default_index],
+            .in_use = entry.in_use,
+            .summary = entry.summary,
+            .load_error = entry.load_error};
   }
 
   // Makes `entry` resident, loading it here or waiting for the load under way. `lock` holds
@@ -169,6 +173,19 @@ struct ModelRegistry::Shared {
   }
 };
 
+// One lease's use of a model: counted from its creation to its destruction.
+struct ModelRegistry::Hold {
+  Hold(Model held, std::shared_ptr<Shared> registry, Shared::Entry& in)
+      : model(std::move(held)), shared(std::move(registry)), entry(in) {}
+  Hold(const Hold&) = delete;
+  Hold& operator=(const Hold&) = delete;
+  ~Hold() { shared->release(entry); }
+
+  Model model;
+  std::shared_ptr<Shared> shared;
+  Shared::Entry& entry;
+};
+
 ModelRegistry::ModelRegistry(ModelCatalog catalog, Loader loader, std::chrono::duration<double> ttl)
     : shared_(std::make_shared<Shared>()) {
   shared_->loader = std::move(loader);
@@ -208,11 +225,10 @@ ModelLease ModelRegistry::acquire(const std::string& name) {
   auto& entry = shared_->find(name);
   shared_->make_resident(entry, lock);
   ++entry.in_use;
-  // The deleter keeps the shared state alive: a lease may outlive the registry's owner.
-  return {new Model(*entry.model), [shared = shared_, &entry](const Model* model) {
-            delete model;
-            shared->release(entry);
-          }};
+  // The lease points at the model inside its hold, which counts the use down when the last copy
+  // goes (and keeps the shared state alive: a lease may outlive the registry's owner).
+  auto hold = std::make_shared<const Hold>(*entry.model, shared_, entry);
+  return {hold, &hold->model};
 }
 
 ModelStatus ModelRegistry::load(const std::string& name) {

@@ -122,6 +122,7 @@ class ModelRegistry {
   [[nodiscard]] std::int64_t decoder_total(std::int64_t Timings::*field) const;
 
   struct Shared;  // the state leases and the TTL thread share
+  struct Hold;    // what a lease holds
 
  private:
   void reap(const std::stop_token& stop);
