@@ -5,8 +5,9 @@ request's `model` field chooses its model, so concurrent requests to both get th
 transcript, the CLI's for that model (same arithmetic: --threads 1, int8 on both sides). A model
 unused for --model-ttl seconds is unloaded, which the server's resident memory shows, and the
 next request loads it again. /v1/models lists the models with their state; POST
-/v1/models/{id}/load and DELETE /v1/models/{id} load and unload one. Batch jobs run on the model
-they were submitted for.
+/v1/models/{id}/load and DELETE /v1/models/{id} load and unload one. A live session decodes with
+the model its URL names and holds it while open. Batch jobs run on the model they were submitted
+for.
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ from pathlib import Path
 
 import openai
 import pytest
+from websockets.sync.client import connect
 
 import amanuensis_cli
+import realtime_client as rt
 from manifest import by_id
 from server_process import ServerProcess
 
@@ -42,7 +45,7 @@ def models_dir(tmp_path_factory, model_dirs) -> Path:
 
 
 @pytest.fixture(scope="module")
-def server(amanuensis, models_dir):
+def server(amanuensis, models_dir, vad_model_env):  # live sessions need the VAD
     with ServerProcess(amanuensis, None, "--models-dir", models_dir, "--default-model", "tiny.en",
                        "--model-ttl", str(TTL_SECONDS), "--workers", "4", *COMMON) as s:
         yield s
@@ -186,6 +189,23 @@ def test_status_and_metrics_name_the_models(server):
     assert samples['amanuensis_model_requests_total{model="tiny.en"}'] >= 1
     assert 'amanuensis_model_loaded{model="tiny.en"}' in samples
     assert samples['amanuensis_http_requests_total{endpoint="/v1/audio/transcriptions",status="200"}'] >= 1
+
+
+def test_realtime_session_decodes_with_the_model_its_url_names(server):
+    url = f"ws://{server.host}:{server.port}/v1/realtime?intent=transcription&model=base"
+    with connect(url, subprotocols=["realtime"], open_timeout=10) as ws:
+        assert json.loads(ws.recv(timeout=10))["type"] == "session.created"
+        _, base = get_json(server, "/v1/models/base")
+        assert (base["state"], base["in_use"]) == ("loaded", 1)  # held while the session lives
+        ws.send(json.dumps(rt.session_update(model="tiny.en")))
+        event = json.loads(ws.recv(timeout=10))
+        assert event["type"] == "error" and "'base'" in event["error"]["message"], event
+        ws.send(json.dumps(rt.session_update(model="base")))
+        assert json.loads(ws.recv(timeout=10))["type"] == "session.updated"
+    deadline = time.monotonic() + 10
+    while get_json(server, "/v1/models/base")[1]["in_use"] != 0:
+        assert time.monotonic() < deadline, "the closed session still holds base"
+        time.sleep(0.05)
 
 
 # --- start-up errors ----------------------------------------------------------------------------
