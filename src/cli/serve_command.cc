@@ -10,8 +10,23 @@ namespace amanuensis::cli {
 CommandAction add_serve_command(CLI::App& app) {
   auto config = std::make_shared<service::ServeConfig>();
   auto* command = app.add_subcommand("serve", "Serve the OpenAI-compatible HTTP API");
-  command->add_option("--model", config->model_path, "CTranslate2 Whisper model folder")
-      ->required();
+  command
+      ->add_option("--model", config->model_paths,
+                   "A Whisper model (CTranslate2 folder); repeatable, one model each, named after "
+                   "its folder; the first is the default")
+      ->allow_extra_args(false);
+  command->add_option("--models-dir", config->models_dir,
+                      "A folder of models: each folder or file in it (hidden names aside) is one, "
+                      "named after it; loaded on first use");
+  command->add_option("--default-model", config->default_model,
+                      "The model whisper-1 and requests naming none use (default: the first "
+                      "--model, else the first name in --models-dir)");
+  command
+      ->add_option("--model-ttl", config->model_ttl_seconds,
+                   "Seconds a model may sit unused before it is unloaded (-1: never; 0: as soon "
+                   "as no request uses it); the next request loads it again")
+      ->check(CLI::Range(-1.0, 1e9))
+      ->capture_default_str();
   command->add_option("--host", config->host, "Address to listen on (0.0.0.0: every interface)")
       ->capture_default_str();
   command->add_option("--port", config->port, "Port to listen on (0: any free port)")
@@ -89,6 +104,9 @@ CommandAction add_serve_command(CLI::App& app) {
   auto visibility_seconds = std::make_shared<int>(30);
   add_job_store_options(*command, config->job_store, *visibility_seconds);
   return [config, visibility_seconds] {
+    if (config->model_paths.empty() && config->models_dir.empty()) {
+      throw Error("serve needs a model: --model DIR (repeatable) or --models-dir DIR");
+    }
     config->job_store.visibility_timeout = std::chrono::seconds(*visibility_seconds);
     return service::run_server(*config);
   };

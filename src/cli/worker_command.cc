@@ -39,8 +39,11 @@ int run(const WorkerArguments& args) {
   for (int i = 0; i < args.workers; ++i) {
     auto worker_config = config;
     worker_config.consumer = service::job_consumer_name(i);
+    // One model here: every job runs on it, whichever model it names.
     workers.emplace_back([worker_config, &model](const std::stop_token& stop) {
-      service::run_job_worker(worker_config, model, stop);
+      service::run_job_worker(
+          worker_config,
+          [&model](const std::string&) { return std::make_shared<const Model>(model); }, stop);
     });
   }
   std::fprintf(stderr, "amanuensis worker: %d worker(s) on %s\n", args.workers,

@@ -8,6 +8,8 @@
 
 #include "formats/transcript_formats.h"
 #include "service/api_error.h"
+#include "service/form_values.h"
+#include "service/model_registry.h"
 #include "service/vad_fields.h"
 
 namespace amanuensis::service {
@@ -129,9 +131,8 @@ class FormReader {
               " is empty (0 bytes)",
           "file");
     }
-    if (!request_.model.empty() && request_.model != kOpenAiModelAlias &&
-        request_.model != context_.model_name) {
-      throw bad_request("unknown model " + shown(request_.model) + ": this server has '" +
+    if (!is_default_model_alias(request_.model) && request_.model != context_.model_name) {
+      throw bad_request("unknown model " + shown(request_.model) + ": this request runs on '" +
                             context_.model_name + "' (also reachable as '" +
                             std::string(kOpenAiModelAlias) + "')",
                         "model", "model_not_found");
@@ -355,6 +356,13 @@ TranscriptionRequest parse_transcription_form(const std::vector<FormPart>& parts
   for (const auto& part : parts) reader.read(part);
   reader.finish();
   return request;
+}
+
+std::string model_field(const std::vector<FormPart>& parts) {
+  for (const auto& part : parts) {
+    if (part.name == "model" && !part.has_filename) return std::string(trim(part.data));
+  }
+  return {};
 }
 
 }  // namespace amanuensis::service

@@ -36,16 +36,21 @@ struct TranscriptionRequest {
   std::string_view file;  // the upload's bytes (points into the request body)
 };
 
-// What a form is checked against: the endpoint and the loaded model.
+// What a form is checked against: the endpoint and the model the request runs on.
 struct FormContext {
   std::string task = "transcribe";  // "translate" on /v1/audio/translations
   bool task_field_allowed = false;  // the legacy /transcribe takes `task` as a field
   std::vector<std::string> file_fields = {"file"};  // field names that may carry the upload
-  std::string model_name;                           // the loaded model's name, accepted as `model`
+  std::string model_name;                           // the chosen model's name, accepted as `model`
   bool multilingual = false;
 };
 
+// The `model` field's value, trimmed; empty when the form has none.
+std::string model_field(const std::vector<FormPart>& parts);
+
 // Throws ApiError (400) naming the field for a missing file, an unknown model or a bad value.
+// `model` may name the model (FormContext::model_name) or be an OpenAI name standing for the
+// default one (is_default_model_alias): the route has chosen the model by it already.
 TranscriptionRequest parse_transcription_form(const std::vector<FormPart>& parts,
                                               const FormContext& context);
 

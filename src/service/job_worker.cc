@@ -63,13 +63,17 @@ class ClaimKeeper {
   std::jthread thread_;  // last: it starts after the members it uses exist
 };
 
-void run_one(const JobWorkerConfig& config, const Model& model, jobs::JobStore& store,
+void run_one(const JobWorkerConfig& config, const JobModels& models, jobs::JobStore& store,
              const jobs::Lease& lease) {
   std::stop_source stop;
   ClaimKeeper keeper(config, lease, stop);
   try {
     const auto request = JobRequest::from_json(nlohmann::json::parse(lease.request));
-    const auto form = parse_job_form(request, lease.audio, model.info());
+    const auto lease_on_model = models(request.model);
+    const auto& model = *lease_on_model;
+    auto info = model.info();
+    if (!request.model.empty()) info.name = request.model;  // the name `model` may give
+    const auto form = parse_job_form(request, lease.audio, info);
     const auto audio =
         request.path.empty()
             ? decode_audio_bytes(
@@ -102,7 +106,7 @@ void run_one(const JobWorkerConfig& config, const Model& model, jobs::JobStore& 
 nlohmann::json JobRequest::to_json() const {
   nlohmann::json json_fields = nlohmann::json::array();
   for (const auto& [name, value] : fields) json_fields.push_back({name, value});
-  return {{"fields", json_fields}, {"file_name", file_name}, {"path", path}};
+  return {{"fields", json_fields}, {"file_name", file_name}, {"path", path}, {"model", model}};
 }
 
 JobRequest JobRequest::from_json(const nlohmann::json& json) {
@@ -112,6 +116,7 @@ JobRequest JobRequest::from_json(const nlohmann::json& json) {
   }
   request.file_name = json.value("file_name", "");
   request.path = json.value("path", "");
+  request.model = json.value("model", "");
   return request;
 }
 
@@ -133,13 +138,13 @@ std::string job_consumer_name(int index) {
   return std::string(host) + "-" + std::to_string(::getpid()) + "-" + std::to_string(index);
 }
 
-void run_job_worker(const JobWorkerConfig& config, const Model& model,
+void run_job_worker(const JobWorkerConfig& config, const JobModels& models,
                     const std::stop_token& stop) {
   jobs::JobStore store(config.redis, config.store);
   while (!stop.stop_requested()) {
     try {
       const auto lease = store.take(config.consumer, kTakeWait);
-      if (lease) run_one(config, model, store, *lease);
+      if (lease) run_one(config, models, store, *lease);
     } catch (const jobs::RedisError& e) {
       std::fprintf(stderr, "worker %s: %s; retrying\n", config.consumer.c_str(), e.what());
       std::this_thread::sleep_for(kRedisRetryDelay);

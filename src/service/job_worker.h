@@ -3,6 +3,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <stop_token>
 #include <string>
@@ -11,6 +12,7 @@
 #include "amanuensis/amanuensis.h"
 #include "jobs/job_store.h"
 #include "service/form_options.h"
+#include "service/model_registry.h"
 
 namespace amanuensis::service {
 
@@ -19,7 +21,8 @@ namespace amanuensis::service {
 struct JobRequest {
   std::vector<std::pair<std::string, std::string>> fields;
   std::string file_name;
-  std::string path;  // empty for uploads
+  std::string path;   // empty for uploads
+  std::string model;  // the model chosen at submission (resolved); empty: the worker's default
 
   [[nodiscard]] nlohmann::json to_json() const;
   static JobRequest from_json(const nlohmann::json& json);
@@ -41,8 +44,13 @@ struct JobWorkerConfig {
 // process's claims in Redis by its "-<pid>-" part.)
 std::string job_consumer_name(int index);
 
-// Takes and runs jobs until `stop` is requested. Survives Redis restarts (it reconnects) and
-// reports the results, progress and failures in the job store.
-void run_job_worker(const JobWorkerConfig& config, const Model& model, const std::stop_token& stop);
+// The model a job names (JobRequest::model), held while the job runs. Throws ApiError for one
+// the worker cannot provide, which fails the job.
+using JobModels = std::function<ModelLease(const std::string& model)>;
+
+// Takes and runs jobs until `stop` is requested, each on the model it names. Survives Redis
+// restarts (it reconnects) and reports the results, progress and failures in the job store.
+void run_job_worker(const JobWorkerConfig& config, const JobModels& models,
+                    const std::stop_token& stop);
 
 }  // namespace amanuensis::service

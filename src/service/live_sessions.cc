@@ -20,6 +20,18 @@ using Clock = std::chrono::steady_clock;
 
 // How often the reaper looks for idle sessions.
 constexpr auto kReapInterval = std::chrono::milliseconds(250);
+
+// The model a session decodes with: `?model=` on its URL when that names one of the server's
+// models, else the default (OpenAI's realtime URL names a realtime model, not a Whisper one).
+std::string session_model(const ServiceContext& context, const Request& request) {
+  if (!request.has_param("model")) return {};
+  auto requested = request.get_param_value("model");
+  for (const auto& model : context.models().list()) {
+    if (model.name == requested) return requested;
+  }
+  return {};
+}
+
 // Close codes (RFC 6455 7.4.1): 1000 normal closure, 1003 unsupported data, 1011 server error.
 constexpr std::uint16_t kCloseNormal = 1000;
 
@@ -118,11 +130,12 @@ int LiveSessions::count() const {
   return static_cast<int>(sessions_.size());
 }
 
-std::shared_ptr<WebSocketApp> LiveSessions::open(const Request& /*request*/,
+std::shared_ptr<WebSocketApp> LiveSessions::open(const Request& request,
                                                  const std::shared_ptr<WebSocketPeer>& peer) {
   if (context_.draining()) throw unavailable("the server is shutting down");
-  const Model model = context_.model();  // 503 while it loads
-  context_.require_vad();                // server_vad is the default turn detection
+  // 503 while starting; held (kept loaded) as long as the session decodes with it.
+  const auto model = context_.acquire_model(session_model(context_, request));
+  context_.require_vad();  // server_vad is the default turn detection
   const auto& config = context_.config();
   auto session = std::make_shared<LiveSession>(*this, peer);
   {
@@ -137,7 +150,9 @@ std::shared_ptr<WebSocketApp> LiveSessions::open(const Request& /*request*/,
   }
 
   realtime::RealtimeSessionConfig settings;
-  settings.decode = realtime::model_decoder(model);
+  settings.decode = [lease = model.lease, decode = realtime::model_decoder(*model.lease)](
+                        std::span<const float> audio, const TranscribeOptions& options,
+                        std::stop_token stop) { return decode(audio, options, std::move(stop)); };
   settings.executor = [this](std::function<void()> work) {
     if (!context_.pool().submit_unbounded(std::make_shared<LiveDecode>(std::move(work)))) {
       throw Error("the server is shutting down");
@@ -147,12 +162,17 @@ std::shared_ptr<WebSocketApp> LiveSessions::open(const Request& /*request*/,
     if (const auto peer = weak.lock()) peer->send_text(std::move(event));
   };
   settings.live.max_buffered_seconds = config.max_live_buffer_seconds;
-  const std::string model_name = model.info().name;
-  const bool multilingual = model.info().multilingual;
-  settings.check_model = [model_name](const std::string& name) -> std::optional<std::string> {
-    if (name.empty() || name == kOpenAiModelAlias || name == model_name) return std::nullopt;
-    return "this server has model '" + model_name + "' (also reachable as '" +
-           std::string(kOpenAiModelAlias) + "'), not '" + name + "'";
+  const std::string model_name = model.name;
+  const bool multilingual = model->info().multilingual;
+  const bool is_default = model_name == context_.models().default_name();
+  settings.check_model = [model_name,
+                          is_default](const std::string& name) -> std::optional<std::string> {
+    if (name.empty() || name == model_name || (is_default && is_default_model_alias(name))) {
+      return std::nullopt;
+    }
+    return "this session decodes with model '" + model_name + "'" +
+           (is_default ? " (also reachable as '" + std::string(kOpenAiModelAlias) + "')" : "") +
+           ", not '" + name + "'; open the session with ?model=NAME to choose another";
   };
   settings.check_language =
       [model_name, multilingual](const std::string& language) -> std::optional<std::string> {

@@ -154,6 +154,18 @@ void Sampled::render_samples(std::string& out) const {
   out += name_ + " " + prometheus_number(read_()) + "\n";
 }
 
+SampledSeries::SampledSeries(std::string name, std::string help,
+                             std::vector<std::string> label_names, Read read)
+    : MetricFamily(std::move(name), std::move(help), "gauge", std::move(label_names)),
+      read_(std::move(read)) {}
+
+void SampledSeries::render_samples(std::string& out) const {
+  for (const auto& [labels, value] : read_()) {
+    check_labels(labels);
+    out += series(name_, labels) + " " + prometheus_number(value) + "\n";
+  }
+}
+
 Counter& MetricsRegistry::counter(std::string name, std::string help,
                                   std::vector<std::string> label_names) {
   auto family = std::make_unique<Counter>(std::move(name), std::move(help), std::move(label_names));
@@ -175,6 +187,12 @@ Histogram& MetricsRegistry::histogram(std::string name, std::string help,
 void MetricsRegistry::gauge(std::string name, std::string help, std::function<double()> read) {
   families_.push_back(
       std::make_unique<Sampled>(std::move(name), std::move(help), "gauge", std::move(read)));
+}
+
+void MetricsRegistry::gauge(std::string name, std::string help,
+                            std::vector<std::string> label_names, SampledSeries::Read read) {
+  families_.push_back(std::make_unique<SampledSeries>(std::move(name), std::move(help),
+                                                      std::move(label_names), std::move(read)));
 }
 
 void MetricsRegistry::sampled_counter(std::string name, std::string help,

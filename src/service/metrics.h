@@ -11,6 +11,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace amanuensis::service {
@@ -83,12 +84,27 @@ class Sampled final : public MetricFamily {
   std::function<double()> read_;
 };
 
+// Values read at scrape time, one per label set (a gauge per model, say).
+class SampledSeries final : public MetricFamily {
+ public:
+  using Read = std::function<std::vector<std::pair<LabelValues, double>>()>;
+  SampledSeries(std::string name, std::string help, std::vector<std::string> label_names,
+                Read read);
+
+ private:
+  void render_samples(std::string& out) const override;
+  Read read_;
+};
+
 class MetricsRegistry {
  public:
   Counter& counter(std::string name, std::string help, std::vector<std::string> label_names = {});
   Histogram& histogram(std::string name, std::string help, std::vector<double> upper_bounds,
                        std::vector<std::string> label_names = {});
   void gauge(std::string name, std::string help, std::function<double()> read);
+  // A gauge with labels, its series and values read at scrape time.
+  void gauge(std::string name, std::string help, std::vector<std::string> label_names,
+             SampledSeries::Read read);
   // A counter whose total is kept elsewhere, e.g. the kernel's CPU time.
   void sampled_counter(std::string name, std::string help, std::function<double()> read);
 

@@ -1,6 +1,8 @@
 // The route table, one file per group of endpoints.
 #pragma once
 
+#include <nlohmann/json.hpp>
+
 #include "service/http_server.h"
 #include "service/live_sessions.h"
 #include "service/service_context.h"
@@ -11,8 +13,12 @@ namespace amanuensis::service {
 void add_common_handlers(HttpServer& server, ServiceContext& context);
 // GET /health, /status, /metrics.
 void add_status_routes(HttpServer& server, ServiceContext& context);
-// POST /v1/audio/transcriptions, /v1/audio/translations; GET /v1/models[/{id}].
+// POST /v1/audio/transcriptions, /v1/audio/translations.
 void add_openai_routes(HttpServer& server, ServiceContext& context);
+// GET /v1/models[/{id}], POST /v1/models/{id}/load, DELETE /v1/models/{id}.
+void add_model_routes(HttpServer& server, ServiceContext& context);
+// One model as /v1/models and /status show it: OpenAI's fields, its state and what is known.
+nlohmann::json model_json(const ServiceContext& context, const ModelStatus& status);
 // POST /transcribe, for clients of the old service.
 void add_legacy_routes(HttpServer& server, ServiceContext& context);
 // POST /v1/audio/speech/timestamps: speech detection alone (speaches' API).
@@ -28,6 +34,7 @@ inline void add_request_routes(HttpServer& server, ServiceContext& context) {
   add_common_handlers(server, context);
   add_status_routes(server, context);
   add_openai_routes(server, context);
+  add_model_routes(server, context);
   add_legacy_routes(server, context);
   add_vad_routes(server, context);
   add_job_routes(server, context);

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "formats/transcript_formats.h"
+#include "service/form_values.h"
 #include "service/job_worker.h"
 #include "service/multipart.h"
 #include "service/responses.h"
@@ -39,6 +40,27 @@ std::string allowed_path(const ServiceContext& context, const std::string& reque
       "permission_error", "path", "path_not_allowed");
 }
 
+// What parse_job_form needs of the model to read back a finished job's options.
+ModelInfo rendering_info(const JobRequest& job) {
+  ModelInfo info;
+  info.name = job.model;
+  if (info.name.empty()) {  // a job from before jobs named their model
+    for (const auto& [name, value] : job.fields) {
+      if (name == "model") info.name = trim(value);
+    }
+  }
+  info.multilingual = true;
+  return info;
+}
+
+// The model a job was submitted for; empty for a job from before jobs named theirs.
+std::string job_model(const jobs::JobStatus& status) {
+  const auto request = nlohmann::json::parse(status.request, nullptr, /*allow_exceptions=*/false);
+  if (!request.is_object()) return {};
+  const auto model = request.find("model");
+  return model != request.end() && model->is_string() ? model->get<std::string>() : std::string();
+}
+
 nlohmann::json status_json(const jobs::JobStatus& status) {
   nlohmann::json json = {
       {"id", status.id},
@@ -47,6 +69,7 @@ nlohmann::json status_json(const jobs::JobStatus& status) {
       {"progress",
        {{"done_seconds", status.progress_done}, {"total_seconds", status.progress_total}}},
       {"attempts", status.attempts},
+      {"model", job_model(status)},
       {"created_at", status.created_at},
       {"updated_at", status.updated_at}};
   if (!status.error.empty() && status.state != "done") json["error"] = status.error;
@@ -73,8 +96,13 @@ void submit_job(ServiceContext& context, Request& http_request, Response& respon
     throw ApiError(400, "a job needs an uploaded `file` or a `path`", "invalid_request_error",
                    "file");
   }
-  // Check the options now, so that a bad value is this request's 400 rather than a failed job.
-  (void)parse_job_form(job, upload, context.model().info());
+  // The job runs on the model chosen now (404 for an unknown one), which checks the options, so
+  // that a bad value is this request's 400 rather than a failed job.
+  const auto model = context.acquire_model(model_field(form.parts));
+  job.model = model.name;
+  auto info = model->info();
+  info.name = model.name;  // the name `model` may give
+  (void)parse_job_form(job, upload, info);
   const auto id = context.with_job_store(
       [&](jobs::JobStore& store) { return store.submit(job.to_json().dump(), upload); });
   send_json(response, 202, {{"id", id}, {"object", "transcription.job"}, {"state", "queued"}});
@@ -96,8 +124,9 @@ void report_job(ServiceContext& context, const Request& request, Response& respo
       std::erase_if(job.fields, [](const auto& f) { return f.first == "response_format"; });
       job.fields.emplace_back("response_format", request.get_param_value("response_format"));
     }
-    // The upload is gone once the job is done; a placeholder stands in for its file part.
-    const auto form = parse_job_form(job, "-", context.model().info());
+    // The upload is gone once the job is done; a placeholder stands in for its file part. The
+    // options were checked against the model at submission: this reads them, loading nothing.
+    const auto form = parse_job_form(job, "-", rendering_info(job));
     const auto transcription =
         formats::transcription_from_json(nlohmann::json::parse(status->result));
     json["result"] = render_transcription(form, transcription);

@@ -56,21 +56,22 @@ void transcribe(ServiceContext& context, Request& http_request, Response& respon
       parts.push_back({name, false, {}, {}, value});
     parts.push_back({"file", true, {}, connection.content_type(), *body});
   }
-  const auto model = context.model();
-  const auto request = parse_transcription_form(parts, {.task = "transcribe",
-                                                        .task_field_allowed = true,
-                                                        .file_fields = {"file", "audio"},
-                                                        .model_name = model.info().name,
-                                                        .multilingual = model.info().multilingual});
+  const auto model = context.acquire_model(model_field(parts));
+  const auto request =
+      parse_transcription_form(parts, {.task = "transcribe",
+                                       .task_field_allowed = true,
+                                       .file_fields = {"file", "audio"},
+                                       .model_name = model.name,
+                                       .multilingual = model->info().multilingual});
   if (request.stream) {
     throw bad_request(
         "/transcribe does not stream; use POST /v1/audio/transcriptions with stream=true",
         "stream");
   }
-  const auto job = submit(context, model, body, request);
-  send_json(response, 200,
-            legacy_json(wait_for_completion(context, job, request), model.info().name,
-                        backend_mode(model)));
+  const auto job = submit(context, model.lease, body, request);
+  send_json(
+      response, 200,
+      legacy_json(wait_for_completion(context, job, request), model.name, backend_mode(*model)));
 }
 
 }  // namespace

@@ -1,6 +1,5 @@
 // The OpenAI audio API: POST /v1/audio/transcriptions and /v1/audio/translations
-// (multipart/form-data in; json, text, srt, vtt, verbose_json or server-sent events out) and
-// GET /v1/models.
+// (multipart/form-data in; json, text, srt, vtt, verbose_json or server-sent events out).
 #include <cmath>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -42,20 +41,16 @@ void transcribe(ServiceContext& context, Request& http_request, Response& respon
                 const std::string& task) {
   auto in_flight = std::make_shared<InFlight>(context);
   const auto [body, parts] = read_form(context, http_request);
-  const auto model = context.model();  // 503 while loading; the upload was still checked
+  // 503 while starting, 404 for an unknown model; the upload was still checked.
+  const auto model = context.acquire_model(model_field(parts));
   const auto request = parse_transcription_form(
-      parts,
-      {.task = task, .model_name = model.info().name, .multilingual = model.info().multilingual});
-  const auto job = submit(context, model, body, request);
+      parts, {.task = task, .model_name = model.name, .multilingual = model->info().multilingual});
+  const auto job = submit(context, model.lease, body, request);
   if (request.stream) {
     respond_with_events(context, response, job, request, std::move(in_flight));
     return;
   }
   render(response, request, wait_for_completion(context, job, request).transcription);
-}
-
-nlohmann::json model_entry(const std::string& id, std::int64_t created) {
-  return {{"id", id}, {"object", "model"}, {"created", created}, {"owned_by", "amanuensis"}};
 }
 
 }  // namespace
@@ -68,29 +63,6 @@ void add_openai_routes(HttpServer& server, ServiceContext& context) {
                      guarded(response, [&] { transcribe(context, request, response, task); });
                    });
   }
-
-  server.on_get("/v1/models", [&context](const Request&, Response& response) {
-    guarded(response, [&] {
-      nlohmann::json data = nlohmann::json::array();
-      data.push_back(model_entry(std::string(kOpenAiModelAlias), context.started_unix_seconds()));
-      if (const auto summary = context.model_summary()) {
-        data.push_back(model_entry(summary->name, context.started_unix_seconds()));
-      }
-      send_json(response, 200, {{"object", "list"}, {"data", data}});
-    });
-  });
-
-  server.on_get(R"(/v1/models/(.+))", [&context](const Request& request, Response& response) {
-    guarded(response, [&] {
-      const std::string id = request.matches[1];
-      const auto summary = context.model_summary();
-      if (id != kOpenAiModelAlias && !(summary && id == summary->name)) {
-        throw ApiError(404, "no model named '" + id + "' on this server", "invalid_request_error",
-                       "model", "model_not_found");
-      }
-      send_json(response, 200, model_entry(id, context.started_unix_seconds()));
-    });
-  });
 }
 
 }  // namespace amanuensis::service

@@ -19,7 +19,8 @@ std::string state_of(const ServiceContext& context) {
   return context.ready() ? "ready" : "loading";
 }
 
-nlohmann::json model_json(const ServiceContext& context) {
+// The default model in detail (its summary is kept once it has loaded, even while unloaded).
+nlohmann::json default_model_json(const ServiceContext& context) {
   const auto summary = context.model_summary();
   if (!summary) return nullptr;
   const auto& info = summary->info;
@@ -36,13 +37,27 @@ nlohmann::json model_json(const ServiceContext& context) {
           {"n_heads", info.n_heads}};
 }
 
-// The backend the model computes with, and every backend selection considered, in order, with
-// why it was or was not chosen (and the chosen one's run-time record: failures, CPU retries).
+nlohmann::json models_json(const ServiceContext& context) {
+  nlohmann::json models = nlohmann::json::array();
+  for (const auto& status : context.models().list()) models.push_back(model_json(context, status));
+  return models;
+}
+
+// The backend the default model computes with, and every backend selection considered, in
+// order, with why it was or was not chosen (and the chosen one's run-time record: failures, CPU
+// retries); as of its last load when it is not loaded now.
 nlohmann::json backend_json(const ServiceContext& context) {
-  if (!context.ready()) return {{"mode", nullptr}, {"fallback_chain", nlohmann::json::array()}};
-  const auto model = context.model();
+  const auto summary = context.model_summary();
+  if (!context.ready() || !summary) {
+    return {{"mode", nullptr}, {"fallback_chain", nlohmann::json::array()}};
+  }
+  const auto& models = context.models();
+  const auto resident = models.resident(models.default_name());
+  const auto reports = resident ? resident->backend_reports() : summary->backends;
+  std::string mode = "cpu";
   nlohmann::json chain = nlohmann::json::array();
-  for (const auto& report : model.backend_reports()) {
+  for (const auto& report : reports) {
+    if (report.selected) mode = report.name;
     nlohmann::json details = nlohmann::json::object();
     for (const auto& [key, value] : report.details) details[key] = value;
     chain.push_back({{"backend", report.name},
@@ -51,9 +66,7 @@ nlohmann::json backend_json(const ServiceContext& context) {
                      {"reason", report.reason},
                      {"details", details}});
   }
-  return {{"mode", backend_mode(model)},
-          {"requested_device", context.config().device},
-          {"fallback_chain", chain}};
+  return {{"mode", mode}, {"requested_device", context.config().device}, {"fallback_chain", chain}};
 }
 
 nlohmann::json device_json() {
@@ -102,7 +115,8 @@ void add_status_routes(HttpServer& server, ServiceContext& context) {
                  {"uptime_seconds", context.uptime_seconds()},
                  {"backend", backend_json(context)},
                  {"device", device_json()},
-                 {"model", model_json(context)},
+                 {"model", default_model_json(context)},
+                 {"models", models_json(context)},
                  {"vad", vad_json(context)},
                  {"workers",
                   {{"count", pool.workers()},

@@ -74,7 +74,14 @@ int bind(HttpServer& http, const ServeConfig& config) {
   return port;
 }
 
-// Batch-job workers (--job-workers): each takes jobs from Redis and runs them on the shared model.
+std::string model_names(const std::vector<ModelStatus>& models) {
+  std::string names;
+  for (const auto& model : models) names += (names.empty() ? "" : ", ") + model.name;
+  return names;
+}
+
+// Batch-job workers (--job-workers): each takes jobs from Redis and runs them on the model each
+// names, from the server's models.
 std::vector<std::jthread> start_job_workers(ServiceContext& context) {
   std::vector<std::jthread> workers;
   if (!context.jobs_enabled()) return workers;
@@ -84,8 +91,11 @@ std::vector<std::jthread> start_job_workers(ServiceContext& context) {
   worker_config.store = config.job_store;
   for (int i = 0; i < config.job_workers; ++i) {
     worker_config.consumer = job_consumer_name(i);
-    workers.emplace_back([worker_config, model = context.model()](const std::stop_token& stop) {
-      run_job_worker(worker_config, model, stop);
+    workers.emplace_back([worker_config, &context](const std::stop_token& stop) {
+      run_job_worker(
+          worker_config,
+          [&context](const std::string& model) { return context.acquire_model(model).lease; },
+          stop);
     });
   }
   return workers;
@@ -129,15 +139,12 @@ int run_server(const ServeConfig& config) {
                  vad.c_str());
   }
   context.set_vad_problem(vad);
-  context.set_model(Model::load({.path = config.model_path,
-                                 .threads = threads_per_worker(config),
-                                 .compute_type = config.compute_type,
-                                 .device = config.device,
-                                 .decode_lanes = config.decode_lanes}));
+  context.load_default_model();
+  const auto models = context.models().list();
   std::fprintf(
-      stderr, "serve: model %s loaded on %s in %.2f s; ready\n",
-      context.model_summary()->name.c_str(), backend_mode(context.model()).c_str(),
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - load_started).count());
+      stderr, "serve: ready in %.2f s; default model %s of %zu (%s)\n",
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - load_started).count(),
+      context.models().default_name().c_str(), models.size(), model_names(models).c_str());
 
   std::vector<std::jthread> job_workers = start_job_workers(context);
 

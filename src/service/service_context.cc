@@ -1,7 +1,7 @@
 #include "service/service_context.h"
 
 #include <algorithm>
-#include <system_error>
+#include <cstdio>
 #include <thread>
 #include <utility>
 
@@ -18,19 +18,6 @@ const std::vector<double> kLatencyBuckets = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25
 // Real-time factor (processing / audio): 0.01 is 100x faster than real time, 1 is real time.
 const std::vector<double> kRealTimeFactorBuckets = {0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5,
                                                     0.75, 1,    1.5,  2,   5,   10};
-
-std::uintmax_t folder_size(const std::filesystem::path& folder) {
-  std::uintmax_t total = 0;
-  std::error_code error;
-  for (std::filesystem::directory_iterator it(folder, error), end; !error && it != end;
-       it.increment(error)) {
-    std::error_code size_error;
-    // file_size follows symlinks: setup.sh links model files from the venv.
-    const auto size = std::filesystem::file_size(it->path(), size_error);
-    if (!size_error) total += size;
-  }
-  return total;
-}
 
 }  // namespace
 
@@ -67,7 +54,10 @@ ServiceMetrics::ServiceMetrics(MetricsRegistry& registry)
                                  "Transcriptions stopped before the end, by reason", {"reason"})),
       vad_removed_seconds(registry.counter(
           "amanuensis_vad_removed_seconds_total",
-          "Seconds of audio the VAD filter left out of transcriptions as non-speech")) {}
+          "Seconds of audio the VAD filter left out of transcriptions as non-speech")),
+      model_requests(registry.counter("amanuensis_model_requests_total",
+                                      "Requests and batch jobs that used a model, by model",
+                                      {"model"})) {}
 
 ServiceContext::ServiceContext(ServeConfig config)
     : config_(std::move(config)),
@@ -75,7 +65,11 @@ ServiceContext::ServiceContext(ServeConfig config)
                         std::chrono::system_clock::now().time_since_epoch())
                         .count()),
       metrics_(registry_),
-      pool_(config_.workers, config_.max_queue) {
+      pool_(config_.workers, config_.max_queue),
+      models_(
+          find_models(config_.model_paths, config_.models_dir, config_.default_model),
+          [this](const ModelSource& source) { return load_model(source); },
+          std::chrono::duration<double>(config_.model_ttl_seconds)) {
   if (!config_.redis_url.empty()) {
     job_store_ = std::make_unique<jobs::JobStore>(jobs::parse_redis_url(config_.redis_url),
                                                   config_.job_store);
@@ -87,28 +81,7 @@ ServiceContext::ServiceContext(ServeConfig config)
   registry_.gauge("amanuensis_workers", "Workers", [this] { return pool_.workers(); });
   registry_.gauge("amanuensis_requests_in_flight", "Transcription requests being served",
                   [this] { return in_flight_.load(); });
-  registry_.gauge("amanuensis_model_loaded", "1 once the model is loaded",
-                  [this] { return ready_ ? 1.0 : 0.0; });
-  // The model's decoder counters; requests that transcribe at the same time share decoder steps,
-  // and these show how much (rows / steps is the mean batch).
-  const auto decoder = [this](std::int64_t Timings::*field) {
-    return [this, field] {
-      const std::lock_guard lock(model_mutex_);
-      return model_ ? static_cast<double>(model_->timings().*field) : 0.0;
-    };
-  };
-  registry_.sampled_counter("amanuensis_decode_steps_total",
-                            "Decoder steps run; a step shared by several requests counts once",
-                            decoder(&Timings::decoder_calls));
-  registry_.sampled_counter("amanuensis_decode_rows_total",
-                            "Token rows fed to the decoder, over all steps",
-                            decoder(&Timings::decoded_tokens));
-  registry_.sampled_counter("amanuensis_decode_batched_steps_total",
-                            "Decoder steps shared by several concurrent requests",
-                            decoder(&Timings::batched_calls));
-  registry_.sampled_counter("amanuensis_decode_batch_rows_total",
-                            "Token rows fed in decoder steps shared by several requests",
-                            decoder(&Timings::batched_tokens));
+  add_model_metrics();
   registry_.sampled_counter("process_cpu_seconds_total", "User and system CPU time of the process",
                             [] { return read_process_stats().cpu_seconds; });
   registry_.gauge("process_resident_memory_bytes", "Resident memory of the process",
@@ -125,12 +98,6 @@ std::size_t ServiceContext::max_upload_bytes() const {
   return static_cast<std::size_t>(config_.max_upload_mb * 1024.0 * 1024.0);
 }
 
-Model ServiceContext::model() const {
-  const std::lock_guard lock(model_mutex_);
-  if (!model_) throw unavailable("the model is still loading; retry shortly");
-  return *model_;
-}
-
 void ServiceContext::require_vad() const {
   if (!ready_) throw unavailable("the server is still loading; retry shortly");
   if (!vad_problem_.empty()) {
@@ -141,20 +108,65 @@ void ServiceContext::require_vad() const {
   }
 }
 
-std::optional<ModelSummary> ServiceContext::model_summary() const {
-  const std::lock_guard lock(model_mutex_);
-  return summary_;
+NamedModel ServiceContext::acquire_model(std::string_view requested) {
+  if (!ready_) throw unavailable("the model is still loading; retry shortly");
+  auto name = models_.resolve(requested);
+  metrics_.model_requests.add({name});
+  auto lease = models_.acquire(name);
+  return {std::move(name), std::move(lease)};
 }
 
-void ServiceContext::set_model(Model model) {
-  ModelSummary summary{model.info().name, config_.model_path, folder_size(config_.model_path),
-                       model.info()};
-  {
-    const std::lock_guard lock(model_mutex_);
-    model_ = std::move(model);
-    summary_ = std::move(summary);
-  }
+std::optional<ModelSummary> ServiceContext::model_summary() const {
+  if (models_.empty()) return std::nullopt;
+  return models_.status(models_.default_name()).summary;
+}
+
+void ServiceContext::load_default_model() {
+  models_.load(models_.default_name());
   ready_ = true;
+}
+
+Model ServiceContext::load_model(const ModelSource& source) const {
+  const auto started = Clock::now();
+  auto model = Model::load({.path = source.path,
+                            .threads = threads_per_worker(config_),
+                            .compute_type = config_.compute_type,
+                            .device = config_.device,
+                            .decode_lanes = config_.decode_lanes});
+  std::fprintf(stderr, "serve: model %s loaded on %s in %.2f s\n", source.name.c_str(),
+               backend_mode(model).c_str(),
+               std::chrono::duration<double>(Clock::now() - started).count());
+  return model;
+}
+
+// Per-model state, and the decoder counters of all models together (those unloaded included).
+void ServiceContext::add_model_metrics() {
+  registry_.gauge("amanuensis_model_loaded", "1 while a model is loaded, by model", {"model"},
+                  [this] {
+                    std::vector<std::pair<LabelValues, double>> series;
+                    for (const auto& model : models_.list()) {
+                      series.emplace_back(LabelValues{model.name},
+                                          model.state == ModelState::kLoaded ? 1.0 : 0.0);
+                    }
+                    return series;
+                  });
+  // Requests that transcribe at the same time share decoder steps, and these show how much
+  // (rows / steps is the mean batch).
+  const auto decoder = [this](std::int64_t Timings::*field) {
+    return [this, field] { return static_cast<double>(models_.decoder_total(field)); };
+  };
+  registry_.sampled_counter("amanuensis_decode_steps_total",
+                            "Decoder steps run; a step shared by several requests counts once",
+                            decoder(&Timings::decoder_calls));
+  registry_.sampled_counter("amanuensis_decode_rows_total",
+                            "Token rows fed to the decoder, over all steps",
+                            decoder(&Timings::decoded_tokens));
+  registry_.sampled_counter("amanuensis_decode_batched_steps_total",
+                            "Decoder steps shared by several concurrent requests",
+                            decoder(&Timings::batched_calls));
+  registry_.sampled_counter("amanuensis_decode_batch_rows_total",
+                            "Token rows fed in decoder steps shared by several requests",
+                            decoder(&Timings::batched_tokens));
 }
 
 double ServiceContext::uptime_seconds() const {

@@ -1,5 +1,5 @@
-// What every route shares: the configuration, the model (once loaded), the worker pool and the
-// metrics. One instance lives for the whole `amanuensis serve` process.
+// What every route shares: the configuration, the models, the worker pool and the metrics. One
+// instance lives for the whole `amanuensis serve` process.
 #pragma once
 
 #include <atomic>
@@ -17,12 +17,18 @@
 #include "amanuensis/amanuensis.h"
 #include "jobs/job_store.h"
 #include "service/metrics.h"
+#include "service/model_registry.h"
 #include "service/worker_pool.h"
 
 namespace amanuensis::service {
 
 struct ServeConfig {
-  std::filesystem::path model_path;
+  // The models (docs/service.md, "Several models"): --model (repeatable) and --models-dir; the
+  // default is --default-model, else the first --model, else the folder's first name.
+  std::vector<std::filesystem::path> model_paths;
+  std::filesystem::path models_dir;
+  std::string default_model;
+  double model_ttl_seconds = -1.0;  // unused this long: unloaded; -1: never; 0: once unused
   std::string host = "127.0.0.1";
   int port = 8000;
   int workers = 2;
@@ -63,13 +69,7 @@ struct ServiceMetrics {
   Histogram& queue_wait;         // seconds a transcription waited for a worker
   Counter& cancelled;            // by reason: client_gone, timeout
   Counter& vad_removed_seconds;  // audio the VAD filter left out of transcriptions
-};
-
-struct ModelSummary {
-  std::string name;
-  std::filesystem::path path;
-  std::uintmax_t size_bytes = 0;
-  ModelInfo info;
+  Counter& model_requests;       // requests and jobs that used a model, by model
 };
 
 class ServiceContext {
@@ -83,16 +83,22 @@ class ServiceContext {
   [[nodiscard]] const ServeConfig& config() const { return config_; }
   [[nodiscard]] std::size_t max_upload_bytes() const;
 
-  // The loaded model; throws ApiError (503) while it is still loading.
-  [[nodiscard]] Model model() const;
+  // The model a request's `model` field names (see ModelRegistry::resolve), loaded if need be
+  // and held until the lease is dropped. Throws ApiError: 503 until start-up has loaded the
+  // default model, 404 for an unknown name, 500 when the model fails to load.
+  [[nodiscard]] NamedModel acquire_model(std::string_view requested);
+  [[nodiscard]] ModelRegistry& models() { return models_; }
+  [[nodiscard]] const ModelRegistry& models() const { return models_; }
+  // The default model's summary, once it has loaded.
   [[nodiscard]] std::optional<ModelSummary> model_summary() const;
-  void set_model(Model model);
+  // Start-up: loads the default model, then the server is ready.
+  void load_default_model();
   [[nodiscard]] bool ready() const { return ready_; }
 
-  // The VAD model, checked once at start-up before set_model: `problem` is empty when it loads,
-  // else why it does not ($AMANUENSIS_VAD_MODEL unset and none built in, say).
+  // The VAD model, checked once at start-up before load_default_model: `problem` is empty when it
+  // loads, else why it does not ($AMANUENSIS_VAD_MODEL unset and none built in, say).
   void set_vad_problem(std::string problem) { vad_problem_ = std::move(problem); }
-  // Empty until set_model; then as set_vad_problem left it.
+  // Empty until load_default_model; then as set_vad_problem left it.
   [[nodiscard]] std::string vad_problem() const { return ready_ ? vad_problem_ : std::string(); }
   // For work that runs the VAD: 503 while the server is loading, 501 when it has no VAD model.
   void require_vad() const;
@@ -135,9 +141,7 @@ class ServiceContext {
   MetricsRegistry registry_;
   ServiceMetrics metrics_;
   WorkerPool pool_;
-  mutable std::mutex model_mutex_;
-  std::optional<Model> model_;
-  std::optional<ModelSummary> summary_;
+  ModelRegistry models_;
   std::string vad_problem_;  // written before ready_ is set, read after
   std::atomic<bool> ready_{false};
   std::atomic<bool> draining_{false};
@@ -146,6 +150,8 @@ class ServiceContext {
   std::unique_ptr<jobs::JobStore> job_store_;
 
   [[noreturn]] static void throw_job_store_unavailable(const jobs::RedisError& error);
+  Model load_model(const ModelSource& source) const;
+  void add_model_metrics();
 };
 
 }  // namespace amanuensis::service

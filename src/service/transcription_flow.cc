@@ -214,7 +214,7 @@ void enqueue(ServiceContext& context, const std::shared_ptr<AudioJob>& job) {
   }
 }
 
-std::shared_ptr<TranscriptionJob> submit(ServiceContext& context, const Model& model,
+std::shared_ptr<TranscriptionJob> submit(ServiceContext& context, const ModelLease& model,
                                          std::shared_ptr<const std::string> upload,
                                          const TranscriptionRequest& request) {
   if (uses_vad(request.options)) context.require_vad();

@@ -48,7 +48,7 @@ void enqueue(ServiceContext& context, const std::shared_ptr<AudioJob>& job);
 
 // Queues the transcription of `request.file` (which points into `upload`): 501 when it needs the
 // VAD and the server has none, else as enqueue.
-std::shared_ptr<TranscriptionJob> submit(ServiceContext& context, const Model& model,
+std::shared_ptr<TranscriptionJob> submit(ServiceContext& context, const ModelLease& model,
                                          std::shared_ptr<const std::string> upload,
                                          const TranscriptionRequest& request);
 

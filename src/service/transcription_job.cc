@@ -4,7 +4,7 @@
 
 namespace amanuensis::service {
 
-TranscriptionJob::TranscriptionJob(Model model, std::shared_ptr<const std::string> upload,
+TranscriptionJob::TranscriptionJob(ModelLease model, std::shared_ptr<const std::string> upload,
                                    std::string_view audio, TranscribeOptions options)
     : AudioJob(std::move(upload), audio), model_(std::move(model)), options_(std::move(options)) {}
 
@@ -16,7 +16,7 @@ void TranscriptionJob::process(const Waveform& audio, std::stop_token stop) {
     }
     changed_.notify_all();
   };
-  auto transcription = model_.transcribe(audio, options_, on_segment, std::move(stop));
+  auto transcription = model_->transcribe(audio, options_, on_segment, std::move(stop));
   const std::lock_guard lock(mutex_);
   result_ = std::move(transcription);
 }

@@ -12,14 +12,16 @@
 
 #include "amanuensis/amanuensis.h"
 #include "service/audio_job.h"
+#include "service/model_registry.h"
 
 namespace amanuensis::service {
 
 class TranscriptionJob final : public AudioJob {
  public:
-  // `audio` points into `upload`, which the job keeps alive until the audio is decoded.
-  TranscriptionJob(Model model, std::shared_ptr<const std::string> upload, std::string_view audio,
-                   TranscribeOptions options);
+  // `audio` points into `upload`, which the job keeps alive until the audio is decoded. The job
+  // holds `model` (and so keeps it loaded) until it is destroyed.
+  TranscriptionJob(ModelLease model, std::shared_ptr<const std::string> upload,
+                   std::string_view audio, TranscribeOptions options);
 
   // Call from a `wait` predicate, or any time after kDone.
   [[nodiscard]] std::size_t segment_count() const { return segments_.size(); }
@@ -32,7 +34,7 @@ class TranscriptionJob final : public AudioJob {
  private:
   void process(const Waveform& audio, std::stop_token stop) override;
 
-  Model model_;
+  ModelLease model_;
   TranscribeOptions options_;
   std::vector<Segment> segments_;
   std::optional<Transcription> result_;

@@ -31,11 +31,12 @@ class ServerError(RuntimeError):
 
 
 class ServerProcess:
-    def __init__(self, binary: Path, model: Path, *args: str | Path,
+    def __init__(self, binary: Path, model: Path | None, *args: str | Path,
                  env: dict[str, str] | None = None):
+        """`model` None: `args` name the models (--models-dir DIR, --model DIR ...)."""
         self.binary = Path(binary)
-        self.argv = [str(self.binary), "serve", "--model", str(model), "--host", "127.0.0.1",
-                     "--port", "0", *[str(a) for a in args]]
+        self.argv = [str(self.binary), "serve", *(["--model", str(model)] if model else []),
+                     "--host", "127.0.0.1", "--port", "0", *[str(a) for a in args]]
         self.env = env
         self.proc: subprocess.Popen | None = None
         self.host = "127.0.0.1"
