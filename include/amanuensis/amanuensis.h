@@ -81,7 +81,7 @@ struct ModelOptions {
   /// the backend choose (CUDA: the one with the most memory; OpenCL: a GPU before other
   /// devices). The cpu backend has device 0 only. A device index the backend does not have is a
   /// failure of that backend: it falls back to the CPU, and backend_reports() say why.
-  std::optional<int> device_index;
+  std::optional<int> device_index = std::nullopt;
   /// Concurrent transcriptions whose decoder steps may run side by side; the steps of any beyond
   /// them merge into shared steps, which read the decoder's weights once for all (see Timings).
   /// 0: 1 on a device (every concurrent step merges), no limit on the CPU (nothing merges: there
@@ -303,7 +303,7 @@ struct TranscribeOptions {
   /// shorter window is padded to the model's 30 seconds, as faster-whisper pads it, and language
   /// detection looks at windows of this length too. In batched mode: the longest chunk the
   /// speech is merged into, and the VAD's max_speech_duration_s.
-  std::optional<int> chunk_length;
+  std::optional<int> chunk_length = std::nullopt;
 };
 
 /// The VAD settings a transcription with these options uses when `vad_parameters` is unset:
