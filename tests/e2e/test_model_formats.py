@@ -1,8 +1,9 @@
 """Model formats: `amanuensis convert` between CTranslate2, Hugging Face and ggml, and transcripts
-from every format.
+from every format (test_ggml_whisper_cpp.py has whisper.cpp read our ggml files).
 
-- Float conversions of the real tiny.en weights give the same transcript as the CTranslate2 folder
-  on every dev clip (base on a few), and CTranslate2 -> HF -> CTranslate2 gives the same bytes.
+- Float conversions of the real tiny.en weights (HF float32 and float16, ggml f16) give the same
+  transcript as the CTranslate2 folder on a spread of dev clips (bench/formats.py: on every one),
+  base's HF folder on a few; CTranslate2 -> HF -> CTranslate2 gives the same bytes.
 - The HF folder has the weight names and layout Hugging Face's Whisper has: CTranslate2's own
   converter code (its WhisperLoader, shipped in the ctranslate2 wheel) reads it, and
   faster-whisper transcribes what that converter wrote, as it does the original.
@@ -105,7 +106,9 @@ def test_float_formats_transcribe_dev_clips_identically(amanuensis, model_dirs, 
     hf16 = formats_dir / "tiny.en-hf16"
     if not hf16.exists():
         convert(amanuensis, model_dirs["tiny.en"], "hf", hf16, "float16")
-    for model in (tiny_hf, hf16):
+    ggml16 = convert(amanuensis, model_dirs["tiny.en"], "ggml", formats_dir / "tiny.en-f16.bin",
+                     "f16")
+    for model in (tiny_hf, hf16, ggml16):
         results, _ = transcribe_json(amanuensis, model, files)
         assert texts(results) == texts(reference), model
         assert [r["segments"] for r in results] == [r["segments"] for r in reference], model
