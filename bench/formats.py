@@ -5,9 +5,10 @@ whether each clip's transcript equals the CTranslate2 folder's, WER, and peak me
     .venv/bin/python bench/formats.py [--models tiny.en base] [--compute-type int8] [--threads 2]
                                       [--formats hf:float32 hf:float16 ggml:f16 ggml:q8_0 ggml:q5_0]
 
-- load s: `amanuensis transcribe` of 0.5 s of silence (model load dominates it), best of 3;
-- equal: dev clips whose text and segments equal the CTranslate2 folder's (greedy, the same
-  compute type and threads);
+- load s: the whole `amanuensis transcribe` process on 0.5 s of silence, one token decoded (the
+  model's load dominates it), best of 3;
+- equal: dev clips whose segments (text, start, end) equal the CTranslate2 folder's (greedy, the
+  same compute type and threads);
 - peak MiB: the whole-process peak RSS of the dev-set run.
 
 Prints a markdown table and writes bench/results/formats-<date>.json.
@@ -64,14 +65,22 @@ def silence(path: Path) -> Path:
 
 
 def load_seconds(binary: Path, model: Path, clip: Path, args: list[str]) -> float:
+    """The whole process on 0.5 s of silence, one token decoded: mostly the model's load."""
     best = float("inf")
     for _ in range(3):
         start = time.perf_counter()
-        run = amanuensis_cli.run(binary, ["transcribe", "--model", model, *args, clip])
+        run = amanuensis_cli.run(binary, ["transcribe", "--model", model, *args, "--language", "en",
+                                          "--temperature", "0", "--max-new-tokens", "1", clip])
         if run.returncode != 0:
             raise SystemExit(run.describe())
         best = min(best, time.perf_counter() - start)
     return best
+
+
+def same_transcript(a: dict, b: dict) -> bool:
+    """The same text, cut into the same segments at the same times."""
+    return [(s["start"], s["end"], s["text"]) for s in a["segments"]] == \
+        [(s["start"], s["end"], s["text"]) for s in b["segments"]]
 
 
 def transcribe_all(binary: Path, model: Path, clips, args: list[str], threads: int):
@@ -120,8 +129,7 @@ def main() -> int:
                 convert_s = time.perf_counter() - start
                 results, peak = transcribe_all(options.binary, target, clips, run_args,
                                                options.threads)
-                equal = sum(r["text"] == e["text"] and r["segments"] == e["segments"]
-                            for r, e in zip(results, reference))
+                equal = sum(same_transcript(r, e) for r, e in zip(results, reference))
                 rows.append({"model": model_name, "format": fmt, "type": wtype,
                              "convert_s": convert_s,
                              "load_s": load_seconds(options.binary, target, quiet, run_args),
@@ -137,7 +145,7 @@ def main() -> int:
         shutil.rmtree(work, ignore_errors=True)
 
     cpu = cpu_name()
-    print(f"\n{cpu}; {options.compute_type}, {options.threads} threads, greedy; "
+    print(f"\n{cpu}; compute type {options.compute_type}, {options.threads} threads, greedy; "
           f"{len(clips)} dev clips\n")
     print("| model | format | weights | convert s | load s | transcripts equal to ct2 | WER % "
           "| peak MiB |")

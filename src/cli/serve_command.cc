@@ -83,6 +83,10 @@ CommandAction add_serve_command(CLI::App& app) {
                    "Compute device: auto, cpu, cuda, opencl, npu (falls back to the CPU)")
       ->capture_default_str();
   command
+      ->add_option("--device-index", config->device_index,
+                   "Which device of --device, from 0 (default: the backend's choice)")
+      ->check(CLI::NonNegativeNumber);
+  command
       ->add_option("--compute-type", config->compute_type,
                    "Weight precision: default, float32, float16, int8, int8_float32")
       ->capture_default_str();

@@ -132,6 +132,7 @@ Model ServiceContext::load_model(const ModelSource& source) const {
                             .threads = threads_per_worker(config_),
                             .compute_type = config_.compute_type,
                             .device = config_.device,
+                            .device_index = config_.device_index,
                             .decode_lanes = config_.decode_lanes});
   std::fprintf(stderr, "serve: model %s loaded on %s in %.2f s\n", source.name.c_str(),
                backend_mode(model).c_str(),
