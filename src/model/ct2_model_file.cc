@@ -4,6 +4,7 @@
 #include <string>
 
 #include "amanuensis/amanuensis.h"
+#include "model/byte_reader.h"
 
 namespace amanuensis::model {
 
@@ -48,49 +49,14 @@ std::int64_t Variable::element_count() const {
 
 namespace {
 
-// Bounds-checked cursor over the file: every read that would run past the end becomes an error
-// that says which part of the file was cut short.
-class Reader {
- public:
-  Reader(std::span<const std::byte> bytes, const std::filesystem::path& path)
-      : bytes_(bytes), path_(path) {}
-
-  template <typename T>
-  T read(std::string_view what) {
-    T value{};
-    std::memcpy(&value, take(sizeof(T), what).data(), sizeof(T));
-    return value;
-  }
-
-  std::string read_string(std::string_view what) {
-    const auto length = read<std::uint16_t>(what);
-    if (length == 0) fail(std::string(what) + " has length 0");
-    const auto chars = take(length, what);
-    if (chars[length - 1] != std::byte{0}) fail(std::string(what) + " is not NUL-terminated");
-    return {reinterpret_cast<const char*>(chars.data()), length - 1U};
-  }
-
-  std::span<const std::byte> take(std::size_t count, std::string_view what) {
-    if (count > bytes_.size() - offset_) {
-      fail("truncated: the file ends inside " + std::string(what) + " (at byte " +
-           std::to_string(offset_) + " of " + std::to_string(bytes_.size()) + ")");
-    }
-    const auto slice = bytes_.subspan(offset_, count);
-    offset_ += count;
-    return slice;
-  }
-
-  [[nodiscard]] bool at_end() const { return offset_ == bytes_.size(); }
-
-  [[noreturn]] void fail(const std::string& message) const {
-    throw Error(path_.string() + ": " + message);
-  }
-
- private:
-  std::span<const std::byte> bytes_;
-  const std::filesystem::path& path_;
-  std::size_t offset_ = 0;
-};
+// A CTranslate2 string: u16 length (with the trailing NUL), then the bytes.
+std::string read_string(ByteReader& reader, std::string_view what) {
+  const auto length = reader.read<std::uint16_t>(what);
+  if (length == 0) reader.fail(std::string(what) + " has length 0");
+  const auto chars = reader.take(length, what);
+  if (chars[length - 1] != std::byte{0}) reader.fail(std::string(what) + " is not NUL-terminated");
+  return {reinterpret_cast<const char*>(chars.data()), length - 1U};
+}
 
 constexpr std::uint32_t kOldestSupportedVersion = 5;
 constexpr std::uint32_t kNewestSupportedVersion = 6;
@@ -108,7 +74,7 @@ Ct2ModelFile Ct2ModelFile::open(const std::filesystem::path& path) {
   if (file.mapping_.bytes().empty()) {
     throw Error(path.string() + ": the model file is empty");
   }
-  Reader reader(file.mapping_.bytes(), file.path_);
+  ByteReader reader(file.mapping_.bytes(), file.path_);
 
   file.binary_version_ = reader.read<std::uint32_t>("the header");
   if (file.binary_version_ < kOldestSupportedVersion ||
@@ -116,14 +82,14 @@ Ct2ModelFile Ct2ModelFile::open(const std::filesystem::path& path) {
     reader.fail("not a CTranslate2 model of a supported version (binary version " +
                 std::to_string(file.binary_version_) + "; supported: 5 and 6)");
   }
-  file.spec_name_ = reader.read_string("the model spec name");
+  file.spec_name_ = read_string(reader, "the model spec name");
   file.spec_revision_ = reader.read<std::uint32_t>("the spec revision");
 
   const auto n_variables = reader.read<std::uint32_t>("the variable count");
   for (std::uint32_t i = 0; i < n_variables; ++i) {
     const std::string where = "variable " + std::to_string(i);
     Variable variable;
-    variable.name = reader.read_string(where + "'s name");
+    variable.name = read_string(reader, where + "'s name");
     const auto rank = reader.read<std::uint8_t>(variable.name);
     if (rank > kMaxRank)
       reader.fail(variable.name + " has an implausible rank " + std::to_string(rank));
@@ -149,8 +115,8 @@ Ct2ModelFile Ct2ModelFile::open(const std::filesystem::path& path) {
 
   const auto n_aliases = reader.read<std::uint32_t>("the alias count");
   for (std::uint32_t i = 0; i < n_aliases; ++i) {
-    auto alias = reader.read_string("an alias name");
-    const auto target = reader.read_string("an alias target");
+    auto alias = read_string(reader, "an alias name");
+    const auto target = read_string(reader, "an alias target");
     const auto found = file.index_.find(target);
     if (found == file.index_.end())
       reader.fail(std::string("alias ").append(alias).append(" points to missing ").append(target));

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "amanuensis/amanuensis.h"
+#include "model/byte_reader.h"
 #include "model/ggml_layout.h"
 #include "model/ggml_vocabulary.h"
 #include "util/mapped_file.h"
@@ -22,51 +23,16 @@ constexpr std::int32_t kMaxTokenBytes = 1 << 16;
 constexpr std::int32_t kMaxNameLength = 256;
 constexpr std::int32_t kMaxDims = 4;
 
-// Bounds-checked cursor over the file: a read past the end is an error naming the part of the
-// file that was cut short.
-class Reader {
- public:
-  Reader(std::span<const std::byte> bytes, const std::filesystem::path& path)
-      : bytes_(bytes), path_(path) {}
-
-  std::int32_t i32(std::string_view what) {
-    std::int32_t value = 0;
-    std::memcpy(&value, take(sizeof value, what).data(), sizeof value);
-    return value;
+// An int32 of the file that must lie in [low, high].
+std::int32_t read_count(ByteReader& reader, std::string_view what, std::int32_t low,
+                        std::int32_t high) {
+  const auto value = reader.read<std::int32_t>(what);
+  if (value < low || value > high) {
+    reader.fail(std::string(what) + " is " + std::to_string(value) + ", outside [" +
+                std::to_string(low) + ", " + std::to_string(high) + "]");
   }
-
-  // An int32 that must lie in [low, high].
-  std::int32_t count(std::string_view what, std::int32_t low, std::int32_t high) {
-    const auto value = i32(what);
-    if (value < low || value > high) {
-      fail(std::string(what) + " is " + std::to_string(value) + ", outside [" +
-           std::to_string(low) + ", " + std::to_string(high) + "]");
-    }
-    return value;
-  }
-
-  std::span<const std::byte> take(std::size_t size, std::string_view what) {
-    if (size > bytes_.size() - offset_) {
-      fail("truncated: the file ends inside " + std::string(what) + " (at byte " +
-           std::to_string(offset_) + " of " + std::to_string(bytes_.size()) + ")");
-    }
-    const auto slice = bytes_.subspan(offset_, size);
-    offset_ += size;
-    return slice;
-  }
-
-  [[nodiscard]] bool at_end() const { return offset_ == bytes_.size(); }
-  [[nodiscard]] std::size_t remaining() const { return bytes_.size() - offset_; }
-
-  [[noreturn]] void fail(const std::string& message) const {
-    throw Error(path_.string() + ": " + message);
-  }
-
- private:
-  std::span<const std::byte> bytes_;
-  const std::filesystem::path& path_;
-  std::size_t offset_ = 0;
-};
+  return value;
+}
 
 // A tensor as the file stores it.
 struct StoredTensor {
@@ -80,9 +46,9 @@ std::string shape_text(const std::vector<std::int64_t>& shape) {
   return text + "]";
 }
 
-GgmlHparams read_hparams(Reader& reader) {
+GgmlHparams read_hparams(ByteReader& reader) {
   GgmlHparams h;
-  const auto size = [&](const char* name) { return reader.count(name, 1, kMaxHparam); };
+  const auto size = [&](const char* name) { return read_count(reader, name, 1, kMaxHparam); };
   h.n_vocab = size("n_vocab");
   h.n_audio_ctx = size("n_audio_ctx");
   h.n_audio_state = size("n_audio_state");
@@ -93,7 +59,7 @@ GgmlHparams read_hparams(Reader& reader) {
   h.n_text_head = size("n_text_head");
   h.n_text_layer = size("n_text_layer");
   h.n_mels = size("n_mels");
-  h.ftype = reader.count("ftype", 0, 100 * kGgmlQuantVersionFactor);
+  h.ftype = read_count(reader, "ftype", 0, 100 * kGgmlQuantVersionFactor);
   if (h.n_audio_state != h.n_text_state) {
     reader.fail("the encoder and decoder widths differ (" + std::to_string(h.n_audio_state) +
                 " and " + std::to_string(h.n_text_state) + "); Whisper's are equal");
@@ -111,17 +77,17 @@ GgmlHparams read_hparams(Reader& reader) {
   return h;
 }
 
-void skip_mel_filters(Reader& reader) {
-  const auto n_mel = reader.count("the mel filters' n_mel", 0, kMaxHparam);
-  const auto n_fft = reader.count("the mel filters' n_fft", 0, kMaxHparam);
+void skip_mel_filters(ByteReader& reader) {
+  const auto n_mel = read_count(reader, "the mel filters' n_mel", 0, kMaxHparam);
+  const auto n_fft = read_count(reader, "the mel filters' n_fft", 0, kMaxHparam);
   const auto bytes = static_cast<std::uint64_t>(n_mel) * static_cast<std::uint64_t>(n_fft) * 4;
   reader.take(bytes, "the mel filters");
 }
 
 // The ordinary tokens, spelled byte-level, then the special ones whisper.cpp numbers itself.
-std::vector<std::string> read_vocabulary(Reader& reader, const GgmlHparams& hparams) {
+std::vector<std::string> read_vocabulary(ByteReader& reader, const GgmlHparams& hparams) {
   const int eot = whisper_eot(hparams.n_vocab);
-  const auto n_tokens = reader.count("the token count", 0, hparams.n_vocab);
+  const auto n_tokens = read_count(reader, "the token count", 0, hparams.n_vocab);
   if (n_tokens < eot) {
     reader.fail("the vocabulary has " + std::to_string(n_tokens) + " tokens, fewer than the " +
                 std::to_string(eot) + " ordinary tokens of a Whisper model");
@@ -130,7 +96,7 @@ std::vector<std::string> read_vocabulary(Reader& reader, const GgmlHparams& hpar
   tokens.reserve(static_cast<std::size_t>(hparams.n_vocab));
   for (std::int32_t i = 0; i < n_tokens; ++i) {
     const std::string where = "token " + std::to_string(i);
-    const auto length = reader.count(where + "'s length", 0, kMaxTokenBytes);
+    const auto length = read_count(reader, where + "'s length", 0, kMaxTokenBytes);
     const auto bytes = reader.take(static_cast<std::size_t>(length), where);
     // Tokens from <|endoftext|> on (older converters wrote it) are replaced below.
     if (i < eot) {
@@ -150,12 +116,13 @@ std::uint64_t element_count(const std::vector<std::int64_t>& shape) {
 
 // One tensor record: its header checked against the spec of the tensor its name names.
 std::pair<std::string, StoredTensor> read_tensor(
-    Reader& reader, const std::map<std::string, const GgmlTensorSpec*>& specs) {
-  const auto n_dims = reader.count("a tensor header's n_dims", 1, kMaxDims);
-  const auto name_length = reader.count("a tensor header's name length", 1, kMaxNameLength);
-  const auto type_id = reader.i32("a tensor header's type");
+    ByteReader& reader, const std::map<std::string, const GgmlTensorSpec*>& specs) {
+  const auto n_dims = read_count(reader, "a tensor header's n_dims", 1, kMaxDims);
+  const auto name_length = read_count(reader, "a tensor header's name length", 1, kMaxNameLength);
+  const auto type_id = reader.read<std::int32_t>("a tensor header's type");
   std::vector<std::int64_t> shape(static_cast<std::size_t>(n_dims));
-  for (auto i = shape.size(); i-- > 0;) shape[i] = reader.i32("a tensor header's dimensions");
+  for (auto i = shape.size(); i-- > 0;)
+    shape[i] = reader.read<std::int32_t>("a tensor header's dimensions");
   const auto name_bytes = reader.take(static_cast<std::size_t>(name_length), "a tensor's name");
   std::string name(reinterpret_cast<const char*>(name_bytes.data()), name_bytes.size());
   const auto spec = specs.find(name);
@@ -176,7 +143,7 @@ std::pair<std::string, StoredTensor> read_tensor(
   return {std::move(name), tensor};
 }
 
-std::map<std::string, StoredTensor> read_tensors(Reader& reader, const WhisperDims& dims) {
+std::map<std::string, StoredTensor> read_tensors(ByteReader& reader, const WhisperDims& dims) {
   const auto specs = ggml_tensor_specs(dims);
   std::map<std::string, const GgmlTensorSpec*> by_name;
   for (const auto& spec : specs) by_name.emplace(spec.name, &spec);
@@ -251,8 +218,8 @@ class GgmlModelSource final : public ModelSource {
 };
 
 void GgmlModelSource::load() {
-  Reader reader(mapping_.bytes(), path_);
-  const auto magic = static_cast<std::uint32_t>(reader.i32("the magic number"));
+  ByteReader reader(mapping_.bytes(), path_);
+  const auto magic = static_cast<std::uint32_t>(reader.read<std::int32_t>("the magic number"));
   if (magic != kGgmlMagic) reader.fail("not a whisper.cpp ggml file (bad magic number)");
   hparams_ = read_hparams(reader);
   skip_mel_filters(reader);
