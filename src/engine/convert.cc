@@ -1,5 +1,6 @@
 // The public model conversion: picks the writer for the target format and checks the names.
 #include <array>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -16,8 +17,7 @@ constexpr std::array<std::string_view, 3> kHfTypes = {"float32", "float16", "bfl
 constexpr std::array<std::string_view, 7> kGgmlTypes = {"f32",  "f16",  "q8_0", "q5_0",
                                                         "q5_1", "q4_0", "q4_1"};
 
-template <std::size_t N>
-std::string checked_type(const std::string& type, const std::array<std::string_view, N>& allowed,
+std::string checked_type(const std::string& type, std::span<const std::string_view> allowed,
                          std::string_view format) {
   for (const auto name : allowed) {
     if (type == name) return type;

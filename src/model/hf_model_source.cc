@@ -54,6 +54,7 @@ std::vector<std::filesystem::path> shard_paths(const std::filesystem::path& dir)
     throw Error(index_path.string() + ": no usable weight_map: " + e.what());
   }
   std::vector<std::filesystem::path> paths;
+  paths.reserve(names.size());
   for (const auto& name : names) paths.push_back(dir / name);
   return paths;
 }
@@ -90,8 +91,8 @@ class HfModelSource final : public ModelSource {
 
  private:
   // A tensor of the checkpoint by its name without the "model." prefix; an error when absent.
-  const Variable& checkpoint(const std::string& name) const;
-  const Variable* optional_checkpoint(const std::string& name) const;
+  [[nodiscard]] const Variable& checkpoint(const std::string& name) const;
+  [[nodiscard]] const Variable* optional_checkpoint(const std::string& name) const;
   void add(const std::string& ct2_name, const std::string& hf_name);
   // Rows of `parts` stacked (a part may be null: that many zero rows, `zero_rows` of them).
   void add_fused(const std::string& ct2_name, const std::vector<const Variable*>& parts,

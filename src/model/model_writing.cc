@@ -136,7 +136,11 @@ std::string tokenizer_json(const Vocabulary& vocabulary) {
   const auto merges =
       vocabulary.merges.empty() ? merges_from_ranks(tokens, ordinary) : vocabulary.merges;
   auto merge_list = nlohmann::json::array();
-  for (const auto& [left, right] : merges) merge_list.push_back(left + " " + right);
+  for (const auto& [left, right] : merges) {
+    std::string merge = left;
+    merge.append(" ").append(right);
+    merge_list.push_back(std::move(merge));
+  }
   const nlohmann::json byte_level = {{"type", "ByteLevel"},
                                      {"add_prefix_space", false},
                                      {"trim_offsets", true},

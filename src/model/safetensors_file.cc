@@ -39,31 +39,31 @@ struct Entry {
 
 Entry parse_entry(const std::string& name, const nlohmann::json& json,
                   const std::filesystem::path& path) {
-  const auto fail = [&](const std::string& what) -> Error {
-    return Error(path.string() + ": tensor " + name + " " + what);
+  const auto problem = [&](const std::string& what) {
+    return path.string() + ": tensor " + name + " " + what;
   };
   const auto type_name = json.at("dtype").get<std::string>();
   const auto dtype = dtype_of(type_name);
-  if (!dtype) throw fail("has type " + type_name + ", which Amanuensis does not read");
+  if (!dtype) throw Error(problem("has type " + type_name + ", which Amanuensis does not read"));
   Entry entry;
   entry.variable.name = name;
   entry.variable.dtype = *dtype;
   const auto& shape = json.at("shape");
-  if (!shape.is_array() || shape.size() > kMaxRank) throw fail("has a bad shape");
+  if (!shape.is_array() || shape.size() > kMaxRank) throw Error(problem("has a bad shape"));
   std::uint64_t count = 1;
   for (const auto& dim : shape) {
     const auto value = dim.get<std::int64_t>();
-    if (value < 0 || value > (1LL << 40)) throw fail("has a bad dimension");
+    if (value < 0 || value > (1LL << 40)) throw Error(problem("has a bad dimension"));
     count *= static_cast<std::uint64_t>(value);
-    if (count > (1ULL << 40)) throw fail("is implausibly large");
+    if (count > (1ULL << 40)) throw Error(problem("is implausibly large"));
     entry.variable.shape.push_back(value);
   }
   const auto& offsets = json.at("data_offsets");
-  if (!offsets.is_array() || offsets.size() != 2) throw fail("has bad data_offsets");
+  if (!offsets.is_array() || offsets.size() != 2) throw Error(problem("has bad data_offsets"));
   entry.begin = offsets.at(0).get<std::uint64_t>();
   entry.end = offsets.at(1).get<std::uint64_t>();
   if (entry.end < entry.begin || entry.end - entry.begin != count * dtype_size(*dtype)) {
-    throw fail("has data_offsets that do not fit its shape and type");
+    throw Error(problem("has data_offsets that do not fit its shape and type"));
   }
   return entry;
 }

@@ -39,7 +39,7 @@ struct ServeConfig {
   std::string api_key;                     // empty: no authentication
   double request_timeout_seconds = 600.0;  // 0: none
   std::string compute_type = "default";
-  std::string device = "auto";  // as ModelOptions::device: auto, cpu, cuda, opencl, npu
+  std::string device = "auto";      // as ModelOptions::device: auto, cpu, cuda, opencl, npu
   std::optional<int> device_index;  // as ModelOptions::device_index; unset: the backend's choice
   bool access_log = true;
   // Batch jobs (/v1/jobs, docs/deployment.md): on when redis_url is set.

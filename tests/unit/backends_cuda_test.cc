@@ -62,7 +62,8 @@ TEST(Cuda, TranscriptsEqualTheCpusAndRealTimeFactorOfBase) {
   int compared = 0;
   for (const char* name : {"tiny.en", "base"}) {
     const auto path = std::filesystem::path(AMANUENSIS_MODELS_DIR) / name;
-    // A lent GPU machine gets only what fits its transfer (tiny.en as int8: amanuensis convert --to ct2 --quantize int8).
+    // A lent GPU machine gets only what fits its transfer (tiny.en as int8: amanuensis convert
+    // --to ct2 --quantize int8).
     if (!std::filesystem::exists(path / "model.bin")) continue;
     for (const char* compute_type : {"float32", "int8"}) {
       ++compared;
