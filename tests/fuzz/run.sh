@@ -398,8 +398,8 @@ for target in "${TARGETS[@]}"; do
       build multipart_fuzz "$ROOT/tests/fuzz/multipart_fuzz.cc" "$ROOT/src/service/multipart.cc" \
         "$ROOT/src/service/form_options.cc" "$ROOT/src/service/form_values.cc" \
         "$ROOT/src/service/vad_fields.cc" "$ROOT/src/service/api_error.cc" \
-        "$ROOT/src/formats/transcript_formats.cc" "$ROOT/src/vad/vad_defaults.cc" \
-        "$ROOT/src/util/keywords.cc"
+        "$ROOT/src/service/model_catalog.cc" "$ROOT/src/formats/transcript_formats.cc" \
+        "$ROOT/src/vad/vad_defaults.cc" "$ROOT/src/util/keywords.cc"
       write_multipart_seeds "$seeds"
       write_multipart_dictionary "$BUILD/multipart.dict"
       extra=(-dict="$BUILD/multipart.dict" -max_len=8192)
