@@ -71,7 +71,7 @@ def test_language_detection(amanuensis, model_dirs, dev_clips, non_english, cach
     """base detects the language of every non-English clip and of the English ones, with
     probabilities within 0.05 of faster-whisper's."""
     model_dir = model_dirs["base"]
-    clips = non_english + dev_clips
+    clips = non_english + dev_clips[::2]  # every non-English clip, every other English one
     paths = [c.path for c in clips]
     # Only the first window matters for detection: decode one greedy token per window, to keep
     # the test short.

@@ -127,6 +127,10 @@ def check_protocol(log: rt.SessionLog) -> None:
 
 
 def test_openai_sdk_streams_dev_clips_in_real_time(server, dev_clips):
+    # Every other dev clip (about 100 s of speech, at real-time pace four at once) keeps the
+    # suite short; the comparison with the files' WER holds on them as on all.
+    dev_clips = dev_clips[::2]
+
     async def run_all():
         gate = asyncio.Semaphore(4)  # four live sessions at once keeps the suite short
 
