@@ -40,12 +40,6 @@ struct StoredTensor {
   std::span<const std::byte> data;
 };
 
-std::string shape_text(const std::vector<std::int64_t>& shape) {
-  std::string text = "[";
-  for (const auto dim : shape) text += (text.size() > 1 ? ", " : "") + std::to_string(dim);
-  return text + "]";
-}
-
 GgmlHparams read_hparams(ByteReader& reader) {
   GgmlHparams h;
   const auto size = [&](const char* name) { return read_count(reader, name, 1, kMaxHparam); };

@@ -2,11 +2,11 @@
 
 #include <algorithm>
 #include <array>
-#include <cstdio>
 #include <set>
 #include <utility>
 
 #include "model/tokenizer.h"
+#include "model/vocabulary_files.h"
 
 namespace amanuensis::model {
 
@@ -24,29 +24,6 @@ constexpr std::array<std::string_view, 100> kLanguages = {
 
 constexpr int kTimestamps = 1501;  // <|0.00|> ... <|30.00|>
 constexpr int kMultilingualVocab = 51865;
-
-// GPT-2's table: printable Latin-1 bytes stand for themselves, the rest for 256 + n.
-const std::array<char32_t, 256>& byte_code_points() {
-  static const std::array<char32_t, 256> table = [] {
-    std::array<char32_t, 256> t{};
-    char32_t next = 256;
-    for (int b = 0; b < 256; ++b) {
-      const bool printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || b >= 0xAE;
-      t[static_cast<std::size_t>(b)] = printable ? static_cast<char32_t>(b) : next++;
-    }
-    return t;
-  }();
-  return table;
-}
-
-void append_utf8(std::string& out, char32_t c) {
-  if (c < 0x80) {
-    out += static_cast<char>(c);
-  } else {  // the table's code points are all below 0x800
-    out += static_cast<char>(0xC0U | (c >> 6U));
-    out += static_cast<char>(0x80U | (c & 0x3FU));
-  }
-}
 
 // Alignment heads (layer, head) of openai-whisper's models, for the sizes that name one model:
 // decoder layers, width, English-only, vocabulary size (0: any).
@@ -141,12 +118,7 @@ std::vector<std::pair<int, int>> alignment_heads(const WhisperDims& dims) {
       return preset.heads;
     }
   }
-  // CTranslate2's converter's default: every head of the last half of the layers.
-  std::vector<std::pair<int, int>> heads;
-  for (int layer = dims.n_text_layers / 2; layer < dims.n_text_layers; ++layer) {
-    for (int head = 0; head < dims.n_text_heads; ++head) heads.emplace_back(layer, head);
-  }
-  return heads;
+  return default_alignment_heads(dims.n_text_layers, dims.n_text_heads);
 }
 
 // openai-whisper's Tokenizer.non_speech_tokens: symbols that are one token, with or without a
@@ -179,38 +151,6 @@ std::set<int> non_speech_tokens(const Tokenizer& tokenizer) {
 
 }  // namespace
 
-std::string byte_level_from_bytes(std::string_view raw) {
-  std::string out;
-  out.reserve(raw.size() * 2);
-  for (const char c : raw) append_utf8(out, byte_code_points()[static_cast<unsigned char>(c)]);
-  return out;
-}
-
-std::optional<std::string> bytes_from_byte_level(std::string_view token) {
-  static const auto inverse = [] {
-    std::array<int, 512> t{};
-    t.fill(-1);
-    for (int b = 0; b < 256; ++b) t[byte_code_points()[static_cast<std::size_t>(b)]] = b;
-    return t;
-  }();
-  std::string out;
-  for (std::size_t i = 0; i < token.size();) {
-    const auto lead = static_cast<unsigned char>(token[i]);
-    char32_t c = lead;
-    std::size_t length = 1;
-    if ((lead & 0xE0U) == 0xC0U && i + 1 < token.size()) {
-      c = ((lead & 0x1FU) << 6U) | (static_cast<unsigned char>(token[i + 1]) & 0x3FU);
-      length = 2;
-    } else if (lead >= 0x80) {
-      return std::nullopt;
-    }
-    if (c >= inverse.size() || inverse[c] < 0) return std::nullopt;
-    out += static_cast<char>(inverse[c]);
-    i += length;
-  }
-  return out;
-}
-
 int whisper_eot(int n_vocab) { return n_vocab >= kMultilingualVocab ? 50257 : 50256; }
 
 std::vector<std::string> whisper_special_tokens(int n_vocab) {
@@ -227,11 +167,7 @@ std::vector<std::string> whisper_special_tokens(int n_vocab) {
   }
   tokens.emplace_back(n_vocab < kMultilingualVocab ? "<|nocaptions|>" : "<|nospeech|>");
   tokens.emplace_back("<|notimestamps|>");
-  for (int i = 0; i < kTimestamps; ++i) {
-    char text[32];
-    std::snprintf(text, sizeof text, "<|%.2f|>", i * 0.02);
-    tokens.emplace_back(text);
-  }
+  complete_with_timestamps(tokens, tokens.size() + kTimestamps);
   return tokens;
 }
 

@@ -1,7 +1,8 @@
 // The parts of a Whisper vocabulary and decoding configuration that a whisper.cpp file does not
 // hold: the special tokens (whisper.cpp numbers them from the vocabulary size), the non-speech
 // tokens to suppress, the language tokens and the alignment heads; and the spelling of tokens
-// as raw bytes (the file) or GPT-2 byte-level strings (CTranslate2, tokenizer.json).
+// as raw bytes (the file) or GPT-2 byte-level strings (CTranslate2, tokenizer.json), which
+// tokenizer.h converts between.
 #pragma once
 
 #include <optional>
@@ -11,13 +12,9 @@
 
 #include "model/model_source.h"
 #include "model/tensor_values.h"
+#include "model/tokenizer.h"
 
 namespace amanuensis::model {
-
-// GPT-2's bytes_to_unicode: a byte per code point, spelled in UTF-8.
-std::string byte_level_from_bytes(std::string_view raw);
-// The inverse; nullopt when `token` has a code point that stands for no byte.
-std::optional<std::string> bytes_from_byte_level(std::string_view token);
 
 // Id of <|endoftext|> for a model of `n_vocab` tokens, as whisper.cpp numbers it: 50256 for the
 // English-only models (n_vocab < 51865), else 50257; every lower id is an ordinary token.

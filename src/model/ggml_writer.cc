@@ -126,32 +126,17 @@ void write_tensor(BinaryFile& out, const GgmlTensorSpec& spec, GgmlType type,
   }
 }
 
-// The float32 values of the spec's rows of its CTranslate2 tensor; the last tensor widened is
-// kept, since the fused projections are cut into consecutive specs.
-class TensorValues {
- public:
-  explicit TensorValues(const ModelSource& source) : source_(source) {}
-
-  std::span<const float> of(const GgmlTensorSpec& spec) {
-    if (spec.ct2_name != name_) {
-      const auto& variable = source_.get(spec.ct2_name);
-      if (variable.shape != ct2_shape_of(spec)) {
-        throw Error(source_.path().string() + ": tensor " + spec.ct2_name +
-                    " does not have Whisper's shape");
-      }
-      values_ = to_float(source_, variable);
-      name_ = spec.ct2_name;
-    }
-    const auto part = values_.size() / static_cast<std::size_t>(spec.parts);
-    return std::span<const float>(values_).subspan(static_cast<std::size_t>(spec.part) * part,
-                                                   part);
+// The float32 values of the spec's rows of its CTranslate2 tensor.
+std::span<const float> spec_values(const ModelSource& source, WidenedTensor& widened,
+                                   const GgmlTensorSpec& spec) {
+  if (source.get(spec.ct2_name).shape != ct2_shape_of(spec)) {
+    throw Error(source.path().string() + ": tensor " + spec.ct2_name +
+                " does not have Whisper's shape");
   }
-
- private:
-  const ModelSource& source_;
-  std::string name_;
-  std::vector<float> values_;
-};
+  const auto values = widened.of(spec.ct2_name);
+  const auto part = values.size() / static_cast<std::size_t>(spec.parts);
+  return values.subspan(static_cast<std::size_t>(spec.part) * part, part);
+}
 
 }  // namespace
 
@@ -172,9 +157,9 @@ void write_ggml_model(const ModelSource& source, const std::filesystem::path& fi
   write_header(out, hparams_for(dims, ftype));
   write_mel_filters(out, dims.n_mels);
   write_vocabulary(out, raw_tokens);
-  TensorValues values(source);
+  WidenedTensor widened(source);
   for (const auto& spec : ggml_tensor_specs(dims)) {
-    write_tensor(out, spec, stored_tensor_type(spec, weights), values.of(spec));
+    write_tensor(out, spec, stored_tensor_type(spec, weights), spec_values(source, widened, spec));
   }
   out.close();
   output.commit();

@@ -287,12 +287,9 @@ WhisperConfig HfModelSource::config() const {
   }
   std::sort(config.lang_ids.begin(), config.lang_ids.end());
   if (config.alignment_heads.empty()) {
-    // As CTranslate2's converter: the last half of the decoder layers, every head.
-    const int layers = config_int(config_, "decoder_layers", dir_ / "config.json");
-    const int heads = scalar_int(*this, "decoder/num_heads");
-    for (int layer = layers / 2; layer < layers; ++layer) {
-      for (int head = 0; head < heads; ++head) config.alignment_heads.emplace_back(layer, head);
-    }
+    config.alignment_heads =
+        default_alignment_heads(config_int(config_, "decoder_layers", dir_ / "config.json"),
+                                scalar_int(*this, "decoder/num_heads"));
   }
   if (config.lang_ids.empty()) {
     // The language tokens lie between <|startoftranscript|> and <|translate|>.

@@ -89,10 +89,8 @@ std::vector<Piece> checkpoint_pieces(const WhisperDims& dims) {
     plan.norm(hf + ".final_layer_norm", ct2 + "/ffn/layer_norm");
   }
   plan.norm("model.decoder.layer_norm", "decoder/layer_norm");
-  auto pieces = plan.take();
-  std::sort(pieces.begin(), pieces.end(),
-            [](const Piece& a, const Piece& b) { return a.hf_name < b.hf_name; });
-  return pieces;
+  // In plan order: a fused tensor's pieces are consecutive, so it is widened once.
+  return plan.take();
 }
 
 std::vector<std::int64_t> piece_shape(const ModelSource& source, const Piece& piece) {
@@ -137,18 +135,14 @@ void write_safetensors(const ModelSource& source, const std::filesystem::path& p
   BinaryFile file(path);
   file.value(static_cast<std::uint64_t>(header.size()));
   file.bytes(header.data(), header.size());
-  std::string cached_name;
-  std::vector<float> cached;
+  WidenedTensor widened(source);
   for (const auto& piece : pieces) {
-    if (piece.ct2_name != cached_name) {
-      cached = to_float(source, source.get(piece.ct2_name));
-      cached_name = piece.ct2_name;
-    }
     const auto shape = piece_shape(source, piece);
     const auto count = static_cast<std::size_t>(element_count(shape));
     const auto row = shape.size() > 1 ? static_cast<std::size_t>(element_count(shape) / shape[0])
                                       : std::size_t{1};
-    const auto* values = cached.data() + static_cast<std::size_t>(piece.row_begin) * row;
+    const auto* values =
+        widened.of(piece.ct2_name).data() + static_cast<std::size_t>(piece.row_begin) * row;
     if (dtype == DType::kFloat32) {
       file.bytes(values, count * sizeof(float));
       continue;

@@ -20,6 +20,14 @@ const Variable& ModelSource::get(std::string_view name) const {
   return *variable;
 }
 
+std::vector<std::pair<int, int>> default_alignment_heads(int decoder_layers, int heads) {
+  std::vector<std::pair<int, int>> pairs;
+  for (int layer = decoder_layers / 2; layer < decoder_layers; ++layer) {
+    for (int head = 0; head < heads; ++head) pairs.emplace_back(layer, head);
+  }
+  return pairs;
+}
+
 std::string detect_model_format(const std::filesystem::path& path) {
   std::error_code error;
   if (std::filesystem::is_directory(path, error)) {

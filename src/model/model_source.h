@@ -28,6 +28,10 @@ struct WhisperConfig {
   std::vector<std::pair<int, int>> alignment_heads;  // (layer, head)
 };
 
+// Alignment heads for a model that names none, as CTranslate2's converter chooses them: every
+// head of the last half of the decoder layers.
+std::vector<std::pair<int, int>> default_alignment_heads(int decoder_layers, int heads);
+
 // The tokens by id, spelled as GPT-2's byte-level BPE spells them (a byte per code point), and
 // the BPE merges in priority order. Without merges, a pair's priority is the id of the token it
 // makes, which is how tiktoken (whose vocabularies Whisper's are) ranks them.

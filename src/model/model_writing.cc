@@ -2,11 +2,11 @@
 
 #include <unistd.h>
 
-#include <limits>
 #include <nlohmann/json.hpp>
-#include <unordered_map>
 
 #include "amanuensis/amanuensis.h"
+#include "model/tensor_values.h"
+#include "model/tokenizer.h"
 
 namespace amanuensis::model {
 
@@ -54,61 +54,18 @@ void BinaryFile::close() {
   if (!stream_) throw Error(path_.string() + ": write failed (disk full?)");
 }
 
+std::span<const float> WidenedTensor::of(const std::string& name) {
+  if (name != name_) {
+    values_ = to_float(source_, source_.get(name));
+    name_ = name;
+  }
+  return values_;
+}
+
 void write_text_file(const std::filesystem::path& path, std::string_view text) {
   BinaryFile file(path);
   file.bytes(text.data(), text.size());
   file.close();
-}
-
-namespace {
-
-std::vector<std::string> code_points(const std::string& text) {
-  std::vector<std::string> symbols;
-  for (std::size_t i = 0; i < text.size();) {
-    std::size_t length = 1;
-    const auto lead = static_cast<unsigned char>(text[i]);
-    if (lead >= 0xF0) {
-      length = 4;
-    } else if (lead >= 0xE0) {
-      length = 3;
-    } else if (lead >= 0xC0) {
-      length = 2;
-    }
-    symbols.push_back(text.substr(i, length));
-    i += length;
-  }
-  return symbols;
-}
-
-}  // namespace
-
-std::vector<std::pair<std::string, std::string>> merges_from_ranks(
-    const std::vector<std::string>& tokens, int ordinary) {
-  std::unordered_map<std::string, int> ids;
-  for (int id = 0; id < ordinary && id < static_cast<int>(tokens.size()); ++id) {
-    ids.emplace(tokens[static_cast<std::size_t>(id)], id);
-  }
-  std::vector<std::pair<std::string, std::string>> merges;
-  for (int id = 0; id < ordinary && id < static_cast<int>(tokens.size()); ++id) {
-    auto symbols = code_points(tokens[static_cast<std::size_t>(id)]);
-    // Byte-pair encode the token with the tokens ranked before it: two parts remain.
-    while (symbols.size() > 2) {
-      int best_rank = std::numeric_limits<int>::max();
-      std::size_t best = 0;
-      for (std::size_t i = 0; i + 1 < symbols.size(); ++i) {
-        const auto found = ids.find(symbols[i] + symbols[i + 1]);
-        if (found != ids.end() && found->second < id && found->second < best_rank) {
-          best_rank = found->second;
-          best = i;
-        }
-      }
-      if (best_rank == std::numeric_limits<int>::max()) break;
-      symbols[best] += symbols[best + 1];
-      symbols.erase(symbols.begin() + static_cast<std::ptrdiff_t>(best) + 1);
-    }
-    if (symbols.size() == 2) merges.emplace_back(symbols[0], symbols[1]);
-  }
-  return merges;
 }
 
 std::string tokenizer_json(const Vocabulary& vocabulary) {
@@ -133,8 +90,9 @@ std::string tokenizer_json(const Vocabulary& vocabulary) {
                      {"normalized", false},
                      {"special", true}});
   }
-  const auto merges =
-      vocabulary.merges.empty() ? merges_from_ranks(tokens, ordinary) : vocabulary.merges;
+  const auto merges = vocabulary.merges.empty()
+                          ? Tokenizer(tokens, vocabulary.source).merges_by_rank()
+                          : vocabulary.merges;
   auto merge_list = nlohmann::json::array();
   for (const auto& [left, right] : merges) {
     std::string merge = left;

@@ -50,16 +50,25 @@ class BinaryFile {
   std::ofstream stream_;
 };
 
+// A source's tensors widened to float32 one at a time, the last one kept: writers cut a fused
+// tensor (the attention projections) into consecutive pieces and widen it once.
+class WidenedTensor {
+ public:
+  explicit WidenedTensor(const ModelSource& source) : source_(source) {}
+  std::span<const float> of(const std::string& name);
+
+ private:
+  const ModelSource& source_;
+  std::string name_;
+  std::vector<float> values_;
+};
+
 // Writes `text` to `path`; an error naming the file if it cannot.
 void write_text_file(const std::filesystem::path& path, std::string_view text);
 
-// BPE merges for a tiktoken-style vocabulary (tokens ranked by id, the first `ordinary` of them
-// mergeable): for each multi-symbol token, the two tokens byte-pair encoding joins to make it.
-std::vector<std::pair<std::string, std::string>> merges_from_ranks(
-    const std::vector<std::string>& tokens, int ordinary);
-
 // A tokenizer.json (Hugging Face tokenizers, byte-level BPE) for a Whisper vocabulary: the
-// tokens before <|endoftext|> in the model, the rest as added special tokens.
+// tokens before <|endoftext|> in the model, the rest as added special tokens; without merges,
+// those its token ranks imply (Tokenizer::merges_by_rank).
 std::string tokenizer_json(const Vocabulary& vocabulary);
 
 }  // namespace amanuensis::model

@@ -103,6 +103,12 @@ std::uint16_t float_to_bfloat16(float value) {
   return static_cast<std::uint16_t>((bits + 0x7FFFU + ((bits >> 16U) & 1U)) >> 16U);
 }
 
+std::string shape_text(std::span<const std::int64_t> shape) {
+  std::string text = "[";
+  for (const auto dim : shape) text += (text.size() > 1 ? ", " : "") + std::to_string(dim);
+  return text + "]";
+}
+
 std::vector<float> to_float(const ModelSource& source, const Variable& variable) {
   const auto n = static_cast<std::size_t>(variable.element_count());
   if (variable.data.size() != n * dtype_size(variable.dtype)) {

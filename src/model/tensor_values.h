@@ -16,6 +16,9 @@ float half_to_float(std::uint16_t half);
 std::uint16_t float_to_half(float value);
 std::uint16_t float_to_bfloat16(float value);
 
+// "[1500, 384]", for messages.
+std::string shape_text(std::span<const std::int64_t> shape);
+
 // The tensor widened to float32. An int8 tensor is divided by its per-row `<name>_scale`
 // (CTranslate2's convention). Throws amanuensis::Error naming the model for a type that is
 // neither float nor scaled int8.

@@ -284,7 +284,7 @@ std::string Tokenizer::token_text(int token) const {
   return decode(one);
 }
 
-std::vector<std::string> Tokenizer::byte_pair_merge(const std::string& word) const {
+std::vector<std::string> Tokenizer::byte_pair_merge(const std::string& word, int rank_limit) const {
   std::vector<std::string> symbols;
   for (std::size_t i = 0; i < word.size();) {
     const std::size_t start = i;
@@ -297,7 +297,7 @@ std::vector<std::string> Tokenizer::byte_pair_merge(const std::string& word) con
     std::size_t best = 0;
     for (std::size_t i = 0; i + 1 < symbols.size(); ++i) {
       const int rank = merge_rank(symbols[i], symbols[i + 1]);
-      if (rank < best_rank) {
+      if (rank < best_rank && rank < rank_limit) {
         best_rank = rank;
         best = i;
       }
@@ -319,6 +319,34 @@ int Tokenizer::merge_rank(const std::string& left, const std::string& right) con
   }
   const auto found = merge_ranks_.find(left + " " + right);
   return found != merge_ranks_.end() ? found->second : std::numeric_limits<int>::max();
+}
+
+std::vector<std::pair<std::string, std::string>> Tokenizer::merges_by_rank() const {
+  std::vector<std::pair<std::string, std::string>> merges;
+  for (int id = 0; id < special_.end_of_text && id < size(); ++id) {
+    auto symbols = byte_pair_merge(tokens_[static_cast<std::size_t>(id)], id);
+    if (symbols.size() == 2) merges.emplace_back(std::move(symbols[0]), std::move(symbols[1]));
+  }
+  return merges;
+}
+
+std::string byte_level_from_bytes(std::string_view raw) {
+  std::string out;
+  out.reserve(raw.size() * 2);
+  for (const char c : raw) append_utf8(out, byte_to_code_point(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::optional<std::string> bytes_from_byte_level(std::string_view token) {
+  const auto& to_byte = code_point_to_byte();
+  const std::string text(token);
+  std::string out;
+  for (std::size_t i = 0; i < text.size();) {
+    const auto found = to_byte.find(next_code_point(text, i));
+    if (found == to_byte.end()) return std::nullopt;
+    out += static_cast<char>(found->second);
+  }
+  return out;
 }
 
 std::vector<int> Tokenizer::encode(std::string_view text) const {

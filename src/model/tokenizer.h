@@ -3,6 +3,7 @@
 #pragma once
 
 #include <filesystem>
+#include <limits>
 #include <optional>
 #include <span>
 #include <string>
@@ -15,6 +16,11 @@
 namespace amanuensis::model {
 
 class ModelSource;
+
+// GPT-2's byte-level spelling of raw bytes: each byte as the code point that stands for it.
+std::string byte_level_from_bytes(std::string_view raw);
+// The inverse; nullopt when `token` has a code point that stands for no byte.
+std::optional<std::string> bytes_from_byte_level(std::string_view token);
 
 // The ids of the special tokens, as the public Tokenizer gives them (amanuensis.h).
 using SpecialTokens = amanuensis::Tokenizer::SpecialTokens;
@@ -51,10 +57,17 @@ class Tokenizer {
   // Text of one token as it would print (e.g. " the"), for word timings.
   [[nodiscard]] std::string token_text(int token) const;
 
+  // The BPE merges of a tokenizer made without them, as its token ranks imply (tiktoken's
+  // ranking): for each ordinary token of more than one symbol, the two tokens byte-pair encoding
+  // with the tokens ranked before it joins to make it. In rank order.
+  [[nodiscard]] std::vector<std::pair<std::string, std::string>> merges_by_rank() const;
+
  private:
   int require(std::string_view text, const std::string& source) const;
 
-  [[nodiscard]] std::vector<std::string> byte_pair_merge(const std::string& word) const;
+  // The symbols of `word` after byte-pair encoding with the merges ranked below `rank_limit`.
+  [[nodiscard]] std::vector<std::string> byte_pair_merge(
+      const std::string& word, int rank_limit = std::numeric_limits<int>::max()) const;
   // The priority of merging two adjacent symbols (lower first); INT_MAX when they do not merge.
   [[nodiscard]] int merge_rank(const std::string& left, const std::string& right) const;
 

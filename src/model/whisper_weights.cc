@@ -21,7 +21,8 @@ class WeightReader {
     const auto& variable = source_.get(name);
     if (!std::equal(shape.begin(), shape.end(), variable.shape.begin(), variable.shape.end())) {
       throw Error(source_.path().string() + ": variable " + name + " has shape " +
-                  shape_text(variable.shape) + ", expected " + shape_text(shape));
+                  shape_text(variable.shape) + ", expected " +
+                  shape_text(std::vector<std::int64_t>(shape)));
     }
     return to_float(source_, variable);
   }
@@ -61,13 +62,6 @@ class WeightReader {
   }
 
  private:
-  template <typename Shape>
-  static std::string shape_text(const Shape& shape) {
-    std::string text = "[";
-    for (const auto dim : shape) text += (text.size() > 1 ? ", " : "") + std::to_string(dim);
-    return text + "]";
-  }
-
   const ModelSource& source_;
   WeightType weight_type_;
 };
