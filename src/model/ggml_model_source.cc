@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <deque>
 #include <map>
 #include <string>
 #include <utility>
@@ -11,6 +10,7 @@
 #include "model/byte_reader.h"
 #include "model/ggml_layout.h"
 #include "model/ggml_vocabulary.h"
+#include "model/tensor_table.h"
 #include "util/mapped_file.h"
 
 namespace amanuensis::model {
@@ -183,14 +183,9 @@ class GgmlModelSource final : public ModelSource {
   [[nodiscard]] std::string_view format() const override { return "ggml"; }
   [[nodiscard]] const std::filesystem::path& path() const override { return path_; }
   [[nodiscard]] const Variable* find(std::string_view name) const override {
-    const auto found = variables_.find(name);
-    return found == variables_.end() ? nullptr : &found->second;
+    return variables_.find(name);
   }
-  [[nodiscard]] std::vector<std::string> names() const override {
-    std::vector<std::string> names;
-    for (const auto& [name, variable] : variables_) names.push_back(name);
-    return names;
-  }
+  [[nodiscard]] std::vector<std::string> names() const override { return variables_.names(); }
   [[nodiscard]] std::string stored_type() const override {
     return stored_type_for_ftype(hparams_.ftype % kGgmlQuantVersionFactor);
   }
@@ -200,15 +195,13 @@ class GgmlModelSource final : public ModelSource {
  private:
   void add_tensor(const std::string& ct2_name, const std::vector<const GgmlTensorSpec*>& parts,
                   const std::map<std::string, StoredTensor>& stored);
-  void add_scalar(const std::string& name, std::int32_t value);
 
   std::filesystem::path path_;
   util::MappedFile mapping_;
   GgmlHparams hparams_;
   Vocabulary vocabulary_;
   WhisperConfig config_;
-  std::map<std::string, Variable, std::less<>> variables_;
-  std::deque<std::vector<std::byte>> owned_;  // the tensors that are not spans of the file
+  TensorTable variables_;
 };
 
 void GgmlModelSource::load() {
@@ -226,8 +219,8 @@ void GgmlModelSource::load() {
   const auto specs = ggml_tensor_specs(dims);
   for (const auto& spec : specs) parts[spec.ct2_name].push_back(&spec);
   for (const auto& [ct2_name, pieces] : parts) add_tensor(ct2_name, pieces, stored);
-  add_scalar("encoder/num_heads", hparams_.n_audio_head);
-  add_scalar("decoder/num_heads", hparams_.n_text_head);
+  variables_.add_scalar("encoder/num_heads", hparams_.n_audio_head);
+  variables_.add_scalar("decoder/num_heads", hparams_.n_text_head);
   config_ = derived_whisper_config(vocabulary_, dims);
 }
 
@@ -250,7 +243,7 @@ void GgmlModelSource::add_tensor(const std::string& ct2_name,
   } else {
     const std::size_t element_size = variable.dtype == DType::kFloat16 ? 2 : 4;
     const auto part_bytes = element_count(first.shape) * element_size;
-    auto& buffer = owned_.emplace_back();
+    auto& buffer = variables_.new_buffer();
     buffer.reserve(part_bytes * static_cast<std::size_t>(first.parts));
     for (int p = 0; p < first.parts; ++p) {
       const auto piece =
@@ -266,13 +259,7 @@ void GgmlModelSource::add_tensor(const std::string& ct2_name,
     }
     variable.data = buffer;
   }
-  variables_.emplace(ct2_name, std::move(variable));
-}
-
-void GgmlModelSource::add_scalar(const std::string& name, std::int32_t value) {
-  auto& buffer = owned_.emplace_back(sizeof value);
-  std::memcpy(buffer.data(), &value, sizeof value);
-  variables_.emplace(name, Variable{name, {}, DType::kInt32, buffer});
+  variables_.add(std::move(variable));
 }
 
 }  // namespace

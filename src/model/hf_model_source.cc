@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <deque>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -13,6 +12,7 @@
 
 #include "amanuensis/amanuensis.h"
 #include "model/safetensors_file.h"
+#include "model/tensor_table.h"
 #include "model/tensor_values.h"
 #include "model/vocabulary_files.h"
 
@@ -75,14 +75,9 @@ class HfModelSource final : public ModelSource {
   [[nodiscard]] std::string_view format() const override { return "hf"; }
   [[nodiscard]] const std::filesystem::path& path() const override { return dir_; }
   [[nodiscard]] const Variable* find(std::string_view name) const override {
-    const auto found = tensors_.find(name);
-    return found == tensors_.end() ? nullptr : &found->second;
+    return tensors_.find(name);
   }
-  [[nodiscard]] std::vector<std::string> names() const override {
-    std::vector<std::string> names;
-    for (const auto& [name, variable] : tensors_) names.push_back(name);
-    return names;
-  }
+  [[nodiscard]] std::vector<std::string> names() const override { return tensors_.names(); }
   [[nodiscard]] std::string stored_type() const override {
     return std::string(dtype_name(get("encoder/layer_0/ffn/linear_0/weight").dtype));
   }
@@ -100,14 +95,12 @@ class HfModelSource final : public ModelSource {
   void add_attention(const std::string& ct2, const std::string& hf, bool self_attention);
   void add_layer_norm(const std::string& ct2, const std::string& hf);
   void add_linear(const std::string& ct2, const std::string& hf);
-  void add_scalar(const std::string& ct2_name, int value);
 
   std::filesystem::path dir_;
   nlohmann::json config_;
   std::vector<SafetensorsFile> shards_;
   std::map<std::string, const Variable*, std::less<>> checkpoint_;
-  std::map<std::string, Variable, std::less<>> tensors_;
-  std::deque<std::vector<std::byte>> owned_;  // fused tensors and scalars
+  TensorTable tensors_;
 };
 
 HfModelSource::HfModelSource(std::filesystem::path dir) : dir_(std::move(dir)) {
@@ -126,8 +119,10 @@ HfModelSource::HfModelSource(std::filesystem::path dir) : dir_(std::move(dir)) {
   }
   const int encoder_layers = config_int(config_, "encoder_layers", config_path);
   const int decoder_layers = config_int(config_, "decoder_layers", config_path);
-  add_scalar("encoder/num_heads", config_int(config_, "encoder_attention_heads", config_path));
-  add_scalar("decoder/num_heads", config_int(config_, "decoder_attention_heads", config_path));
+  tensors_.add_scalar("encoder/num_heads",
+                      config_int(config_, "encoder_attention_heads", config_path));
+  tensors_.add_scalar("decoder/num_heads",
+                      config_int(config_, "decoder_attention_heads", config_path));
   add("encoder/conv1/weight", "encoder.conv1.weight");
   add("encoder/conv1/bias", "encoder.conv1.bias");
   add("encoder/conv2/weight", "encoder.conv2.weight");
@@ -176,7 +171,7 @@ const Variable& HfModelSource::checkpoint(const std::string& name) const {
 void HfModelSource::add(const std::string& ct2_name, const std::string& hf_name) {
   Variable variable = checkpoint(hf_name);
   variable.name = ct2_name;
-  tensors_.emplace(ct2_name, std::move(variable));
+  tensors_.add(std::move(variable));
 }
 
 void HfModelSource::add_layer_norm(const std::string& ct2, const std::string& hf) {
@@ -234,7 +229,7 @@ void HfModelSource::add_fused(const std::string& ct2_name,
     }
     fused.shape[0] += part->shape[0];
   }
-  auto& bytes = owned_.emplace_back();
+  auto& bytes = tensors_.new_buffer();
   bytes.reserve(static_cast<std::size_t>(fused.shape[0]) * row_bytes);
   for (std::size_t i = 0; i < parts.size(); ++i) {
     if (parts[i] != nullptr) {
@@ -244,14 +239,7 @@ void HfModelSource::add_fused(const std::string& ct2_name,
     }
   }
   fused.data = bytes;
-  tensors_.emplace(ct2_name, std::move(fused));
-}
-
-void HfModelSource::add_scalar(const std::string& ct2_name, int value) {
-  auto& bytes = owned_.emplace_back(sizeof(std::int32_t));
-  const auto stored = static_cast<std::int32_t>(value);
-  std::memcpy(bytes.data(), &stored, sizeof stored);
-  tensors_.emplace(ct2_name, Variable{ct2_name, {}, DType::kInt32, bytes});
+  tensors_.add(std::move(fused));
 }
 
 }  // namespace
