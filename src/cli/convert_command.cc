@@ -22,7 +22,7 @@ CommandAction add_convert_command(CLI::App& app) {
                       "(default float16 / f16)");
   command->add_option("--output", options->output, "Folder (ct2, hf) or file (ggml) to write")
       ->required();
-  return [command, options]() {
+  return [options]() {
     const auto start = std::chrono::steady_clock::now();
     convert_model(*options);
     const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
