@@ -41,7 +41,7 @@ inline std::int8_t round_to_int8(float v) {
 }  // namespace
 
 void Int8Matrix::dequantize_row(int row, float* out) const {
-  for (int c = 0; c < cols; ++c) out[c] = static_cast<float>(q(row, c)) * scales[row];
+  for (int c = 0; c < cols; ++c) out[c] = static_cast<float>(q(row, c)) * scale(row, c);
 }
 
 Int8Matrix quantize_int8(const float* w, int rows, int cols, int ld) {
@@ -76,6 +76,36 @@ Int8Matrix pack_int8(const std::int8_t* q, const float* ct2_scales, int rows, in
     m.sums[r] = sum;
   }
   return m;
+}
+
+Int8Matrix pack_int8_blocks(const std::int8_t* q, const float* block_scales, int rows, int cols) {
+  auto m = allocate(rows, cols);
+  const int blocks = cols / kInt8BlockColumns;
+  m.block_scales.assign(static_cast<std::size_t>(m.padded_rows) * blocks, 0.0F);
+  m.block_sums.assign(m.block_scales.size(), 0);
+  for (int r = 0; r < rows; ++r) {
+    for (int b = 0; b < blocks; ++b) {
+      const std::size_t at = (static_cast<std::size_t>(r / 16) * blocks + b) * 16 + r % 16;
+      std::int32_t sum = 0;
+      for (int c = b * kInt8BlockColumns; c < (b + 1) * kInt8BlockColumns; ++c) {
+        const auto v = static_cast<std::int8_t>(
+            std::max<int>(-127, q[static_cast<std::size_t>(r) * cols + c]));
+        m.packed[packed_index(m, r, c)] = v;
+        sum += v;
+      }
+      m.block_scales[at] = block_scales[static_cast<std::size_t>(r) * blocks + b];
+      m.block_sums[at] = sum;
+    }
+    m.scales[r] = 1.0F;
+  }
+  return m;
+}
+
+Int8Matrix per_row_int8(const Int8Matrix& w) {
+  if (!w.blocked()) return w;
+  std::vector<float> values(static_cast<std::size_t>(w.rows) * w.cols);
+  for (int r = 0; r < w.rows; ++r) w.dequantize_row(r, values.data() + static_cast<std::size_t>(r) * w.cols);
+  return quantize_int8(values.data(), w.rows, w.cols, w.cols);
 }
 
 ActivationForm activation_form(CpuIsa isa) {
@@ -126,6 +156,19 @@ void split_magnitude_and_sign(QuantizedRows& out, int r) {
   out.negative_sums[r] = negative;
 }
 
+// Row r's sums of |q| over q < 0 per 32 columns, from the split form.
+void block_negative_sums(QuantizedRows& out, int r) {
+  const int blocks = out.padded_cols / kInt8BlockColumns;
+  const std::size_t begin = static_cast<std::size_t>(r) * out.padded_cols;
+  for (int b = 0; b < blocks; ++b) {
+    std::int32_t negative = 0;
+    for (int c = b * kInt8BlockColumns; c < (b + 1) * kInt8BlockColumns; ++c) {
+      negative += out.signs[begin + c] & out.data[begin + c];
+    }
+    out.block_negative_sums[static_cast<std::size_t>(r) * blocks + b] = negative;
+  }
+}
+
 }  // namespace
 
 void quantize_rows_prepare(CpuIsa isa, int m, int padded_cols, QuantizedRows& out) {
@@ -137,6 +180,9 @@ void quantize_rows_prepare(CpuIsa isa, int m, int padded_cols, QuantizedRows& ou
   if (out.form == ActivationForm::kMagnitudeSign) {
     out.signs.resize(out.data.size());
     out.negative_sums.resize(m);
+    out.block_negative_sums.resize(padded_cols % kInt8BlockColumns == 0
+                                       ? out.data.size() / kInt8BlockColumns
+                                       : 0);
   }
 }
 
@@ -153,7 +199,10 @@ void quantize_row_range(const float* x, int r0, int r1, int k, int ldx, Quantize
                  reinterpret_cast<std::int8_t*>(q));
     for (int c = k; c < padded_cols; ++c) q[c] = flip;
     out.scales[r] = max_value / 127.0F;
-    if (out.form == ActivationForm::kMagnitudeSign) split_magnitude_and_sign(out, r);
+    if (out.form == ActivationForm::kMagnitudeSign) {
+      split_magnitude_and_sign(out, r);
+      if (!out.block_negative_sums.empty()) block_negative_sums(out, r);
+    }
   }
 }
 
@@ -202,6 +251,67 @@ void gemm_generic(const QuantizedRows& a, int r0, int r1, const Int8Matrix& w, i
   }
 }
 
+// The portable kernel for block-mode weights (int8_gemm.h).
+template <ActivationForm kForm>
+void gemm_generic_blocks(const QuantizedRows& a, int r0, int r1, const Int8Matrix& w, int n0,
+                         int n1, const float* bias, float* y, int ldy) {
+  const int k4 = w.padded_cols / 4;
+  const int blocks = w.column_blocks();
+  const int n_end = std::min(n1, w.rows);
+  for (int r = r0; r < r1; ++r) {
+    const std::size_t row = static_cast<std::size_t>(r) * a.padded_cols;
+    const std::int8_t* q = a.data.data() + row;
+    const std::int8_t* s = kForm == ActivationForm::kMagnitudeSign ? a.signs.data() + row : q;
+    for (int n = n0; n < n_end; ++n) {
+      const std::int8_t* wp =
+          w.packed.data() + static_cast<std::size_t>(n / 16) * k4 * 64 + (n % 16) * 4;
+      float sum = 0.0F;
+      for (int b = 0; b < blocks; ++b) {
+        std::int32_t dot = 0;
+        for (int kk = b * kInt8BlockColumns / 4; kk < (b + 1) * kInt8BlockColumns / 4; ++kk) {
+          for (int j = 0; j < 4; ++j) {
+            dot += activation<kForm>(q[kk * 4 + j], s[kk * 4 + j]) * wp[kk * 64 + j];
+          }
+        }
+        sum = int8_detail::add_scaled_block(dot, w.scale(n, b * kInt8BlockColumns), sum);
+      }
+      y[static_cast<std::size_t>(r) * ldy + n] =
+          int8_detail::finish_blocks(sum, a.scales[r], bias != nullptr ? bias[n] : 0.0F);
+    }
+  }
+}
+
+int8_detail::GemmFn generic_blocks_for(ActivationForm form) {
+  switch (form) {
+    case ActivationForm::kBiased:
+      return gemm_generic_blocks<ActivationForm::kBiased>;
+    case ActivationForm::kMagnitudeSign:
+      return gemm_generic_blocks<ActivationForm::kMagnitudeSign>;
+    default:
+      return gemm_generic_blocks<ActivationForm::kSigned>;
+  }
+}
+
+// The block-mode kernel for `isa` when it can take `form`: the x86 paths have their own, the
+// ARM ones (not yet) and generic the portable one.
+int8_detail::GemmFn blocks_kernel_for(CpuIsa isa, const QuantizedRows& a) {
+  if (a.form != activation_form(isa)) return generic_blocks_for(a.form);
+#if defined(__x86_64__)
+  switch (isa) {
+    case CpuIsa::kAvx512Vnni:
+      return int8_detail::gemm_avx512;
+    case CpuIsa::kAvxVnni:
+      return int8_detail::gemm_avx_vnni;
+    case CpuIsa::kAvx2:
+      if (!a.block_negative_sums.empty()) return int8_detail::gemm_avx2;
+      break;
+    default:
+      break;
+  }
+#endif
+  return generic_blocks_for(a.form);
+}
+
 int8_detail::GemmFn generic_for(ActivationForm form) {
   switch (form) {
     case ActivationForm::kBiased:
@@ -246,7 +356,8 @@ int8_detail::GemmFn kernel_for(CpuIsa isa, ActivationForm form) {
 
 void int8_gemm(CpuIsa isa, const QuantizedRows& a, int r0, int r1, const Int8Matrix& w, int n0,
                int n1, const float* bias, float* y, int ldy) {
-  kernel_for(isa, a.form)(a, r0, r1, w, n0, n1, bias, y, ldy);
+  const auto kernel = w.blocked() ? blocks_kernel_for(isa, a) : kernel_for(isa, a.form);
+  kernel(a, r0, r1, w, n0, n1, bias, y, ldy);
 }
 
 }  // namespace amanuensis::kernels

@@ -42,6 +42,9 @@
 
 namespace amanuensis::kernels {
 
+// Columns per block of a block-mode Int8Matrix (ggml's block size).
+inline constexpr int kInt8BlockColumns = 32;
+
 // W[rows, cols] as int8 with one scale per row (w ~= q * scale[row]), packed in blocks of 16
 // rows x 4 columns: packed[((row / 16) * (padded_cols / 4) + col / 4) * 64 + (row % 16) * 4
 // + col % 4], so that one 64-byte load feeds 16 output channels with 4 products each, and the
@@ -54,8 +57,24 @@ struct Int8Matrix {
   std::vector<std::int8_t> packed;
   std::vector<float> scales;       // [padded_rows]
   std::vector<std::int32_t> sums;  // [padded_rows]: sum of each row's q
+  // Block mode (ggml's q8_0, q5_0 and q4_0 as stored): a scale per 32 columns of each row,
+  // w ~= q * block_scales[...], and scales all 1. Both vectors are laid out as the panels are,
+  // [padded_rows / 16][padded_cols / 32][16] (the 16 channels of a panel for one column block
+  // side by side); block_sums holds each block's sum of q. Empty for per-row matrices.
+  std::vector<float> block_scales;
+  std::vector<std::int32_t> block_sums;
 
   [[nodiscard]] bool empty() const { return rows == 0; }
+  [[nodiscard]] bool blocked() const { return !block_scales.empty(); }
+  [[nodiscard]] int column_blocks() const { return padded_cols / kInt8BlockColumns; }
+  // The scale of q(row, col): the row's, or in block mode its block's.
+  [[nodiscard]] float scale(int row, int col) const {
+    if (!blocked()) return scales[row];
+    return block_scales[(static_cast<std::size_t>(row / 16) * column_blocks() +
+                         col / kInt8BlockColumns) *
+                            16 +
+                        row % 16];
+  }
   [[nodiscard]] std::int8_t q(int row, int col) const {
     return packed[((static_cast<std::size_t>(row) / 16) * (padded_cols / 4) + col / 4) * 64 +
                   (row % 16) * 4 + col % 4];
@@ -63,7 +82,8 @@ struct Int8Matrix {
   // Writes the dequantised row into out[0, cols).
   void dequantize_row(int row, float* out) const;
   [[nodiscard]] std::size_t bytes() const {
-    return packed.size() + scales.size() * sizeof(float) + sums.size() * sizeof(std::int32_t);
+    return packed.size() + (scales.size() + block_scales.size()) * sizeof(float) +
+           (sums.size() + block_sums.size()) * sizeof(std::int32_t);
   }
 };
 
@@ -71,6 +91,14 @@ struct Int8Matrix {
 Int8Matrix quantize_int8(const float* w, int rows, int cols, int ld);
 // Packs weights already quantised per row (CTranslate2's int8: w = q / ct2_scale[row]).
 Int8Matrix pack_int8(const std::int8_t* q, const float* ct2_scales, int rows, int cols);
+
+// Packs weights quantised in blocks of 32 columns (cols a multiple of 32): q [rows, cols] in
+// [-127, 127], block_scales [rows, cols / 32] (w = q * block_scale). The int8 kernels then scale
+// each block's exact dot product on its own: no second rounding of the weights.
+Int8Matrix pack_int8_blocks(const std::int8_t* q, const float* block_scales, int rows, int cols);
+// The same weights quantised per row: for consumers that take only per-row scales (the OpenCL
+// and CUDA backends). A per-row matrix comes back as it is.
+Int8Matrix per_row_int8(const Int8Matrix& w);
 
 // How a path's kernel wants the quantised activations q in [-127, 127] stored.
 enum class ActivationForm {
@@ -86,6 +114,9 @@ struct QuantizedRows {
   std::vector<std::int8_t> data;
   std::vector<std::int8_t> signs;           // kMagnitudeSign only
   std::vector<std::int32_t> negative_sums;  // kMagnitudeSign only: sum of |q| over q < 0, per row
+  // kMagnitudeSign with padded_cols a multiple of 32 only: the same per 32 columns,
+  // [rows][padded_cols / 32], for block-mode weights.
+  std::vector<std::int32_t> block_negative_sums;
   std::vector<float> scales;
   int rows = 0;
   int padded_cols = 0;
@@ -103,7 +134,10 @@ void quantize_rows(CpuIsa isa, const float* x, int m, int k, int ldx, int padded
 void quantize_rows_prepare(CpuIsa isa, int m, int padded_cols, QuantizedRows& out);
 void quantize_row_range(const float* x, int r0, int r1, int k, int ldx, QuantizedRows& out);
 
-// y[r, n] = (sum_k q_a[r, k] q_w[n, k]) * a.scale[r] * w.scale[n] + bias[n] (rounded as above)
+// y[r, n] = (sum_k q_a[r, k] q_w[n, k]) * a.scale[r] * w.scale[n] + bias[n] (rounded as above);
+// for block-mode w, y[r, n] = fma(s, a.scale[r], bias[n]) with s accumulated over the column
+// blocks b in order as s = fma(float(dot_b), block_scale[n, b], s) from 0 (int8_detail::
+// scale_blocks), the same on every path;
 // for rows r in [r0, r1) and columns n in [n0, min(n1, w.rows)); n0 and n1 multiples of 16;
 // bias may be null (0). `isa` picks the kernel; `a` must come from quantize_rows for the same isa
 // (else the portable kernel runs).

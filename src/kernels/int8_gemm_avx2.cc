@@ -135,8 +135,109 @@ AMANUENSIS_AVX2 void store_tile_ymm(const std::int32_t* acc, int mr, int valid,
   }
 }
 
+AMANUENSIS_AVX2 void store_blocks_ymm(const float* sums, int mr, int valid, const float* a_scales,
+                                      const float* bias, float* y, int ldy) {
+  for (int h = 0; h < 2 && h * 8 < valid; ++h) {
+    const int lanes = std::min(8, valid - h * 8);
+    alignas(32) float bias_lanes[8] = {};
+    if (bias != nullptr) std::copy(bias + h * 8, bias + h * 8 + lanes, bias_lanes);
+    const __m256 b = _mm256_load_ps(bias_lanes);
+    for (int r = 0; r < mr; ++r) {
+      const __m256 v =
+          _mm256_fmadd_ps(_mm256_loadu_ps(sums + r * 16 + h * 8), _mm256_set1_ps(a_scales[r]), b);
+      alignas(32) float lanes_out[8];
+      _mm256_store_ps(lanes_out, v);
+      std::copy(lanes_out, lanes_out + lanes, y + static_cast<std::ptrdiff_t>(r) * ldy + h * 8);
+    }
+  }
+}
+
+namespace {
+
+// Block-mode weights (int8_gemm.h): as accumulate, but each 32-column block's products (plus
+// the row's sum of negative |a| over that block) are scaled by the block's scales into float sums
+// kept in registers, out[r * 16 + c]. With int32 and float accumulators, tiles are at most 2 rows.
+constexpr int kMaxBlockRows = 2;
+
+template <int kRowTile>
+AMANUENSIS_AVX2 __attribute__((noinline)) void accumulate_blocks(
+    const std::int8_t* magnitude, const std::int8_t* signs, int lda, const std::int8_t* panel,
+    int blocks, const std::int32_t* negative_sums, const float* scales, float* out) {
+  const __m256i ones = _mm256_set1_epi16(1);
+  __m256 total[kRowTile][2];
+#pragma GCC unroll 2
+  for (int r = 0; r < kRowTile; ++r) total[r][0] = total[r][1] = _mm256_setzero_ps();
+  for (int kb = 0; kb < blocks; ++kb) {
+    __m256i acc[kRowTile][2];
+#pragma GCC unroll 2
+    for (int r = 0; r < kRowTile; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_si256();
+    // A constant trip count, unrolled twice (fully, GCC 12 hoists the loads and spills).
+    const std::ptrdiff_t k0 = static_cast<std::ptrdiff_t>(kb) * kInt8BlockColumns;
+    const std::int8_t* pk = panel + k0 * 16;
+#pragma GCC unroll 2
+    for (int kk = 0; kk < kInt8BlockColumns / 4; ++kk) {
+      const auto* wk = reinterpret_cast<const __m256i*>(pk + kk * 64);
+      const __m256i w0 = _mm256_loadu_si256(wk);
+      const __m256i w1 = _mm256_loadu_si256(wk + 1);
+#pragma GCC unroll 2
+      for (int r = 0; r < kRowTile; ++r) {
+        const std::ptrdiff_t at = static_cast<std::ptrdiff_t>(r) * lda + k0 + kk * 4;
+        const __m256i m = broadcast4(magnitude + at);
+        const __m256i s = broadcast4(signs + at);
+        acc[r][0] = _mm256_add_epi32(
+            acc[r][0], _mm256_madd_epi16(_mm256_maddubs_epi16(m, _mm256_xor_si256(w0, s)), ones));
+        acc[r][1] = _mm256_add_epi32(
+            acc[r][1], _mm256_madd_epi16(_mm256_maddubs_epi16(m, _mm256_xor_si256(w1, s)), ones));
+      }
+    }
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; ++h) {
+      const __m256 scale = _mm256_loadu_ps(scales + static_cast<std::ptrdiff_t>(kb) * 16 + h * 8);
+#pragma GCC unroll 2
+      for (int r = 0; r < kRowTile; ++r) {
+        const __m256i dot = _mm256_add_epi32(
+            acc[r][h], _mm256_set1_epi32(negative_sums[static_cast<std::ptrdiff_t>(r) * blocks + kb]));
+        total[r][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), scale, total[r][h]);
+      }
+    }
+  }
+#pragma GCC unroll 2
+  for (int r = 0; r < kRowTile; ++r) {
+    _mm256_storeu_ps(out + r * 16, total[r][0]);
+    _mm256_storeu_ps(out + r * 16 + 8, total[r][1]);
+  }
+}
+
+void gemm_avx2_blocks(const QuantizedRows& a, int r0, int r1, const Int8Matrix& w, int n0, int n1,
+                      const float* bias, float* y, int ldy) {
+  const int blocks = w.column_blocks();
+  const auto panel_bytes = static_cast<std::ptrdiff_t>(w.padded_cols / 4) * 64;
+  const int block_end = std::min(n1, w.padded_rows) / 16;
+  alignas(32) float sums[kMaxBlockRows * 16];
+  for (int block = n0 / 16; block < block_end; ++block) {
+    const int n = block * 16;
+    for_each_row_tile(r0, r1, kMaxBlockRows, [&](int r, int mr) {
+      const auto row = static_cast<std::ptrdiff_t>(r) * a.padded_cols;
+      const auto accumulate_fn = mr == 1 ? accumulate_blocks<1> : accumulate_blocks<2>;
+      accumulate_fn(a.data.data() + row, a.signs.data() + row, a.padded_cols,
+                    w.packed.data() + block * panel_bytes, blocks,
+                    a.block_negative_sums.data() + static_cast<std::ptrdiff_t>(r) * blocks,
+                    w.block_scales.data() + static_cast<std::ptrdiff_t>(block) * blocks * 16, sums);
+      store_blocks_ymm(sums, mr, std::min(16, w.rows - n), a.scales.data() + r,
+                       bias == nullptr ? nullptr : bias + n,
+                       y + static_cast<std::ptrdiff_t>(r) * ldy + n, ldy);
+    });
+  }
+}
+
+}  // namespace
+
 void gemm_avx2(const QuantizedRows& a, int r0, int r1, const Int8Matrix& w, int n0, int n1,
                const float* bias, float* y, int ldy) {
+  if (w.blocked()) {
+    gemm_avx2_blocks(a, r0, r1, w, n0, n1, bias, y, ldy);
+    return;
+  }
   const int k4 = w.padded_cols / 4;
   const auto panel_bytes = static_cast<std::ptrdiff_t>(k4) * 64;
   const int block_end = std::min(n1, w.padded_rows) / 16;

@@ -122,10 +122,133 @@ void tile_vnni_rows(int mr, const std::int8_t* a, int lda, const float* a_scales
   }
 }
 
+// Block-mode weights (int8_gemm.h): as accumulate_vnni, but the int32 products of each 32-column
+// block (less 128 times the block's sum of w) are scaled by the block's scales into float sums
+// kept in registers, out[(r * kColumnBlocks + b) * 16 + c]. `scales` and `sums` point at the
+// first panel's block 0; the next panel's are scale_stride further on.
+template <int kRowTile, int kColumnBlocks>
+AMANUENSIS_VNNI __attribute__((noinline)) void accumulate_blocks_vnni(
+    const std::int8_t* a, int lda, const std::int8_t* wp, std::size_t block_stride, int blocks,
+    const float* scales, const std::int32_t* sums, std::size_t scale_stride, float* out) {
+  __m512 total[kRowTile][kColumnBlocks];
+#pragma GCC unroll 4
+  for (int r = 0; r < kRowTile; ++r) {
+#pragma GCC unroll 2
+    for (int b = 0; b < kColumnBlocks; ++b) total[r][b] = _mm512_setzero_ps();
+  }
+  for (int kb = 0; kb < blocks; ++kb) {
+    __m512i acc[kRowTile][kColumnBlocks];
+#pragma GCC unroll 4
+    for (int r = 0; r < kRowTile; ++r) {
+#pragma GCC unroll 2
+      for (int b = 0; b < kColumnBlocks; ++b) acc[r][b] = _mm512_setzero_si512();
+    }
+#pragma GCC unroll 8
+    for (int kk = 0; kk < kInt8BlockColumns / 4; ++kk, a += 4, wp += 64) {
+      __m512i wv[kColumnBlocks];
+#pragma GCC unroll 2
+      for (int b = 0; b < kColumnBlocks; ++b) wv[b] = _mm512_loadu_si512(wp + b * block_stride);
+#pragma GCC unroll 4
+      for (int r = 0; r < kRowTile; ++r) {
+        std::int32_t a4;
+        std::memcpy(&a4, a + static_cast<std::ptrdiff_t>(r) * lda, 4);
+        const __m512i av = _mm512_set1_epi32(a4);
+#pragma GCC unroll 2
+        for (int b = 0; b < kColumnBlocks; ++b)
+          acc[r][b] = _mm512_dpbusd_epi32(acc[r][b], av, wv[b]);
+      }
+    }
+#pragma GCC unroll 2
+    for (int b = 0; b < kColumnBlocks; ++b) {
+      const std::size_t at = b * scale_stride + static_cast<std::size_t>(kb) * 16;
+      const __m512 scale = _mm512_loadu_ps(scales + at);
+      const __m512i correction = _mm512_slli_epi32(_mm512_loadu_si512(sums + at), 7);
+#pragma GCC unroll 4
+      for (int r = 0; r < kRowTile; ++r) {
+        total[r][b] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(acc[r][b], correction)),
+                                      scale, total[r][b]);
+      }
+    }
+  }
+#pragma GCC unroll 4
+  for (int r = 0; r < kRowTile; ++r) {
+#pragma GCC unroll 2
+    for (int b = 0; b < kColumnBlocks; ++b)
+      _mm512_storeu_ps(out + (r * kColumnBlocks + b) * 16, total[r][b]);
+  }
+}
+
+using AccumulateBlocksFn = void (*)(const std::int8_t*, int, const std::int8_t*, std::size_t, int,
+                                    const float*, const std::int32_t*, std::size_t, float*);
+
+// Block mode holds twice the accumulators (int32 and float), so its tiles are at most 4 rows.
+constexpr int kMaxBlockRows = 4;
+
+template <int kColumnBlocks>
+AccumulateBlocksFn accumulate_blocks_for(int mr) {
+  switch (mr) {
+    case 1:
+      return accumulate_blocks_vnni<1, kColumnBlocks>;
+    case 2:
+      return accumulate_blocks_vnni<2, kColumnBlocks>;
+    case 3:
+      return accumulate_blocks_vnni<3, kColumnBlocks>;
+    default:
+      return accumulate_blocks_vnni<4, kColumnBlocks>;
+  }
+}
+
+// y[r, n + c] = finish_blocks(sums, a_scales[r], bias) for the tile's rows and valid channels.
+AMANUENSIS_VNNI void store_blocks(const float* sums, int mr, int column_blocks, int b, int valid,
+                                  const float* a_scales, const float* bias, float* y, int ldy) {
+  const auto mask = static_cast<__mmask16>((1U << valid) - 1U);
+  const __m512 bias_v = bias != nullptr ? _mm512_maskz_loadu_ps(mask, bias) : _mm512_setzero_ps();
+  for (int r = 0; r < mr; ++r) {
+    const __m512 v = _mm512_fmadd_ps(_mm512_loadu_ps(sums + (r * column_blocks + b) * 16),
+                                     _mm512_set1_ps(a_scales[r]), bias_v);
+    _mm512_mask_storeu_ps(y + static_cast<std::ptrdiff_t>(r) * ldy, mask, v);
+  }
+}
+
+// Block-mode weights: tiles of up to 4 rows x 32 channels (two panels), each block's products
+// scaled in registers (accumulate_blocks_vnni).
+void gemm_avx512_blocks(const QuantizedRows& a, int r0, int r1, const Int8Matrix& w, int n0,
+                        int n1, const float* bias, float* y, int ldy) {
+  const int blocks = w.column_blocks();
+  const auto panel_bytes = static_cast<std::size_t>(w.padded_cols / 4) * 64;
+  const auto scale_stride = static_cast<std::size_t>(blocks) * 16;
+  const int block_end = std::min(n1, w.padded_rows) / 16;
+  alignas(64) float sums[kMaxBlockRows * 2 * 16];
+  for (int block = n0 / 16; block < block_end; block += 2) {
+    const int pair = block + 1 < block_end ? 2 : 1;
+    const std::int8_t* panels = w.packed.data() + block * panel_bytes;
+    const auto at = static_cast<std::ptrdiff_t>(block) * blocks * 16;
+    for_each_row_tile(r0, r1, kMaxBlockRows, [&](int r, int mr) {
+      const auto accumulate_fn =
+          pair == 2 ? accumulate_blocks_for<2>(mr) : accumulate_blocks_for<1>(mr);
+      accumulate_fn(a.data.data() + static_cast<std::ptrdiff_t>(r) * a.padded_cols, a.padded_cols,
+                    panels, panel_bytes, blocks, w.block_scales.data() + at,
+                    w.block_sums.data() + at, scale_stride, sums);
+      for (int b = 0; b < pair; ++b) {
+        const int n = (block + b) * 16;
+        const int valid = std::min(16, w.rows - n);
+        if (valid <= 0) break;
+        store_blocks(sums, mr, pair, b, valid, a.scales.data() + r,
+                     bias == nullptr ? nullptr : bias + n,
+                     y + static_cast<std::ptrdiff_t>(r) * ldy + n, ldy);
+      }
+    });
+  }
+}
+
 }  // namespace
 
 void gemm_avx512(const QuantizedRows& a, int r0, int r1, const Int8Matrix& w, int n0, int n1,
                  const float* bias, float* y, int ldy) {
+  if (w.blocked()) {
+    gemm_avx512_blocks(a, r0, r1, w, n0, n1, bias, y, ldy);
+    return;
+  }
   const int block_end = std::min(n1, w.padded_rows) / 16;
   for (int block = n0 / 16; block < block_end; block += 2) {
     for (int r = r0; r < r1; r += 8) {

@@ -30,6 +30,16 @@ inline float scale_dot(Rounding rounding, std::int32_t dot, float a_scale, float
   return product + bias;
 }
 
+// Block-mode weights (int8_gemm.h): each column block's exact dot product is scaled on its own
+// and summed in float, in block order; then the row's activation scale and the bias. Every path
+// does exactly these roundings, lane by lane.
+inline float add_scaled_block(std::int32_t dot, float block_scale, float sum) {
+  return std::fma(static_cast<float>(dot), block_scale, sum);
+}
+inline float finish_blocks(float sum, float a_scale, float bias) {
+  return std::fma(sum, a_scale, bias);
+}
+
 // Calls tile(r, rows) over [r0, r1) in tiles of at most max_rows rows, as even as possible: 96
 // rows in tiles of at most 5 are 16 of 5 and 4 of 4, not 19 of 5 and one of 1 (which would run
 // at a fraction of the speed).
@@ -93,5 +103,11 @@ struct TileOffsets {
 void store_tile_ymm(const std::int32_t* acc, int mr, int valid, const float* a_scales,
                     TileOffsets offsets, Rounding rounding, const float* w_scales,
                     const float* bias, float* y, int ldy);
+
+// Block mode's x86 epilogue (AVX2 + FMA), after a tile's float sums over every column block
+// (sums[r * 16 + c], r < mr): y[r, c] = finish_blocks(sums[r * 16 + c], a_scales[r], bias[c])
+// for c < valid (bias null: 0).
+void store_blocks_ymm(const float* sums, int mr, int valid, const float* a_scales,
+                      const float* bias, float* y, int ldy);
 
 }  // namespace amanuensis::kernels::int8_detail

@@ -69,6 +69,94 @@ AccumulateFn accumulate_for(int mr) {
   }
 }
 
+// Block-mode weights (int8_gemm.h): as accumulate, but each 32-column block's products (less
+// 128 times the block's sum of w) are scaled by the block's scales into float sums kept in
+// registers, out[r * 16 + c]. With int32 and float accumulators, tiles are at most 3 rows (12
+// ymm registers, the panel's two vectors and the broadcast: 15 of 16).
+constexpr int kMaxBlockRows = 3;
+
+template <int kRowTile>
+AMANUENSIS_VNNI256_TARGET __attribute__((noinline)) void accumulate_blocks(
+    const std::int8_t* a, int lda, const std::int8_t* panel, int blocks, const float* scales,
+    const std::int32_t* sums, float* out) {
+  __m256 total[kRowTile][2];
+#pragma GCC unroll 4
+  for (int r = 0; r < kRowTile; ++r) total[r][0] = total[r][1] = _mm256_setzero_ps();
+  for (int kb = 0; kb < blocks; ++kb) {
+    __m256i acc[kRowTile][2];
+#pragma GCC unroll 4
+    for (int r = 0; r < kRowTile; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_si256();
+    // A constant trip count, fully unrolled: GCC keeps the accumulators in registers.
+    const std::int8_t* ak = a + static_cast<std::ptrdiff_t>(kb) * kInt8BlockColumns;
+    const std::int8_t* pk = panel + static_cast<std::ptrdiff_t>(kb) * kInt8BlockColumns * 16;
+#pragma GCC unroll 8
+    for (int kk = 0; kk < kInt8BlockColumns / 4; ++kk) {
+      const auto* wk = reinterpret_cast<const __m256i*>(pk + kk * 64);
+      const __m256i w0 = _mm256_loadu_si256(wk);
+      const __m256i w1 = _mm256_loadu_si256(wk + 1);
+#pragma GCC unroll 4
+      for (int r = 0; r < kRowTile; ++r) {
+        std::int32_t a4;
+        std::memcpy(&a4, ak + static_cast<std::ptrdiff_t>(r) * lda + kk * 4, 4);
+        const __m256i av = _mm256_set1_epi32(a4);
+        acc[r][0] = AMANUENSIS_VNNI256_DPBUSD(acc[r][0], av, w0);
+        acc[r][1] = AMANUENSIS_VNNI256_DPBUSD(acc[r][1], av, w1);
+      }
+    }
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; ++h) {
+      const auto at = static_cast<std::ptrdiff_t>(kb) * 16 + h * 8;
+      const __m256 scale = _mm256_loadu_ps(scales + at);
+      const __m256i correction = _mm256_slli_epi32(
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(sums + at)), 7);
+#pragma GCC unroll 4
+      for (int r = 0; r < kRowTile; ++r) {
+        total[r][h] = _mm256_fmadd_ps(
+            _mm256_cvtepi32_ps(_mm256_sub_epi32(acc[r][h], correction)), scale, total[r][h]);
+      }
+    }
+  }
+#pragma GCC unroll 4
+  for (int r = 0; r < kRowTile; ++r) {
+    _mm256_storeu_ps(out + r * 16, total[r][0]);
+    _mm256_storeu_ps(out + r * 16 + 8, total[r][1]);
+  }
+}
+
+using AccumulateBlocksFn = void (*)(const std::int8_t*, int, const std::int8_t*, int, const float*,
+                                    const std::int32_t*, float*);
+
+inline AccumulateBlocksFn accumulate_blocks_for(int mr) {
+  switch (mr) {
+    case 1:
+      return accumulate_blocks<1>;
+    case 2:
+      return accumulate_blocks<2>;
+    default:
+      return accumulate_blocks<3>;
+  }
+}
+
+inline void gemm_blocks(const QuantizedRows& a, int r0, int r1, const Int8Matrix& w, int n0, int n1,
+                        const float* bias, float* y, int ldy) {
+  const int blocks = w.column_blocks();
+  const auto panel_bytes = static_cast<std::ptrdiff_t>(w.padded_cols / 4) * 64;
+  const int block_end = std::min(n1, w.padded_rows) / 16;
+  alignas(32) float sums[kMaxBlockRows * 16];
+  for (int block = n0 / 16; block < block_end; ++block) {
+    const auto at = static_cast<std::ptrdiff_t>(block) * blocks * 16;
+    const int n = block * 16;
+    for_each_row_tile(r0, r1, kMaxBlockRows, [&](int r, int mr) {
+      accumulate_blocks_for(mr)(a.data.data() + static_cast<std::ptrdiff_t>(r) * a.padded_cols,
+                                a.padded_cols, w.packed.data() + block * panel_bytes, blocks,
+                                w.block_scales.data() + at, w.block_sums.data() + at, sums);
+      store_blocks_ymm(sums, mr, std::min(16, w.rows - n), a.scales.data() + r,
+                       bias == nullptr ? nullptr : bias + n,
+                       y + static_cast<std::ptrdiff_t>(r) * ldy + n, ldy);
+    });
+  }
+}
+
 }  // namespace amanuensis::kernels::int8_detail::AMANUENSIS_VNNI256_NAMESPACE
 
 namespace amanuensis::kernels::int8_detail {
@@ -76,6 +164,10 @@ namespace amanuensis::kernels::int8_detail {
 void AMANUENSIS_VNNI256_GEMM(const QuantizedRows& a, int r0, int r1, const Int8Matrix& w, int n0,
                              int n1, const float* bias, float* y, int ldy) {
   namespace kernel = AMANUENSIS_VNNI256_NAMESPACE;
+  if (w.blocked()) {
+    kernel::gemm_blocks(a, r0, r1, w, n0, n1, bias, y, ldy);
+    return;
+  }
   const int k4 = w.padded_cols / 4;
   const auto panel_bytes = static_cast<std::ptrdiff_t>(k4) * 64;
   const int block_end = std::min(n1, w.padded_rows) / 16;

@@ -171,28 +171,35 @@ void quantize_block(GgmlType type, const float* x, std::byte* out) {
   }
 }
 
-void dequantize_block(GgmlType type, const std::byte* in, float* y) {
-  const float d = get_half(in);
+bool is_affine(GgmlType type) { return type == GgmlType::kQ4_1 || type == GgmlType::kQ5_1; }
+bool is_five_bit(GgmlType type) { return type == GgmlType::kQ5_0 || type == GgmlType::kQ5_1; }
+
+// A symmetric block's signed levels (value = q[j] * d); returns d.
+float signed_levels(GgmlType type, const std::byte* in, std::int8_t* q) {
   if (type == GgmlType::kQ8_0) {
-    for (std::size_t j = 0; j < kGgmlBlockSize; ++j) {
-      y[j] = static_cast<float>(static_cast<std::int8_t>(in[2 + j])) * d;
-    }
-    return;
-  }
-  const bool affine = type == GgmlType::kQ4_1 || type == GgmlType::kQ5_1;
-  const bool five = type == GgmlType::kQ5_0 || type == GgmlType::kQ5_1;
-  const std::size_t header = affine ? 4 : 2;
-  const auto q =
-      five ? unpack_levels(in + header + 4, in + header) : unpack_levels(in + header, nullptr);
-  if (affine) {
-    const float m = get_half(in + 2);
-    for (std::size_t j = 0; j < kGgmlBlockSize; ++j) y[j] = static_cast<float>(q[j]) * d + m;
+    for (std::size_t j = 0; j < kGgmlBlockSize; ++j) q[j] = static_cast<std::int8_t>(in[2 + j]);
   } else {
+    const bool five = is_five_bit(type);
+    const auto levels = five ? unpack_levels(in + 6, in + 2) : unpack_levels(in + 2, nullptr);
     const int offset = five ? 16 : 8;
     for (std::size_t j = 0; j < kGgmlBlockSize; ++j) {
-      y[j] = static_cast<float>(static_cast<int>(q[j]) - offset) * d;
+      q[j] = static_cast<std::int8_t>(static_cast<int>(levels[j]) - offset);
     }
   }
+  return get_half(in);
+}
+
+void dequantize_block(GgmlType type, const std::byte* in, float* y) {
+  if (!is_affine(type)) {
+    std::array<std::int8_t, kGgmlBlockSize> q{};
+    const float d = signed_levels(type, in, q.data());
+    for (std::size_t j = 0; j < kGgmlBlockSize; ++j) y[j] = static_cast<float>(q[j]) * d;
+    return;
+  }
+  const float d = get_half(in);
+  const float m = get_half(in + 2);
+  const auto q = is_five_bit(type) ? unpack_levels(in + 8, in + 4) : unpack_levels(in + 4, nullptr);
+  for (std::size_t j = 0; j < kGgmlBlockSize; ++j) y[j] = static_cast<float>(q[j]) * d + m;
 }
 
 void check_sizes(GgmlType type, std::size_t n_values, std::size_t n_bytes) {
@@ -238,6 +245,39 @@ void dequantize_blocks(GgmlType type, std::span<const std::byte> blocks, std::sp
   const std::size_t block_bytes = ggml_block_bytes(type);
   for (std::size_t b = 0; b < out.size() / kGgmlBlockSize; ++b) {
     dequantize_block(type, blocks.data() + b * block_bytes, out.data() + b * kGgmlBlockSize);
+  }
+}
+
+namespace {
+
+// An affine block's values rounded to signed levels of their own: scale = max |value| / 127.
+float rounded_levels(GgmlType type, const std::byte* in, std::int8_t* q) {
+  std::array<float, kGgmlBlockSize> values{};
+  dequantize_block(type, in, values.data());
+  float max_value = 0.0F;
+  for (const float v : values) max_value = std::max(max_value, std::fabs(v));
+  const float scale = max_value / 127.0F;
+  const float inverse = max_value > 0.0F ? 127.0F / max_value : 0.0F;
+  for (std::size_t j = 0; j < kGgmlBlockSize; ++j) {
+    q[j] = static_cast<std::int8_t>(std::clamp(std::nearbyint(values[j] * inverse), -127.0F, 127.0F));
+  }
+  return scale;
+}
+
+}  // namespace
+
+void blocks_to_levels(GgmlType type, std::span<const std::byte> blocks,
+                      std::span<std::int8_t> levels, std::span<float> scales) {
+  check_sizes(type, levels.size(), blocks.size());
+  if (scales.size() != levels.size() / kGgmlBlockSize) {
+    throw Error("ggml blocks: " + std::to_string(scales.size()) + " scales for " +
+                std::to_string(levels.size()) + " levels");
+  }
+  const std::size_t block_bytes = ggml_block_bytes(type);
+  for (std::size_t b = 0; b < scales.size(); ++b) {
+    const std::byte* in = blocks.data() + b * block_bytes;
+    std::int8_t* q = levels.data() + b * kGgmlBlockSize;
+    scales[b] = is_affine(type) ? rounded_levels(type, in, q) : signed_levels(type, in, q);
   }
 }
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <map>
+#include <mutex>
 #include <string>
 #include <utility>
 
@@ -182,26 +183,35 @@ class GgmlModelSource final : public ModelSource {
 
   [[nodiscard]] std::string_view format() const override { return "ggml"; }
   [[nodiscard]] const std::filesystem::path& path() const override { return path_; }
-  [[nodiscard]] const Variable* find(std::string_view name) const override {
-    return variables_.find(name);
+  // Tensors the file does not hold as they are (joined pieces, widened blocks) are assembled on
+  // the first find(), so that weights the int8 kernels take as stored (block_int8) never are.
+  [[nodiscard]] const Variable* find(std::string_view name) const override;
+  [[nodiscard]] const std::vector<std::int64_t>* find_shape(std::string_view name) const override {
+    const auto* variable = variables_.find(name);
+    return variable == nullptr ? nullptr : &variable->shape;
   }
   [[nodiscard]] std::vector<std::string> names() const override { return variables_.names(); }
   [[nodiscard]] std::string stored_type() const override {
     return stored_type_for_ftype(hparams_.ftype % kGgmlQuantVersionFactor);
   }
+  [[nodiscard]] std::optional<BlockInt8> block_int8(std::string_view name) const override;
   [[nodiscard]] WhisperConfig config() const override { return config_; }
   [[nodiscard]] Vocabulary vocabulary() const override { return vocabulary_; }
 
  private:
-  void add_tensor(const std::string& ct2_name, const std::vector<const GgmlTensorSpec*>& parts,
-                  const std::map<std::string, StoredTensor>& stored);
+  void add_tensor(const std::string& ct2_name, const std::vector<const GgmlTensorSpec*>& parts);
+  void assemble(Variable& variable) const;
 
   std::filesystem::path path_;
   util::MappedFile mapping_;
+  std::vector<GgmlTensorSpec> specs_;
+  std::map<std::string, StoredTensor> stored_;                               // by ggml name
+  std::map<std::string, std::vector<const GgmlTensorSpec*>, std::less<>> parts_;  // by ct2 name
   GgmlHparams hparams_;
   Vocabulary vocabulary_;
   WhisperConfig config_;
-  TensorTable variables_;
+  mutable std::mutex mutex_;       // guards the assembly of variables_'s data
+  mutable TensorTable variables_;  // assembled tensors have empty data until found
 };
 
 void GgmlModelSource::load() {
@@ -213,53 +223,91 @@ void GgmlModelSource::load() {
   vocabulary_.tokens = read_vocabulary(reader, hparams_);
   vocabulary_.source = path_.string();
   const auto dims = dims_for(hparams_);
-  const auto stored = read_tensors(reader, dims);
+  stored_ = read_tensors(reader, dims);
 
-  std::map<std::string, std::vector<const GgmlTensorSpec*>> parts;
-  const auto specs = ggml_tensor_specs(dims);
-  for (const auto& spec : specs) parts[spec.ct2_name].push_back(&spec);
-  for (const auto& [ct2_name, pieces] : parts) add_tensor(ct2_name, pieces, stored);
+  specs_ = ggml_tensor_specs(dims);
+  for (const auto& spec : specs_) parts_[spec.ct2_name].push_back(&spec);
+  for (const auto& [ct2_name, pieces] : parts_) add_tensor(ct2_name, pieces);
   variables_.add_scalar("encoder/num_heads", hparams_.n_audio_head);
   variables_.add_scalar("decoder/num_heads", hparams_.n_text_head);
   config_ = derived_whisper_config(vocabulary_, dims);
 }
 
 // A CTranslate2 tensor from its pieces in the file: a span of the file when it is one f32 or
-// f16 tensor, else the pieces (and zeros for those the file lacks) joined, widened to float32
-// unless they are all f32 or all f16.
+// f16 tensor; else, on its first find() (assemble), the pieces (and zeros for those the file
+// lacks) joined, widened to float32 unless they are all f32 or all f16.
 void GgmlModelSource::add_tensor(const std::string& ct2_name,
-                                 const std::vector<const GgmlTensorSpec*>& parts,
-                                 const std::map<std::string, StoredTensor>& stored) {
+                                 const std::vector<const GgmlTensorSpec*>& parts) {
   const auto& first = *parts.front();
   Variable variable;
   variable.name = ct2_name;
   variable.shape = ct2_shape_of(first);
-  const auto type = stored.at(first.name).type;
+  const auto type = stored_.at(first.name).type;
   bool same_type = type == GgmlType::kF32 || type == GgmlType::kF16;
-  for (const auto* part : parts) same_type = same_type && stored.at(part->name).type == type;
+  for (const auto* part : parts) same_type = same_type && stored_.at(part->name).type == type;
   variable.dtype = same_type && type == GgmlType::kF16 ? DType::kFloat16 : DType::kFloat32;
-  if (same_type && first.parts == 1) {
-    variable.data = stored.at(first.name).data;
-  } else {
-    const std::size_t element_size = variable.dtype == DType::kFloat16 ? 2 : 4;
-    const auto part_bytes = element_count(first.shape) * element_size;
-    auto& buffer = variables_.new_buffer();
-    buffer.reserve(part_bytes * static_cast<std::size_t>(first.parts));
-    for (int p = 0; p < first.parts; ++p) {
-      const auto piece =
-          std::find_if(parts.begin(), parts.end(), [&](const auto* s) { return s->part == p; });
-      if (piece == parts.end()) {
-        buffer.insert(buffer.end(), part_bytes, std::byte{0});
-      } else if (same_type) {
-        const auto data = stored.at((*piece)->name).data;
-        buffer.insert(buffer.end(), data.begin(), data.end());
-      } else {
-        append_float32(stored.at((*piece)->name), buffer);
-      }
-    }
-    variable.data = buffer;
-  }
+  if (same_type && first.parts == 1) variable.data = stored_.at(first.name).data;
   variables_.add(std::move(variable));
+}
+
+const Variable* GgmlModelSource::find(std::string_view name) const {
+  const std::lock_guard lock(mutex_);
+  auto* variable = variables_.find_mutable(name);
+  if (variable != nullptr && variable->data.empty()) assemble(*variable);
+  return variable;
+}
+
+void GgmlModelSource::assemble(Variable& variable) const {
+  const auto& parts = parts_.find(variable.name)->second;
+  const auto& first = *parts.front();
+  const std::size_t element_size = variable.dtype == DType::kFloat16 ? 2 : 4;
+  const auto part_bytes = element_count(first.shape) * element_size;
+  auto& buffer = variables_.new_buffer();
+  buffer.reserve(part_bytes * static_cast<std::size_t>(first.parts));
+  for (int p = 0; p < first.parts; ++p) {
+    const auto piece =
+        std::find_if(parts.begin(), parts.end(), [&](const auto* s) { return s->part == p; });
+    if (piece == parts.end()) {
+      buffer.insert(buffer.end(), part_bytes, std::byte{0});
+      continue;
+    }
+    const auto& stored = stored_.at((*piece)->name);
+    if (stored.type == GgmlType::kF16 && variable.dtype == DType::kFloat16) {
+      buffer.insert(buffer.end(), stored.data.begin(), stored.data.end());
+    } else if (stored.type == GgmlType::kF32) {
+      buffer.insert(buffer.end(), stored.data.begin(), stored.data.end());
+    } else {
+      append_float32(stored, buffer);
+    }
+  }
+  variable.data = buffer;
+}
+
+// The pieces of a CTranslate2 matrix as 8-bit levels and block scales (blocks_to_levels), joined
+// by rows (a piece the file lacks is zeros), when every piece present is block-quantized.
+std::optional<BlockInt8> GgmlModelSource::block_int8(std::string_view name) const {
+  const auto entry = parts_.find(name);
+  if (entry == parts_.end()) return std::nullopt;
+  const auto& parts = entry->second;
+  const auto& first = *parts.front();
+  if (first.shape.size() != 2 || first.shape[1] % static_cast<std::int64_t>(kGgmlBlockSize) != 0) {
+    return std::nullopt;
+  }
+  for (const auto* part : parts) {
+    if (!is_block_quantized(stored_.at(part->name).type)) return std::nullopt;
+  }
+  const auto part_values = element_count(first.shape);
+  BlockInt8 blocks;
+  blocks.levels.assign(part_values * static_cast<std::size_t>(first.parts), 0);
+  blocks.scales.assign(blocks.levels.size() / kGgmlBlockSize, 0.0F);
+  for (const auto* part : parts) {
+    const auto& tensor = stored_.at(part->name);
+    const auto at = part_values * static_cast<std::size_t>(part->part);
+    blocks_to_levels(tensor.type, tensor.data,
+                     std::span(blocks.levels).subspan(at, part_values),
+                     std::span(blocks.scales).subspan(at / kGgmlBlockSize, part_values / kGgmlBlockSize));
+  }
+  return blocks;
 }
 
 }  // namespace

@@ -11,13 +11,25 @@
 
 namespace amanuensis::model {
 
+namespace {
+
+[[noreturn]] void missing_tensor(const ModelSource& source, std::string_view name) {
+  throw Error(source.path().string() + ": the model has no tensor " + std::string(name) + " (" +
+              std::string(source.format()) + " format)");
+}
+
+}  // namespace
+
 const Variable& ModelSource::get(std::string_view name) const {
   const auto* variable = find(name);
-  if (variable == nullptr) {
-    throw Error(path().string() + ": the model has no tensor " + std::string(name) + " (" +
-                std::string(format()) + " format)");
-  }
+  if (variable == nullptr) missing_tensor(*this, name);
   return *variable;
+}
+
+const std::vector<std::int64_t>& ModelSource::shape(std::string_view name) const {
+  const auto* shape = find_shape(name);
+  if (shape == nullptr) missing_tensor(*this, name);
+  return *shape;
 }
 
 std::vector<std::pair<int, int>> default_alignment_heads(int decoder_layers, int heads) {

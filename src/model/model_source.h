@@ -10,7 +10,9 @@
 #pragma once
 
 #include <filesystem>
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -41,6 +43,13 @@ struct Vocabulary {
   std::string source;  // the file the tokens came from, for messages
 };
 
+// Weights as int8 levels in blocks of 32 columns, each block with its own scale
+// (w = level * scale): what a ggml q8_0, q5_0 or q4_0 tensor holds.
+struct BlockInt8 {
+  std::vector<std::int8_t> levels;  // [rows, cols]
+  std::vector<float> scales;        // [rows, cols / 32]
+};
+
 class ModelSource {
  public:
   ModelSource() = default;
@@ -59,12 +68,26 @@ class ModelSource {
   [[nodiscard]] virtual const Variable* find(std::string_view name) const = 0;
   // As find(), but a missing tensor is an error that names the model and the tensor.
   [[nodiscard]] const Variable& get(std::string_view name) const;
+  // A tensor's shape without its data (which a source may assemble only when asked for), or
+  // nullptr when the model has none; shape() makes a missing one an error, as get() does.
+  [[nodiscard]] virtual const std::vector<std::int64_t>* find_shape(std::string_view name) const {
+    const auto* variable = find(name);
+    return variable == nullptr ? nullptr : &variable->shape;
+  }
+  [[nodiscard]] const std::vector<std::int64_t>& shape(std::string_view name) const;
   // Every tensor the model has, by its CTranslate2 name (for conversion).
   [[nodiscard]] virtual std::vector<std::string> names() const = 0;
 
   // How the dense weights are stored: "float32", "float16", "bfloat16", "int8" (CTranslate2's
   // per-row int8), or a ggml block type ("q8_0", "q5_0", ...) which find() gives dequantized.
   [[nodiscard]] virtual std::string stored_type() const = 0;
+  // The matrix `name` as 8-bit levels with a scale per 32 columns when it is stored
+  // block-quantized (ggml's q8_0, q5_0 and q4_0 exactly; q5_1 and q4_1 rounded to 8 bits per
+  // block), for the int8 kernels' block mode; nullopt for anything else (find() still gives
+  // every tensor, widened).
+  [[nodiscard]] virtual std::optional<BlockInt8> block_int8(std::string_view /*name*/) const {
+    return std::nullopt;
+  }
 
   [[nodiscard]] virtual WhisperConfig config() const = 0;
   [[nodiscard]] virtual Vocabulary vocabulary() const = 0;

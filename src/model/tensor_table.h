@@ -23,6 +23,11 @@ class TensorTable {
     return found == variables_.end() ? nullptr : &found->second;
   }
 
+  [[nodiscard]] Variable* find_mutable(std::string_view name) {
+    const auto found = variables_.find(name);
+    return found == variables_.end() ? nullptr : &found->second;
+  }
+
   [[nodiscard]] std::vector<std::string> names() const {
     std::vector<std::string> names;
     names.reserve(variables_.size());

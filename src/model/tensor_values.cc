@@ -49,7 +49,8 @@ std::vector<float> int8_to_float(const ModelSource& source, const Variable& vari
 
 int count_layers(const ModelSource& source, const std::string& stack) {
   int n = 0;
-  while (source.find(stack + "/layer_" + std::to_string(n) + "/ffn/linear_0/weight") != nullptr) {
+  while (source.find_shape(stack + "/layer_" + std::to_string(n) + "/ffn/linear_0/weight") !=
+         nullptr) {
     ++n;
   }
   return n;
@@ -160,11 +161,11 @@ int scalar_int(const ModelSource& source, std::string_view name) {
 }
 
 WhisperDims whisper_dims(const ModelSource& source) {
-  const auto& conv1 = source.get("encoder/conv1/weight").shape;
-  const auto& embedding = source.get("decoder/embeddings/weight").shape;
-  const auto& encoder_positions = source.get("encoder/position_encodings/encodings").shape;
-  const auto& decoder_positions = source.get("decoder/position_encodings/encodings").shape;
-  const auto& up = source.get("encoder/layer_0/ffn/linear_0/weight").shape;
+  const auto& conv1 = source.shape("encoder/conv1/weight");
+  const auto& embedding = source.shape("decoder/embeddings/weight");
+  const auto& encoder_positions = source.shape("encoder/position_encodings/encodings");
+  const auto& decoder_positions = source.shape("decoder/position_encodings/encodings");
+  const auto& up = source.shape("encoder/layer_0/ffn/linear_0/weight");
   if (conv1.size() != 3 || conv1[2] != 3 || embedding.size() != 2 ||
       encoder_positions.size() != 2 || decoder_positions.size() != 2 || up.size() != 2) {
     throw Error(source.path().string() +

@@ -27,7 +27,7 @@ class WeightReader {
     return to_float(source_, variable);
   }
 
-  std::vector<std::int64_t> shape(const std::string& name) { return source_.get(name).shape; }
+  std::vector<std::int64_t> shape(const std::string& name) { return source_.shape(name); }
 
   Linear linear(const std::string& prefix, int out, int in, bool with_bias = true) {
     Linear layer;
@@ -43,8 +43,13 @@ class WeightReader {
   }
 
   // The weights [rows, cols] as int8: taken as stored when the file holds int8 (with
-  // CTranslate2's per-row scales), else quantised per row.
+  // CTranslate2's per-row scales, or ggml's per-block ones), else quantised per row.
   kernels::Int8Matrix int8_matrix(const std::string& name, int rows, int cols) {
+    // Asked for first: a source may widen a tensor only when find() wants its values.
+    if (auto blocks = source_.block_int8(name);
+        blocks && blocks->levels.size() == static_cast<std::size_t>(rows) * cols) {
+      return kernels::pack_int8_blocks(blocks->levels.data(), blocks->scales.data(), rows, cols);
+    }
     const auto& variable = source_.get(name);
     const auto* scale = source_.find(name + "_scale");
     if (variable.dtype == DType::kInt8 && scale != nullptr && variable.shape.size() == 2 &&

@@ -1,7 +1,9 @@
 // Micro-benchmark of the int8 GEMM kernels, one core, at Whisper base's shapes, against the port
 // limit of each path on this CPU (bench/README.md, "int8 GEMM per path").
 //
-//   int8_gemm_bench [--isa NAME]... [--reps N] [--shape MxKxN]... [--probe-only]
+//   int8_gemm_bench [--isa NAME]... [--reps N] [--shape MxKxN]... [--blocks] [--probe-only]
+//
+// --blocks: the weights in block mode (a scale per 32 columns, as ggml's q8_0 / q5_0 / q4_0 load).
 //
 // For every vector int8 path (or those named; avx_vnni through its EVEX twin where the CPU has
 // AVX-512 VNNI but not AVX-VNNI, see int8_gemm_internal.h), each shape is timed `reps` times (one
@@ -96,11 +98,24 @@ double time_product(const Kernel& kernel, const k::QuantizedRows& a, const k::In
   return thread_seconds() - start;
 }
 
-void bench_shape(const Kernel& kernel, const Shape& s, int reps) {
+// The per-row matrix `w` in block mode: the same levels, each block with its row's scale.
+k::Int8Matrix as_blocks(const k::Int8Matrix& w) {
+  std::vector<std::int8_t> q(static_cast<std::size_t>(w.rows) * w.cols);
+  std::vector<float> scales(q.size() / k::kInt8BlockColumns);
+  for (int r = 0; r < w.rows; ++r) {
+    for (int c = 0; c < w.cols; ++c) q[static_cast<std::size_t>(r) * w.cols + c] = w.q(r, c);
+    for (int b = 0; b < w.cols / k::kInt8BlockColumns; ++b)
+      scales[static_cast<std::size_t>(r) * (w.cols / k::kInt8BlockColumns) + b] = w.scales[r];
+  }
+  return k::pack_int8_blocks(q.data(), scales.data(), w.rows, w.cols);
+}
+
+void bench_shape(const Kernel& kernel, const Shape& s, int reps, bool blocks) {
   const auto wf = values(static_cast<std::size_t>(s.n) * s.k, 0.05F, 1);
   const auto x = values(static_cast<std::size_t>(s.m) * s.k, 1.0F, 2);
   const auto bias = values(s.n, 0.1F, 3);
-  const auto w = k::quantize_int8(wf.data(), s.n, s.k, s.k);
+  const auto w = blocks ? as_blocks(k::quantize_int8(wf.data(), s.n, s.k, s.k))
+                        : k::quantize_int8(wf.data(), s.n, s.k, s.k);
   k::QuantizedRows a;
   k::quantize_rows(kernel.isa, x.data(), s.m, s.k, s.k, w.padded_cols, a);
   std::vector<float> y(static_cast<std::size_t>(s.m) * s.n);
@@ -128,6 +143,7 @@ int main(int argc, char** argv) {
   std::vector<Shape> shapes;
   int reps = 7;
   bool probe_only = false;
+  bool blocks = false;
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
     if (arg == "--isa" && i + 1 < argc) {
@@ -143,11 +159,13 @@ int main(int argc, char** argv) {
       Shape s{0, 0, 0, "custom"};
       if (std::sscanf(argv[++i], "%dx%dx%d", &s.m, &s.k, &s.n) != 3) return 2;
       shapes.push_back(s);
+    } else if (arg == "--blocks") {
+      blocks = true;
     } else if (arg == "--probe-only") {
       probe_only = true;
     } else {
       std::fprintf(stderr,
-                   "usage: %s [--isa NAME]... [--reps N] [--shape MxKxN]... [--probe-only]\n",
+                   "usage: %s [--isa NAME]... [--reps N] [--shape MxKxN]... [--blocks] [--probe-only]\n",
                    argv[0]);
       return 2;
     }
@@ -178,7 +196,7 @@ int main(int argc, char** argv) {
   std::printf("\n%-13s %5s %5s %6s  %-17s %9s  %7s  %7s  %6s\n", "path", "M", "K", "N", "layer",
               "best ms", "GOP/s", "median", "limit");
   for (const auto& kernel : kernels) {
-    for (const auto& s : shapes) bench_shape(kernel, s, reps);
+    for (const auto& s : shapes) bench_shape(kernel, s, reps, blocks);
   }
   return 0;
 }

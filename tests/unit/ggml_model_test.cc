@@ -20,6 +20,7 @@
 #include "model/model_source.h"
 #include "model/model_writers.h"
 #include "model/tensor_values.h"
+#include "model/whisper_weights.h"
 
 namespace amanuensis::model {
 namespace {
@@ -128,6 +129,50 @@ TEST(GgmlModel, TinyEnglishQuantizedReadsBackAsTheBlocksRoundTrip) {
       norm += a[i] * a[i];
     }
     EXPECT_LT(std::sqrt(error / norm), type == GgmlType::kQ8_0 ? 0.01 : 0.05) << name;
+  }
+}
+
+// Quantized weights go to the int8 kernels as stored: the levels and block scales of q8_0, q5_0
+// and q4_0 (block_int8, exactly the values find() widens them to) become block-mode int8
+// matrices, with no second rounding; q4_1's (levels with an offset) are rounded to 8-bit levels
+// of each block, within half a level of the values.
+TEST(GgmlModel, SignedBlocksLoadAsBlockScaledInt8) {
+  if (!std::filesystem::exists(kModels / "tiny.en")) GTEST_SKIP() << "no tiny.en";
+  const auto source = open_model_source(kModels / "tiny.en");
+  const TempFolder temp;
+  for (const auto type : {GgmlType::kQ8_0, GgmlType::kQ5_0, GgmlType::kQ4_0, GgmlType::kQ4_1}) {
+    const auto name = std::string(ggml_type_name(type));
+    SCOPED_TRACE(name);
+    write_ggml_model(*source, temp / (name + ".bin"), name);
+    const auto ggml = open_model_source(temp / (name + ".bin"));
+    const std::string fused = "encoder/layer_1/self_attention/linear_0/weight";
+    const auto blocks = ggml->block_int8(fused);
+    EXPECT_FALSE(ggml->block_int8("encoder/layer_1/self_attention/linear_0/bias"));
+    ASSERT_TRUE(blocks);
+    const auto values = to_float(*ggml, ggml->get(fused));
+    ASSERT_EQ(blocks->levels.size(), values.size());
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      const float scale = blocks->scales[i / kGgmlBlockSize];
+      const float value = static_cast<float>(blocks->levels[i]) * scale;
+      if (type == GgmlType::kQ4_1) {
+        ASSERT_LE(std::fabs(value - values[i]), 0.5F * scale * 1.0001F) << i;
+      } else {
+        ASSERT_EQ(value, values[i]) << i;
+      }
+    }
+    const auto weights = load_whisper_weights(*ggml, WeightType::kInt8);
+    const auto& matrix = weights.encoder_layers[1].attention.query_key_value.int8;
+    ASSERT_TRUE(matrix.blocked());
+    std::vector<float> row(static_cast<std::size_t>(matrix.cols));
+    for (int r = 0; r < matrix.rows; r += 97) {
+      matrix.dequantize_row(r, row.data());
+      for (int c = 0; c < matrix.cols; ++c) {
+        const auto i = static_cast<std::size_t>(r) * matrix.cols + c;
+        ASSERT_EQ(row[c], static_cast<float>(blocks->levels[i]) * blocks->scales[i / kGgmlBlockSize])
+            << r << " " << c;
+      }
+    }
+    EXPECT_TRUE(weights.decoder_layers[0].feed_forward.up.int8.blocked());
   }
 }
 

@@ -446,14 +446,17 @@ class CudaBackend final : public kernels::Backend {
 
   std::shared_ptr<Int8Weights> int8_weight(const kernels::Int8Matrix& w) {
     return int8_weights_.get(w.packed.data(), w.packed.size(), w.rows, w.cols, w.padded_cols, [&] {
-      std::vector<std::int8_t> rows(dense(w.rows, w.padded_cols), 0);
-      for (int r = 0; r < w.rows; ++r) {
-        for (int c = 0; c < w.cols; ++c)
-          rows[static_cast<std::size_t>(r) * w.padded_cols + c] = w.q(r, c);
+      // The device kernel takes one scale per row: block-scaled weights are quantised per row.
+      const auto per_row = w.blocked() ? kernels::per_row_int8(w) : kernels::Int8Matrix{};
+      const auto& m = w.blocked() ? per_row : w;
+      std::vector<std::int8_t> rows(dense(m.rows, m.padded_cols), 0);
+      for (int r = 0; r < m.rows; ++r) {
+        for (int c = 0; c < m.cols; ++c)
+          rows[static_cast<std::size_t>(r) * m.padded_cols + c] = m.q(r, c);
       }
       return Int8Weights{
           upload_bytes(rows.data(), rows.size()),
-          upload_bytes(w.scales.data(), static_cast<std::size_t>(w.rows) * sizeof(float))};
+          upload_bytes(m.scales.data(), static_cast<std::size_t>(m.rows) * sizeof(float))};
     });
   }
 

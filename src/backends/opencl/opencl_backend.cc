@@ -339,15 +339,18 @@ class OpenClBackend final : public kernels::Backend {
 
   std::shared_ptr<Int8Weights> int8_weight_buffers(const kernels::Int8Matrix& w) {
     return int8_weights_.get(w.packed.data(), w.packed.size(), w.rows, w.cols, w.padded_cols, [&] {
-      // Unpack the CPU kernels' 16x4 blocks into plain rows for the device kernel.
-      std::vector<std::int8_t> rows(static_cast<std::size_t>(w.rows) * w.padded_cols, 0);
-      for (int r = 0; r < w.rows; ++r) {
-        for (int c = 0; c < w.cols; ++c)
-          rows[static_cast<std::size_t>(r) * w.padded_cols + c] = w.q(r, c);
+      // Unpack the CPU kernels' 16x4 blocks into plain rows for the device kernel, which takes
+      // one scale per row (block-scaled weights are quantised per row for it).
+      const auto per_row = w.blocked() ? kernels::per_row_int8(w) : kernels::Int8Matrix{};
+      const auto& m = w.blocked() ? per_row : w;
+      std::vector<std::int8_t> rows(static_cast<std::size_t>(m.rows) * m.padded_cols, 0);
+      for (int r = 0; r < m.rows; ++r) {
+        for (int c = 0; c < m.cols; ++c)
+          rows[static_cast<std::size_t>(r) * m.padded_cols + c] = m.q(r, c);
       }
       return Int8Weights{
           new_buffer(rows.data(), rows.size()),
-          new_buffer(w.scales.data(), static_cast<std::size_t>(w.rows) * sizeof(float))};
+          new_buffer(m.scales.data(), static_cast<std::size_t>(m.rows) * sizeof(float))};
     });
   }
 
