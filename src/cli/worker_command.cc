@@ -1,19 +1,25 @@
 // amanuensis worker: runs batch jobs from Redis without serving HTTP (see docs/deployment.md).
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <memory>
+#include <string>
 #include <thread>
 #include <vector>
 
 #include "cli/commands.h"
 #include "service/job_worker.h"
+#include "service/model_registry.h"
 
 namespace amanuensis::cli {
 
 namespace {
 
 struct WorkerArguments {
-  std::filesystem::path model;
+  std::vector<std::filesystem::path> model_paths;
+  std::filesystem::path models_dir;
+  std::string default_model;
+  double model_ttl_seconds = -1;
   std::string redis_url = "redis://127.0.0.1:6379";
   int workers = 1;
   int threads = 0;
@@ -29,8 +35,20 @@ int run(const WorkerArguments& args) {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);  // the workers inherit the mask; we wait below
 
-  const auto model =
-      Model::load({.path = args.model, .threads = args.threads, .compute_type = args.compute_type});
+  // The models jobs may name, as `serve` offers them: a job runs on the model it was submitted
+  // for (resolved by the server that took it), loaded on first use; one this worker lacks fails
+  // the job with OpenAI's model_not_found message.
+  service::ModelRegistry models(
+      service::find_models(args.model_paths, args.models_dir, args.default_model),
+      [&args](const service::ModelSource& source) {
+        return Model::load(
+            {.path = source.path, .threads = args.threads, .compute_type = args.compute_type});
+      },
+      std::chrono::duration<double>(args.model_ttl_seconds));
+  static_cast<void>(models.acquire(models.default_name()));  // a broken default fails here
+  const service::JobModels job_models = [&models](const std::string& name) {
+    return models.acquire(models.resolve(name));
+  };
   service::JobWorkerConfig config;
   config.redis = jobs::parse_redis_url(args.redis_url);
   config.store = args.store;
@@ -39,15 +57,15 @@ int run(const WorkerArguments& args) {
   for (int i = 0; i < args.workers; ++i) {
     auto worker_config = config;
     worker_config.consumer = service::job_consumer_name(i);
-    // One model here: every job runs on it, whichever model it names.
-    workers.emplace_back([worker_config, &model](const std::stop_token& stop) {
-      service::run_job_worker(
-          worker_config,
-          [&model](const std::string&) { return std::make_shared<const Model>(model); }, stop);
+    workers.emplace_back([worker_config, &job_models](const std::stop_token& stop) {
+      service::run_job_worker(worker_config, job_models, stop);
     });
   }
-  std::fprintf(stderr, "amanuensis worker: %d worker(s) on %s\n", args.workers,
-               args.redis_url.c_str());
+  std::string names;
+  for (const auto& model : models.list()) names += (names.empty() ? "" : ", ") + model.name;
+  std::fprintf(stderr, "amanuensis worker: %d worker(s) on %s; models %s (default %s)\n",
+               args.workers, args.redis_url.c_str(), names.c_str(),
+               models.default_name().c_str());
   int received = 0;
   sigwait(&signals, &received);
   std::fprintf(stderr, "amanuensis worker: stopping after the jobs in progress\n");
@@ -77,7 +95,21 @@ void add_job_store_options(CLI::App& command, jobs::JobStoreConfig& store,
 CommandAction add_worker_command(CLI::App& app) {
   auto args = std::make_shared<WorkerArguments>();
   auto* command = app.add_subcommand("worker", "Run batch jobs from Redis (no HTTP)");
-  command->add_option("--model", args->model, "CTranslate2 Whisper model folder")->required();
+  command
+      ->add_option("--model", args->model_paths,
+                   "A Whisper model (folder or ggml file); repeatable, named after its folder or "
+                   "file; the first is the default")
+      ->allow_extra_args(false);
+  command->add_option("--models-dir", args->models_dir,
+                      "A folder of models: each folder or file in it (hidden names aside) is one");
+  command->add_option("--default-model", args->default_model,
+                      "The model jobs naming none run on (default: the first --model, else the "
+                      "first name in --models-dir)");
+  command
+      ->add_option("--model-ttl", args->model_ttl_seconds,
+                   "Seconds a model may sit unused before it is unloaded (-1: never)")
+      ->check(CLI::Range(-1.0, 1e9))
+      ->capture_default_str();
   command->add_option("--redis", args->redis_url, "Redis URL (redis://host:port/db)")
       ->capture_default_str();
   command->add_option("--workers", args->workers, "Jobs run at once")
@@ -88,7 +120,12 @@ CommandAction add_worker_command(CLI::App& app) {
   command->add_option("--compute-type", args->compute_type, "Weight precision")
       ->capture_default_str();
   add_job_store_options(*command, args->store, args->visibility_seconds);
-  return [args] { return run(*args); };
+  return [args] {
+    if (args->model_paths.empty() && args->models_dir.empty()) {
+      throw Error("worker needs a model: --model PATH (repeatable) or --models-dir DIR");
+    }
+    return run(*args);
+  };
 }
 
 }  // namespace amanuensis::cli

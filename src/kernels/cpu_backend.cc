@@ -8,7 +8,6 @@
 #include "kernels/blas.h"
 #include "kernels/cpu_isa.h"
 #include "kernels/flash_attention.h"
-#include "kernels/flash_attention_bf16.h"
 #include "kernels/flash_attention_i16.h"
 #include "kernels/half_cache.h"
 #include "kernels/int8_gemm.h"
@@ -191,16 +190,14 @@ class CpuBackend final : public Backend {
     }
   }
 
-  // Reduced-precision products where the rows are many (the encoder): bfloat16 where the CPU has
-  // AVX-512 BF16, int16 on the other x86 paths (avx2, avx_vnni, avx512 without BF16), float32
-  // elsewhere. Each head's keys and values are packed once (in parallel) for all its row blocks.
+  // Reduced-precision products where the rows are many (the encoder): int16 on the x86 paths
+  // (avx2, avx_vnni, avx512), float32 elsewhere. Each head's keys and values are packed once (in
+  // parallel) for all its row blocks.
   void attention_reduced(MatrixView q, MatrixView k, MatrixView v, int n_heads, float scale,
                          MutableMatrixView out) override {
     const int head_dim = q.cols / n_heads;
     const bool many = q.rows > kSmallAttentionRows && head_dim % 2 == 0;
-    if (many && bf16_attention_supported()) {
-      attention_bf16(q, k, v, n_heads, scale, out);
-    } else if (many && head_dim <= 128 && i16_attention_supported()) {
+    if (many && head_dim <= 128 && i16_attention_supported()) {
       attention_i16(q, k, v, n_heads, scale, out);
     } else {
       attention(q, k, v, n_heads, scale, -1, out);
@@ -214,30 +211,6 @@ class CpuBackend final : public Backend {
     pool_.run(n_heads * row_blocks, [&](int t) {
       const int r0 = (t % row_blocks) * kAttentionRows;
       attend(t / row_blocks, r0, std::min(kAttentionRows, rows - r0));
-    });
-  }
-
-  void attention_bf16(MatrixView q, MatrixView k, MatrixView v, int n_heads, float scale,
-                      MutableMatrixView out) {
-    const int head_dim = q.cols / n_heads;
-    // The caller's thread owns them for the call; pool threads only read and write its heads.
-    thread_local std::vector<std::uint16_t> keys;
-    thread_local std::vector<std::uint16_t> values;
-    const std::size_t key_size = bf16_key_elements(k.rows, head_dim);
-    const std::size_t value_size = bf16_value_elements(k.rows, head_dim);
-    keys.resize(key_size * n_heads);
-    values.resize(value_size * n_heads);
-    std::uint16_t* k16 = keys.data();
-    std::uint16_t* v16 = values.data();
-    pool_.run(n_heads, [&](int h) {
-      pack_bf16_head(k.data + h * head_dim, k.ld, v.data + h * head_dim, v.ld, k.rows, head_dim,
-                     k16 + h * key_size, v16 + h * value_size);
-    });
-    attention_row_blocks(q.rows, n_heads, [&](int h, int r0, int rows) {
-      const int column = h * head_dim;
-      flash_attention_bf16(q.data + static_cast<std::size_t>(r0) * q.ld + column, q.ld, rows,
-                           k16 + h * key_size, v16 + h * value_size, k.rows, head_dim, scale,
-                           out.data + static_cast<std::size_t>(r0) * out.ld + column, out.ld);
     });
   }
 
@@ -444,9 +417,7 @@ std::vector<std::pair<std::string, std::string>> cpu_kernel_paths() {
   const std::string highway = std::string("Highway ") + vector_ops_target();
   // The encoder's attention under the reduced compute types (attention_reduced).
   std::string encoder = highway;
-  if (bf16_attention_supported()) {
-    encoder = "bfloat16 vdpbf16ps";
-  } else if (i16_attention_supported()) {
+  if (i16_attention_supported()) {
     encoder = isa == CpuIsa::kAvx2 ? "int16 vpmaddwd" : "int16 vpdpwssd";
   }
   return {{"int8 gemm", std::string(cpu_isa_name(isa))},

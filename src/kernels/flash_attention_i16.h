@@ -19,7 +19,7 @@
 namespace amanuensis::kernels {
 
 // Whether flash_attention_i16 runs here: an x86 CPU on the avx2, avx_vnni or avx512 path (forced
-// or detected). Where the CPU has AVX-512 BF16, attention_reduced prefers flash_attention_bf16.
+// or detected).
 bool i16_attention_supported();
 
 // One head's keys and values packed for the kernel: keys [keys][head_dim] int16 with a scale per

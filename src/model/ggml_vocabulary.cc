@@ -7,20 +7,11 @@
 
 #include "model/tokenizer.h"
 #include "model/vocabulary_files.h"
+#include "util/languages.h"
 
 namespace amanuensis::model {
 
 namespace {
-
-// Whisper's languages in token order (openai-whisper's tokenizer.LANGUAGES); large-v3 added yue.
-constexpr std::array<std::string_view, 100> kLanguages = {
-    "en", "zh", "de", "es",  "ru", "ko", "fr", "ja", "pt", "tr", "pl", "ca", "nl", "ar", "sv",
-    "it", "id", "hi", "fi",  "vi", "he", "uk", "el", "ms", "cs", "ro", "da", "hu", "ta", "no",
-    "th", "ur", "hr", "bg",  "lt", "la", "mi", "ml", "cy", "sk", "te", "fa", "lv", "bn", "sr",
-    "az", "sl", "kn", "et",  "mk", "br", "eu", "is", "hy", "ne", "mn", "bs", "kk", "sq", "sw",
-    "gl", "mr", "pa", "si",  "km", "sn", "yo", "so", "af", "oc", "ka", "be", "tg", "sd", "gu",
-    "am", "yi", "lo", "uz",  "fo", "ht", "ps", "tk", "nn", "mt", "sa", "lb", "my", "bo", "tl",
-    "mg", "as", "tt", "haw", "ln", "ha", "ba", "jw", "su", "yue"};
 
 constexpr int kTimestamps = 1501;  // <|0.00|> ... <|30.00|>
 constexpr int kMultilingualVocab = 51865;
@@ -156,10 +147,11 @@ int whisper_eot(int n_vocab) { return n_vocab >= kMultilingualVocab ? 50257 : 50
 std::vector<std::string> whisper_special_tokens(int n_vocab) {
   const int eot = whisper_eot(n_vocab);
   const int languages = n_vocab - eot - 1 - 6 - kTimestamps - 1;
-  if (languages < 0 || languages > static_cast<int>(kLanguages.size())) return {};
+  const auto known = util::whisper_languages();
+  if (languages < 0 || languages > static_cast<int>(known.size())) return {};
   std::vector<std::string> tokens = {"<|endoftext|>", "<|startoftranscript|>"};
   for (int i = 0; i < languages; ++i) {
-    tokens.push_back("<|" + std::string(kLanguages[static_cast<std::size_t>(i)]) + "|>");
+    tokens.push_back("<|" + std::string(known[static_cast<std::size_t>(i)].code) + "|>");
   }
   for (const char* token :
        {"<|translate|>", "<|transcribe|>", "<|startoflm|>", "<|startofprev|>"}) {
@@ -184,8 +176,8 @@ WhisperConfig derived_whisper_config(const Vocabulary& vocabulary, const Whisper
   const auto space = tokenizer.encode(" ");
   if (space.size() == 1) config.suppress_ids_begin.push_back(space.front());
   config.suppress_ids_begin.push_back(special.end_of_text);
-  for (const auto code : kLanguages) {
-    if (const auto id = tokenizer.language_token(code)) config.lang_ids.push_back(*id);
+  for (const auto& language : util::whisper_languages()) {
+    if (const auto id = tokenizer.language_token(language.code)) config.lang_ids.push_back(*id);
   }
   std::sort(config.lang_ids.begin(), config.lang_ids.end());
   config.alignment_heads = alignment_heads(dims);

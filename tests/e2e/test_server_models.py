@@ -7,7 +7,7 @@ unused for --model-ttl seconds is unloaded, which the server's resident memory s
 next request loads it again. /v1/models lists the models with their state; POST
 /v1/models/{id}/load and DELETE /v1/models/{id} load and unload one. A live session decodes with
 the model its URL names and holds it while open. Batch jobs run on the model they were submitted
-for.
+for, in the server's own workers and in a standalone `amanuensis worker` with several models.
 """
 
 from __future__ import annotations
@@ -257,6 +257,51 @@ def test_jobs_run_on_the_model_they_name(amanuensis, models_dir, tmp_path, clip,
     finally:
         redis.terminate()
         redis.wait(timeout=10)
+
+
+@pytest.mark.skipif(not shutil.which("redis-server"), reason="needs redis-server")
+def test_standalone_worker_runs_each_job_on_its_model(amanuensis, models_dir, tmp_path, clip,
+                                                      expected):
+    """`amanuensis worker` with two --model: the server takes the jobs (no workers of its own),
+    the worker runs each on the model it was submitted for."""
+    port = free_port()
+    redis = subprocess.Popen(["redis-server", "--port", str(port), "--save", "", "--appendonly",
+                              "no", "--dir", str(tmp_path)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"redis://127.0.0.1:{port}"
+    log = (tmp_path / "worker.log").open("w+")
+    worker = None
+    try:
+        with ServerProcess(amanuensis, None, "--models-dir", models_dir, "--default-model",
+                           "tiny.en", "--redis", url, "--job-workers", "0", *COMMON) as server:
+            worker = subprocess.Popen(
+                [str(amanuensis), "worker", "--model", str(models_dir / "tiny.en"), "--model",
+                 str(models_dir / "base"), "--redis", url, *COMMON],
+                stdout=subprocess.DEVNULL, stderr=log)
+            jobs = {}
+            for model in ("base", "whisper-1"):
+                status, _, body = server.post_form("/v1/jobs", [("model", model)],
+                                                   [("file", clip.name, clip.read_bytes())])
+                assert status == 202, body
+                jobs[model] = json.loads(body)["id"]
+            results = {model: wait_for_job(server, job) for model, job in jobs.items()}
+            assert results["base"]["result"]["text"] == expected["base"]
+            assert results["whisper-1"]["result"]["text"] == expected["tiny.en"]
+            worker.terminate()
+            assert worker.wait(timeout=30) == 0
+            log.seek(0)
+            assert "models tiny.en, base (default tiny.en)" in log.read()
+    finally:
+        if worker is not None and worker.poll() is None:
+            worker.kill()
+        redis.terminate()
+        redis.wait(timeout=10)
+
+
+def test_worker_without_a_model_is_a_usage_error(amanuensis):
+    run = amanuensis_cli.run(amanuensis, ["worker", "--redis", "redis://127.0.0.1:1"], timeout=30)
+    assert run.returncode != 0
+    assert "worker needs a model" in run.stderr, run.stderr
 
 
 def wait_for_job(server, job_id: str, timeout: float = 60) -> dict:

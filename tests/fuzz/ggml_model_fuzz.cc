@@ -1,6 +1,6 @@
 // libFuzzer target: whisper.cpp model files (`--model x.bin`) on arbitrary bytes. Whatever the
-// bytes, open_ggml_model gives a model whose tensors have the bytes their shapes need and whose
-// vocabulary and configuration can be read, or throws amanuensis::Error naming the file; it
+// bytes, open_ggml_model gives a model whose tensors have the bytes their shapes need (widened,
+// and as block levels where block-quantized) and whose vocabulary and configuration can be read, or throws amanuensis::Error naming the file; it
 // never crashes, reads out of bounds or allocates for a size the file does not hold.
 #include <unistd.h>
 
@@ -43,6 +43,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       if (to_float(*source, variable).size() !=
           static_cast<std::size_t>(variable.element_count())) {
         __builtin_trap();
+      }
+      // A block-quantized matrix's levels and block scales cover it exactly.
+      if (const auto blocks = source->block_int8(name)) {
+        if (blocks->levels.size() != static_cast<std::size_t>(variable.element_count()) ||
+            blocks->scales.size() * 32 != blocks->levels.size()) {
+          __builtin_trap();
+        }
       }
     }
     if (source->vocabulary().tokens.size() != static_cast<std::size_t>(dims.n_vocab)) {

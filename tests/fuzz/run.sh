@@ -399,7 +399,7 @@ for target in "${TARGETS[@]}"; do
         "$ROOT/src/service/form_options.cc" "$ROOT/src/service/form_values.cc" \
         "$ROOT/src/service/vad_fields.cc" "$ROOT/src/service/api_error.cc" \
         "$ROOT/src/service/model_catalog.cc" "$ROOT/src/formats/transcript_formats.cc" \
-        "$ROOT/src/vad/vad_defaults.cc" "$ROOT/src/util/keywords.cc"
+        "$ROOT/src/vad/vad_defaults.cc" "$ROOT/src/util/keywords.cc" "$ROOT/src/util/languages.cc"
       write_multipart_seeds "$seeds"
       write_multipart_dictionary "$BUILD/multipart.dict"
       extra=(-dict="$BUILD/multipart.dict" -max_len=8192)
@@ -419,7 +419,7 @@ for target in "${TARGETS[@]}"; do
       read -r -a LINK <<<"$( ((${#packages[@]})) && pkg-config --cflags --libs "${packages[@]}") -pthread"
       mapfile -t sources < <(service_sources)
       build http_request_fuzz "$ROOT/tests/fuzz/http_request_fuzz.cc" "${sources[@]}" \
-        "$ROOT/src/vad/vad_defaults.cc" "$ROOT/src/util/keywords.cc"
+        "$ROOT/src/vad/vad_defaults.cc" "$ROOT/src/util/keywords.cc" "$ROOT/src/util/languages.cc"
       write_http_seeds "$seeds"
       write_http_dictionary "$BUILD/http.dict"
       extra=(-dict="$BUILD/http.dict" -max_len=16384)
@@ -460,7 +460,7 @@ for target in "${TARGETS[@]}"; do
         "$ROOT"/src/model/{ggml_model_source,ggml_layout,ggml_blocks,ggml_vocabulary}.cc \
         "$ROOT"/src/model/{tensor_values,tokenizer,model_source,ct2_model_source,ct2_model_file}.cc \
         "$ROOT"/src/model/{hf_model_source,safetensors_file,vocabulary_files}.cc \
-        "$ROOT/src/util/mapped_file.cc"
+        "$ROOT/src/util/mapped_file.cc" "$ROOT/src/util/languages.cc"
       write_ggml_seeds "$seeds"
       extra=(-max_len=65536)
       ;;

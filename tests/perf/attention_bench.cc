@@ -23,7 +23,6 @@
 #include <vector>
 
 #include "kernels/backend.h"
-#include "kernels/flash_attention_bf16.h"
 #include "kernels/flash_attention_i16.h"
 #include "kernels/half_cache.h"
 #include "kernels/vector_ops.h"
@@ -167,9 +166,7 @@ void bench_encoder(k::Backend& backend, int repeats) {
                                   {out.data(), kKeys, kWidth, kWidth});
       });
   std::printf("encoder attention, one layer: f32 %8.3f ms  reduced (%s) %8.3f ms  %.2fx\n", f32,
-              k::bf16_attention_supported()  ? "bf16"
-              : k::i16_attention_supported() ? "int16"
-                                             : "f32",
+              k::i16_attention_supported() ? "int16" : "f32",
               reduced, f32 / reduced);
 }
 

@@ -162,7 +162,7 @@ TEST(WhisperWeightsTest, LoadsTinyEnglishWithShapesFromTheWeights) {
 }
 
 // float32 stays float32 throughout; every compute type that asks for less may use the float16
-// cross-attention cache and bfloat16 encoder attention.
+// cross-attention cache and reduced-precision (int16) encoder attention.
 TEST(WhisperWeightsTest, AttentionPrecisionFollowsTheComputeType) {
   using enum AttentionPrecision;
   for (const auto weights : {WeightType::kFloat32, WeightType::kInt8}) {
