@@ -155,21 +155,20 @@ AMANUENSIS_AVX2 void store_blocks_ymm(const float* sums, int mr, int valid, cons
 namespace {
 
 // Block-mode weights (int8_gemm.h): as accumulate, but each 32-column block's products (plus
-// the row's sum of negative |a| over that block) are scaled by the block's scales into float sums
-// kept in registers, out[r * 16 + c]. With int32 and float accumulators, tiles are at most 2 rows.
-constexpr int kMaxBlockRows = 2;
+// the row's sum of negative |a| over that block) are scaled by the block's scales into the float
+// sums out[r * 16 + c] (zeroed here). Tiles are as tall as accumulate's, 5 rows; the float sums
+// live in `out` (L1), read and written once per block.
+constexpr int kMaxBlockRows = kMaxRows;
 
 template <int kRowTile>
 AMANUENSIS_AVX2 __attribute__((noinline)) void accumulate_blocks(
     const std::int8_t* magnitude, const std::int8_t* signs, int lda, const std::int8_t* panel,
     int blocks, const std::int32_t* negative_sums, const float* scales, float* out) {
   const __m256i ones = _mm256_set1_epi16(1);
-  __m256 total[kRowTile][2];
-#pragma GCC unroll 2
-  for (int r = 0; r < kRowTile; ++r) total[r][0] = total[r][1] = _mm256_setzero_ps();
+  std::fill_n(out, kRowTile * 16, 0.0F);
   for (int kb = 0; kb < blocks; ++kb) {
     __m256i acc[kRowTile][2];
-#pragma GCC unroll 2
+#pragma GCC unroll 8
     for (int r = 0; r < kRowTile; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_si256();
     // A constant trip count, unrolled twice (fully, GCC 12 hoists the loads and spills).
     const std::ptrdiff_t k0 = static_cast<std::ptrdiff_t>(kb) * kInt8BlockColumns;
@@ -179,7 +178,7 @@ AMANUENSIS_AVX2 __attribute__((noinline)) void accumulate_blocks(
       const auto* wk = reinterpret_cast<const __m256i*>(pk + kk * 64);
       const __m256i w0 = _mm256_loadu_si256(wk);
       const __m256i w1 = _mm256_loadu_si256(wk + 1);
-#pragma GCC unroll 2
+#pragma GCC unroll 8
       for (int r = 0; r < kRowTile; ++r) {
         const std::ptrdiff_t at = static_cast<std::ptrdiff_t>(r) * lda + k0 + kk * 4;
         const __m256i m = broadcast4(magnitude + at);
@@ -193,18 +192,35 @@ AMANUENSIS_AVX2 __attribute__((noinline)) void accumulate_blocks(
 #pragma GCC unroll 2
     for (int h = 0; h < 2; ++h) {
       const __m256 scale = _mm256_loadu_ps(scales + static_cast<std::ptrdiff_t>(kb) * 16 + h * 8);
-#pragma GCC unroll 2
+#pragma GCC unroll 8
       for (int r = 0; r < kRowTile; ++r) {
         const __m256i dot = _mm256_add_epi32(
-            acc[r][h], _mm256_set1_epi32(negative_sums[static_cast<std::ptrdiff_t>(r) * blocks + kb]));
-        total[r][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), scale, total[r][h]);
+            acc[r][h],
+            _mm256_set1_epi32(negative_sums[static_cast<std::ptrdiff_t>(r) * blocks + kb]));
+        float* total = out + r * 16 + h * 8;
+        _mm256_storeu_ps(total,
+                         _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), scale, _mm256_loadu_ps(total)));
       }
     }
   }
-#pragma GCC unroll 2
-  for (int r = 0; r < kRowTile; ++r) {
-    _mm256_storeu_ps(out + r * 16, total[r][0]);
-    _mm256_storeu_ps(out + r * 16 + 8, total[r][1]);
+}
+
+using AccumulateBlocksFn = void (*)(const std::int8_t*, const std::int8_t*, int,
+                                    const std::int8_t*, int, const std::int32_t*, const float*,
+                                    float*);
+
+AccumulateBlocksFn accumulate_blocks_for(int mr) {
+  switch (mr) {
+    case 1:
+      return accumulate_blocks<1>;
+    case 2:
+      return accumulate_blocks<2>;
+    case 3:
+      return accumulate_blocks<3>;
+    case 4:
+      return accumulate_blocks<4>;
+    default:
+      return accumulate_blocks<5>;
   }
 }
 
@@ -218,8 +234,7 @@ void gemm_avx2_blocks(const QuantizedRows& a, int r0, int r1, const Int8Matrix& 
     const int n = block * 16;
     for_each_row_tile(r0, r1, kMaxBlockRows, [&](int r, int mr) {
       const auto row = static_cast<std::ptrdiff_t>(r) * a.padded_cols;
-      const auto accumulate_fn = mr == 1 ? accumulate_blocks<1> : accumulate_blocks<2>;
-      accumulate_fn(a.data.data() + row, a.signs.data() + row, a.padded_cols,
+      accumulate_blocks_for(mr)(a.data.data() + row, a.signs.data() + row, a.padded_cols,
                     w.packed.data() + block * panel_bytes, blocks,
                     a.block_negative_sums.data() + static_cast<std::ptrdiff_t>(r) * blocks,
                     w.block_scales.data() + static_cast<std::ptrdiff_t>(block) * blocks * 16, sums);

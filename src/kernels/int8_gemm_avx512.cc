@@ -125,8 +125,9 @@ void tile_vnni_rows(int mr, const std::int8_t* a, int lda, const float* a_scales
 // Block-mode weights (int8_gemm.h): as accumulate_vnni, but the int32 products of each 32-column
 // block (less 128 times the block's sum of w) are scaled by the block's scales into float sums
 // kept in registers, out[(r * kColumnBlocks + b) * 16 + c]. `scales` and `sums` point at the
-// first panel's block 0; the next panel's are scale_stride further on.
-template <int kRowTile, int kColumnBlocks>
+// first panel's block 0; the next panel's are scale_stride further on. kPrefetch as in
+// accumulate_vnni.
+template <int kRowTile, int kColumnBlocks, bool kPrefetch>
 AMANUENSIS_VNNI __attribute__((noinline)) void accumulate_blocks_vnni(
     const std::int8_t* a, int lda, const std::int8_t* wp, std::size_t block_stride, int blocks,
     const float* scales, const std::int32_t* sums, std::size_t scale_stride, float* out) {
@@ -148,6 +149,11 @@ AMANUENSIS_VNNI __attribute__((noinline)) void accumulate_blocks_vnni(
       __m512i wv[kColumnBlocks];
 #pragma GCC unroll 2
       for (int b = 0; b < kColumnBlocks; ++b) wv[b] = _mm512_loadu_si512(wp + b * block_stride);
+      if constexpr (kPrefetch) {
+#pragma GCC unroll 2
+        for (int b = 0; b < kColumnBlocks; ++b)
+          _mm_prefetch(wp + (kColumnBlocks + b) * block_stride, _MM_HINT_T0);
+      }
 #pragma GCC unroll 4
       for (int r = 0; r < kRowTile; ++r) {
         std::int32_t a4;
@@ -181,20 +187,23 @@ AMANUENSIS_VNNI __attribute__((noinline)) void accumulate_blocks_vnni(
 using AccumulateBlocksFn = void (*)(const std::int8_t*, int, const std::int8_t*, std::size_t, int,
                                     const float*, const std::int32_t*, std::size_t, float*);
 
-// Block mode holds twice the accumulators (int32 and float), so its tiles are at most 4 rows.
-constexpr int kMaxBlockRows = 4;
+// Block mode holds twice the accumulators (int32 and float), so its tiles are at most 5 rows
+// (20 accumulators; 5 is beam search's row count, whose logits then stream the weights once).
+constexpr int kMaxBlockRows = 5;
 
-template <int kColumnBlocks>
+template <int kColumnBlocks, bool kPrefetch>
 AccumulateBlocksFn accumulate_blocks_for(int mr) {
   switch (mr) {
     case 1:
-      return accumulate_blocks_vnni<1, kColumnBlocks>;
+      return accumulate_blocks_vnni<1, kColumnBlocks, kPrefetch>;
     case 2:
-      return accumulate_blocks_vnni<2, kColumnBlocks>;
+      return accumulate_blocks_vnni<2, kColumnBlocks, kPrefetch>;
     case 3:
-      return accumulate_blocks_vnni<3, kColumnBlocks>;
+      return accumulate_blocks_vnni<3, kColumnBlocks, kPrefetch>;
+    case 4:
+      return accumulate_blocks_vnni<4, kColumnBlocks, kPrefetch>;
     default:
-      return accumulate_blocks_vnni<4, kColumnBlocks>;
+      return accumulate_blocks_vnni<5, kColumnBlocks, kPrefetch>;
   }
 }
 
@@ -210,7 +219,7 @@ AMANUENSIS_VNNI void store_blocks(const float* sums, int mr, int column_blocks, 
   }
 }
 
-// Block-mode weights: tiles of up to 4 rows x 32 channels (two panels), each block's products
+// Block-mode weights: tiles of up to 5 rows x 32 channels (two panels), each block's products
 // scaled in registers (accumulate_blocks_vnni).
 void gemm_avx512_blocks(const QuantizedRows& a, int r0, int r1, const Int8Matrix& w, int n0,
                         int n1, const float* bias, float* y, int ldy) {
@@ -223,9 +232,13 @@ void gemm_avx512_blocks(const QuantizedRows& a, int r0, int r1, const Int8Matrix
     const int pair = block + 1 < block_end ? 2 : 1;
     const std::int8_t* panels = w.packed.data() + block * panel_bytes;
     const auto at = static_cast<std::ptrdiff_t>(block) * blocks * 16;
+    // The next pair of panels, if this task has it, while the last rows pass over this pair.
+    const bool streams = streams_weights(w) && block + 4 <= block_end;
     for_each_row_tile(r0, r1, kMaxBlockRows, [&](int r, int mr) {
-      const auto accumulate_fn =
-          pair == 2 ? accumulate_blocks_for<2>(mr) : accumulate_blocks_for<1>(mr);
+      const bool prefetch = streams && r + mr == r1;
+      const auto accumulate_fn = pair == 1 ? accumulate_blocks_for<1, false>(mr)
+                                 : prefetch ? accumulate_blocks_for<2, true>(mr)
+                                            : accumulate_blocks_for<2, false>(mr);
       accumulate_fn(a.data.data() + static_cast<std::ptrdiff_t>(r) * a.padded_cols, a.padded_cols,
                     panels, panel_bytes, blocks, w.block_scales.data() + at,
                     w.block_sums.data() + at, scale_stride, sums);

@@ -70,21 +70,19 @@ AccumulateFn accumulate_for(int mr) {
 }
 
 // Block-mode weights (int8_gemm.h): as accumulate, but each 32-column block's products (less
-// 128 times the block's sum of w) are scaled by the block's scales into float sums kept in
-// registers, out[r * 16 + c]. With int32 and float accumulators, tiles are at most 3 rows (12
-// ymm registers, the panel's two vectors and the broadcast: 15 of 16).
-constexpr int kMaxBlockRows = 3;
+// 128 times the block's sum of w) are scaled by the block's scales into the float sums out[r * 16
+// + c] (zeroed here). Tiles are as tall as accumulate's, 6 rows: 12 int32 accumulators cover
+// vpdpbusd's latency; the float sums live in `out` (L1), read and written once per block.
+constexpr int kMaxBlockRows = kMaxRows;
 
 template <int kRowTile>
 AMANUENSIS_VNNI256_TARGET __attribute__((noinline)) void accumulate_blocks(
     const std::int8_t* a, int lda, const std::int8_t* panel, int blocks, const float* scales,
     const std::int32_t* sums, float* out) {
-  __m256 total[kRowTile][2];
-#pragma GCC unroll 4
-  for (int r = 0; r < kRowTile; ++r) total[r][0] = total[r][1] = _mm256_setzero_ps();
+  std::fill_n(out, kRowTile * 16, 0.0F);
   for (int kb = 0; kb < blocks; ++kb) {
     __m256i acc[kRowTile][2];
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int r = 0; r < kRowTile; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_si256();
     // A constant trip count, fully unrolled: GCC keeps the accumulators in registers.
     const std::int8_t* ak = a + static_cast<std::ptrdiff_t>(kb) * kInt8BlockColumns;
@@ -94,7 +92,7 @@ AMANUENSIS_VNNI256_TARGET __attribute__((noinline)) void accumulate_blocks(
       const auto* wk = reinterpret_cast<const __m256i*>(pk + kk * 64);
       const __m256i w0 = _mm256_loadu_si256(wk);
       const __m256i w1 = _mm256_loadu_si256(wk + 1);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
       for (int r = 0; r < kRowTile; ++r) {
         std::int32_t a4;
         std::memcpy(&a4, ak + static_cast<std::ptrdiff_t>(r) * lda + kk * 4, 4);
@@ -109,17 +107,14 @@ AMANUENSIS_VNNI256_TARGET __attribute__((noinline)) void accumulate_blocks(
       const __m256 scale = _mm256_loadu_ps(scales + at);
       const __m256i correction = _mm256_slli_epi32(
           _mm256_loadu_si256(reinterpret_cast<const __m256i*>(sums + at)), 7);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
       for (int r = 0; r < kRowTile; ++r) {
-        total[r][h] = _mm256_fmadd_ps(
-            _mm256_cvtepi32_ps(_mm256_sub_epi32(acc[r][h], correction)), scale, total[r][h]);
+        float* total = out + r * 16 + h * 8;
+        _mm256_storeu_ps(total, _mm256_fmadd_ps(
+                                    _mm256_cvtepi32_ps(_mm256_sub_epi32(acc[r][h], correction)),
+                                    scale, _mm256_loadu_ps(total)));
       }
     }
-  }
-#pragma GCC unroll 4
-  for (int r = 0; r < kRowTile; ++r) {
-    _mm256_storeu_ps(out + r * 16, total[r][0]);
-    _mm256_storeu_ps(out + r * 16 + 8, total[r][1]);
   }
 }
 
@@ -132,8 +127,14 @@ inline AccumulateBlocksFn accumulate_blocks_for(int mr) {
       return accumulate_blocks<1>;
     case 2:
       return accumulate_blocks<2>;
-    default:
+    case 3:
       return accumulate_blocks<3>;
+    case 4:
+      return accumulate_blocks<4>;
+    case 5:
+      return accumulate_blocks<5>;
+    default:
+      return accumulate_blocks<6>;
   }
 }
 
