@@ -64,8 +64,7 @@ int run(const WorkerArguments& args) {
   std::string names;
   for (const auto& model : models.list()) names += (names.empty() ? "" : ", ") + model.name;
   std::fprintf(stderr, "amanuensis worker: %d worker(s) on %s; models %s (default %s)\n",
-               args.workers, args.redis_url.c_str(), names.c_str(),
-               models.default_name().c_str());
+               args.workers, args.redis_url.c_str(), names.c_str(), models.default_name().c_str());
   int received = 0;
   sigwait(&signals, &received);
   std::fprintf(stderr, "amanuensis worker: stopping after the jobs in progress\n");

@@ -104,7 +104,8 @@ Int8Matrix pack_int8_blocks(const std::int8_t* q, const float* block_scales, int
 Int8Matrix per_row_int8(const Int8Matrix& w) {
   if (!w.blocked()) return w;
   std::vector<float> values(static_cast<std::size_t>(w.rows) * w.cols);
-  for (int r = 0; r < w.rows; ++r) w.dequantize_row(r, values.data() + static_cast<std::size_t>(r) * w.cols);
+  for (int r = 0; r < w.rows; ++r)
+    w.dequantize_row(r, values.data() + static_cast<std::size_t>(r) * w.cols);
   return quantize_int8(values.data(), w.rows, w.cols, w.cols);
 }
 
@@ -180,9 +181,8 @@ void quantize_rows_prepare(CpuIsa isa, int m, int padded_cols, QuantizedRows& ou
   if (out.form == ActivationForm::kMagnitudeSign) {
     out.signs.resize(out.data.size());
     out.negative_sums.resize(m);
-    out.block_negative_sums.resize(padded_cols % kInt8BlockColumns == 0
-                                       ? out.data.size() / kInt8BlockColumns
-                                       : 0);
+    out.block_negative_sums.resize(
+        padded_cols % kInt8BlockColumns == 0 ? out.data.size() / kInt8BlockColumns : 0);
   }
 }
 

@@ -137,7 +137,7 @@ void quantize_row_range(const float* x, int r0, int r1, int k, int ldx, Quantize
 // y[r, n] = (sum_k q_a[r, k] q_w[n, k]) * a.scale[r] * w.scale[n] + bias[n] (rounded as above);
 // for block-mode w, y[r, n] = fma(s, a.scale[r], bias[n]) with s accumulated over the column
 // blocks b in order as s = fma(float(dot_b), block_scale[n, b], s) from 0 (int8_detail::
-// scale_blocks), the same on every path;
+// add_scaled_block and finish_blocks), the same on every path;
 // for rows r in [r0, r1) and columns n in [n0, min(n1, w.rows)); n0 and n1 multiples of 16;
 // bias may be null (0). `isa` picks the kernel; `a` must come from quantize_rows for the same isa
 // (else the portable kernel runs).

@@ -205,9 +205,8 @@ AMANUENSIS_AVX2 __attribute__((noinline)) void accumulate_blocks(
   }
 }
 
-using AccumulateBlocksFn = void (*)(const std::int8_t*, const std::int8_t*, int,
-                                    const std::int8_t*, int, const std::int32_t*, const float*,
-                                    float*);
+using AccumulateBlocksFn = void (*)(const std::int8_t*, const std::int8_t*, int, const std::int8_t*,
+                                    int, const std::int32_t*, const float*, float*);
 
 AccumulateBlocksFn accumulate_blocks_for(int mr) {
   switch (mr) {
@@ -234,10 +233,11 @@ void gemm_avx2_blocks(const QuantizedRows& a, int r0, int r1, const Int8Matrix& 
     const int n = block * 16;
     for_each_row_tile(r0, r1, kMaxBlockRows, [&](int r, int mr) {
       const auto row = static_cast<std::ptrdiff_t>(r) * a.padded_cols;
-      accumulate_blocks_for(mr)(a.data.data() + row, a.signs.data() + row, a.padded_cols,
-                    w.packed.data() + block * panel_bytes, blocks,
-                    a.block_negative_sums.data() + static_cast<std::ptrdiff_t>(r) * blocks,
-                    w.block_scales.data() + static_cast<std::ptrdiff_t>(block) * blocks * 16, sums);
+      accumulate_blocks_for(mr)(
+          a.data.data() + row, a.signs.data() + row, a.padded_cols,
+          w.packed.data() + block * panel_bytes, blocks,
+          a.block_negative_sums.data() + static_cast<std::ptrdiff_t>(r) * blocks,
+          w.block_scales.data() + static_cast<std::ptrdiff_t>(block) * blocks * 16, sums);
       store_blocks_ymm(sums, mr, std::min(16, w.rows - n), a.scales.data() + r,
                        bias == nullptr ? nullptr : bias + n,
                        y + static_cast<std::ptrdiff_t>(r) * ldy + n, ldy);

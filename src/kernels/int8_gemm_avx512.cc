@@ -221,8 +221,8 @@ AMANUENSIS_VNNI void store_blocks(const float* sums, int mr, int column_blocks, 
 
 // Block-mode weights: tiles of up to 5 rows x 32 channels (two panels), each block's products
 // scaled in registers (accumulate_blocks_vnni).
-void gemm_avx512_blocks(const QuantizedRows& a, int r0, int r1, const Int8Matrix& w, int n0,
-                        int n1, const float* bias, float* y, int ldy) {
+void gemm_avx512_blocks(const QuantizedRows& a, int r0, int r1, const Int8Matrix& w, int n0, int n1,
+                        const float* bias, float* y, int ldy) {
   const int blocks = w.column_blocks();
   const auto panel_bytes = static_cast<std::size_t>(w.padded_cols / 4) * 64;
   const auto scale_stride = static_cast<std::size_t>(blocks) * 16;
@@ -236,7 +236,7 @@ void gemm_avx512_blocks(const QuantizedRows& a, int r0, int r1, const Int8Matrix
     const bool streams = streams_weights(w) && block + 4 <= block_end;
     for_each_row_tile(r0, r1, kMaxBlockRows, [&](int r, int mr) {
       const bool prefetch = streams && r + mr == r1;
-      const auto accumulate_fn = pair == 1 ? accumulate_blocks_for<1, false>(mr)
+      const auto accumulate_fn = pair == 1  ? accumulate_blocks_for<1, false>(mr)
                                  : prefetch ? accumulate_blocks_for<2, true>(mr)
                                             : accumulate_blocks_for<2, false>(mr);
       accumulate_fn(a.data.data() + static_cast<std::ptrdiff_t>(r) * a.padded_cols, a.padded_cols,

@@ -105,14 +105,14 @@ AMANUENSIS_VNNI256_TARGET __attribute__((noinline)) void accumulate_blocks(
     for (int h = 0; h < 2; ++h) {
       const auto at = static_cast<std::ptrdiff_t>(kb) * 16 + h * 8;
       const __m256 scale = _mm256_loadu_ps(scales + at);
-      const __m256i correction = _mm256_slli_epi32(
-          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(sums + at)), 7);
+      const __m256i correction =
+          _mm256_slli_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(sums + at)), 7);
 #pragma GCC unroll 8
       for (int r = 0; r < kRowTile; ++r) {
         float* total = out + r * 16 + h * 8;
-        _mm256_storeu_ps(total, _mm256_fmadd_ps(
-                                    _mm256_cvtepi32_ps(_mm256_sub_epi32(acc[r][h], correction)),
-                                    scale, _mm256_loadu_ps(total)));
+        _mm256_storeu_ps(
+            total, _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(acc[r][h], correction)),
+                                   scale, _mm256_loadu_ps(total)));
       }
     }
   }

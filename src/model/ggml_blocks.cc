@@ -259,7 +259,8 @@ float rounded_levels(GgmlType type, const std::byte* in, std::int8_t* q) {
   const float scale = max_value / 127.0F;
   const float inverse = max_value > 0.0F ? 127.0F / max_value : 0.0F;
   for (std::size_t j = 0; j < kGgmlBlockSize; ++j) {
-    q[j] = static_cast<std::int8_t>(std::clamp(std::nearbyint(values[j] * inverse), -127.0F, 127.0F));
+    q[j] =
+        static_cast<std::int8_t>(std::clamp(std::nearbyint(values[j] * inverse), -127.0F, 127.0F));
   }
   return scale;
 }

@@ -53,7 +53,8 @@ void dequantize_blocks(GgmlType type, std::span<const std::byte> blocks, std::sp
 // Blocks as signed 8-bit `levels` (32 per block) and one scale per block, value ~= level * scale:
 // exactly the values dequantize_blocks gives for q8_0, q5_0 and q4_0 (their own levels); q5_1
 // and q4_1, whose levels carry an offset, are rounded again to 8-bit levels of each block's
-// largest magnitude (an error of at most 0.4 of their own step: 31 or 15 steps span at most 254).
+// largest magnitude (an error of at most half of max |value| / 127: for a block of weights
+// around zero, where max |value| is about 16 of q5_1's steps, an eighth of such a step).
 void blocks_to_levels(GgmlType type, std::span<const std::byte> blocks,
                       std::span<std::int8_t> levels, std::span<float> scales);
 

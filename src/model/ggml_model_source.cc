@@ -205,7 +205,7 @@ class GgmlModelSource final : public ModelSource {
   std::filesystem::path path_;
   util::MappedFile mapping_;
   std::vector<GgmlTensorSpec> specs_;
-  std::map<std::string, StoredTensor> stored_;                               // by ggml name
+  std::map<std::string, StoredTensor> stored_;                                    // by ggml name
   std::map<std::string, std::vector<const GgmlTensorSpec*>, std::less<>> parts_;  // by ct2 name
   GgmlHparams hparams_;
   Vocabulary vocabulary_;
@@ -303,9 +303,9 @@ std::optional<BlockInt8> GgmlModelSource::block_int8(std::string_view name) cons
   for (const auto* part : parts) {
     const auto& tensor = stored_.at(part->name);
     const auto at = part_values * static_cast<std::size_t>(part->part);
-    blocks_to_levels(tensor.type, tensor.data,
-                     std::span(blocks.levels).subspan(at, part_values),
-                     std::span(blocks.scales).subspan(at / kGgmlBlockSize, part_values / kGgmlBlockSize));
+    blocks_to_levels(
+        tensor.type, tensor.data, std::span(blocks.levels).subspan(at, part_values),
+        std::span(blocks.scales).subspan(at / kGgmlBlockSize, part_values / kGgmlBlockSize));
   }
   return blocks;
 }

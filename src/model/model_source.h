@@ -9,8 +9,8 @@
 //   ggml  a file starting with whisper.cpp's magic (ggml_model_source.cc)
 #pragma once
 
-#include <filesystem>
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>

@@ -1,7 +1,8 @@
 // libFuzzer target: whisper.cpp model files (`--model x.bin`) on arbitrary bytes. Whatever the
 // bytes, open_ggml_model gives a model whose tensors have the bytes their shapes need (widened,
-// and as block levels where block-quantized) and whose vocabulary and configuration can be read, or throws amanuensis::Error naming the file; it
-// never crashes, reads out of bounds or allocates for a size the file does not hold.
+// and as block levels where block-quantized) and whose vocabulary and configuration can be read, or
+// throws amanuensis::Error naming the file; it never crashes, reads out of bounds or allocates for
+// a size the file does not hold.
 #include <unistd.h>
 
 #include <cstddef>

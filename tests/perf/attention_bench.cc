@@ -166,8 +166,7 @@ void bench_encoder(k::Backend& backend, int repeats) {
                                   {out.data(), kKeys, kWidth, kWidth});
       });
   std::printf("encoder attention, one layer: f32 %8.3f ms  reduced (%s) %8.3f ms  %.2fx\n", f32,
-              k::i16_attention_supported() ? "int16" : "f32",
-              reduced, f32 / reduced);
+              k::i16_attention_supported() ? "int16" : "f32", reduced, f32 / reduced);
 }
 
 int argument(int argc, char** argv, const char* name, int fallback) {

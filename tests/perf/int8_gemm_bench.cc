@@ -164,9 +164,10 @@ int main(int argc, char** argv) {
     } else if (arg == "--probe-only") {
       probe_only = true;
     } else {
-      std::fprintf(stderr,
-                   "usage: %s [--isa NAME]... [--reps N] [--shape MxKxN]... [--blocks] [--probe-only]\n",
-                   argv[0]);
+      std::fprintf(
+          stderr,
+          "usage: %s [--isa NAME]... [--reps N] [--shape MxKxN]... [--blocks] [--probe-only]\n",
+          argv[0]);
       return 2;
     }
   }

@@ -168,7 +168,8 @@ TEST(GgmlModel, SignedBlocksLoadAsBlockScaledInt8) {
       matrix.dequantize_row(r, row.data());
       for (int c = 0; c < matrix.cols; ++c) {
         const auto i = static_cast<std::size_t>(r) * matrix.cols + c;
-        ASSERT_EQ(row[c], static_cast<float>(blocks->levels[i]) * blocks->scales[i / kGgmlBlockSize])
+        ASSERT_EQ(row[c],
+                  static_cast<float>(blocks->levels[i]) * blocks->scales[i / kGgmlBlockSize])
             << r << " " << c;
       }
     }

@@ -633,9 +633,9 @@ struct BlockCase {
 };
 
 const BlockCase kBlockCases[] = {
-    {1, 16, 32, 127, true},    {1, 51, 64, 16, false},  {3, 100, 512, 8, true},
-    {17, 33, 96, 127, false},  {40, 64, 2048, 16, true}, {5, 1000, 128, 127, true},
-    {96, 80, 384, 16, false},  {7, 37, 1536, 127, true}, {200, 48, 256, 8, true},
+    {1, 16, 32, 127, true},   {1, 51, 64, 16, false},   {3, 100, 512, 8, true},
+    {17, 33, 96, 127, false}, {40, 64, 2048, 16, true}, {5, 1000, 128, 127, true},
+    {96, 80, 384, 16, false}, {7, 37, 1536, 127, true}, {200, 48, 256, 8, true},
 };
 
 Int8Matrix random_block_matrix(const BlockCase& c, unsigned seed) {
@@ -664,8 +664,8 @@ float int8_block_reference(const QuantizedRows& a, int r, const Int8Matrix& w, i
 
 template <typename Gemm>
 void check_block_case(CpuIsa isa, const BlockCase& c, const Gemm& gemm) {
-  SCOPED_TRACE(testing::Message() << "m=" << c.m << " n=" << c.n << " k=" << c.k
-                                  << " levels +-" << c.top << (c.bias ? " bias" : ""));
+  SCOPED_TRACE(testing::Message() << "m=" << c.m << " n=" << c.n << " k=" << c.k << " levels +-"
+                                  << c.top << (c.bias ? " bias" : ""));
   const auto w = random_block_matrix(c, 17);
   ASSERT_TRUE(w.blocked());
   const auto x = random_values(static_cast<std::size_t>(c.m) * c.k, 1.0F, 18);
@@ -727,7 +727,8 @@ TEST(Int8, BlockScalesAreKeptNotRequantised) {
   for (auto& v : x) v = std::clamp(std::round(v * 127.0F), -127.0F, 127.0F);
   for (int r = 0; r < c.m; ++r) x[static_cast<std::size_t>(r) * c.k] = 127.0F;
   std::vector<float> dense(static_cast<std::size_t>(c.n) * c.k);
-  for (int n = 0; n < c.n; ++n) w.dequantize_row(n, dense.data() + static_cast<std::size_t>(n) * c.k);
+  for (int n = 0; n < c.n; ++n)
+    w.dequantize_row(n, dense.data() + static_cast<std::size_t>(n) * c.k);
   double blocked_error = 0, per_row_error = 0;
   for (const bool blocked : {true, false}) {
     const auto& m = blocked ? w : per_row;
