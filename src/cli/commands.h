@@ -2,8 +2,11 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <filesystem>
 #include <functional>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "amanuensis/amanuensis.h"
 #include "jobs/job_store.h"
@@ -28,6 +31,12 @@ CommandAction add_convert_command(CLI::App& app);
 
 // --model, --threads, --compute-type and --device, as `transcribe` and `bench` take them.
 void add_model_options(CLI::App& command, ModelOptions& options);
+
+// The models `serve` and `worker` offer: --model (repeatable), --models-dir, --default-model and
+// --model-ttl, as service::find_models and ModelRegistry take them.
+void add_model_catalog_options(CLI::App& command, std::vector<std::filesystem::path>& model_paths,
+                               std::filesystem::path& models_dir, std::string& default_model,
+                               double& model_ttl_seconds);
 
 // The batch-job options `serve` and `worker` share (--max-attempts, --visibility-timeout,
 // --job-ttl); the visibility timeout is read into `visibility_seconds`.

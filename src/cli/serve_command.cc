@@ -7,26 +7,33 @@
 
 namespace amanuensis::cli {
 
+void add_model_catalog_options(CLI::App& command, std::vector<std::filesystem::path>& model_paths,
+                               std::filesystem::path& models_dir, std::string& default_model,
+                               double& model_ttl_seconds) {
+  command
+      .add_option("--model", model_paths,
+                  "A Whisper model (CTranslate2 or Hugging Face folder, or ggml file); repeatable, "
+                  "one model each, named after its folder or file; the first is the default")
+      ->allow_extra_args(false);
+  command.add_option("--models-dir", models_dir,
+                     "A folder of models: each folder or file in it (hidden names aside) is one, "
+                     "named after it; loaded on first use");
+  command.add_option("--default-model", default_model,
+                     "The model whisper-1 and requests or jobs naming none use (default: the first "
+                     "--model, else the first name in --models-dir)");
+  command
+      .add_option("--model-ttl", model_ttl_seconds,
+                  "Seconds a model may sit unused before it is unloaded (-1: never; 0: as soon as "
+                  "nothing uses it); the next use loads it again")
+      ->check(CLI::Range(-1.0, 1e9))
+      ->capture_default_str();
+}
+
 CommandAction add_serve_command(CLI::App& app) {
   auto config = std::make_shared<service::ServeConfig>();
   auto* command = app.add_subcommand("serve", "Serve the OpenAI-compatible HTTP API");
-  command
-      ->add_option("--model", config->model_paths,
-                   "A Whisper model (CTranslate2 folder); repeatable, one model each, named after "
-                   "its folder; the first is the default")
-      ->allow_extra_args(false);
-  command->add_option("--models-dir", config->models_dir,
-                      "A folder of models: each folder or file in it (hidden names aside) is one, "
-                      "named after it; loaded on first use");
-  command->add_option("--default-model", config->default_model,
-                      "The model whisper-1 and requests naming none use (default: the first "
-                      "--model, else the first name in --models-dir)");
-  command
-      ->add_option("--model-ttl", config->model_ttl_seconds,
-                   "Seconds a model may sit unused before it is unloaded (-1: never; 0: as soon "
-                   "as no request uses it); the next request loads it again")
-      ->check(CLI::Range(-1.0, 1e9))
-      ->capture_default_str();
+  add_model_catalog_options(*command, config->model_paths, config->models_dir,
+                            config->default_model, config->model_ttl_seconds);
   command->add_option("--host", config->host, "Address to listen on (0.0.0.0: every interface)")
       ->capture_default_str();
   command->add_option("--port", config->port, "Port to listen on (0: any free port)")

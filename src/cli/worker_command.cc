@@ -94,21 +94,8 @@ void add_job_store_options(CLI::App& command, jobs::JobStoreConfig& store,
 CommandAction add_worker_command(CLI::App& app) {
   auto args = std::make_shared<WorkerArguments>();
   auto* command = app.add_subcommand("worker", "Run batch jobs from Redis (no HTTP)");
-  command
-      ->add_option("--model", args->model_paths,
-                   "A Whisper model (folder or ggml file); repeatable, named after its folder or "
-                   "file; the first is the default")
-      ->allow_extra_args(false);
-  command->add_option("--models-dir", args->models_dir,
-                      "A folder of models: each folder or file in it (hidden names aside) is one");
-  command->add_option("--default-model", args->default_model,
-                      "The model jobs naming none run on (default: the first --model, else the "
-                      "first name in --models-dir)");
-  command
-      ->add_option("--model-ttl", args->model_ttl_seconds,
-                   "Seconds a model may sit unused before it is unloaded (-1: never)")
-      ->check(CLI::Range(-1.0, 1e9))
-      ->capture_default_str();
+  add_model_catalog_options(*command, args->model_paths, args->models_dir, args->default_model,
+                            args->model_ttl_seconds);
   command->add_option("--redis", args->redis_url, "Redis URL (redis://host:port/db)")
       ->capture_default_str();
   command->add_option("--workers", args->workers, "Jobs run at once")

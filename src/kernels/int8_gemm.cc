@@ -226,10 +226,26 @@ int activation(std::int8_t stored, std::int8_t sign) {
   }
 }
 
+// The exact dot product of activation row q (signs s) and packed weight channel wp over the
+// groups of 4 columns [kk0, kk1).
+template <ActivationForm kForm>
+std::int32_t dot_columns(const std::int8_t* q, const std::int8_t* s, const std::int8_t* wp, int kk0,
+                         int kk1) {
+  std::int32_t dot = 0;
+  for (int kk = kk0; kk < kk1; ++kk) {
+    for (int j = 0; j < 4; ++j) {
+      dot += activation<kForm>(q[kk * 4 + j], s[kk * 4 + j]) * wp[kk * 64 + j];
+    }
+  }
+  return dot;
+}
+
+// The portable kernel, per-row and block-mode weights alike (int8_gemm.h's roundings).
 template <ActivationForm kForm>
 void gemm_generic(const QuantizedRows& a, int r0, int r1, const Int8Matrix& w, int n0, int n1,
                   const float* bias, float* y, int ldy) {
   const int k4 = w.padded_cols / 4;
+  constexpr int kBlockGroups = kInt8BlockColumns / 4;
   const int n_end = std::min(n1, w.rows);
   for (int r = r0; r < r1; ++r) {
     const std::size_t row = static_cast<std::size_t>(r) * a.padded_cols;
@@ -238,78 +254,23 @@ void gemm_generic(const QuantizedRows& a, int r0, int r1, const Int8Matrix& w, i
     for (int n = n0; n < n_end; ++n) {
       const std::int8_t* wp =
           w.packed.data() + static_cast<std::size_t>(n / 16) * k4 * 64 + (n % 16) * 4;
-      std::int32_t dot = 0;
-      for (int kk = 0; kk < k4; ++kk) {
-        for (int j = 0; j < 4; ++j) {
-          dot += activation<kForm>(q[kk * 4 + j], s[kk * 4 + j]) * wp[kk * 64 + j];
+      const float b = bias != nullptr ? bias[n] : 0.0F;
+      float value = 0.0F;
+      if (w.blocked()) {
+        float sum = 0.0F;
+        for (int kb = 0; kb < w.column_blocks(); ++kb) {
+          const auto dot = dot_columns<kForm>(q, s, wp, kb * kBlockGroups, (kb + 1) * kBlockGroups);
+          sum = int8_detail::add_scaled_block(dot, w.scale(n, kb * kInt8BlockColumns), sum);
         }
+        value = int8_detail::finish_blocks(sum, a.scales[r], b);
+      } else {
+        value = int8_detail::scale_dot(int8_detail::Rounding::kFused,
+                                       dot_columns<kForm>(q, s, wp, 0, k4), a.scales[r],
+                                       w.scales[n], b);
       }
-      y[static_cast<std::size_t>(r) * ldy + n] =
-          int8_detail::scale_dot(int8_detail::Rounding::kFused, dot, a.scales[r], w.scales[n],
-                                 bias != nullptr ? bias[n] : 0.0F);
+      y[static_cast<std::size_t>(r) * ldy + n] = value;
     }
   }
-}
-
-// The portable kernel for block-mode weights (int8_gemm.h).
-template <ActivationForm kForm>
-void gemm_generic_blocks(const QuantizedRows& a, int r0, int r1, const Int8Matrix& w, int n0,
-                         int n1, const float* bias, float* y, int ldy) {
-  const int k4 = w.padded_cols / 4;
-  const int blocks = w.column_blocks();
-  const int n_end = std::min(n1, w.rows);
-  for (int r = r0; r < r1; ++r) {
-    const std::size_t row = static_cast<std::size_t>(r) * a.padded_cols;
-    const std::int8_t* q = a.data.data() + row;
-    const std::int8_t* s = kForm == ActivationForm::kMagnitudeSign ? a.signs.data() + row : q;
-    for (int n = n0; n < n_end; ++n) {
-      const std::int8_t* wp =
-          w.packed.data() + static_cast<std::size_t>(n / 16) * k4 * 64 + (n % 16) * 4;
-      float sum = 0.0F;
-      for (int b = 0; b < blocks; ++b) {
-        std::int32_t dot = 0;
-        for (int kk = b * kInt8BlockColumns / 4; kk < (b + 1) * kInt8BlockColumns / 4; ++kk) {
-          for (int j = 0; j < 4; ++j) {
-            dot += activation<kForm>(q[kk * 4 + j], s[kk * 4 + j]) * wp[kk * 64 + j];
-          }
-        }
-        sum = int8_detail::add_scaled_block(dot, w.scale(n, b * kInt8BlockColumns), sum);
-      }
-      y[static_cast<std::size_t>(r) * ldy + n] =
-          int8_detail::finish_blocks(sum, a.scales[r], bias != nullptr ? bias[n] : 0.0F);
-    }
-  }
-}
-
-int8_detail::GemmFn generic_blocks_for(ActivationForm form) {
-  switch (form) {
-    case ActivationForm::kBiased:
-      return gemm_generic_blocks<ActivationForm::kBiased>;
-    case ActivationForm::kMagnitudeSign:
-      return gemm_generic_blocks<ActivationForm::kMagnitudeSign>;
-    default:
-      return gemm_generic_blocks<ActivationForm::kSigned>;
-  }
-}
-
-// The block-mode kernel for `isa` when it can take `form`: the x86 paths have their own, the
-// ARM ones (not yet) and generic the portable one.
-int8_detail::GemmFn blocks_kernel_for(CpuIsa isa, const QuantizedRows& a) {
-  if (a.form != activation_form(isa)) return generic_blocks_for(a.form);
-#if defined(__x86_64__)
-  switch (isa) {
-    case CpuIsa::kAvx512Vnni:
-      return int8_detail::gemm_avx512;
-    case CpuIsa::kAvxVnni:
-      return int8_detail::gemm_avx_vnni;
-    case CpuIsa::kAvx2:
-      if (!a.block_negative_sums.empty()) return int8_detail::gemm_avx2;
-      break;
-    default:
-      break;
-  }
-#endif
-  return generic_blocks_for(a.form);
 }
 
 int8_detail::GemmFn generic_for(ActivationForm form) {
@@ -350,6 +311,26 @@ int8_detail::GemmFn kernel_for(CpuIsa isa, ActivationForm form) {
   }
 #endif
   return generic_for(form);
+}
+
+// The block-mode kernel for `isa` when it can take `form`: the x86 paths have their own, the
+// ARM ones (not yet) and generic the portable one.
+int8_detail::GemmFn blocks_kernel_for(CpuIsa isa, const QuantizedRows& a) {
+  if (a.form != activation_form(isa)) return generic_for(a.form);
+#if defined(__x86_64__)
+  switch (isa) {
+    case CpuIsa::kAvx512Vnni:
+      return int8_detail::gemm_avx512;
+    case CpuIsa::kAvxVnni:
+      return int8_detail::gemm_avx_vnni;
+    case CpuIsa::kAvx2:
+      if (!a.block_negative_sums.empty()) return int8_detail::gemm_avx2;
+      break;
+    default:
+      break;
+  }
+#endif
+  return generic_for(a.form);
 }
 
 }  // namespace

@@ -227,22 +227,16 @@ void gemm_avx2_blocks(const QuantizedRows& a, int r0, int r1, const Int8Matrix& 
                       const float* bias, float* y, int ldy) {
   const int blocks = w.column_blocks();
   const auto panel_bytes = static_cast<std::ptrdiff_t>(w.padded_cols / 4) * 64;
-  const int block_end = std::min(n1, w.padded_rows) / 16;
-  alignas(32) float sums[kMaxBlockRows * 16];
-  for (int block = n0 / 16; block < block_end; ++block) {
-    const int n = block * 16;
-    for_each_row_tile(r0, r1, kMaxBlockRows, [&](int r, int mr) {
-      const auto row = static_cast<std::ptrdiff_t>(r) * a.padded_cols;
-      accumulate_blocks_for(mr)(
-          a.data.data() + row, a.signs.data() + row, a.padded_cols,
-          w.packed.data() + block * panel_bytes, blocks,
-          a.block_negative_sums.data() + static_cast<std::ptrdiff_t>(r) * blocks,
-          w.block_scales.data() + static_cast<std::ptrdiff_t>(block) * blocks * 16, sums);
-      store_blocks_ymm(sums, mr, std::min(16, w.rows - n), a.scales.data() + r,
-                       bias == nullptr ? nullptr : bias + n,
-                       y + static_cast<std::ptrdiff_t>(r) * ldy + n, ldy);
-    });
-  }
+  for_each_block_tile(
+      a, r0, r1, w, n0, n1, kMaxBlockRows, bias, y, ldy,
+      [&](int panel, int r, int mr, float* sums) {
+        const auto row = static_cast<std::ptrdiff_t>(r) * a.padded_cols;
+        accumulate_blocks_for(mr)(
+            a.data.data() + row, a.signs.data() + row, a.padded_cols,
+            w.packed.data() + panel * panel_bytes, blocks,
+            a.block_negative_sums.data() + static_cast<std::ptrdiff_t>(r) * blocks,
+            w.block_scales.data() + static_cast<std::ptrdiff_t>(panel) * blocks * 16, sums);
+      });
 }
 
 }  // namespace

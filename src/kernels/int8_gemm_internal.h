@@ -1,6 +1,7 @@
 // Shared by the int8 kernels of each path (int8_gemm*.cc); not part of the kernels' interface.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -109,5 +110,25 @@ void store_tile_ymm(const std::int32_t* acc, int mr, int valid, const float* a_s
 // for c < valid (bias null: 0).
 void store_blocks_ymm(const float* sums, int mr, int valid, const float* a_scales,
                       const float* bias, float* y, int ldy);
+
+// Block mode's loop for the 256-bit kernels: for each 16-channel panel in [n0, n1) and each tile
+// of at most max_rows (<= 8) rows in [r0, r1), accumulate(panel, r, mr, sums) leaves the tile's
+// float sums over every column block in sums[r * 16 + c]; store_blocks_ymm writes them out.
+template <typename Accumulate>
+void for_each_block_tile(const QuantizedRows& a, int r0, int r1, const Int8Matrix& w, int n0,
+                         int n1, int max_rows, const float* bias, float* y, int ldy,
+                         const Accumulate& accumulate) {
+  const int panel_end = std::min(n1, w.padded_rows) / 16;
+  alignas(32) float sums[8 * 16];
+  for (int panel = n0 / 16; panel < panel_end; ++panel) {
+    const int n = panel * 16;
+    for_each_row_tile(r0, r1, max_rows, [&](int r, int mr) {
+      accumulate(panel, r, mr, sums);
+      store_blocks_ymm(sums, mr, std::min(16, w.rows - n), a.scales.data() + r,
+                       bias == nullptr ? nullptr : bias + n,
+                       y + static_cast<std::ptrdiff_t>(r) * ldy + n, ldy);
+    });
+  }
+}
 
 }  // namespace amanuensis::kernels::int8_detail

@@ -272,9 +272,10 @@ void GgmlModelSource::assemble(Variable& variable) const {
       continue;
     }
     const auto& stored = stored_.at((*piece)->name);
-    if (stored.type == GgmlType::kF16 && variable.dtype == DType::kFloat16) {
-      buffer.insert(buffer.end(), stored.data.begin(), stored.data.end());
-    } else if (stored.type == GgmlType::kF32) {
+    // Stored as the variable keeps it (f32, or f16 among f16 pieces): the bytes as they are.
+    const bool as_stored = stored.type == GgmlType::kF32 ||
+                           (stored.type == GgmlType::kF16 && variable.dtype == DType::kFloat16);
+    if (as_stored) {
       buffer.insert(buffer.end(), stored.data.begin(), stored.data.end());
     } else {
       append_float32(stored, buffer);

@@ -12,6 +12,7 @@ for, in the server's own workers and in a standalone `amanuensis worker` with se
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import socket
@@ -230,16 +231,25 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.skipif(not shutil.which("redis-server"), reason="needs redis-server")
-def test_jobs_run_on_the_model_they_name(amanuensis, models_dir, tmp_path, clip, expected):
+@contextlib.contextmanager
+def redis_server(folder: Path):
+    """A throwaway redis-server on a free loopback port; yields its URL."""
     port = free_port()
     redis = subprocess.Popen(["redis-server", "--port", str(port), "--save", "", "--appendonly",
-                              "no", "--dir", str(tmp_path)],
+                              "no", "--dir", str(folder)],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
+        yield f"redis://127.0.0.1:{port}"
+    finally:
+        redis.terminate()
+        redis.wait(timeout=10)
+
+
+@pytest.mark.skipif(not shutil.which("redis-server"), reason="needs redis-server")
+def test_jobs_run_on_the_model_they_name(amanuensis, models_dir, tmp_path, clip, expected):
+    with redis_server(tmp_path) as url:
         with ServerProcess(amanuensis, None, "--models-dir", models_dir, "--default-model",
-                           "tiny.en", "--redis", f"redis://127.0.0.1:{port}", "--job-workers", "1",
-                           *COMMON) as server:
+                           "tiny.en", "--redis", url, "--job-workers", "1", *COMMON) as server:
             jobs = {}
             for model in ("base", "whisper-1"):
                 status, _, body = server.post_form("/v1/jobs", [("model", model)],
@@ -254,9 +264,6 @@ def test_jobs_run_on_the_model_they_name(amanuensis, models_dir, tmp_path, clip,
             status, _, body = server.post_form("/v1/jobs", [("model", "large-v9")],
                                                [("file", clip.name, clip.read_bytes())])
             assert status == 404 and json.loads(body)["error"]["code"] == "model_not_found"
-    finally:
-        redis.terminate()
-        redis.wait(timeout=10)
 
 
 @pytest.mark.skipif(not shutil.which("redis-server"), reason="needs redis-server")
@@ -264,38 +271,32 @@ def test_standalone_worker_runs_each_job_on_its_model(amanuensis, models_dir, tm
                                                       expected):
     """`amanuensis worker` with two --model: the server takes the jobs (no workers of its own),
     the worker runs each on the model it was submitted for."""
-    port = free_port()
-    redis = subprocess.Popen(["redis-server", "--port", str(port), "--save", "", "--appendonly",
-                              "no", "--dir", str(tmp_path)],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"redis://127.0.0.1:{port}"
     log = (tmp_path / "worker.log").open("w+")
     worker = None
-    try:
-        with ServerProcess(amanuensis, None, "--models-dir", models_dir, "--default-model",
-                           "tiny.en", "--redis", url, "--job-workers", "0", *COMMON) as server:
-            worker = subprocess.Popen(
-                [str(amanuensis), "worker", "--model", str(models_dir / "tiny.en"), "--model",
-                 str(models_dir / "base"), "--redis", url, *COMMON],
-                stdout=subprocess.DEVNULL, stderr=log)
-            jobs = {}
-            for model in ("base", "whisper-1"):
-                status, _, body = server.post_form("/v1/jobs", [("model", model)],
-                                                   [("file", clip.name, clip.read_bytes())])
-                assert status == 202, body
-                jobs[model] = json.loads(body)["id"]
-            results = {model: wait_for_job(server, job) for model, job in jobs.items()}
-            assert results["base"]["result"]["text"] == expected["base"]
-            assert results["whisper-1"]["result"]["text"] == expected["tiny.en"]
-            worker.terminate()
-            assert worker.wait(timeout=30) == 0
-            log.seek(0)
-            assert "models tiny.en, base (default tiny.en)" in log.read()
-    finally:
-        if worker is not None and worker.poll() is None:
-            worker.kill()
-        redis.terminate()
-        redis.wait(timeout=10)
+    with redis_server(tmp_path) as url:
+        try:
+            with ServerProcess(amanuensis, None, "--models-dir", models_dir, "--default-model",
+                               "tiny.en", "--redis", url, "--job-workers", "0", *COMMON) as server:
+                worker = subprocess.Popen(
+                    [str(amanuensis), "worker", "--model", str(models_dir / "tiny.en"), "--model",
+                     str(models_dir / "base"), "--redis", url, *COMMON],
+                    stdout=subprocess.DEVNULL, stderr=log)
+                jobs = {}
+                for model in ("base", "whisper-1"):
+                    status, _, body = server.post_form("/v1/jobs", [("model", model)],
+                                                       [("file", clip.name, clip.read_bytes())])
+                    assert status == 202, body
+                    jobs[model] = json.loads(body)["id"]
+                results = {model: wait_for_job(server, job) for model, job in jobs.items()}
+                assert results["base"]["result"]["text"] == expected["base"]
+                assert results["whisper-1"]["result"]["text"] == expected["tiny.en"]
+                worker.terminate()
+                assert worker.wait(timeout=30) == 0
+                log.seek(0)
+                assert "models tiny.en, base (default tiny.en)" in log.read()
+        finally:
+            if worker is not None and worker.poll() is None:
+                worker.kill()
 
 
 def test_worker_without_a_model_is_a_usage_error(amanuensis):

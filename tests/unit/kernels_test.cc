@@ -551,8 +551,30 @@ float int8_reference(CpuIsa isa, const QuantizedRows& a, int r, const Int8Matrix
                                 a.scales[r], w.scales[n], bias != nullptr ? bias[n] : 0.0F);
 }
 
-// Runs `gemm` over case c (activations quantised for `isa`) and checks every output and that
-// nothing outside [r0, r1) x [n0, n1) was written.
+// Runs `gemm` over all of an m x n product and then over a part (rows [r0, r1), channels [n0, n1),
+// multiples of 16), checking every output against want(r, n) and that nothing outside the part
+// was written.
+template <typename Gemm, typename Want>
+void check_whole_and_part(const QuantizedRows& a, const Int8Matrix& w, const float* bias, int m,
+                          int n, const Gemm& gemm, const Want& want) {
+  const int r0 = m / 3, r1 = std::max(r0 + 1, m - m / 4);
+  const int n0 = (n / 3) / 16 * 16, n1 = std::min(w.padded_rows, n0 + 32);
+  for (const bool part : {false, true}) {
+    const int rb = part ? r0 : 0, re = part ? r1 : m, nb = part ? n0 : 0;
+    const int ne = part ? n1 : w.padded_rows;
+    std::vector<float> y(static_cast<std::size_t>(m) * n, -7.0F);
+    gemm(a, rb, re, w, nb, ne, bias, y.data(), n);
+    for (int r = 0; r < m; ++r) {
+      for (int c = 0; c < n; ++c) {
+        const bool inside = r >= rb && r < re && c >= nb && c < ne;
+        ASSERT_EQ(y[static_cast<std::size_t>(r) * n + c], inside ? want(r, c) : -7.0F)
+            << "row " << r << " channel " << c << (part ? " (part)" : "");
+      }
+    }
+  }
+}
+
+// Runs `gemm` over case c (activations quantised for `isa`) against the scalar reference.
 template <typename Gemm>
 void check_int8_case(CpuIsa isa, const Int8Case& c, const Gemm& gemm) {
   SCOPED_TRACE(testing::Message() << "m=" << c.m << " n=" << c.n << " k=" << c.k
@@ -567,23 +589,8 @@ void check_int8_case(CpuIsa isa, const Int8Case& c, const Gemm& gemm) {
   QuantizedRows a;
   quantize_rows(isa, x.data(), c.m, c.k, c.k, w.padded_cols, a);
   ASSERT_EQ(a.form, activation_form(isa));
-  // The whole product, then a part: rows [r0, r1), channels [n0, n1) (multiples of 16).
-  const int r0 = c.m / 3, r1 = std::max(r0 + 1, c.m - c.m / 4);
-  const int n0 = (c.n / 3) / 16 * 16, n1 = std::min(w.padded_rows, n0 + 32);
-  for (const bool part : {false, true}) {
-    const int rb = part ? r0 : 0, re = part ? r1 : c.m, nb = part ? n0 : 0;
-    const int ne = part ? n1 : w.padded_rows;
-    std::vector<float> y(static_cast<std::size_t>(c.m) * c.n, -7.0F);
-    gemm(a, rb, re, w, nb, ne, bias, y.data(), c.n);
-    for (int r = 0; r < c.m; ++r) {
-      for (int n = 0; n < c.n; ++n) {
-        const float got = y[static_cast<std::size_t>(r) * c.n + n];
-        const bool inside = r >= rb && r < re && n >= nb && n < ne;
-        const float want = inside ? int8_reference(isa, a, r, w, n, bias) : -7.0F;
-        ASSERT_EQ(got, want) << "row " << r << " channel " << n << (part ? " (part)" : "");
-      }
-    }
-  }
+  check_whole_and_part(a, w, bias, c.m, c.n, gemm,
+                       [&](int r, int n) { return int8_reference(isa, a, r, w, n, bias); });
 }
 
 class Int8PathTest : public ::testing::TestWithParam<CpuIsa> {};
@@ -673,22 +680,8 @@ void check_block_case(CpuIsa isa, const BlockCase& c, const Gemm& gemm) {
   const float* bias = c.bias ? bias_values.data() : nullptr;
   QuantizedRows a;
   quantize_rows(isa, x.data(), c.m, c.k, c.k, w.padded_cols, a);
-  const int r0 = c.m / 3, r1 = std::max(r0 + 1, c.m - c.m / 4);
-  const int n0 = (c.n / 3) / 16 * 16, n1 = std::min(w.padded_rows, n0 + 32);
-  for (const bool part : {false, true}) {
-    const int rb = part ? r0 : 0, re = part ? r1 : c.m, nb = part ? n0 : 0;
-    const int ne = part ? n1 : w.padded_rows;
-    std::vector<float> y(static_cast<std::size_t>(c.m) * c.n, -7.0F);
-    gemm(a, rb, re, w, nb, ne, bias, y.data(), c.n);
-    for (int r = 0; r < c.m; ++r) {
-      for (int n = 0; n < c.n; ++n) {
-        const bool inside = r >= rb && r < re && n >= nb && n < ne;
-        const float want = inside ? int8_block_reference(a, r, w, n, bias) : -7.0F;
-        ASSERT_EQ(y[static_cast<std::size_t>(r) * c.n + n], want)
-            << "row " << r << " channel " << n << (part ? " (part)" : "");
-      }
-    }
-  }
+  check_whole_and_part(a, w, bias, c.m, c.n, gemm,
+                       [&](int r, int n) { return int8_block_reference(a, r, w, n, bias); });
 }
 
 TEST_P(Int8PathTest, BlockScaledGemmEqualsScalarReferenceBitForBit) {
