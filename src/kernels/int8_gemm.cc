@@ -284,38 +284,9 @@ int8_detail::GemmFn generic_for(ActivationForm form) {
   }
 }
 
-// The kernel for `isa` when it can take `form`, else the portable one.
-int8_detail::GemmFn kernel_for(CpuIsa isa, ActivationForm form) {
-  if (form != activation_form(isa)) return generic_for(form);
-#if defined(__x86_64__)
-  switch (isa) {
-    case CpuIsa::kAvx512Vnni:
-      return int8_detail::gemm_avx512;
-    case CpuIsa::kAvxVnni:
-      return int8_detail::gemm_avx_vnni;
-    case CpuIsa::kAvx2:
-      return int8_detail::gemm_avx2;
-    default:
-      break;
-  }
-#elif defined(__aarch64__)
-  switch (isa) {
-    case CpuIsa::kNeonI8mm:
-      return int8_detail::gemm_neon_i8mm;
-    case CpuIsa::kNeonDotprod:
-      return int8_detail::gemm_neon_dotprod;
-    case CpuIsa::kNeon:
-      return int8_detail::gemm_neon;
-    default:
-      break;
-  }
-#endif
-  return generic_for(form);
-}
-
-// The block-mode kernel for `isa` when it can take `form`: the x86 paths have their own, the
-// ARM ones (not yet) and generic the portable one.
-int8_detail::GemmFn blocks_kernel_for(CpuIsa isa, const QuantizedRows& a) {
+// The kernel for `isa` when it can take the activations' form and, for block-mode weights, has
+// a block mode (the x86 ones; avx2's needs the activations' block sums); else the portable one.
+int8_detail::GemmFn kernel_for(CpuIsa isa, const QuantizedRows& a, bool blocked) {
   if (a.form != activation_form(isa)) return generic_for(a.form);
 #if defined(__x86_64__)
   switch (isa) {
@@ -324,8 +295,19 @@ int8_detail::GemmFn blocks_kernel_for(CpuIsa isa, const QuantizedRows& a) {
     case CpuIsa::kAvxVnni:
       return int8_detail::gemm_avx_vnni;
     case CpuIsa::kAvx2:
-      if (!a.block_negative_sums.empty()) return int8_detail::gemm_avx2;
+      if (!blocked || !a.block_negative_sums.empty()) return int8_detail::gemm_avx2;
       break;
+    default:
+      break;
+  }
+#elif defined(__aarch64__)
+  switch (blocked ? CpuIsa::kGeneric : isa) {
+    case CpuIsa::kNeonI8mm:
+      return int8_detail::gemm_neon_i8mm;
+    case CpuIsa::kNeonDotprod:
+      return int8_detail::gemm_neon_dotprod;
+    case CpuIsa::kNeon:
+      return int8_detail::gemm_neon;
     default:
       break;
   }
@@ -337,8 +319,7 @@ int8_detail::GemmFn blocks_kernel_for(CpuIsa isa, const QuantizedRows& a) {
 
 void int8_gemm(CpuIsa isa, const QuantizedRows& a, int r0, int r1, const Int8Matrix& w, int n0,
                int n1, const float* bias, float* y, int ldy) {
-  const auto kernel = w.blocked() ? blocks_kernel_for(isa, a) : kernel_for(isa, a.form);
-  kernel(a, r0, r1, w, n0, n1, bias, y, ldy);
+  kernel_for(isa, a, w.blocked())(a, r0, r1, w, n0, n1, bias, y, ldy);
 }
 
 }  // namespace amanuensis::kernels

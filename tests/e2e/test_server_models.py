@@ -250,12 +250,7 @@ def test_jobs_run_on_the_model_they_name(amanuensis, models_dir, tmp_path, clip,
     with redis_server(tmp_path) as url:
         with ServerProcess(amanuensis, None, "--models-dir", models_dir, "--default-model",
                            "tiny.en", "--redis", url, "--job-workers", "1", *COMMON) as server:
-            jobs = {}
-            for model in ("base", "whisper-1"):
-                status, _, body = server.post_form("/v1/jobs", [("model", model)],
-                                                   [("file", clip.name, clip.read_bytes())])
-                assert status == 202, body
-                jobs[model] = json.loads(body)["id"]
+            jobs = submit_jobs(server, clip, ("base", "whisper-1"))
             results = {model: wait_for_job(server, job) for model, job in jobs.items()}
             assert results["base"]["model"] == "base"
             assert results["base"]["result"]["text"] == expected["base"]
@@ -281,12 +276,7 @@ def test_standalone_worker_runs_each_job_on_its_model(amanuensis, models_dir, tm
                     [str(amanuensis), "worker", "--model", str(models_dir / "tiny.en"), "--model",
                      str(models_dir / "base"), "--redis", url, *COMMON],
                     stdout=subprocess.DEVNULL, stderr=log)
-                jobs = {}
-                for model in ("base", "whisper-1"):
-                    status, _, body = server.post_form("/v1/jobs", [("model", model)],
-                                                       [("file", clip.name, clip.read_bytes())])
-                    assert status == 202, body
-                    jobs[model] = json.loads(body)["id"]
+                jobs = submit_jobs(server, clip, ("base", "whisper-1"))
                 results = {model: wait_for_job(server, job) for model, job in jobs.items()}
                 assert results["base"]["result"]["text"] == expected["base"]
                 assert results["whisper-1"]["result"]["text"] == expected["tiny.en"]
@@ -303,6 +293,17 @@ def test_worker_without_a_model_is_a_usage_error(amanuensis):
     run = amanuensis_cli.run(amanuensis, ["worker", "--redis", "redis://127.0.0.1:1"], timeout=30)
     assert run.returncode != 0
     assert "worker needs a model" in run.stderr, run.stderr
+
+
+def submit_jobs(server, clip: Path, models: tuple[str, ...]) -> dict[str, str]:
+    """Posts a job for `clip` per model name; returns each one's id."""
+    jobs = {}
+    for model in models:
+        status, _, body = server.post_form("/v1/jobs", [("model", model)],
+                                           [("file", clip.name, clip.read_bytes())])
+        assert status == 202, body
+        jobs[model] = json.loads(body)["id"]
+    return jobs
 
 
 def wait_for_job(server, job_id: str, timeout: float = 60) -> dict:
