@@ -103,7 +103,7 @@ class CpuBackend final : public Backend {
   void linear_int8(MatrixView x, const Int8Matrix& weight, std::span<const float> bias,
                    MutableMatrixView y) override {
     thread_local QuantizedRows quantized;
-    quantize_rows_prepare(isa_, x.rows, weight.padded_cols, quantized);
+    quantize_rows_prepare(isa_, x.rows, weight, quantized);
     auto& rows_out = quantized;  // the caller's; pool threads fill their own rows of it
     // (Decoding's few rows stay on this thread; the encoder's thousands are shared.)
     const int grain = std::max(1, 4 * kElementGrain / std::max(1, x.cols));

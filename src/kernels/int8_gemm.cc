@@ -172,7 +172,8 @@ void block_negative_sums(QuantizedRows& out, int r) {
 
 }  // namespace
 
-void quantize_rows_prepare(CpuIsa isa, int m, int padded_cols, QuantizedRows& out) {
+void quantize_rows_prepare(CpuIsa isa, int m, const Int8Matrix& w, QuantizedRows& out) {
+  const int padded_cols = w.padded_cols;
   out.rows = m;
   out.padded_cols = padded_cols;
   out.form = activation_form(isa);
@@ -181,8 +182,7 @@ void quantize_rows_prepare(CpuIsa isa, int m, int padded_cols, QuantizedRows& ou
   if (out.form == ActivationForm::kMagnitudeSign) {
     out.signs.resize(out.data.size());
     out.negative_sums.resize(m);
-    out.block_negative_sums.resize(
-        padded_cols % kInt8BlockColumns == 0 ? out.data.size() / kInt8BlockColumns : 0);
+    out.block_negative_sums.resize(w.blocked() ? out.data.size() / kInt8BlockColumns : 0);
   }
 }
 
@@ -206,9 +206,9 @@ void quantize_row_range(const float* x, int r0, int r1, int k, int ldx, Quantize
   }
 }
 
-void quantize_rows(CpuIsa isa, const float* x, int m, int k, int ldx, int padded_cols,
+void quantize_rows(CpuIsa isa, const float* x, int m, int k, int ldx, const Int8Matrix& w,
                    QuantizedRows& out) {
-  quantize_rows_prepare(isa, m, padded_cols, out);
+  quantize_rows_prepare(isa, m, w, out);
   quantize_row_range(x, 0, m, k, ldx, out);
 }
 

@@ -114,8 +114,7 @@ struct QuantizedRows {
   std::vector<std::int8_t> data;
   std::vector<std::int8_t> signs;           // kMagnitudeSign only
   std::vector<std::int32_t> negative_sums;  // kMagnitudeSign only: sum of |q| over q < 0, per row
-  // kMagnitudeSign with padded_cols a multiple of 32 only: the same per 32 columns,
-  // [rows][padded_cols / 32], for block-mode weights.
+  // kMagnitudeSign for block-mode weights only: the same per 32 columns, [rows][padded_cols / 32].
   std::vector<std::int32_t> block_negative_sums;
   std::vector<float> scales;
   int rows = 0;
@@ -126,12 +125,14 @@ struct QuantizedRows {
   [[nodiscard]] int value(int row, int col) const;
 };
 
-// Quantises x[m, k] (row stride ldx) for `isa`'s kernel, reusing `out`'s storage.
-void quantize_rows(CpuIsa isa, const float* x, int m, int k, int ldx, int padded_cols,
+// Quantises x[m, k] (row stride ldx) for `isa`'s kernel and the weights `w` it will multiply
+// (their padded width; for block-mode weights also the per-block sums the avx2 form needs),
+// reusing `out`'s storage.
+void quantize_rows(CpuIsa isa, const float* x, int m, int k, int ldx, const Int8Matrix& w,
                    QuantizedRows& out);
 // The same in parts, for threads to share: sizes `out` for m rows, then rows [r0, r1) of x
 // (each row is quantised on its own, so any split gives the same bytes).
-void quantize_rows_prepare(CpuIsa isa, int m, int padded_cols, QuantizedRows& out);
+void quantize_rows_prepare(CpuIsa isa, int m, const Int8Matrix& w, QuantizedRows& out);
 void quantize_row_range(const float* x, int r0, int r1, int k, int ldx, QuantizedRows& out);
 
 // y[r, n] = (sum_k q_a[r, k] q_w[n, k]) * a.scale[r] * w.scale[n] + bias[n] (rounded as above);

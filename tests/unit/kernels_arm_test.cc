@@ -48,7 +48,7 @@ std::vector<float> integer_rows(int rows, int cols, unsigned seed, bool extreme)
 std::vector<float> product(CpuIsa isa, const std::vector<float>& x, const Int8Matrix& w,
                            const Shape& s) {
   QuantizedRows a;
-  quantize_rows(isa, x.data(), s.m, s.k, s.k, w.padded_cols, a);
+  quantize_rows(isa, x.data(), s.m, s.k, s.k, w, a);
   std::vector<float> y(static_cast<std::size_t>(s.m) * s.n, -7.0F);
   int8_gemm(isa, a, 0, s.m, w, 0, w.padded_rows, nullptr, y.data(), s.n);
   return y;

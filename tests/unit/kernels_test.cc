@@ -587,8 +587,9 @@ void check_int8_case(CpuIsa isa, const Int8Case& c, const Gemm& gemm) {
   const float* bias = c.bias ? bias_values.data() : nullptr;
   const auto w = quantize_int8(wf.data(), c.n, c.k, c.k);
   QuantizedRows a;
-  quantize_rows(isa, x.data(), c.m, c.k, c.k, w.padded_cols, a);
+  quantize_rows(isa, x.data(), c.m, c.k, c.k, w, a);
   ASSERT_EQ(a.form, activation_form(isa));
+  ASSERT_TRUE(a.block_negative_sums.empty());  // per-row weights: no per-block work
   check_whole_and_part(a, w, bias, c.m, c.n, gemm,
                        [&](int r, int n) { return int8_reference(isa, a, r, w, n, bias); });
 }
@@ -679,7 +680,10 @@ void check_block_case(CpuIsa isa, const BlockCase& c, const Gemm& gemm) {
   const auto bias_values = random_values(c.n, 1.0F, 19);
   const float* bias = c.bias ? bias_values.data() : nullptr;
   QuantizedRows a;
-  quantize_rows(isa, x.data(), c.m, c.k, c.k, w.padded_cols, a);
+  quantize_rows(isa, x.data(), c.m, c.k, c.k, w, a);
+  // The avx2 form carries the per-block sums its block kernel needs (without them int8_gemm
+  // would fall back to the portable kernel, and this test would not reach the avx2 one).
+  ASSERT_EQ(a.block_negative_sums.empty(), a.form != ActivationForm::kMagnitudeSign);
   check_whole_and_part(a, w, bias, c.m, c.n, gemm,
                        [&](int r, int n) { return int8_block_reference(a, r, w, n, bias); });
 }
@@ -726,7 +730,7 @@ TEST(Int8, BlockScalesAreKeptNotRequantised) {
   for (const bool blocked : {true, false}) {
     const auto& m = blocked ? w : per_row;
     QuantizedRows a;
-    quantize_rows(cpu_isa(), x.data(), c.m, c.k, c.k, m.padded_cols, a);
+    quantize_rows(cpu_isa(), x.data(), c.m, c.k, c.k, m, a);
     std::vector<float> y(static_cast<std::size_t>(c.m) * c.n);
     int8_gemm(cpu_isa(), a, 0, c.m, m, 0, m.padded_rows, nullptr, y.data(), c.n);
     for (int r = 0; r < c.m; ++r) {
@@ -752,7 +756,7 @@ TEST(Int8, GemmIsCloseToTheFloatProduct) {
   const auto x = random_values(static_cast<std::size_t>(m) * k, 1.0F, 8);
   const auto wq = quantize_int8(w.data(), n, k, k);
   QuantizedRows a;
-  quantize_rows(cpu_isa(), x.data(), m, k, k, wq.padded_cols, a);
+  quantize_rows(cpu_isa(), x.data(), m, k, k, wq, a);
   std::vector<float> y(static_cast<std::size_t>(m) * n);
   int8_gemm(cpu_isa(), a, 0, m, wq, 0, wq.padded_rows, nullptr, y.data(), n);
   for (int r = 0; r < m; ++r) {
