@@ -31,7 +31,7 @@ APT_PACKAGES=(
   python3-venv python3-dev  # python3-dev: Python.h, for the package's extension (python/)
   chromium chromium-driver  # the web page's browser test (tests/e2e/test_web_page.py)
   clang libclang-rt-14-dev  # libFuzzer, for tests/fuzz/run.sh
-  clang-format clang-tidy  # scripts/lint.sh (the lint test)
+  clang-format  # scripts/lint.sh (the lint test; its clang-tidy comes from PyPI, into .venv)
   ocl-icd-opencl-dev opencl-headers libclblast-dev pocl-opencl-icd libxrt-dev  # backends (docs/backends.md)
 )
 HOST_ARCH=$(dpkg --print-architecture)

@@ -5,10 +5,14 @@
 #
 # The ARM64 build under qemu (ctest label aarch64, tests/aarch64/qemu_test.sh) is left out: it
 # cross-builds a second tree and emulates it, longer than CI's budget. AMANUENSIS_TEST_AARCH64=1
-# runs it too; `ctest --preset ci -L aarch64` runs it alone.
+# runs it too; `ctest --preset ci -L aarch64` runs it alone. Likewise the end-to-end tests marked
+# slow (ctest label slow, the e2e_slow test): AMANUENSIS_TEST_SLOW=1 runs them too.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 AMANUENSIS_PRESET=ci scripts/setup.sh
-exclude=(-LE aarch64)
-[[ ${AMANUENSIS_TEST_AARCH64:-0} == 1 ]] && exclude=()
+labels=()
+[[ ${AMANUENSIS_TEST_AARCH64:-0} == 1 ]] || labels+=(aarch64)
+[[ ${AMANUENSIS_TEST_SLOW:-0} == 1 ]] || labels+=(slow)
+exclude=()
+((${#labels[@]})) && exclude=(-LE "$(IFS='|'; echo "${labels[*]}")")
 exec ctest --preset ci "${exclude[@]}" "$@"

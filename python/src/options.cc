@@ -34,40 +34,52 @@ using Setter = std::function<void(TranscribeOptions&, const nb::handle&, const s
 
 const std::map<std::string, Setter>& setters() {
   static const std::map<std::string, Setter> table = {
-      {"language",
-       [](auto& o, auto v, auto k) { o.language = optional_as<std::string>(v, k).value_or(""); }},
-      {"task", [](auto& o, auto v, auto k) { o.task = as<std::string>(v, k); }},
-      {"beam_size", [](auto& o, auto v, auto k) { o.beam_size = as<int>(v, k); }},
-      {"best_of", [](auto& o, auto v, auto k) { o.best_of = as<int>(v, k); }},
-      {"patience", [](auto& o, auto v, auto k) { o.patience = as<float>(v, k); }},
-      {"length_penalty", [](auto& o, auto v, auto k) { o.length_penalty = as<float>(v, k); }},
+      {"language", [](auto& o, const auto& v,
+                      const auto& k) { o.language = optional_as<std::string>(v, k).value_or(""); }},
+      {"task", [](auto& o, const auto& v, const auto& k) { o.task = as<std::string>(v, k); }},
+      {"beam_size", [](auto& o, const auto& v, const auto& k) { o.beam_size = as<int>(v, k); }},
+      {"best_of", [](auto& o, const auto& v, const auto& k) { o.best_of = as<int>(v, k); }},
+      {"patience", [](auto& o, const auto& v, const auto& k) { o.patience = as<float>(v, k); }},
+      {"length_penalty",
+       [](auto& o, const auto& v, const auto& k) { o.length_penalty = as<float>(v, k); }},
       {"repetition_penalty",
-       [](auto& o, auto v, auto k) { o.repetition_penalty = as<float>(v, k); }},
+       [](auto& o, const auto& v, const auto& k) { o.repetition_penalty = as<float>(v, k); }},
       {"no_repeat_ngram_size",
-       [](auto& o, auto v, auto k) { o.no_repeat_ngram_size = as<int>(v, k); }},
-      {"temperatures",
-       [](auto& o, auto v, auto k) { o.temperatures = as<std::vector<float>>(v, k); }},
+       [](auto& o, const auto& v, const auto& k) { o.no_repeat_ngram_size = as<int>(v, k); }},
+      {"temperatures", [](auto& o, const auto& v,
+                          const auto& k) { o.temperatures = as<std::vector<float>>(v, k); }},
       {"compression_ratio_threshold",
-       [](auto& o, auto v, auto k) { o.compression_ratio_threshold = optional_as<float>(v, k); }},
+       [](auto& o, const auto& v, const auto& k) {
+         o.compression_ratio_threshold = optional_as<float>(v, k);
+       }},
       {"log_prob_threshold",
-       [](auto& o, auto v, auto k) { o.log_prob_threshold = optional_as<float>(v, k); }},
+       [](auto& o, const auto& v, const auto& k) {
+         o.log_prob_threshold = optional_as<float>(v, k);
+       }},
       {"no_speech_threshold",
-       [](auto& o, auto v, auto k) { o.no_speech_threshold = optional_as<float>(v, k); }},
+       [](auto& o, const auto& v, const auto& k) {
+         o.no_speech_threshold = optional_as<float>(v, k);
+       }},
       {"condition_on_previous_text",
-       [](auto& o, auto v, auto k) { o.condition_on_previous_text = as<bool>(v, k); }},
+       [](auto& o, const auto& v, const auto& k) {
+         o.condition_on_previous_text = as<bool>(v, k);
+       }},
       {"prompt_reset_on_temperature",
-       [](auto& o, auto v, auto k) { o.prompt_reset_on_temperature = as<float>(v, k); }},
+       [](auto& o, const auto& v, const auto& k) {
+         o.prompt_reset_on_temperature = as<float>(v, k);
+       }},
       {"initial_prompt",
-       [](auto& o, auto v, auto k) {
+       [](auto& o, const auto& v, const auto& k) {
          if (nb::isinstance<nb::str>(v) || v.is_none()) {
            o.initial_prompt = optional_as<std::string>(v, k).value_or("");
          } else {
            o.initial_prompt_tokens = as<std::vector<int>>(v, k);
          }
        }},
-      {"multilingual", [](auto& o, auto v, auto k) { o.multilingual = as<bool>(v, k); }},
+      {"multilingual",
+       [](auto& o, const auto& v, const auto& k) { o.multilingual = as<bool>(v, k); }},
       {"keywords",
-       [](auto& o, auto v, auto k) {
+       [](auto& o, const auto& v, const auto& k) {
          if (nb::isinstance<nb::str>(v)) {
            o.keywords = parse_keywords(as<std::string>(v, k));
            return;
@@ -77,45 +89,57 @@ const std::map<std::string, Setter>& setters() {
            o.keywords.push_back({text, weight});
        }},
       {"language_detection_segments",
-       [](auto& o, auto v, auto k) { o.language_detection_segments = as<int>(v, k); }},
+       [](auto& o, const auto& v, const auto& k) {
+         o.language_detection_segments = as<int>(v, k);
+       }},
       {"language_detection_threshold",
-       [](auto& o, auto v, auto k) { o.language_detection_threshold = as<float>(v, k); }},
-      {"prefix",
-       [](auto& o, auto v, auto k) { o.prefix = optional_as<std::string>(v, k).value_or(""); }},
-      {"hotwords",
-       [](auto& o, auto v, auto k) { o.hotwords = optional_as<std::string>(v, k).value_or(""); }},
-      {"suppress_blank", [](auto& o, auto v, auto k) { o.suppress_blank = as<bool>(v, k); }},
+       [](auto& o, const auto& v, const auto& k) {
+         o.language_detection_threshold = as<float>(v, k);
+       }},
+      {"prefix", [](auto& o, const auto& v,
+                    const auto& k) { o.prefix = optional_as<std::string>(v, k).value_or(""); }},
+      {"hotwords", [](auto& o, const auto& v,
+                      const auto& k) { o.hotwords = optional_as<std::string>(v, k).value_or(""); }},
+      {"suppress_blank",
+       [](auto& o, const auto& v, const auto& k) { o.suppress_blank = as<bool>(v, k); }},
       {"suppress_tokens",
-       [](auto& o, auto v, auto k) {
+       [](auto& o, const auto& v, const auto& k) {
          o.suppress_tokens = optional_as<std::vector<int>>(v, k).value_or(std::vector<int>{});
        }},
-      {"without_timestamps",
-       [](auto& o, auto v, auto k) { o.without_timestamps = optional_as<bool>(v, k); }},
+      {"without_timestamps", [](auto& o, const auto& v,
+                                const auto& k) { o.without_timestamps = optional_as<bool>(v, k); }},
       {"max_initial_timestamp",
-       [](auto& o, auto v, auto k) { o.max_initial_timestamp = as<float>(v, k); }},
+       [](auto& o, const auto& v, const auto& k) { o.max_initial_timestamp = as<float>(v, k); }},
       {"max_new_tokens",
-       [](auto& o, auto v, auto k) { o.max_new_tokens = optional_as<int>(v, k); }},
-      {"word_timestamps", [](auto& o, auto v, auto k) { o.word_timestamps = as<bool>(v, k); }},
+       [](auto& o, const auto& v, const auto& k) { o.max_new_tokens = optional_as<int>(v, k); }},
+      {"word_timestamps",
+       [](auto& o, const auto& v, const auto& k) { o.word_timestamps = as<bool>(v, k); }},
       {"prepend_punctuations",
-       [](auto& o, auto v, auto k) { o.prepend_punctuations = as<std::string>(v, k); }},
-      {"append_punctuations",
-       [](auto& o, auto v, auto k) { o.append_punctuations = as<std::string>(v, k); }},
+       [](auto& o, const auto& v, const auto& k) {
+         o.prepend_punctuations = as<std::string>(v, k);
+       }},
+      {"append_punctuations", [](auto& o, const auto& v,
+                                 const auto& k) { o.append_punctuations = as<std::string>(v, k); }},
       {"hallucination_silence_threshold",
-       [](auto& o, auto v, auto k) {
+       [](auto& o, const auto& v, const auto& k) {
          o.hallucination_silence_threshold = optional_as<float>(v, k);
        }},
-      {"clip_timestamps",
-       [](auto& o, auto v, auto k) { o.clip_timestamps = as<std::vector<float>>(v, k); }},
-      {"seed", [](auto& o, auto v, auto k) { o.seed = as<std::uint64_t>(v, k); }},
-      {"vad_filter", [](auto& o, auto v, auto k) { o.vad_filter = optional_as<bool>(v, k); }},
+      {"clip_timestamps", [](auto& o, const auto& v,
+                             const auto& k) { o.clip_timestamps = as<std::vector<float>>(v, k); }},
+      {"seed", [](auto& o, const auto& v, const auto& k) { o.seed = as<std::uint64_t>(v, k); }},
+      {"vad_filter",
+       [](auto& o, const auto& v, const auto& k) { o.vad_filter = optional_as<bool>(v, k); }},
       {"vad_parameters",
-       [](auto& o, auto v, auto k) {
+       [](auto& o, const auto& v, const auto& k) {
          if (!v.is_none()) o.vad_parameters = vad_options(as<nb::dict>(v, k));
        }},
       {"vad_model",
-       [](auto& o, auto v, auto k) { o.vad_model = optional_as<std::string>(v, k).value_or(""); }},
-      {"batch_size", [](auto& o, auto v, auto k) { o.batch_size = as<int>(v, k); }},
-      {"chunk_length", [](auto& o, auto v, auto k) { o.chunk_length = optional_as<int>(v, k); }},
+       [](auto& o, const auto& v, const auto& k) {
+         o.vad_model = optional_as<std::string>(v, k).value_or("");
+       }},
+      {"batch_size", [](auto& o, const auto& v, const auto& k) { o.batch_size = as<int>(v, k); }},
+      {"chunk_length",
+       [](auto& o, const auto& v, const auto& k) { o.chunk_length = optional_as<int>(v, k); }},
   };
   return table;
 }

@@ -55,11 +55,15 @@ message(STATUS "OpenCL backend: ${AMANUENSIS_WITH_OPENCL}")
 # (AMANUENSIS_CUDA_ARCHITECTURES, default 90 = Hopper SASS + compute_90 PTX): two cores build it
 # in under a minute. cuBLAS is opened at run time (cuda/cublas_loader.cc), so the binaries only
 # depend on it where a GPU is used; cudart is linked statically.
+# A cross build does not look for nvcc: the host's (/usr/local/cuda) compiles for the host, and
+# its objects would not link into the target's binaries.
 include(CheckLanguage)
-if(NOT DEFINED CMAKE_CUDA_COMPILER AND EXISTS /usr/local/cuda/bin/nvcc)
+if(NOT CMAKE_CROSSCOMPILING AND NOT DEFINED CMAKE_CUDA_COMPILER AND EXISTS /usr/local/cuda/bin/nvcc)
   set(CMAKE_CUDA_COMPILER /usr/local/cuda/bin/nvcc)
 endif()
-check_language(CUDA)
+if(NOT CMAKE_CROSSCOMPILING)
+  check_language(CUDA)
+endif()
 if(CMAKE_CUDA_COMPILER)
   set(_amanuensis_cuda_found ON)
 else()

@@ -10,7 +10,7 @@ std::string cpu_model_name() {
   std::ifstream in("/proc/cpuinfo");
   std::string line;
   while (std::getline(in, line)) {
-    if (line.rfind("model name", 0) != 0) continue;
+    if (!line.starts_with("model name")) continue;
     const auto colon = line.find(':');
     if (colon == std::string::npos) break;
     const auto start = line.find_first_not_of(' ', colon + 1);

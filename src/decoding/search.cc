@@ -489,6 +489,7 @@ std::vector<DecodeResult> decode_windows(
   if (crosses.size() != requests.size())
     throw Error("decode_windows: one request per window is needed");
   std::vector<std::unique_ptr<WindowSearch>> searches;
+  searches.reserve(requests.size());
   for (std::size_t i = 0; i < requests.size(); ++i) {
     searches.push_back(
         WindowSearch::create(decoder.model(), crosses[i], requests[i], options, random));

@@ -10,8 +10,8 @@
 #include <string_view>
 #include <vector>
 
-struct redisContext;
-struct redisReply;
+struct redisContext;  // NOLINT(readability-identifier-naming): hiredis's own names
+struct redisReply;    // NOLINT(readability-identifier-naming)
 
 namespace amanuensis::jobs {
 

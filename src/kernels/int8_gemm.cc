@@ -284,9 +284,9 @@ int8_detail::GemmFn generic_for(ActivationForm form) {
   }
 }
 
-// The kernel for `isa` when it can take the activations' form and, for block-mode weights, has
-// a block mode (the x86 ones; avx2's needs the activations' block sums); else the portable one.
-int8_detail::GemmFn kernel_for(CpuIsa isa, const QuantizedRows& a, bool blocked) {
+// The kernel for `isa` when it can take the activations' form (for block-mode weights, avx2's
+// also needs the activations' block sums); else the portable one.
+int8_detail::GemmFn kernel_for(CpuIsa isa, const QuantizedRows& a, [[maybe_unused]] bool blocked) {
   if (a.form != activation_form(isa)) return generic_for(a.form);
 #if defined(__x86_64__)
   switch (isa) {
@@ -301,7 +301,7 @@ int8_detail::GemmFn kernel_for(CpuIsa isa, const QuantizedRows& a, bool blocked)
       break;
   }
 #elif defined(__aarch64__)
-  switch (blocked ? CpuIsa::kGeneric : isa) {
+  switch (isa) {
     case CpuIsa::kNeonI8mm:
       return int8_detail::gemm_neon_i8mm;
     case CpuIsa::kNeonDotprod:

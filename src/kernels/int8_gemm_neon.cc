@@ -97,6 +97,41 @@ void accumulate_neon_tile(const std::int8_t* a, int lda, int rows, const std::in
   accumulate_neon<2>(a, lda, panel, k4, out);
 }
 
+// Block mode (Int8Matrix::blocked): the tile's exact dot products one 32-column block at a time
+// through `accumulate`, each scaled by its block's scales into float sums (add_scaled_block, lane
+// by lane: fma(float(dot), block_scale, sum)), then y = fma(sum, a_scale, bias) (finish_blocks).
+// `scales`: the panel's block scales, [blocks][16].
+void block_tile(const std::int8_t* a, int lda, int mr, const std::int8_t* panel,
+                const float* scales, int blocks, AccumulateTile accumulate, const float* a_scales,
+                const float* bias16, int valid, float* y, int ldy) {
+  constexpr int kGroups = kInt8BlockColumns / 4;  // groups of 4 values of k per block
+  alignas(16) std::int32_t dots[kMaxTileRows * kPanel];
+  float32x4_t sums[kMaxTileRows][kPanel / 4];
+  for (int i = 0; i < mr; ++i) {
+    for (int q = 0; q < kPanel / 4; ++q) sums[i][q] = vdupq_n_f32(0.0F);
+  }
+  for (int b = 0; b < blocks; ++b) {
+    accumulate(a + static_cast<std::ptrdiff_t>(b) * kInt8BlockColumns, lda, mr,
+               panel + static_cast<std::size_t>(b) * kGroups * 64, kGroups, dots);
+    const float* s = scales + static_cast<std::size_t>(b) * kPanel;
+    for (int i = 0; i < mr; ++i) {
+      for (int q = 0; q < kPanel / 4; ++q) {
+        const float32x4_t dot = vcvtq_f32_s32(vld1q_s32(dots + i * kPanel + 4 * q));
+        sums[i][q] = vfmaq_f32(sums[i][q], dot, vld1q_f32(s + 4 * q));
+      }
+    }
+  }
+  for (int i = 0; i < mr; ++i) {
+    alignas(16) float out[kPanel];
+    float* row = y + static_cast<std::ptrdiff_t>(i) * ldy;
+    float* dst = valid == kPanel ? row : out;
+    for (int q = 0; q < kPanel / 4; ++q) {
+      vst1q_f32(dst + 4 * q, vfmaq_n_f32(vld1q_f32(bias16 + 4 * q), sums[i][q], a_scales[i]));
+    }
+    if (dst == out) std::copy_n(out, valid, row);
+  }
+}
+
 }  // namespace
 
 void gemm_tiles(const QuantizedRows& a, int r0, int r1, const Int8Matrix& w, int n0, int n1,
@@ -104,18 +139,26 @@ void gemm_tiles(const QuantizedRows& a, int r0, int r1, const Int8Matrix& w, int
   max_rows = std::clamp(max_rows, 1, kMaxTileRows);
   const int k4 = w.padded_cols / 4;
   const std::size_t panel_bytes = static_cast<std::size_t>(k4) * 64;
-  const int block_end = std::min(n1, w.padded_rows) / kPanel;
+  const int panel_end = std::min(n1, w.padded_rows) / kPanel;
   alignas(16) std::int32_t dots[kMaxTileRows * kPanel];
-  for (int block = n0 / kPanel; block < block_end; ++block) {
-    const int n = block * kPanel;
+  for (int index = n0 / kPanel; index < panel_end; ++index) {
+    const int n = index * kPanel;
     const int valid = std::min(kPanel, w.rows - n);
     if (valid <= 0) break;
     // The bias of this panel's channels, zero past the last one, so that whole vectors load.
     alignas(16) float bias16[kPanel] = {};
     if (bias != nullptr) std::copy_n(bias + n, valid, bias16);
-    const std::int8_t* panel = w.packed.data() + static_cast<std::size_t>(block) * panel_bytes;
+    const std::int8_t* panel = w.packed.data() + static_cast<std::size_t>(index) * panel_bytes;
     for_each_row_tile(r0, r1, max_rows, [&](int r, int mr) {
       const std::size_t row = static_cast<std::size_t>(r) * a.padded_cols;
+      if (w.blocked()) {
+        const int blocks = w.column_blocks();
+        block_tile(a.data.data() + row, a.padded_cols, mr, panel,
+                   w.block_scales.data() + static_cast<std::size_t>(index) * blocks * kPanel,
+                   blocks, accumulate, a.scales.data() + r, bias16, valid,
+                   y + static_cast<std::size_t>(r) * ldy + n, ldy);
+        return;
+      }
       accumulate(a.data.data() + row, a.padded_cols, mr, panel, k4, dots);
       for (int i = 0; i < mr; ++i) {
         store_row(dots + i * kPanel, a.scales[r + i], w.scales.data() + n, bias16, valid,

@@ -254,7 +254,9 @@ void TurnDecoder::confirm(DecodeJob& job, const std::vector<Segment>& segments) 
       delta = append_words(*job.turn, newly, job.logprobs, logprobs);
     }
     if (delta.empty() || !c.on_delta) return;
-    c.on_delta(job.turn->item, delta, job.logprobs ? Logprobs(std::move(logprobs)) : std::nullopt);
+    Logprobs delta_logprobs;
+    if (job.logprobs) delta_logprobs = std::move(logprobs);
+    c.on_delta(job.turn->item, delta, delta_logprobs);
   });
 }
 

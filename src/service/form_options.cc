@@ -27,8 +27,12 @@ constexpr int kMaxLanguageDetectionSegments = 1000;  // 8 hours of windows
 
 std::vector<float> temperature_ladder(float first) {
   std::vector<float> ladder;
-  for (float t = first; t <= 1.0F + 1e-4F; t += kTemperatureStep)
+  // Summed step by step, as always: 0.2 + 0.2 + 0.2 is the float 0.6F, 3 * 0.2F is not.
+  float t = first;
+  while (t <= 1.0F + 1e-4F) {
     ladder.push_back(std::min(t, 1.0F));
+    t += kTemperatureStep;
+  }
   return ladder;
 }
 

@@ -123,6 +123,7 @@ JobRequest JobRequest::from_json(const nlohmann::json& json) {
 TranscriptionRequest parse_job_form(const JobRequest& job, std::string_view upload,
                                     const ModelInfo& model) {
   std::vector<FormPart> parts;
+  parts.reserve(job.fields.size() + 1);
   for (const auto& [name, value] : job.fields) parts.push_back({name, false, "", "", value});
   const std::string_view file = upload.empty() ? std::string_view(job.path) : upload;
   parts.push_back({"file", true, job.file_name, "application/octet-stream", file});

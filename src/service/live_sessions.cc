@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <cmath>
+#include <cstdio>
 #include <utility>
 #include <vector>
 
@@ -43,7 +44,10 @@ class LiveDecode final : public PoolTask {
     // The transcriber reports its own failures; nothing escapes it but a broken invariant.
     try {
       work_();
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "serve: a live transcription failed: %s\n", e.what());
     } catch (...) {
+      std::fprintf(stderr, "serve: a live transcription failed\n");
     }
   }
 

@@ -21,6 +21,12 @@ REPO_ROOT = manifest_mod.REPO_ROOT
 MODEL_NAMES = manifest_mod.MODEL_NAMES
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "slow: opt-in, left out of CI for time (ctest label slow: the e2e_slow test, "
+        "which scripts/test.sh runs with AMANUENSIS_TEST_SLOW=1)")
+
+
 def pytest_addoption(parser):
     group = parser.getgroup("amanuensis")
     group.addoption("--amanuensis", metavar="PATH",

@@ -53,9 +53,26 @@ def load_model(model_dir: Path, cpu_threads: int = 2):
     return WhisperModel(str(model_dir), **opts)
 
 
+def detect_one(model, path: Path) -> dict:
+    """The language of one clip by WhisperModel.detect_language (what transcribe computes first
+    when no language is given, on the same first window), without decoding: transcribe would
+    encode that window a second time."""
+    from faster_whisper.audio import decode_audio
+
+    start = time.perf_counter()
+    audio = decode_audio(str(path))
+    language, probability, _ = model.detect_language(audio)
+    return {"path": str(path), "language": language, "language_probability": probability,
+            "duration": len(audio) / 16000, "text": "", "segments": [],
+            "wall_seconds": time.perf_counter() - start}
+
+
 def transcribe_one(model, path: Path, transcribe_options: dict | None = None) -> dict:
-    """Transcribes one clip with an already loaded WhisperModel; returns the result record."""
+    """Transcribes one clip with an already loaded WhisperModel; returns the result record.
+    The option {"detect_language_only": True} gives detect_one's record instead."""
     opts = GREEDY_TRANSCRIBE_OPTIONS if transcribe_options is None else transcribe_options
+    if opts.get("detect_language_only"):
+        return detect_one(model, path)
     start = time.perf_counter()
     segments, info = model.transcribe(str(path), **opts)
     segments = list(segments)  # the generator does the work

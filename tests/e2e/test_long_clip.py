@@ -21,7 +21,9 @@ TIME_TOLERANCE = 0.5
 WER_MARGIN_POINTS = 1.0
 
 
-@pytest.fixture(scope="module", params=MODEL_NAMES)
+# base is opt-in (`slow`, CI leaves it out for time); tiny.en runs everywhere.
+@pytest.fixture(scope="module", params=[pytest.param(m, marks=pytest.mark.slow) if m == "base" else m
+                                        for m in MODEL_NAMES])
 def long_clip_run(request, amanuensis, model_dirs, manifest, cache_dir):
     model = request.param
     clip = manifest_mod.by_id(manifest, manifest_mod.LONG_CLIP_ID)

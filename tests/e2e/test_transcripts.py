@@ -34,7 +34,10 @@ class Comparison:
     identical_fraction: float = 0.0
 
 
-@pytest.fixture(scope="module", params=MODEL_NAMES)
+# base greedy is opt-in (`slow`, CI leaves it out for time): the Python package's tests compare
+# base greedy with faster-whisper segment for segment, and test_decoding base beam 5 on every clip.
+@pytest.fixture(scope="module", params=[pytest.param(m, marks=pytest.mark.slow) if m == "base" else m
+                                        for m in MODEL_NAMES])
 def comparison(request, amanuensis, model_dirs, dev_clips, cache_dir) -> Comparison:
     model = request.param
     model_dir = model_dirs[model]

@@ -242,7 +242,8 @@ TEST(NpuConfig, ParsesTileShapesAndInstructionFiles) {
   EXPECT_EQ(shape.m, 256);
   EXPECT_EQ(shape.k, 128);
   EXPECT_EQ(shape.n, 64);
-  for (const char* bad : {"256x128", "0x1x1", "axbxc", "1x2x3x4", ""})
+  for (const char* bad :
+       {"256x128", "0x1x1", "axbxc", "1x2x3x4", "", "99999999999x1x1", "1x2x3 ", "-1x2x3", "1xx2"})
     EXPECT_THROW(parse_tile_shape(bad), Error) << bad;
 
   const auto dir = std::filesystem::temp_directory_path();

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -17,16 +18,24 @@ int blocks(int size, int tile) { return (size + tile - 1) / tile; }
 }  // namespace
 
 TileShape parse_tile_shape(const std::string& text) {
-  TileShape shape;
-  char x1 = 0;
-  char x2 = 0;
-  char extra = 0;
-  if (std::sscanf(text.c_str(), "%d%c%d%c%d%c", &shape.m, &x1, &shape.k, &x2, &shape.n, &extra) !=
-          5 ||
-      x1 != 'x' || x2 != 'x' || shape.m <= 0 || shape.k <= 0 || shape.n <= 0) {
-    throw Error("tile shape '" + text + "': expected MxKxN, e.g. 256x256x256");
+  // Three positive decimal numbers joined by 'x', nothing else (std::from_chars reports overflow,
+  // which sscanf would not).
+  int values[3] = {0, 0, 0};
+  const char* at = text.data();
+  const char* const end = text.data() + text.size();
+  bool ok = true;
+  for (int i = 0; i < 3 && ok; ++i) {
+    if (i > 0) {
+      ok = at != end && *at == 'x';
+      if (!ok) break;
+      ++at;
+    }
+    const auto [next, error] = std::from_chars(at, end, values[i]);
+    ok = error == std::errc() && next != at && values[i] > 0;
+    at = next;
   }
-  return shape;
+  if (!ok || at != end) throw Error("tile shape '" + text + "': expected MxKxN, e.g. 256x256x256");
+  return TileShape{values[0], values[1], values[2]};
 }
 
 std::uint16_t to_bf16(float value) {

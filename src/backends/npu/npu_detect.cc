@@ -23,7 +23,7 @@ std::vector<AccelDevice> find_accel_devices(const std::filesystem::path& root) {
   const auto dev_dir = root / "dev/accel";
   for (const auto& entry : std::filesystem::directory_iterator(dev_dir, error)) {
     const auto name = entry.path().filename().string();
-    if (name.rfind("accel", 0) != 0) continue;
+    if (!name.starts_with("accel")) continue;
     AccelDevice device;
     device.node = "/dev/accel/" + name;
     const auto sys = root / "sys/class/accel" / name / "device";
