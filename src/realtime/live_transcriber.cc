@@ -260,6 +260,10 @@ void LiveTranscriber::close() {
   if (closed_) return;
   closed_ = true;
   decoder_->close();
+  // The open turn's speculative decode and the turn refer to each other: cancelling the turn
+  // stops that decode and breaks the cycle, which would otherwise keep both, audio included.
+  if (turn_) decoder_->cancel_turn(*turn_);
+  turn_.reset();
 }
 
 double LiveTranscriber::buffered_seconds() const {

@@ -32,6 +32,8 @@ done
 ((${#TARGETS[@]})) || TARGETS=(multipart_fuzz audio_decoder_fuzz http_request_fuzz onnx_reader_fuzz
                                 realtime_event_fuzz safetensors_fuzz ggml_model_fuzz)
 
+BUILD=$(realpath -m "$BUILD")  # the targets run from inside it
+
 CXX=${FUZZ_CXX:-clang++}
 command -v "$CXX" >/dev/null || { echo "fuzz: $CXX not found (apt-get install clang libclang-rt-14-dev)" >&2; exit 1; }
 mkdir -p "$BUILD"
@@ -375,8 +377,12 @@ write_ggml_seeds() {
 run_target() {
   local target=$1 corpus=$2 seeds=$3
   shift 3
+  # Inputs that once failed (tests/fuzz/regressions/TARGET, committed) run first, every time.
+  local regressions=()
+  [[ -d $ROOT/tests/fuzz/regressions/$target ]] && regressions=("$ROOT/tests/fuzz/regressions/$target")
   log "running $target for ${SECONDS_PER_TARGET}s"
-  if (cd "$BUILD" && "./$target" "$corpus" "$seeds" -max_total_time="$SECONDS_PER_TARGET" \
+  if (cd "$BUILD" && "./$target" "$corpus" "$seeds" "${regressions[@]}" \
+        -max_total_time="$SECONDS_PER_TARGET" \
         -timeout=30 -rss_limit_mb=2048 -print_final_stats=1 "$@" 2>"$BUILD/$target.log"); then
     log "$target: no crash ($(grep -m1 -o 'stat::number_of_executed_units: *[0-9]*' "$BUILD/$target.log" | grep -o '[0-9]*$') runs)"
   else
