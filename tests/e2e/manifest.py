@@ -15,6 +15,14 @@ LONG_CLIP_ID = "lj_longform_dev"
 JFK_VARIANTS_LEFT_OUT = ("jfk.flac", "jfk.ogg", "jfk.m4a")
 
 
+def model_params(slow: tuple[str, ...]) -> list:
+    """MODEL_NAMES as pytest parameters, those in `slow` marked `slow` (opt-in: left out of CI
+    for time, tests/e2e/conftest.py)."""
+    import pytest
+
+    return [pytest.param(m, marks=pytest.mark.slow) if m in slow else m for m in MODEL_NAMES]
+
+
 @dataclass(frozen=True)
 class Clip:
     id: str

@@ -16,7 +16,7 @@ import pytest
 import amanuensis_cli
 import fw_reference
 import report
-from manifest import by_id
+from manifest import by_id, model_params
 from wer import corpus_wer, normalise
 
 BEAM_WER_MARGIN_POINTS = 0.3
@@ -42,7 +42,7 @@ def non_english(manifest):
 
 # tiny.en is opt-in (`slow`, CI leaves it out for time): its greedy transcripts are compared in
 # test_transcripts, and base's beam search here is the harder case.
-@pytest.mark.parametrize("model", [pytest.param("tiny.en", marks=pytest.mark.slow), "base"])
+@pytest.mark.parametrize("model", model_params(slow=("tiny.en",)))
 def test_beam_search_matches_faster_whisper(model, amanuensis, model_dirs, dev_clips, cache_dir):
     model_dir = model_dirs[model]
     paths = [c.path for c in dev_clips]

@@ -14,7 +14,7 @@ import amanuensis_cli
 import fw_reference
 import manifest as manifest_mod
 import report
-from manifest import MODEL_NAMES
+from manifest import model_params
 from wer import wer
 
 TIME_TOLERANCE = 0.5
@@ -22,8 +22,7 @@ WER_MARGIN_POINTS = 1.0
 
 
 # base is opt-in (`slow`, CI leaves it out for time); tiny.en runs everywhere.
-@pytest.fixture(scope="module", params=[pytest.param(m, marks=pytest.mark.slow) if m == "base" else m
-                                        for m in MODEL_NAMES])
+@pytest.fixture(scope="module", params=model_params(slow=("base",)))
 def long_clip_run(request, amanuensis, model_dirs, manifest, cache_dir):
     model = request.param
     clip = manifest_mod.by_id(manifest, manifest_mod.LONG_CLIP_ID)

@@ -18,7 +18,7 @@ import pytest
 import amanuensis_cli
 import fw_reference
 import report
-from manifest import MODEL_NAMES
+from manifest import model_params
 from wer import corpus_wer, normalise
 
 WER_MARGIN_POINTS = 1.0
@@ -36,8 +36,7 @@ class Comparison:
 
 # base greedy is opt-in (`slow`, CI leaves it out for time): the Python package's tests compare
 # base greedy with faster-whisper segment for segment, and test_decoding base beam 5 on every clip.
-@pytest.fixture(scope="module", params=[pytest.param(m, marks=pytest.mark.slow) if m == "base" else m
-                                        for m in MODEL_NAMES])
+@pytest.fixture(scope="module", params=model_params(slow=("base",)))
 def comparison(request, amanuensis, model_dirs, dev_clips, cache_dir) -> Comparison:
     model = request.param
     model_dir = model_dirs[model]
