@@ -28,12 +28,13 @@ print("\n".join(sorted({e["file"] for e in json.load(open(sys.argv[1]))
 PY
 )
 # The pinned clang-tidy in .venv (scripts/requirements.txt; scripts/setup.sh installs it). Any
-# warning in the log fails the run.
+# warning in the log fails the run. -Werror as in the ci preset, so that clang's own diagnostics
+# (which gcc, the compiler, does not have) fail every build directory's lint alike, not only CI's.
 tidy_bin=$PWD/.venv/bin
 [[ -x $tidy_bin/clang-tidy && -f $tidy_bin/run-clang-tidy.py ]] ||
   { echo "lint: no clang-tidy in .venv (scripts/setup.sh installs it)" >&2; exit 1; }
 "$tidy_bin/python" "$tidy_bin/run-clang-tidy.py" -clang-tidy-binary "$tidy_bin/clang-tidy" \
-  -p "$build" -quiet -j "$(nproc)" "${sources[@]}" >"$build/clang-tidy.log" 2>&1 || true
+  -extra-arg=-Werror -p "$build" -quiet -j "$(nproc)" "${sources[@]}" >"$build/clang-tidy.log" 2>&1 || true
 if grep -qE '(warning|error): ' "$build/clang-tidy.log"; then
   grep -E '(warning|error): ' "$build/clang-tidy.log" | sort -u | head -100 >&2 || true
   echo "lint: clang-tidy found the problems above (whole log: $build/clang-tidy.log)" >&2

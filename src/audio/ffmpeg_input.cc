@@ -193,8 +193,8 @@ void PcmResampler::configure(const AVFrame& frame) {
   if (layout.order == AV_CHANNEL_ORDER_UNSPEC) {
     av_channel_layout_default(&layout, layout.nb_channels);
   }
-  AVChannelLayout out_layout = AV_CHANNEL_LAYOUT_MONO;
-  if (channels_ == 2) out_layout = AV_CHANNEL_LAYOUT_STEREO;
+  AVChannelLayout out_layout{};
+  av_channel_layout_default(&out_layout, channels_ == 2 ? 2 : 1);
   SwrContext* allocated = nullptr;
   int result = swr_alloc_set_opts2(&allocated, &out_layout, AV_SAMPLE_FMT_S16, kSampleRate, &layout,
                                    static_cast<AVSampleFormat>(frame.format), frame.sample_rate,

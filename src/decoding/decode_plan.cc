@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <numeric>
 #include <set>
 
 #include "util/text.h"
@@ -169,15 +170,23 @@ std::vector<std::pair<std::string, float>> detect_language(
   for (const int id : ids) max_logit = std::max(max_logit, logits[id]);
   double total = 0.0;
   for (const int id : ids) total += std::exp(static_cast<double>(logits[id] - max_logit));
+  // Most probable first, equal ones in token order (a stable order without std::stable_sort,
+  // whose libstdc++ 12 buffer clang 22 reports as deprecated).
+  std::vector<float> probability(ids.size());
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    probability[i] =
+        static_cast<float>(std::exp(static_cast<double>(logits[ids[i]] - max_logit)) / total);
+  }
+  std::vector<std::size_t> order(ids.size());
+  std::iota(order.begin(), order.end(), std::size_t{0});
+  std::ranges::sort(order, [&](std::size_t a, std::size_t b) {
+    return probability[a] != probability[b] ? probability[a] > probability[b] : a < b;
+  });
   std::vector<std::pair<std::string, float>> probabilities;
   probabilities.reserve(ids.size());
-  for (const int id : ids) {
-    probabilities.emplace_back(
-        tokenizer.language_code(id),
-        static_cast<float>(std::exp(static_cast<double>(logits[id] - max_logit)) / total));
+  for (const std::size_t i : order) {
+    probabilities.emplace_back(tokenizer.language_code(ids[i]), probability[i]);
   }
-  std::stable_sort(probabilities.begin(), probabilities.end(),
-                   [](const auto& a, const auto& b) { return a.second > b.second; });
   return probabilities;
 }
 

@@ -16,8 +16,8 @@
 #
 # This checks correctness, not speed: qemu runs integer SIMD at a fraction of the hardware's speed
 # and every float operation in software. Exits 77 (ctest: skipped) when the cross toolchain, qemu
-# or the arm64 libraries are missing (scripts/setup.sh installs them). The cross build runs
-# AMANUENSIS_BUILD_JOBS (default 2) compile jobs.
+# or the arm64 libraries are missing (AMANUENSIS_AARCH64=1 scripts/setup.sh installs them). The
+# cross build runs AMANUENSIS_BUILD_JOBS (default 2) compile jobs.
 #
 # Usage: tests/aarch64/qemu_test.sh X86_AMANUENSIS   (the host build's binary, for the transcript)
 set -euo pipefail
@@ -25,8 +25,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 x86_amanuensis=${1:?usage: $0 X86_AMANUENSIS}
 
 skip() {
-  echo "SKIPPED aarch64_qemu: $* (scripts/setup.sh installs g++-aarch64-linux-gnu, qemu-user" \
-    "and the arm64 libraries)"
+  echo "SKIPPED aarch64_qemu: $* (AMANUENSIS_AARCH64=1 scripts/setup.sh installs" \
+    "g++-aarch64-linux-gnu, qemu-user and the arm64 libraries)"
   exit 77
 }
 fail() {
