@@ -9,6 +9,7 @@
 #include "kernels/cpu_isa.h"
 #include "kernels/flash_attention.h"
 #include "kernels/flash_attention_i16.h"
+#include "kernels/float_gemm_rows.h"
 #include "kernels/half_cache.h"
 #include "kernels/int8_gemm.h"
 #include "kernels/small_attention.h"
@@ -77,6 +78,15 @@ class CpuBackend final : public Backend {
   void linear(MatrixView x, MatrixView weight, std::span<const float> bias,
               MutableMatrixView y) override {
     const auto part = [&](int r0, int r1, int n0, int n1) {
+      const float* w = weight.data + static_cast<std::size_t>(n0) * weight.ld;
+      float* out = y.data + static_cast<std::size_t>(r0) * y.ld + n0;
+      const float* in = x.data + static_cast<std::size_t>(r0) * x.ld;
+      if (r1 - r0 <= kFewRows) {
+        // Decoding: the weights straight from the matrix, without OpenBLAS's copy of them.
+        linear_few_rows(in, r1 - r0, x.ld, w, n1 - n0, weight.ld, x.cols,
+                        bias.empty() ? nullptr : bias.data() + n0, out, y.ld);
+        return;
+      }
       float beta = 0.0F;
       if (!bias.empty()) {
         for (int r = r0; r < r1; ++r) {
@@ -85,17 +95,8 @@ class CpuBackend final : public Backend {
         }
         beta = 1.0F;
       }
-      const float* w = weight.data + static_cast<std::size_t>(n0) * weight.ld;
-      if (r1 - r0 == 1) {
-        // One row is a matrix-vector product, which streams the weights once.
-        blas_.sgemv(kRowMajor, kNoTrans, n1 - n0, weight.cols, 1.0F, w, weight.ld,
-                    x.data + static_cast<std::size_t>(r0) * x.ld, 1, beta,
-                    y.data + static_cast<std::size_t>(r0) * y.ld + n0, 1);
-        return;
-      }
-      blas_.sgemm(kRowMajor, kNoTrans, kTrans, r1 - r0, n1 - n0, x.cols, 1.0F,
-                  x.data + static_cast<std::size_t>(r0) * x.ld, x.ld, w, weight.ld, beta,
-                  y.data + static_cast<std::size_t>(r0) * y.ld + n0, y.ld);
+      blas_.sgemm(kRowMajor, kNoTrans, kTrans, r1 - r0, n1 - n0, x.cols, 1.0F, in, x.ld, w,
+                  weight.ld, beta, out, y.ld);
     };
     split_product(y.rows, y.cols, x.cols, part);
   }
@@ -421,7 +422,7 @@ std::vector<std::pair<std::string, std::string>> cpu_kernel_paths() {
     encoder = isa == CpuIsa::kAvx2 ? "int16 vpmaddwd" : "int16 vpdpwssd";
   }
   return {{"int8 gemm", std::string(cpu_isa_name(isa))},
-          {"float gemm", std::string("OpenBLAS ") + blas().core},
+          {"float gemm", std::string("OpenBLAS ") + blas().core + " (few rows: " + highway + ")"},
           {"vector ops", highway},
           {"attention", highway},
           {"encoder attention", encoder}};

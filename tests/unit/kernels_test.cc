@@ -28,24 +28,13 @@
 #include "kernels/thread_pool.h"
 #include "kernels/vector_ops.h"
 #include "support/random_values.h"
+#include "support/vector_targets.h"
 
 namespace amanuensis::kernels {
 namespace {
 
+using amanuensis::test_support::for_each_vector_target;
 using amanuensis::test_support::random_values;
-
-// Runs `check` once per Highway instruction set available here, then restores the best.
-template <typename Check>
-void for_each_vector_target(Check check) {
-  const auto targets = vector_ops_available_targets();
-  ASSERT_FALSE(targets.empty());
-  for (const auto target : targets) {
-    vector_ops_force_target(target);
-    SCOPED_TRACE(vector_ops_target());
-    check();
-  }
-  vector_ops_force_target(0);
-}
 
 // AMANUENSIS_CPU_ISA: every name this build knows parses back to its path; a path the CPU runs is
 // taken as forced; an unknown name or a path the CPU lacks falls back to the best one, with an
