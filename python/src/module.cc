@@ -91,23 +91,8 @@ Model load(const std::string& path, const std::string& device, const std::string
        .device_index = device_index >= 0 ? std::optional<int>(device_index) : std::nullopt});
 }
 
-}  // namespace
-}  // namespace amanuensis::python
-
-NB_MODULE(_amanuensis, m) {
-  using namespace amanuensis;
-  using namespace amanuensis::python;
-  m.doc() = "Amanuensis's C++ engine (use the amanuensis package, not this module)";
-  // Registers the translation of amanuensis::Error (bad input, models or options) to ValueError.
-  // NOLINTNEXTLINE(bugprone-unused-raii,bugprone-throw-keyword-missing)
-  nb::exception<Error>(
-      m, "Error", PyExc_ValueError);  // NOLINT(bugprone-unused-raii,bugprone-throw-keyword-missing)
-
-  nb::class_<Stream>(m, "Stream")
-      .def("info", &stream_info)
-      .def("next", &stream_next)
-      .def("close", &Stream::close, nb::call_guard<nb::gil_scoped_release>());
-
+// The module's parts: the tokenizer, the model, audio decoding, speech detection.
+void bind_tokenizer(nb::module_& m) {
   nb::class_<Tokenizer>(m, "Tokenizer")
       .def_static(
           "load", [](const std::string& path) { return Tokenizer::load(path); },
@@ -134,7 +119,9 @@ NB_MODULE(_amanuensis, m) {
           "decode",
           [](const Tokenizer& t, const std::vector<int>& tokens) { return t.decode(tokens); },
           nb::arg("tokens"));
+}
 
+void bind_model(nb::module_& m) {
   nb::class_<Model>(m, "Model")
       .def(nb::new_(&load), nb::arg("path"), nb::arg("device"), nb::arg("compute_type"),
            nb::arg("threads"), nb::arg("device_index") = -1)
@@ -160,7 +147,9 @@ NB_MODULE(_amanuensis, m) {
                                   detected.all_language_probs);
           },
           nb::arg("features"), nb::arg("segments"), nb::arg("threshold"));
+}
 
+void bind_audio(nb::module_& m) {
   m.def(
       "decode_audio_file",
       [](const std::string& path) {
@@ -203,6 +192,9 @@ NB_MODULE(_amanuensis, m) {
         return nb::make_tuple(to_numpy(std::move(stereo.left)), to_numpy(std::move(stereo.right)));
       },
       nb::arg("source"));
+}
+
+void bind_vad(nb::module_& m) {
   m.def(
       "detect_speech",
       [](const Samples& audio, const nb::dict& vad, const std::string& model) {
@@ -228,4 +220,27 @@ NB_MODULE(_amanuensis, m) {
         return to_numpy(std::move(probabilities));
       },
       nb::arg("audio"), nb::arg("vad_model") = "");
+}
+
+}  // namespace
+}  // namespace amanuensis::python
+
+NB_MODULE(_amanuensis, m) {
+  using namespace amanuensis;
+  using namespace amanuensis::python;
+  m.doc() = "Amanuensis's C++ engine (use the amanuensis package, not this module)";
+  // Registers the translation of amanuensis::Error (bad input, models or options) to ValueError.
+  // NOLINTNEXTLINE(bugprone-unused-raii,bugprone-throw-keyword-missing)
+  nb::exception<Error>(
+      m, "Error", PyExc_ValueError);  // NOLINT(bugprone-unused-raii,bugprone-throw-keyword-missing)
+
+  nb::class_<Stream>(m, "Stream")
+      .def("info", &stream_info)
+      .def("next", &stream_next)
+      .def("close", &Stream::close, nb::call_guard<nb::gil_scoped_release>());
+
+  bind_tokenizer(m);
+  bind_model(m);
+  bind_audio(m);
+  bind_vad(m);
 }

@@ -32,6 +32,8 @@ std::optional<T> optional_as(const nb::handle& value, const std::string& key) {
 
 using Setter = std::function<void(TranscribeOptions&, const nb::handle&, const std::string&)>;
 
+// One entry per option: a table, however long, not a function to split.
+// NOLINTNEXTLINE(readability-function-size)
 const std::map<std::string, Setter>& setters() {
   static const std::map<std::string, Setter> table = {
       {"language", [](auto& o, const auto& v,

@@ -6,6 +6,7 @@
 #include <numeric>
 #include <string_view>
 
+#include "model/model_source.h"
 #include "util/text.h"
 
 namespace amanuensis::decoding {
@@ -126,111 +127,85 @@ void median_filter_rows(std::vector<float>& data, int rows, int cols, int width)
   }
 }
 
-// The per-token probabilities and the alignment of tokens to audio positions for one window.
-std::vector<TimedWord> find_alignment(const WordTimingContext& context,
-                                      const std::vector<int>& text_tokens, int window_frames) {
-  const auto& special = context.tokenizer.special();
-  const auto& model = context.decoder.model();
-  const auto& weights = model.weights();
-  const int positions = window_frames / 2;  // conv2's stride
-  if (text_tokens.empty() || positions == 0) return {};
+// The cross-attention heads that align text with audio: the model's list, else those of the
+// second half of the decoder layers.
+std::vector<std::pair<int, int>> alignment_heads(const model::WhisperWeights& weights) {
+  if (!weights.config.alignment_heads.empty()) return weights.config.alignment_heads;
+  return model::default_alignment_heads(static_cast<int>(weights.decoder_layers.size()),
+                                        weights.n_text_heads);
+}
 
-  std::vector<int> input = context.start_sequence;
-  input.push_back(special.no_timestamps);
-  input.insert(input.end(), text_tokens.begin(), text_tokens.end());
-  input.push_back(special.end_of_text);
-  const auto rows = static_cast<int>(input.size());
-  const auto sot_length = static_cast<int>(context.start_sequence.size());
+// Probability of each text token among the text tokens only (ids below end-of-text), from the
+// rows of logits that predict them.
+std::vector<float> text_token_probabilities(const std::vector<float>& logits,
+                                            const std::vector<int>& text_tokens, int n_vocab,
+                                            int end_of_text) {
   const auto n_text = static_cast<int>(text_tokens.size());
-
-  model::AttentionCapture capture;
-  capture.heads = weights.config.alignment_heads;
-  if (capture.heads.empty()) {
-    // Without a list from the model, use the heads of the second half of the decoder layers.
-    const auto layers = static_cast<int>(weights.decoder_layers.size());
-    for (int l = layers / 2; l < layers; ++l) {
-      for (int h = 0; h < weights.n_text_heads; ++h) capture.heads.emplace_back(l, h);
-    }
-  }
-  auto state = model.start_decoding(context.cross);
-  std::vector<int> predicting(n_text);  // rows whose outputs predict each text token
-  std::iota(predicting.begin(), predicting.end(), sot_length);
-  const auto logits = [&] {
-    model::DecodeBatcher::Session session(context.decoder, context.stop);
-    return session.decode(state, input, predicting, &capture);
-  }();
-
-  // Probability of each text token among text tokens only.
-  const int n_vocab = weights.n_vocab;
-  std::vector<float> token_probabilities(n_text);
+  std::vector<float> probabilities(n_text);
   for (int t = 0; t < n_text; ++t) {
     const float* row = logits.data() + static_cast<std::size_t>(t) * n_vocab;
-    const float max_logit = *std::max_element(row, row + special.end_of_text);
+    const float max_logit = *std::max_element(row, row + end_of_text);
     double total = 0.0;
-    for (int v = 0; v < special.end_of_text; ++v)
+    for (int v = 0; v < end_of_text; ++v)
       total += std::exp(static_cast<double>(row[v] - max_logit));
-    token_probabilities[t] =
+    probabilities[t] =
         static_cast<float>(std::exp(static_cast<double>(row[text_tokens[t]] - max_logit)) / total);
   }
+  return probabilities;
+}
 
-  // Softmax over the window's real frames, standardise over tokens, median filter, average heads.
-  const int n_audio = weights.n_audio_ctx;
+// One head's [rows, positions] scores in place: softmax over the window's real frames (each row
+// read from `scores` with stride n_audio), then standardised over the rows at each position.
+void normalise_head(const float* scores, int rows, int positions, int n_audio, float* head) {
+  for (int r = 0; r < rows; ++r) {
+    const float* row = scores + static_cast<std::size_t>(r) * n_audio;
+    float* out = head + static_cast<std::size_t>(r) * positions;
+    const float max_score = *std::max_element(row, row + positions);
+    double total = 0.0;
+    for (int p = 0; p < positions; ++p) total += std::exp(static_cast<double>(row[p] - max_score));
+    for (int p = 0; p < positions; ++p) {
+      out[p] = static_cast<float>(std::exp(static_cast<double>(row[p] - max_score)) / total);
+    }
+  }
+  for (int p = 0; p < positions; ++p) {
+    double mean = 0.0;
+    for (int r = 0; r < rows; ++r) mean += head[static_cast<std::size_t>(r) * positions + p];
+    mean /= rows;
+    double variance = 0.0;
+    for (int r = 0; r < rows; ++r) {
+      const double d = head[static_cast<std::size_t>(r) * positions + p] - mean;
+      variance += d * d;
+    }
+    const double deviation = std::sqrt(variance / rows);
+    for (int r = 0; r < rows; ++r) {
+      auto& v = head[static_cast<std::size_t>(r) * positions + p];
+      v = deviation > 0.0 ? static_cast<float>((v - mean) / deviation) : 0.0F;
+    }
+  }
+}
+
+// The captured heads normalised, median-filtered and averaged: [rows, positions].
+std::vector<float> averaged_heads(const model::AttentionCapture& capture, int rows, int positions,
+                                  int n_audio) {
   const auto n_heads = static_cast<int>(capture.heads.size());
   std::vector<float> averaged(static_cast<std::size_t>(rows) * positions, 0.0F);
   std::vector<float> head(static_cast<std::size_t>(rows) * positions);
   for (int h = 0; h < n_heads; ++h) {
-    for (int r = 0; r < rows; ++r) {
-      const float* scores =
-          capture.scores.data() + (static_cast<std::size_t>(h) * rows + r) * n_audio;
-      float* out = head.data() + static_cast<std::size_t>(r) * positions;
-      const float max_score = *std::max_element(scores, scores + positions);
-      double total = 0.0;
-      for (int p = 0; p < positions; ++p)
-        total += std::exp(static_cast<double>(scores[p] - max_score));
-      for (int p = 0; p < positions; ++p) {
-        out[p] = static_cast<float>(std::exp(static_cast<double>(scores[p] - max_score)) / total);
-      }
-    }
-    for (int p = 0; p < positions; ++p) {
-      double mean = 0.0;
-      for (int r = 0; r < rows; ++r) mean += head[static_cast<std::size_t>(r) * positions + p];
-      mean /= rows;
-      double variance = 0.0;
-      for (int r = 0; r < rows; ++r) {
-        const double d = head[static_cast<std::size_t>(r) * positions + p] - mean;
-        variance += d * d;
-      }
-      const double deviation = std::sqrt(variance / rows);
-      for (int r = 0; r < rows; ++r) {
-        auto& v = head[static_cast<std::size_t>(r) * positions + p];
-        v = deviation > 0.0 ? static_cast<float>((v - mean) / deviation) : 0.0F;
-      }
-    }
+    normalise_head(capture.scores.data() + static_cast<std::size_t>(h) * rows * n_audio, rows,
+                   positions, n_audio, head.data());
     median_filter_rows(head, rows, positions, kMedianFilterWidth);
     for (std::size_t i = 0; i < head.size(); ++i)
       averaged[i] += head[i] / static_cast<float>(n_heads);
   }
+  return averaged;
+}
 
-  // Rows from the one predicting the first text token through the one predicting end-of-text.
-  const int matrix_rows = n_text + 1;
-  std::vector<float> cost(static_cast<std::size_t>(matrix_rows) * positions);
-  for (std::size_t i = 0; i < cost.size(); ++i) {
-    cost[i] = -averaged[static_cast<std::size_t>(sot_length) * positions + i];
-  }
-  const auto path = dynamic_time_warping(cost, matrix_rows, positions);
-
-  std::vector<int> tokens_and_end = text_tokens;
-  tokens_and_end.push_back(special.end_of_text);
-  std::vector<std::string> word_texts;
-  std::vector<std::vector<int>> word_tokens;
-  if (context.split_on_characters) {
-    split_on_characters(context.tokenizer, tokens_and_end, word_texts, word_tokens);
-  } else {
-    split_on_spaces(context.tokenizer, tokens_and_end, word_texts, word_tokens);
-  }
-  if (word_tokens.size() <= 1) return {};
-
-  // Times at which the path moves on to a new token.
+// Words with the times at which the path moves on to their first token and past their last,
+// and the mean probability of their tokens; the last "word" (end-of-text) is left out.
+std::vector<TimedWord> words_along_path(const std::vector<std::pair<int, int>>& path,
+                                        const std::vector<std::string>& word_texts,
+                                        const std::vector<std::vector<int>>& word_tokens,
+                                        const std::vector<float>& token_probabilities) {
   std::vector<double> jump_times;
   for (std::size_t i = 0; i < path.size(); ++i) {
     if (i == 0 || path[i].first != path[i - 1].first) {
@@ -253,6 +228,57 @@ std::vector<TimedWord> find_alignment(const WordTimingContext& context,
     boundary = next;
   }
   return words;
+}
+
+// The per-token probabilities and the alignment of tokens to audio positions for one window.
+std::vector<TimedWord> find_alignment(const WordTimingContext& context,
+                                      const std::vector<int>& text_tokens, int window_frames) {
+  const auto& special = context.tokenizer.special();
+  const auto& model = context.decoder.model();
+  const auto& weights = model.weights();
+  const int positions = window_frames / 2;  // conv2's stride
+  if (text_tokens.empty() || positions == 0) return {};
+
+  std::vector<int> input = context.start_sequence;
+  input.push_back(special.no_timestamps);
+  input.insert(input.end(), text_tokens.begin(), text_tokens.end());
+  input.push_back(special.end_of_text);
+  const auto rows = static_cast<int>(input.size());
+  const auto sot_length = static_cast<int>(context.start_sequence.size());
+  const auto n_text = static_cast<int>(text_tokens.size());
+
+  model::AttentionCapture capture;
+  capture.heads = alignment_heads(weights);
+  auto state = model.start_decoding(context.cross);
+  std::vector<int> predicting(n_text);  // rows whose outputs predict each text token
+  std::iota(predicting.begin(), predicting.end(), sot_length);
+  const auto logits = [&] {
+    model::DecodeBatcher::Session session(context.decoder, context.stop);
+    return session.decode(state, input, predicting, &capture);
+  }();
+  const auto token_probabilities =
+      text_token_probabilities(logits, text_tokens, weights.n_vocab, special.end_of_text);
+  const auto averaged = averaged_heads(capture, rows, positions, weights.n_audio_ctx);
+
+  // Rows from the one predicting the first text token through the one predicting end-of-text.
+  const int matrix_rows = n_text + 1;
+  std::vector<float> cost(static_cast<std::size_t>(matrix_rows) * positions);
+  for (std::size_t i = 0; i < cost.size(); ++i) {
+    cost[i] = -averaged[static_cast<std::size_t>(sot_length) * positions + i];
+  }
+  const auto path = dynamic_time_warping(cost, matrix_rows, positions);
+
+  std::vector<int> tokens_and_end = text_tokens;
+  tokens_and_end.push_back(special.end_of_text);
+  std::vector<std::string> word_texts;
+  std::vector<std::vector<int>> word_tokens;
+  if (context.split_on_characters) {
+    split_on_characters(context.tokenizer, tokens_and_end, word_texts, word_tokens);
+  } else {
+    split_on_spaces(context.tokenizer, tokens_and_end, word_texts, word_tokens);
+  }
+  if (word_tokens.size() <= 1) return {};
+  return words_along_path(path, word_texts, word_tokens, token_probabilities);
 }
 
 double median(std::vector<double> values) {
@@ -313,6 +339,52 @@ std::vector<std::pair<int, int>> dynamic_time_warping(const std::vector<float>& 
   return path;
 }
 
+namespace {
+
+// Keeps words at sentence boundaries from stretching over pauses: a word longer than
+// max_duration that ends a sentence, or follows one, is cut to max_duration.
+void shorten_sentence_edges(std::vector<TimedWord>& alignment, double max_duration) {
+  constexpr std::string_view kSentenceEnds = ".\xE3\x80\x82!\xEF\xBC\x81?\xEF\xBC\x9F";
+  for (std::size_t i = 1; i < alignment.size(); ++i) {
+    if (alignment[i].end - alignment[i].start <= max_duration) continue;
+    if (!alignment[i].word.empty() && contains(kSentenceEnds, alignment[i].word)) {
+      alignment[i].end = alignment[i].start + max_duration;
+    } else if (!alignment[i - 1].word.empty() && contains(kSentenceEnds, alignment[i - 1].word)) {
+      alignment[i].start = alignment[i].end - max_duration;
+    }
+  }
+}
+
+// A segment's first and last words (words not empty) against its own bounds: after a pause the
+// first words may not run longer than twice the median word; where an edge word looks too long
+// the segment's bound is kept, else the segment takes the word's.
+void fit_edges(SegmentDraft& segment, std::vector<TimedWord>& words, double median_duration,
+               double max_duration, double last_speech_timestamp) {
+  auto& first = words.front();
+  if (first.end - last_speech_timestamp > median_duration * 4 &&
+      (first.end - first.start > max_duration ||
+       (words.size() > 1 && words[1].end - first.start > max_duration * 2))) {
+    if (words.size() > 1 && words[1].end - words[1].start > max_duration) {
+      const double boundary = std::max(words[1].end / 2, words[1].end - max_duration);
+      first.end = words[1].start = boundary;
+    }
+    first.start = std::max(0.0, first.end - max_duration);
+  }
+  if (segment.start < first.end && segment.start - 0.5 > first.start) {
+    first.start = std::max(0.0, std::min(first.end - median_duration, segment.start));
+  } else {
+    segment.start = first.start;
+  }
+  auto& last = words.back();
+  if (segment.end > last.start && segment.end + 0.5 < last.end) {
+    last.end = std::max(last.start + median_duration, segment.end);
+  } else {
+    segment.end = last.end;
+  }
+}
+
+}  // namespace
+
 double add_word_timestamps(const WordTimingContext& context, std::vector<SegmentDraft>& segments,
                            int window_seek, int window_frames, double last_speech_timestamp) {
   if (segments.empty()) return last_speech_timestamp;
@@ -337,18 +409,7 @@ double add_word_timestamps(const WordTimingContext& context, std::vector<Segment
   }
   const double median_duration = std::min(0.7, median(durations));
   const double max_duration = median_duration * 2;
-  if (!durations.empty()) {
-    // Keep words at sentence boundaries from stretching over pauses.
-    constexpr std::string_view kSentenceEnds = ".\xE3\x80\x82!\xEF\xBC\x81?\xEF\xBC\x9F";
-    for (std::size_t i = 1; i < alignment.size(); ++i) {
-      if (alignment[i].end - alignment[i].start <= max_duration) continue;
-      if (!alignment[i].word.empty() && contains(kSentenceEnds, alignment[i].word)) {
-        alignment[i].end = alignment[i].start + max_duration;
-      } else if (!alignment[i - 1].word.empty() && contains(kSentenceEnds, alignment[i - 1].word)) {
-        alignment[i].start = alignment[i].end - max_duration;
-      }
-    }
-  }
+  if (!durations.empty()) shorten_sentence_edges(alignment, max_duration);
   merge_punctuations(alignment, context.prepend_punctuations, context.append_punctuations);
 
   const double time_offset = window_seek * 0.01;
@@ -368,29 +429,7 @@ double add_word_timestamps(const WordTimingContext& context, std::vector<Segment
       ++word_index;
     }
     if (!words.empty()) {
-      // After a pause, the first words may not run longer than twice the median word.
-      auto& first = words.front();
-      if (first.end - last_speech_timestamp > median_duration * 4 &&
-          (first.end - first.start > max_duration ||
-           (words.size() > 1 && words[1].end - first.start > max_duration * 2))) {
-        if (words.size() > 1 && words[1].end - words[1].start > max_duration) {
-          const double boundary = std::max(words[1].end / 2, words[1].end - max_duration);
-          first.end = words[1].start = boundary;
-        }
-        first.start = std::max(0.0, first.end - max_duration);
-      }
-      // Prefer the segment's own bounds where the edge words look too long.
-      if (segment.start < first.end && segment.start - 0.5 > first.start) {
-        first.start = std::max(0.0, std::min(first.end - median_duration, segment.start));
-      } else {
-        segment.start = first.start;
-      }
-      auto& last = words.back();
-      if (segment.end > last.start && segment.end + 0.5 < last.end) {
-        last.end = std::max(last.start + median_duration, segment.end);
-      } else {
-        segment.end = last.end;
-      }
+      fit_edges(segment, words, median_duration, max_duration, last_speech_timestamp);
       last_speech_timestamp = segment.end;
     }
     segment.words = std::move(words);

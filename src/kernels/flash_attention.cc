@@ -259,6 +259,44 @@ struct Buffers {
   float* alpha;
 };
 
+// Scores of keys [j0, j0 + kt) that some rows of the panel from p0 must not see (keys from
+// common_keys on): row r sees key j when r >= j - causal_offset; the others get -inf.
+template <int NV>
+HWY_INLINE void HideLaterKeys(DF d, const Problem& pb, int p0, int j0, int kt, int common_keys,
+                              float* HWY_RESTRICT s) {
+  const std::size_t L = hn::Lanes(d);
+  const std::size_t width = NV * L;
+  for (int jj = std::max(0, common_keys - j0); jj < kt; ++jj) {
+    const VF first = hn::Set(d, static_cast<float>(j0 + jj - pb.causal_offset));
+    float* HWY_RESTRICT sj = s + static_cast<std::size_t>(jj) * width;
+    for (std::size_t x = 0; x < NV; ++x) {
+      const VF row = hn::Iota(d, static_cast<float>(static_cast<std::size_t>(p0) + x * L));
+      const VF hidden =
+          hn::IfThenElse(hn::Lt(row, first), hn::Set(d, -HUGE_VALF), hn::Load(d, sj + x * L));
+      hn::Store(hidden, d, sj + x * L);
+    }
+  }
+}
+
+// The panel's outputs divided by their softmax sums, written to rows [p0, p0 + pr) of out.
+template <int NV>
+HWY_INLINE void WritePanel(DF d, const Problem& pb, int p0, int pr, const Buffers& b) {
+  const std::size_t L = hn::Lanes(d);
+  const std::size_t width = NV * L;
+  const auto dim = static_cast<std::size_t>(pb.dim);
+  for (std::size_t x = 0; x < NV; ++x) {
+    const VF inv = hn::Div(hn::Set(d, 1.0F), hn::Load(d, b.l + x * L));
+    for (std::size_t i = 0; i < dim; ++i) {
+      float* HWY_RESTRICT o = b.ot + i * width + x * L;
+      hn::Store(hn::Mul(hn::Load(d, o), inv), d, o);
+    }
+  }
+  for (std::size_t r = 0; r < static_cast<std::size_t>(pr); ++r) {
+    float* HWY_RESTRICT o = pb.out + (static_cast<std::size_t>(p0) + r) * pb.out_ld;
+    for (std::size_t i = 0; i < dim; ++i) o[i] = b.ot[i * width + r];
+  }
+}
+
 // Attention for query rows [p0, p0 + pr) (pr <= NV lanes; rows beyond pr are zero and
 // discarded) against every key they see.
 template <int NV>
@@ -295,19 +333,7 @@ HWY_NOINLINE void AttendPanel(DF d, const Problem& pb, int p0, int pr, const Buf
       ScoreTail<NV>(kt - j, d, b.qt, width, pb.dim, kj + j * pb.k_ld, pb.k_ld, b.s + j * width);
 
     const bool masked = j0 + kt > common_keys;
-    if (masked) {
-      // Row r sees key j0 + jj when r >= j0 + jj - causal_offset; the others get -inf.
-      for (int jj = std::max(0, common_keys - j0); jj < kt; ++jj) {
-        const VF first = hn::Set(d, static_cast<float>(j0 + jj - pb.causal_offset));
-        float* HWY_RESTRICT sj = b.s + static_cast<std::size_t>(jj) * width;
-        for (std::size_t x = 0; x < NV; ++x) {
-          const VF row = hn::Iota(d, static_cast<float>(static_cast<std::size_t>(p0) + x * L));
-          const VF hidden =
-              hn::IfThenElse(hn::Lt(row, first), hn::Set(d, -HUGE_VALF), hn::Load(d, sj + x * L));
-          hn::Store(hidden, d, sj + x * L);
-        }
-      }
-    }
+    if (masked) HideLaterKeys<NV>(d, pb, p0, j0, kt, common_keys, b.s);
 
     // Online softmax per vector of rows: new maximum, the factor alpha = exp(old - new) that
     // rescales the sum and output so far (about 0 on the first tile, where both are 0), then
@@ -336,17 +362,7 @@ HWY_NOINLINE void AttendPanel(DF d, const Problem& pb, int p0, int pr, const Buf
     }
   }
 
-  for (std::size_t x = 0; x < NV; ++x) {
-    const VF inv = hn::Div(hn::Set(d, 1.0F), hn::Load(d, b.l + x * L));
-    for (std::size_t i = 0; i < dim; ++i) {
-      float* HWY_RESTRICT o = b.ot + i * width + x * L;
-      hn::Store(hn::Mul(hn::Load(d, o), inv), d, o);
-    }
-  }
-  for (std::size_t r = 0; r < static_cast<std::size_t>(pr); ++r) {
-    float* HWY_RESTRICT o = pb.out + (static_cast<std::size_t>(p0) + r) * pb.out_ld;
-    for (std::size_t i = 0; i < dim; ++i) o[i] = b.ot[i * width + r];
-  }
+  WritePanel<NV>(d, pb, p0, pr, b);
 }
 
 void FlashAttention(const float* HWY_RESTRICT q, int q_ld, int rows, const float* HWY_RESTRICT k,

@@ -566,37 +566,10 @@ void WhisperModel::check_step(const DecodeStep& step) const {
   }
 }
 
-void WhisperModel::decode_batch(std::span<DecodeStep> steps) const {
-  for (const auto& step : steps) check_step(step);
+void WhisperModel::embed_steps(std::span<DecodeStep> steps, std::span<const StepRows> layout,
+                               std::vector<float>& x) const {
   const auto& w = weights_;
   const int d = w.n_state;
-  // Reused by every step on this thread, as the workspace is.
-  thread_local std::vector<StepRows> layout;
-  layout.clear();
-  int rows = 0;
-  int n_out = 0;
-  for (const auto& step : steps) {
-    const auto step_rows = static_cast<int>(step.tokens.size());
-    const auto batch = static_cast<int>(step.state->sequences.size());
-    layout.push_back({rows, step_rows, step_rows / batch});
-    rows += step_rows;
-    n_out += static_cast<int>(step.positions.size());
-  }
-  if (rows == 0) {
-    for (auto& step : steps) step.logits.clear();
-    return;
-  }
-  const Timer timer(counters_->decoder_ns);
-  ++counters_->decoder_calls;
-  counters_->decoded_tokens += rows;
-  if (steps.size() > 1) {
-    ++counters_->batched_calls;
-    counters_->batched_states += static_cast<std::int64_t>(steps.size());
-    counters_->batched_tokens += rows;
-  }
-  auto& ws = workspace();
-  auto& x = ws.x;
-  x.resize(static_cast<std::size_t>(rows) * d);
   for (std::size_t s = 0; s < steps.size(); ++s) {
     const auto& step = steps[s];
     const int offset = step.state->length;
@@ -619,21 +592,14 @@ void WhisperModel::decode_batch(std::span<DecodeStep> steps) const {
           0.0F);
     }
   }
-  for (std::size_t l = 0; l < w.decoder_layers.size(); ++l) {
-    const auto& layer = w.decoder_layers[l];
-    const auto index = static_cast<int>(l);
-    decoder_self_attention(layer.self_attention, index, x, steps, layout);
-    cross_attention(layer.cross_attention, index, x, steps, layout);
-    feed_forward(layer.feed_forward, x, rows);
-  }
-  for (std::size_t s = 0; s < steps.size(); ++s) steps[s].state->length += layout[s].new_tokens;
+}
 
-  if (n_out == 0) {
-    for (auto& step : steps) step.logits.clear();
-    return;
-  }
+void WhisperModel::step_logits(std::span<DecodeStep> steps, std::span<const StepRows> layout,
+                               const std::vector<float>& x, int n_out) const {
+  const auto& w = weights_;
+  const int d = w.n_state;
   // Only the requested rows reach the final norm and the vocabulary product, all in one.
-  auto& selected = ws.normed;
+  auto& selected = workspace().normed;
   selected.resize(static_cast<std::size_t>(n_out) * d);
   auto into = selected.begin();
   for (std::size_t s = 0; s < steps.size(); ++s) {
@@ -670,6 +636,51 @@ void WhisperModel::decode_batch(std::span<DecodeStep> steps) const {
     step.logits.assign(from, from + part);
     from += part;
   }
+}
+
+void WhisperModel::decode_batch(std::span<DecodeStep> steps) const {
+  for (const auto& step : steps) check_step(step);
+  const auto& w = weights_;
+  // Reused by every step on this thread, as the workspace is.
+  thread_local std::vector<StepRows> layout;
+  layout.clear();
+  int rows = 0;
+  int n_out = 0;
+  for (const auto& step : steps) {
+    const auto step_rows = static_cast<int>(step.tokens.size());
+    const auto batch = static_cast<int>(step.state->sequences.size());
+    layout.push_back({rows, step_rows, step_rows / batch});
+    rows += step_rows;
+    n_out += static_cast<int>(step.positions.size());
+  }
+  if (rows == 0) {
+    for (auto& step : steps) step.logits.clear();
+    return;
+  }
+  const Timer timer(counters_->decoder_ns);
+  ++counters_->decoder_calls;
+  counters_->decoded_tokens += rows;
+  if (steps.size() > 1) {
+    ++counters_->batched_calls;
+    counters_->batched_states += static_cast<std::int64_t>(steps.size());
+    counters_->batched_tokens += rows;
+  }
+  auto& x = workspace().x;
+  x.resize(static_cast<std::size_t>(rows) * w.n_state);
+  embed_steps(steps, layout, x);
+  for (std::size_t l = 0; l < w.decoder_layers.size(); ++l) {
+    const auto& layer = w.decoder_layers[l];
+    const auto index = static_cast<int>(l);
+    decoder_self_attention(layer.self_attention, index, x, steps, layout);
+    cross_attention(layer.cross_attention, index, x, steps, layout);
+    feed_forward(layer.feed_forward, x, rows);
+  }
+  for (std::size_t s = 0; s < steps.size(); ++s) steps[s].state->length += layout[s].new_tokens;
+  if (n_out == 0) {
+    for (auto& step : steps) step.logits.clear();
+    return;
+  }
+  step_logits(steps, layout, x, n_out);
 }
 
 std::vector<float> WhisperModel::decode(DecoderState& state, std::span<const int> tokens,

@@ -194,6 +194,13 @@ class WhisperModel {
   void half_cross_attention(const DecodeStep& step, int layer_index, const float* queries, int rows,
                             float* context) const;
   void feed_forward(const FeedForward& layer, std::vector<float>& x, int rows) const;
+  // decode_batch's first and last steps: x [rows, n_state] gets each step's token embeddings plus
+  // positions (and a capture's scores are sized); the rows of x that steps ask for, normalised,
+  // give their logits (n_out rows in all).
+  void embed_steps(std::span<DecodeStep> steps, std::span<const StepRows> layout,
+                   std::vector<float>& x) const;
+  void step_logits(std::span<DecodeStep> steps, std::span<const StepRows> layout,
+                   const std::vector<float>& x, int n_out) const;
   // Multi-head scaled dot-product attention; each view holds all heads side by side.
   // `on_scores(head, scores)`, if given, sees each head's scores [queries.rows, keys.rows]
   // before softmax (this takes the unfused path).

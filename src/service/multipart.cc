@@ -176,6 +176,34 @@ void parse_part_headers(std::string_view block, std::size_t index, FormPart& par
   }
 }
 
+// The headers of part `index` (from 0), which start at body[pos], into `part`; returns where the
+// part's content starts. Headers end at an empty line; a part may have none at all, but then
+// lacks the Content-Disposition every part needs.
+std::size_t read_part_headers(std::string_view body, std::size_t pos, std::size_t index,
+                              FormPart& part) {
+  std::size_t content_start = 0;
+  if (body.substr(pos).starts_with(kCrlf)) {
+    content_start = pos + kCrlf.size();
+  } else {
+    const auto window = body.substr(pos, kMaxPartHeaderBytes + 4);
+    const auto headers_end = window.find("\r\n\r\n");
+    if (headers_end == std::string_view::npos) {
+      throw bad_request(window.size() > kMaxPartHeaderBytes
+                            ? "multipart part " + std::to_string(index + 1) + " has more than " +
+                                  std::to_string(kMaxPartHeaderBytes) + " bytes of headers"
+                            : "malformed multipart body: truncated in the headers of part " +
+                                  std::to_string(index + 1));
+    }
+    parse_part_headers(window.substr(0, headers_end), index, part);
+    content_start = pos + headers_end + 4;
+  }
+  if (part.name.empty()) {
+    throw bad_request("malformed multipart body: part " + std::to_string(index + 1) +
+                      " has no Content-Disposition header");
+  }
+  return content_start;
+}
+
 }  // namespace
 
 bool is_multipart_form_data(std::string_view content_type) {
@@ -252,29 +280,8 @@ std::vector<FormPart> parse_multipart(std::string_view body, std::string_view bo
       throw bad_request("multipart body has more than " + std::to_string(kMaxFormParts) + " parts");
     }
 
-    // Headers end at an empty line; a part may have none at all.
     FormPart part;
-    std::size_t content_start = 0;
-    if (body.substr(pos).starts_with(kCrlf)) {
-      content_start = pos + kCrlf.size();
-    } else {
-      const auto window = body.substr(pos, kMaxPartHeaderBytes + 4);
-      const auto headers_end = window.find("\r\n\r\n");
-      if (headers_end == std::string_view::npos) {
-        throw bad_request(window.size() > kMaxPartHeaderBytes
-                              ? "multipart part " + std::to_string(parts.size() + 1) +
-                                    " has more than " + std::to_string(kMaxPartHeaderBytes) +
-                                    " bytes of headers"
-                              : "malformed multipart body: truncated in the headers of part " +
-                                    std::to_string(parts.size() + 1));
-      }
-      parse_part_headers(window.substr(0, headers_end), parts.size(), part);
-      content_start = pos + headers_end + 4;
-    }
-    if (part.name.empty()) {
-      throw bad_request("malformed multipart body: part " + std::to_string(parts.size() + 1) +
-                        " has no Content-Disposition header");
-    }
+    const std::size_t content_start = read_part_headers(body, pos, parts.size(), part);
 
     const auto content_end = search(content_start);
     if (content_end == std::string_view::npos) {
