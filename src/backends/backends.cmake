@@ -1,4 +1,5 @@
-# Compute backends (src/backends/, docs/backends.md), added to amanuensis_core. The registry,
+# Compute backends (src/backends/, docs/backends.md): the library amanuensis_backends, over the
+# kernels (cmake/layers.cmake). The registry,
 # selection, failover and the CPU provider are always built; each device backend is built when
 # its toolkit is found (or forced with its option), and otherwise replaced by a stub provider
 # that lists it as "not built in (...)". No other file tests which backends exist.
@@ -7,7 +8,7 @@
 #   AMANUENSIS_WITH_CUDA    nvcc, cudart, cuBLAS                   (default: ON when nvcc is found)
 #   AMANUENSIS_WITH_XRT     XRT for the AMD XDNA NPU (libxrt-dev)  (default: ON when found)
 
-target_sources(amanuensis_core PRIVATE
+amanuensis_layer(amanuensis_backends backends
   src/backends/cpu_provider.cc
   src/backends/failover.cc
   src/backends/fault_injection.cc
@@ -23,6 +24,7 @@ target_sources(amanuensis_core PRIVATE
   src/backends/system_info.cc
   src/backends/weight_cache.cc
 )
+target_link_libraries(amanuensis_backends PUBLIC amanuensis_kernels PRIVATE amanuensis_util)
 
 # --- OpenCL --------------------------------------------------------------------------------------
 find_package(OpenCL QUIET)
@@ -38,15 +40,15 @@ if(AMANUENSIS_WITH_OPENCL)
     message(FATAL_ERROR "AMANUENSIS_WITH_OPENCL=ON, but OpenCL or CLBlast was not found "
                         "(Debian: ocl-icd-opencl-dev opencl-headers libclblast-dev)")
   endif()
-  target_sources(amanuensis_core PRIVATE
+  target_sources(amanuensis_backends PRIVATE
     src/backends/opencl/opencl_backend.cc
     src/backends/opencl/opencl_kernels.cc
     src/backends/opencl/opencl_provider.cc
     src/backends/opencl/opencl_runtime.cc)
-  target_compile_definitions(amanuensis_core PRIVATE CL_TARGET_OPENCL_VERSION=120)
-  target_link_libraries(amanuensis_core PRIVATE OpenCL::OpenCL clblast)
+  target_compile_definitions(amanuensis_backends PRIVATE CL_TARGET_OPENCL_VERSION=120)
+  target_link_libraries(amanuensis_backends PRIVATE OpenCL::OpenCL clblast)
 else()
-  target_sources(amanuensis_core PRIVATE src/backends/opencl/opencl_unbuilt.cc)
+  target_sources(amanuensis_backends PRIVATE src/backends/opencl/opencl_unbuilt.cc)
 endif()
 message(STATUS "OpenCL backend: ${AMANUENSIS_WITH_OPENCL}")
 
@@ -90,16 +92,18 @@ if(AMANUENSIS_WITH_CUDA)
     CUDA_STANDARD 17 CUDA_STANDARD_REQUIRED ON CUDA_EXTENSIONS OFF)
   target_compile_options(amanuensis_cuda_kernels PRIVATE
     -Xcompiler=-Wall,-Wextra $<$<BOOL:${AMANUENSIS_WERROR}>:-Werror=all-warnings>)
-  target_include_directories(amanuensis_cuda_kernels PRIVATE src)
-  target_sources(amanuensis_core PRIVATE
+  target_include_directories(amanuensis_cuda_kernels PRIVATE
+    $<TARGET_PROPERTY:amanuensis_backends,INCLUDE_DIRECTORIES>
+    $<TARGET_PROPERTY:amanuensis_kernels,INTERFACE_INCLUDE_DIRECTORIES>)
+  target_sources(amanuensis_backends PRIVATE
     $<TARGET_OBJECTS:amanuensis_cuda_kernels>
     src/backends/cuda/cublas_loader.cc
     src/backends/cuda/cuda_backend.cc
     src/backends/cuda/cuda_provider.cc)
-  target_include_directories(amanuensis_core PRIVATE ${CUDAToolkit_INCLUDE_DIRS})
-  target_link_libraries(amanuensis_core PRIVATE CUDA::cudart_static ${CMAKE_DL_LIBS})
+  target_include_directories(amanuensis_backends PRIVATE ${CUDAToolkit_INCLUDE_DIRS})
+  target_link_libraries(amanuensis_backends PRIVATE CUDA::cudart_static ${CMAKE_DL_LIBS})
 else()
-  target_sources(amanuensis_core PRIVATE src/backends/cuda/cuda_unbuilt.cc)
+  target_sources(amanuensis_backends PRIVATE src/backends/cuda/cuda_unbuilt.cc)
 endif()
 message(STATUS "CUDA backend: ${AMANUENSIS_WITH_CUDA}")
 
@@ -119,10 +123,10 @@ if(AMANUENSIS_WITH_XRT)
   if(NOT _amanuensis_xrt_found)
     message(FATAL_ERROR "AMANUENSIS_WITH_XRT=ON, but XRT was not found (Debian: libxrt-dev)")
   endif()
-  target_sources(amanuensis_core PRIVATE src/backends/npu/xrt_runner.cc)
-  target_include_directories(amanuensis_core SYSTEM PRIVATE ${XRT_INCLUDE_DIR})
-  target_link_libraries(amanuensis_core PRIVATE ${XRT_COREUTIL_LIBRARY})
+  target_sources(amanuensis_backends PRIVATE src/backends/npu/xrt_runner.cc)
+  target_include_directories(amanuensis_backends SYSTEM PRIVATE ${XRT_INCLUDE_DIR})
+  target_link_libraries(amanuensis_backends PRIVATE ${XRT_COREUTIL_LIBRARY})
 else()
-  target_sources(amanuensis_core PRIVATE src/backends/npu/xrt_unbuilt.cc)
+  target_sources(amanuensis_backends PRIVATE src/backends/npu/xrt_unbuilt.cc)
 endif()
 message(STATUS "NPU backend XRT runner: ${AMANUENSIS_WITH_XRT}")
