@@ -109,9 +109,11 @@ def test_language_detection_over_several_windows(amanuensis, model_dirs, non_eng
     path = tmp_path / "three_windows.wav"
     write_wav(path, np.concatenate(windows))
     found = {}
+    # int8 for time: the Python package's tests compare the probabilities with faster-whisper's.
+    fast = ("--compute-type", "int8")
     for threshold in ("0.5", "1.0"):
         results, _ = ours(amanuensis, model_dirs["base"], [path], None,
-                          extra=("--beam-size", "1", "--max-new-tokens", "8",
+                          extra=(*fast, "--beam-size", "1", "--max-new-tokens", "8",
                                  "--language-detection-segments", "3",
                                  "--language-detection-threshold", threshold))
         found[threshold] = results[0]["language"]
@@ -119,18 +121,19 @@ def test_language_detection_over_several_windows(amanuensis, model_dirs, non_eng
     # --multilingual: each window decoded in its own language, which its segments carry.
     # Eight tokens a window are enough for each window's segment to carry its language.
     results, _ = ours(amanuensis, model_dirs["base"], [path], None,
-                      extra=("--beam-size", "1", "--max-new-tokens", "8", "--multilingual"))
+                      extra=(*fast, "--beam-size", "1", "--max-new-tokens", "8", "--multilingual"))
     languages = {int(s["start"] // 30): s["language"] for s in results[0]["segments"]}
     assert languages == {0: "de", 1: "es", 2: "es"}, results[0]["segments"]
     # No window's detection is above a threshold of 1: each keeps the language it had (German,
     # detected on the first), where faster-whisper would flip to every window's guess.
     results, _ = ours(amanuensis, model_dirs["base"], [path], None,
-                      extra=("--beam-size", "1", "--max-new-tokens", "8", "--multilingual",
+                      extra=(*fast, "--beam-size", "1", "--max-new-tokens", "8", "--multilingual",
                              "--language-detection-threshold", "1.0"))
     assert {s["language"] for s in results[0]["segments"]} == {"de"}, results[0]["segments"]
     # --languages: detection chooses among these only, probabilities renormalised among them.
     results, _ = ours(amanuensis, model_dirs["base"], [path], None,
-                      extra=("--beam-size", "1", "--max-new-tokens", "8", "--languages", "es,ja"))
+                      extra=(*fast, "--beam-size", "1", "--max-new-tokens", "8",
+                             "--languages", "es,ja"))
     assert results[0]["language"] in ("es", "ja")
     assert 0.5 < results[0]["language_probability"] <= 1.0
     cli = amanuensis_cli.run(amanuensis, amanuensis_cli.transcribe_args(
@@ -206,10 +209,14 @@ def test_repetition_triggers_temperature_fallback(amanuensis, model_dirs, manife
     one = decode_audio(str(next(c.path for c in manifest if c.id == "sr-english")))
     clip = tmp_path / "repeated.wav"
     write_wav(clip, np.concatenate([one] * 10))
-    [greedy], _ = ours(amanuensis, model_dirs["tiny.en"], [clip], "en", extra=("--temperature", "0"))
+    # int8 and one sample per temperature (best_of 1) keep the test short; the fallback is the
+    # same.
+    fast = ("--compute-type", "int8")
+    [greedy], _ = ours(amanuensis, model_dirs["tiny.en"], [clip], "en",
+                       extra=(*fast, "--temperature", "0"))
     assert max(s["compression_ratio"] for s in greedy["segments"]) > 2.4
-    # One sample per temperature (best_of 1) keeps the test short; the fallback is the same.
-    [fallback], _ = ours(amanuensis, model_dirs["tiny.en"], [clip], "en", extra=("--best-of", "1"))
+    [fallback], _ = ours(amanuensis, model_dirs["tiny.en"], [clip], "en",
+                         extra=(*fast, "--best-of", "1"))
     assert max(s["temperature"] for s in fallback["segments"]) > 0.0
 
 

@@ -349,7 +349,8 @@ def test_files_revision_and_log_progress(amanuensis_pkg, model_dirs, tiny, jfk, 
     # faster-whisper's files=: bytes or binary file objects, by file name.
     files = {n: (open(folder / n, "rb") if i % 2 else (folder / n).read_bytes())
              for i, n in enumerate(names)}
-    in_memory = amanuensis_pkg.WhisperModel("tiny-in-memory", files=files, cpu_threads=2)
+    in_memory = amanuensis_pkg.WhisperModel("tiny-in-memory", files=files, cpu_threads=2,
+                                            compute_type="int8")
     assert in_memory.model_path == "tiny-in-memory"
     texts = [s.text for s in in_memory.transcribe(str(jfk), beam_size=1)[0]]
     assert texts == [s.text for s in tiny.transcribe(str(jfk), beam_size=1)[0]]
@@ -371,7 +372,10 @@ def test_files_revision_and_log_progress(amanuensis_pkg, model_dirs, tiny, jfk, 
 
 @pytest.fixture(scope="module")
 def tiny(amanuensis_pkg, model_dirs):
-    return amanuensis_pkg.WhisperModel(str(model_dirs["tiny.en"]), cpu_threads=2)
+    # int8: the tests that use it check the API's behaviour (laziness, threads, memory over 200
+    # calls), not transcripts against faster-whisper, so they take the fastest path.
+    return amanuensis_pkg.WhisperModel(str(model_dirs["tiny.en"]), cpu_threads=2,
+                                       compute_type="int8")
 
 
 @pytest.fixture(scope="module")

@@ -56,20 +56,3 @@ TEST(TimestampRulesTest, LikelyTextIsKept) {
 
 }  // namespace
 }  // namespace amanuensis::decoding
-
-#include "decoding/word_timing.h"
-
-namespace amanuensis::decoding {
-namespace {
-
-TEST(DynamicTimeWarpingTest, FollowsTheCheapestMonotonicPath) {
-  // Cost is low on the diagonal band: token 0 at frames 0-1, token 1 at frames 2-3.
-  const std::vector<float> cost = {-1, -1, 1,  1,  //
-                                   1,  1,  -1, -1};
-  const auto path = dynamic_time_warping(cost, 2, 4);
-  const std::vector<std::pair<int, int>> expected = {{0, 0}, {0, 1}, {1, 2}, {1, 3}};
-  EXPECT_EQ(path, expected);
-}
-
-}  // namespace
-}  // namespace amanuensis::decoding
