@@ -421,6 +421,12 @@ struct Timings {
   std::int64_t batched_calls = 0;   ///< steps shared by several transcriptions
   std::int64_t batched_requests = 0;  ///< transcriptions' steps in them (at least 2 each)
   std::int64_t batched_tokens = 0;    ///< token rows of the shared steps
+  /// On a device backend (OpenCL, CUDA; not the CPU, nor the NPU, whose decoder steps run on the
+  /// CPU): what crossed the bus during decoder steps, and how often the host waited for the device.
+  bool device_traffic = false;                    ///< whether the three below are measured
+  std::int64_t decoder_device_syncs = 0;          ///< waits of the host for the device
+  std::int64_t decoder_host_to_device_bytes = 0;  ///< bytes sent to the device
+  std::int64_t decoder_device_to_host_bytes = 0;  ///< bytes brought back
 };
 
 /// A Whisper model's tokenizer: its vocabulary, special tokens and byte-level BPE, as the model's

@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -71,6 +72,10 @@ class FailoverBackend final : public kernels::Backend {
 
   [[nodiscard]] std::string_view name() const override { return device_->name(); }
   [[nodiscard]] std::string describe() const override;
+  // The device's (what ran on the CPU instead crossed no bus).
+  [[nodiscard]] std::optional<kernels::DeviceTraffic> traffic() const override {
+    return device_->traffic();
+  }
 
   void matmul(kernels::MatrixView a, kernels::MatrixView b, bool transpose_b, float alpha,
               float beta, kernels::MutableMatrixView c) override;

@@ -81,6 +81,22 @@ nlohmann::json options_json(const BenchArguments& args) {
           {"word_timestamps", args.word_timestamps}};
 }
 
+// A device backend's traffic per decoder step (the host's waits, bytes each way), with the
+// totals it comes from.
+nlohmann::json device_traffic_json(const Timings& stats) {
+  const auto per_step = [&](std::int64_t total) {
+    return stats.decoder_calls > 0
+               ? static_cast<double>(total) / static_cast<double>(stats.decoder_calls)
+               : 0.0;
+  };
+  return {{"syncs_per_decoder_step", per_step(stats.decoder_device_syncs)},
+          {"host_to_device_bytes_per_decoder_step", per_step(stats.decoder_host_to_device_bytes)},
+          {"device_to_host_bytes_per_decoder_step", per_step(stats.decoder_device_to_host_bytes)},
+          {"decoder_syncs", stats.decoder_device_syncs},
+          {"decoder_host_to_device_bytes", stats.decoder_host_to_device_bytes},
+          {"decoder_device_to_host_bytes", stats.decoder_device_to_host_bytes}};
+}
+
 void print_json(const BenchArguments& args, const std::string& backend, double load_seconds,
                 const std::vector<FileResult>& files, const Timings& stats) {
   nlohmann::json out;
@@ -102,6 +118,7 @@ void print_json(const BenchArguments& args, const std::string& backend, double l
   out["encoder_seconds"] = stats.encoder_seconds;
   out["decoder_seconds"] = stats.decoder_seconds;
   out["decoder_calls"] = stats.decoder_calls;
+  if (stats.device_traffic) out["device"] = device_traffic_json(stats);
   std::cout << out.dump() << '\n';
 }
 
@@ -172,6 +189,13 @@ void print_table(const BenchArguments& args, const std::string& backend, double 
       "\nRTF (audio s / wall s) %.1f; encoder %.2f s, decoder %.2f s (%lld calls); load %.2f s\n",
       per_second(total.audio_seconds, total.wall_seconds), stats.encoder_seconds,
       stats.decoder_seconds, static_cast<long long>(stats.decoder_calls), load_seconds);
+  if (stats.device_traffic && stats.decoder_calls > 0) {
+    const auto steps = static_cast<double>(stats.decoder_calls);
+    std::printf("device per decoder step: %.1f syncs, %.1f KiB to the device, %.1f KiB back\n",
+                static_cast<double>(stats.decoder_device_syncs) / steps,
+                static_cast<double>(stats.decoder_host_to_device_bytes) / steps / 1024.0,
+                static_cast<double>(stats.decoder_device_to_host_bytes) / steps / 1024.0);
+  }
   std::printf("model %s, %s, compute type %s, beam size %d, language %s\n%s\n",
               args.model.path.string().c_str(), backend.c_str(), args.model.compute_type.c_str(),
               args.beam_size, args.language.empty() ? "auto" : args.language.c_str(),

@@ -106,13 +106,18 @@ std::vector<BackendReport> Model::backend_reports() const { return impl_->backen
 
 Timings Model::timings() const {
   const auto stats = impl_->model.stats();
+  const auto traffic = stats.decoder_traffic.value_or(kernels::DeviceTraffic{});
   return {.encoder_seconds = stats.encoder_seconds,
           .decoder_seconds = stats.decoder_seconds,
           .decoder_calls = stats.decoder_calls,
           .decoded_tokens = stats.decoded_tokens,
           .batched_calls = stats.batched_calls,
           .batched_requests = stats.batched_states,
-          .batched_tokens = stats.batched_tokens};
+          .batched_tokens = stats.batched_tokens,
+          .device_traffic = stats.decoder_traffic.has_value(),
+          .decoder_device_syncs = traffic.syncs,
+          .decoder_host_to_device_bytes = traffic.host_to_device_bytes,
+          .decoder_device_to_host_bytes = traffic.device_to_host_bytes};
 }
 
 std::vector<int> Model::suppressed_tokens(const std::vector<int>& suppress_tokens) const {

@@ -5,7 +5,9 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -47,6 +49,21 @@ struct AttentionProblem {
   MatrixView shared_v{nullptr, 0, 0, 0};
 };
 
+// What a device backend has moved across the bus and waited for since it was made: the cost of
+// keeping data on the host. Counts only; a backend that computes in host memory has none.
+struct DeviceTraffic {
+  std::int64_t syncs = 0;                 // waits of the host for the device to finish its work
+  std::int64_t host_to_device_bytes = 0;  // weights, activations and caches sent to the device
+  std::int64_t device_to_host_bytes = 0;  // results brought back
+
+  DeviceTraffic& operator-=(const DeviceTraffic& other) {
+    syncs -= other.syncs;
+    host_to_device_bytes -= other.host_to_device_bytes;
+    device_to_host_bytes -= other.device_to_host_bytes;
+    return *this;
+  }
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -55,6 +72,10 @@ class Backend {
   // What the kernels run with, for logs and benchmarks (e.g. "cpu x2, int8 gemm avx512, float gemm
   // OpenBLAS SkylakeX, vector ops Highway AVX3, attention Highway AVX3").
   [[nodiscard]] virtual std::string describe() const = 0;
+
+  // The traffic so far of a backend on a device with memory of its own (OpenCL, CUDA), summed
+  // over every thread; nullopt for one that computes in host memory (the CPU). Thread-safe.
+  [[nodiscard]] virtual std::optional<DeviceTraffic> traffic() const { return std::nullopt; }
 
   // c = alpha * a * op(b) + beta * c, where op(b) is b or its transpose.
   virtual void matmul(MatrixView a, MatrixView b, bool transpose_b, float alpha, float beta,

@@ -1,5 +1,7 @@
 #include "model/whisper_model.h"
 
+#include <array>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <string>
@@ -64,6 +66,30 @@ class Timer {
   std::chrono::steady_clock::time_point start_;
 };
 
+// Adds what a device backend moved and waited for during one decoder step to `totals`. (Ops of
+// other threads on the same backend in the meantime count too: exact for one transcription at a
+// time, as benchmarks run.)
+class StepTraffic {
+ public:
+  StepTraffic(const kernels::Backend& backend, std::array<std::atomic<std::int64_t>, 3>& totals)
+      : backend_(backend), totals_(totals), before_(backend.traffic()) {}
+  ~StepTraffic() {
+    if (!before_) return;
+    auto during = backend_.traffic().value_or(*before_);
+    during -= *before_;
+    totals_[0] += during.syncs;
+    totals_[1] += during.host_to_device_bytes;
+    totals_[2] += during.device_to_host_bytes;
+  }
+  StepTraffic(const StepTraffic&) = delete;
+  StepTraffic& operator=(const StepTraffic&) = delete;
+
+ private:
+  const kernels::Backend& backend_;
+  std::array<std::atomic<std::int64_t>, 3>& totals_;
+  std::optional<kernels::DeviceTraffic> before_;
+};
+
 }  // namespace
 
 WhisperModel::WhisperModel(WhisperWeights weights, std::unique_ptr<kernels::Backend> backend,
@@ -83,6 +109,12 @@ ModelStats WhisperModel::stats() const {
   s.batched_calls = counters_->batched_calls.load();
   s.batched_states = counters_->batched_states.load();
   s.batched_tokens = counters_->batched_tokens.load();
+  if (backend_->traffic()) {
+    const auto& t = counters_->decoder_traffic;
+    s.decoder_traffic = kernels::DeviceTraffic{.syncs = t[0].load(),
+                                               .host_to_device_bytes = t[1].load(),
+                                               .device_to_host_bytes = t[2].load()};
+  }
   return s;
 }
 
@@ -658,6 +690,7 @@ void WhisperModel::decode_batch(std::span<DecodeStep> steps) const {
     return;
   }
   const Timer timer(counters_->decoder_ns);
+  const StepTraffic traffic(*backend_, counters_->decoder_traffic);
   ++counters_->decoder_calls;
   counters_->decoded_tokens += rows;
   if (steps.size() > 1) {

@@ -1,6 +1,7 @@
 // Whisper's encoder and decoder on top of a kernels::Backend.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -115,6 +116,8 @@ struct ModelStats {
   std::int64_t batched_calls = 0;
   std::int64_t batched_states = 0;
   std::int64_t batched_tokens = 0;
+  // A device backend's bus traffic and waits during decoder steps; none on the CPU.
+  std::optional<kernels::DeviceTraffic> decoder_traffic;
 };
 
 class WhisperModel {
@@ -174,6 +177,8 @@ class WhisperModel {
     std::atomic<std::int64_t> batched_calls{0};
     std::atomic<std::int64_t> batched_states{0};
     std::atomic<std::int64_t> batched_tokens{0};
+    // Syncs, bytes to the device and bytes back during decoder steps (StepTraffic).
+    std::array<std::atomic<std::int64_t>, 3> decoder_traffic{};
   };
   // Where each step's rows lie in the rows of a decode_batch.
   struct StepRows {

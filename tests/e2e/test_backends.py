@@ -201,3 +201,44 @@ def test_status_reports_the_backend_and_run_time_failures(amanuensis, tiny_model
         assert details["requests_retried_on_cpu"] == "1"
         assert "AMANUENSIS_FAIL_BACKEND=opencl:run" in details["last_failure"]
         assert "backend opencl failed during a request" in server.log()
+
+
+def bench_json(binary, model, audio, device):
+    result = run(binary, ["bench", "--model", str(model), "--device", device, "--json",
+                          "--beam-size", "5", "--language", "en", "--threads", "2", str(audio)])
+    assert result.returncode == 0, result.describe()
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+TINY_VOCABULARY = 51864  # tiny.en's logits per row, float32
+
+
+def test_bench_reports_device_traffic_per_decoder_step(amanuensis, tiny_model, jfk,
+                                                       opencl_present):
+    """`bench --json` on a device backend reports its bus traffic and waits per decoder step
+    (issue 18's counters); on the CPU there is no device block."""
+    on_device = bench_json(amanuensis, tiny_model, jfk, "opencl")
+    traffic, steps = on_device["device"], on_device["decoder_calls"]
+    assert steps > 0
+    # Every step brings back at least one row of logits, and waits for it.
+    assert traffic["device_to_host_bytes_per_decoder_step"] >= TINY_VOCABULARY * 4
+    assert traffic["syncs_per_decoder_step"] >= 1
+    assert traffic["host_to_device_bytes_per_decoder_step"] > 0
+    assert traffic["decoder_syncs"] == pytest.approx(traffic["syncs_per_decoder_step"] * steps)
+    print(f"\nopencl, tiny.en, beam 5, jfk: {traffic['syncs_per_decoder_step']:.1f} syncs, "
+          f"{traffic['host_to_device_bytes_per_decoder_step'] / 1024:.0f} KiB up, "
+          f"{traffic['device_to_host_bytes_per_decoder_step'] / 1024:.0f} KiB down per step")
+    assert "device" not in bench_json(amanuensis, tiny_model, jfk, "cpu")
+
+
+@pytest.mark.xfail(strict=True, reason="issue 18: device-resident decoding is not built yet; "
+                                       "every op still copies its operands and waits")
+def test_a_decoder_step_syncs_at_most_twice_and_moves_little(amanuensis, tiny_model, jfk,
+                                                             opencl_present):
+    """Issue 18's bounds (there for base; tiny.en's logits are the same size): at most 2
+    synchronisations, 64 KiB up and 1.1 MiB down per decoder step. Strict: it fails once they
+    hold, so that this mark comes off with the work."""
+    traffic = bench_json(amanuensis, tiny_model, jfk, "opencl")["device"]
+    assert traffic["syncs_per_decoder_step"] <= 2
+    assert traffic["host_to_device_bytes_per_decoder_step"] <= 64 * 1024
+    assert traffic["device_to_host_bytes_per_decoder_step"] <= 1.1 * 2**20

@@ -437,6 +437,47 @@ TEST_P(OpsTest, GeluSoftmaxAndAdd) {
   ASSERT_EQ(y_got, y_want);
 }
 
+TEST_P(OpsTest, DeviceTrafficCountsWhatCrossesTheBus) {
+  const std::string name = GetParam().name;
+  const auto before = backend_->traffic();
+  if (name == "cpu" || name.starts_with("npu")) {
+    EXPECT_FALSE(before.has_value()) << "computes in host memory: nothing to count";
+    return;
+  }
+  ASSERT_TRUE(before.has_value());
+  constexpr int kRows = 12;
+  constexpr int kIn = 40;
+  constexpr int kOut = 24;
+  std::mt19937 rng(31);
+  std::uniform_real_distribution<float> value(-1.0F, 1.0F);
+  std::vector<float> x(kRows * kIn);
+  std::vector<float> w(kOut * kIn);
+  std::vector<float> bias(kOut);
+  std::vector<float> y(kRows * kOut);
+  for (auto* v : {&x, &w, &bias})
+    for (auto& e : *v) e = value(rng);
+  const auto linear = [&] {
+    backend_->linear({x.data(), kRows, kIn, kIn}, {w.data(), kOut, kIn, kIn}, bias,
+                     {y.data(), kRows, kOut, kOut});
+  };
+  linear();  // uploads the weights and the bias, which stay on the device
+  const auto first = *backend_->traffic();
+  auto up_first = first;
+  up_first -= *before;
+  EXPECT_GE(up_first.host_to_device_bytes, (kRows * kIn + kOut * kIn + kOut) * 4);
+  linear();
+  auto second = *backend_->traffic();
+  second -= first;
+  if (name == "opencl") {  // exactly the activations each way, and one wait for the result
+    EXPECT_EQ(second.host_to_device_bytes, kRows * kIn * 4);
+    EXPECT_EQ(second.device_to_host_bytes, kRows * kOut * 4);
+    EXPECT_EQ(second.syncs, 1);
+  } else {
+    EXPECT_GE(second.device_to_host_bytes, kRows * kOut * 4);
+    EXPECT_GE(second.syncs, 1);
+  }
+}
+
 TEST_P(OpsTest, LogMelSpectrogram) {
   std::vector<float> audio(16000 * 2);
   std::mt19937 rng(26);

@@ -5,11 +5,13 @@
 #include <algorithm>
 #include <array>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "backends/cuda/cublas_loader.h"
 #include "backends/provider.h"
+#include "backends/traffic_counter.h"
 #include "backends/weight_cache.h"
 
 namespace amanuensis::backends::cuda {
@@ -69,9 +71,11 @@ class DeviceMemory {
   std::size_t bytes_ = 0;
 };
 
-DeviceMemory upload_bytes(const void* host, std::size_t bytes) {
+DeviceMemory upload_bytes(TrafficCounter& traffic, const void* host, std::size_t bytes) {
   DeviceMemory memory(bytes);
   check(cudaMemcpy(memory.get(), host, bytes, cudaMemcpyHostToDevice), "cudaMemcpy (weights)");
+  traffic.sent(bytes);
+  traffic.waited();  // cudaMemcpy from pageable memory returns once the copy is done
   return memory;
 }
 
@@ -125,6 +129,10 @@ class CudaBackend final : public kernels::Backend {
   }
 
   [[nodiscard]] std::string_view name() const override { return "cuda"; }
+
+  [[nodiscard]] std::optional<kernels::DeviceTraffic> traffic() const override {
+    return traffic_.totals();
+  }
 
   [[nodiscard]] std::string describe() const override {
     const char* gemm = precision_ == GemmPrecision::kFloat32   ? "fp32"
@@ -375,6 +383,7 @@ class CudaBackend final : public kernels::Backend {
                             width, static_cast<std::size_t>(m.rows), cudaMemcpyHostToDevice,
                             lane->stream),
           "copy to device");
+    traffic_.sent(dense(m.rows, m.cols) * sizeof(float));
   }
 
   // Dense device matrix -> host view, then waits for the stream: the op is done when this returns.
@@ -385,6 +394,8 @@ class CudaBackend final : public kernels::Backend {
                             lane->stream),
           "copy to host");
     check(cudaStreamSynchronize(lane->stream), "stream");
+    traffic_.received(dense(m.rows, m.cols) * sizeof(float));
+    traffic_.waited();
   }
 
   static std::vector<float> dense_copy(MatrixView w) {
@@ -403,19 +414,20 @@ class CudaBackend final : public kernels::Backend {
   std::shared_ptr<DeviceMemory> float_weight(MatrixView w) {
     return weights_.get(w.data, view_bytes(w), w.rows, w.cols, w.ld, [&] {
       const auto host = dense_copy(w);
-      return upload_bytes(host.data(), host.size() * sizeof(float));
+      return upload_bytes(traffic_, host.data(), host.size() * sizeof(float));
     });
   }
 
   std::shared_ptr<DeviceMemory> half_weight(MatrixView w, Lease& lane) {
     return half_weights_.get(w.data, view_bytes(w), w.rows, w.cols, w.ld, [&] {
       const auto host = dense_copy(w);
-      const auto staging = upload_bytes(host.data(), host.size() * sizeof(float));
+      const auto staging = upload_bytes(traffic_, host.data(), host.size() * sizeof(float));
       DeviceMemory half(host.size() * 2);
       check(
           launch_to_half(staging.get<float>(), half.get(), host.size(), half_type(), lane->stream),
           "to half");
       check(cudaStreamSynchronize(lane->stream), "stream");
+      traffic_.waited();
       return half;
     });
   }
@@ -423,25 +435,25 @@ class CudaBackend final : public kernels::Backend {
   std::shared_ptr<DeviceMemory> window_constant(const float* data, int rows, int cols) {
     const std::size_t bytes = dense(rows, cols) * sizeof(float);
     return window_constants_.get(data, bytes, rows, cols, cols,
-                                 [&] { return upload_bytes(data, bytes); });
+                                 [&] { return upload_bytes(traffic_, data, bytes); });
   }
 
   // The float32 copy, [n_heads * n_keys, head_dim], of kv's keys or values.
   std::shared_ptr<DeviceMemory> half_window_constant(const kernels::HalfKeyValues& kv, bool keys) {
     const std::uint16_t* data = keys ? kv.keys : kv.values;
     const std::size_t bytes = (keys ? kv.key_elements() : kv.value_elements()) * 2;
-    return window_constants_.get(data, bytes, kv.n_heads * kv.n_keys, kv.head_dim, kv.head_dim,
-                                 [&] {
-                                   const auto host = kernels::unpack_half(kv, keys);
-                                   return upload_bytes(host.data(), host.size() * sizeof(float));
-                                 });
+    return window_constants_.get(
+        data, bytes, kv.n_heads * kv.n_keys, kv.head_dim, kv.head_dim, [&] {
+          const auto host = kernels::unpack_half(kv, keys);
+          return upload_bytes(traffic_, host.data(), host.size() * sizeof(float));
+        });
   }
 
   // Biases, gammas and betas: model constants, cached like weights.
   std::shared_ptr<DeviceMemory> constant(std::span<const float> values) {
     const int n = static_cast<int>(values.size());
     return weights_.get(values.data(), values.size_bytes(), 1, n, n,
-                        [&] { return upload_bytes(values.data(), values.size_bytes()); });
+                        [&] { return upload_bytes(traffic_, values.data(), values.size_bytes()); });
   }
 
   std::shared_ptr<Int8Weights> int8_weight(const kernels::Int8Matrix& w) {
@@ -454,9 +466,9 @@ class CudaBackend final : public kernels::Backend {
         for (int c = 0; c < m.cols; ++c)
           rows[static_cast<std::size_t>(r) * m.padded_cols + c] = m.q(r, c);
       }
-      return Int8Weights{
-          upload_bytes(rows.data(), rows.size()),
-          upload_bytes(m.scales.data(), static_cast<std::size_t>(m.rows) * sizeof(float))};
+      return Int8Weights{upload_bytes(traffic_, rows.data(), rows.size()),
+                         upload_bytes(traffic_, m.scales.data(),
+                                      static_cast<std::size_t>(m.rows) * sizeof(float))};
     });
   }
 
@@ -468,6 +480,7 @@ class CudaBackend final : public kernels::Backend {
   WeightCache<DeviceMemory> weights_;
   WeightCache<DeviceMemory> half_weights_;
   WeightCache<Int8Weights> int8_weights_;
+  TrafficCounter traffic_;
   WeightCache<DeviceMemory> window_constants_{std::size_t{512} << 20};
 };
 

@@ -6,11 +6,13 @@
 #include <array>
 #include <exception>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "backends/opencl/opencl_kernels.h"
 #include "backends/provider.h"
+#include "backends/traffic_counter.h"
 #include "backends/weight_cache.h"
 
 namespace amanuensis::backends::opencl {
@@ -91,6 +93,10 @@ class OpenClBackend final : public kernels::Backend {
   }
 
   [[nodiscard]] std::string_view name() const override { return "opencl"; }
+
+  [[nodiscard]] std::optional<kernels::DeviceTraffic> traffic() const override {
+    return traffic_.totals();
+  }
 
   [[nodiscard]] std::string describe() const override {
     return "opencl " + device_.name + " (" + device_.platform_name + "), clblast sgemm";
@@ -313,6 +319,7 @@ class OpenClBackend final : public kernels::Backend {
                                  std::max<std::size_t>(bytes, 4), const_cast<void*>(data),
                                  &status));
     check(status, "clCreateBuffer (weights)");
+    traffic_.sent(bytes);
     return memory;
   }
 
@@ -358,12 +365,15 @@ class OpenClBackend final : public kernels::Backend {
     check(clEnqueueWriteBuffer(queue_.get(), buffer, CL_FALSE, 0, floats * sizeof(float), data, 0,
                                nullptr, nullptr),
           "clEnqueueWriteBuffer");
+    traffic_.sent(floats * sizeof(float));
   }
 
   void read(cl_mem buffer, float* data, std::size_t floats) {
     check(clEnqueueReadBuffer(queue_.get(), buffer, CL_TRUE, 0, floats * sizeof(float), data, 0,
                               nullptr, nullptr),
           "clEnqueueReadBuffer");
+    traffic_.received(floats * sizeof(float));
+    traffic_.waited();  // a blocking read
   }
 
   // Host view (any row stride) -> dense device matrix.
@@ -380,6 +390,7 @@ class OpenClBackend final : public kernels::Backend {
                                    static_cast<std::size_t>(m.ld) * sizeof(float), 0, m.data, 0,
                                    nullptr, nullptr),
           "clEnqueueWriteBufferRect");
+    traffic_.sent(dense_floats(m) * sizeof(float));
   }
 
   // Dense device matrix -> host view; the host's columns beyond m.cols are left alone.
@@ -396,6 +407,8 @@ class OpenClBackend final : public kernels::Backend {
                                   static_cast<std::size_t>(m.ld) * sizeof(float), 0, m.data, 0,
                                   nullptr, nullptr),
           "clEnqueueReadBufferRect");
+    traffic_.received(static_cast<std::size_t>(m.rows) * m.cols * sizeof(float));
+    traffic_.waited();
   }
 
   void fill_bias_rows(std::span<const float> bias, cl_mem y, int rows, int cols) {
@@ -525,6 +538,7 @@ class OpenClBackend final : public kernels::Backend {
   WeightCache<Memory> float_weights_;
   WeightCache<Int8Weights> int8_weights_;
   WeightCache<Memory> window_constants_{std::size_t{512} << 20};
+  TrafficCounter traffic_;
 };
 
 }  // namespace
