@@ -72,6 +72,7 @@ class FailoverBackend final : public kernels::Backend {
 
   [[nodiscard]] std::string_view name() const override { return device_->name(); }
   [[nodiscard]] std::string describe() const override;
+  [[nodiscard]] bool supports(kernels::Op op) const override { return device_->supports(op); }
   // The device's (what ran on the CPU instead crossed no bus).
   [[nodiscard]] std::optional<kernels::DeviceTraffic> traffic() const override {
     return device_->traffic();

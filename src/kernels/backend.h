@@ -49,6 +49,22 @@ struct AttentionProblem {
   MatrixView shared_v{nullptr, 0, 0, 0};
 };
 
+// The ops of Backend, for supports().
+enum class Op {
+  kMatmul,
+  kLinear,
+  kLinearInt8,
+  kAttention,
+  kAttentionMany,
+  kAttentionReduced,
+  kAttentionHeadMajor,
+  kAttentionHalfCache,
+  kLayerNorm,
+  kGelu,
+  kSoftmaxRows,
+  kAdd,
+};
+
 // What a device backend has moved across the bus and waited for since it was made: the cost of
 // keeping data on the host. Counts only; a backend that computes in host memory has none.
 struct DeviceTraffic {
@@ -72,6 +88,10 @@ class Backend {
   // What the kernels run with, for logs and benchmarks (e.g. "cpu x2, int8 gemm avx512, float gemm
   // OpenBLAS SkylakeX, vector ops Highway AVX3, attention Highway AVX3").
   [[nodiscard]] virtual std::string describe() const = 0;
+
+  // Whether this backend runs `op` on its own device; false where it hands the op to another
+  // (kernels::PartialBackend, whose fallback is the CPU). Every op works either way.
+  [[nodiscard]] virtual bool supports(Op /*op*/) const { return true; }
 
   // The traffic so far of a backend on a device with memory of its own (OpenCL, CUDA), summed
   // over every thread; nullopt for one that computes in host memory (the CPU). Thread-safe.

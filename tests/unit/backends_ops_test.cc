@@ -28,6 +28,7 @@
 #include "features/log_mel.h"
 #include "kernels/backend.h"
 #include "kernels/int8_gemm.h"
+#include "kernels/partial_backend.h"
 #include "support/random_values.h"
 
 namespace amanuensis::backends {
@@ -492,6 +493,56 @@ TEST_P(OpsTest, LogMelSpectrogram) {
   ASSERT_EQ(got.values.size(), want.values.size());
   for (std::size_t i = 0; i < got.values.size(); ++i)
     ASSERT_NEAR(got.values[i], want.values[i], 1e-3) << i;
+}
+
+// Runs gelu itself (counting its calls) and leaves every other op to its CPU fallback.
+class GeluOnly final : public kernels::PartialBackend {
+ public:
+  GeluOnly() : PartialBackend(kernels::make_cpu_backend(1)) {}
+  [[nodiscard]] std::string_view name() const override { return "gelu-only"; }
+  [[nodiscard]] std::string describe() const override { return "gelu here, the rest on the cpu"; }
+  [[nodiscard]] bool supports(kernels::Op op) const override { return op == kernels::Op::kGelu; }
+  void gelu(std::span<float> x) override {
+    ++gelu_calls;
+    fallback().gelu(x);
+  }
+  int gelu_calls = 0;
+};
+
+TEST(PartialBackendTest, RunsItsOwnOpsAndLeavesTheRestToItsFallback) {
+  GeluOnly partial;
+  const auto cpu = kernels::make_cpu_backend(1);
+  EXPECT_TRUE(partial.supports(kernels::Op::kGelu));
+  EXPECT_FALSE(partial.supports(kernels::Op::kLinear));
+  EXPECT_FALSE(partial.supports(kernels::Op::kAttentionHalfCache));
+  EXPECT_TRUE(cpu->supports(kernels::Op::kLinear));
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> value(-2.0F, 2.0F);
+  std::vector<float> x(6 * 8);
+  std::vector<float> w(5 * 8);
+  std::vector<float> bias(5);
+  for (auto* v : {&x, &w, &bias})
+    for (auto& e : *v) e = value(rng);
+  std::vector<float> got(6 * 5);
+  std::vector<float> want(6 * 5);
+  partial.linear({x.data(), 6, 8, 8}, {w.data(), 5, 8, 8}, bias, {got.data(), 6, 5, 5});
+  cpu->linear({x.data(), 6, 8, 8}, {w.data(), 5, 8, 8}, bias, {want.data(), 6, 5, 5});
+  EXPECT_EQ(got, want);
+  partial.gelu(got);
+  cpu->gelu(want);
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(partial.gelu_calls, 1);
+  partial.softmax_rows({got.data(), 6, 5, 5}, 0);
+  cpu->softmax_rows({want.data(), 6, 5, 5}, 0);
+  EXPECT_EQ(got, want);
+}
+
+TEST(PartialBackendTest, TheNpuRunsDenseLayersOnly) {
+  const auto npu = npu::make_npu_backend(npu::make_reference_tile_runner({32, 64, 48}),
+                                         kernels::make_cpu_backend(1), {.min_rows = 1});
+  EXPECT_TRUE(npu->supports(kernels::Op::kLinear));
+  EXPECT_FALSE(npu->supports(kernels::Op::kAttention));
+  EXPECT_FALSE(npu->supports(kernels::Op::kLinearInt8));
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, OpsTest,

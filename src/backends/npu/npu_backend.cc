@@ -8,6 +8,7 @@
 
 #include "backends/provider.h"
 #include "backends/weight_cache.h"
+#include "kernels/partial_backend.h"
 
 namespace amanuensis::backends::npu {
 
@@ -16,25 +17,29 @@ namespace {
 using kernels::MatrixView;
 using kernels::MutableMatrixView;
 
-class NpuBackend final : public kernels::Backend {
+// Dense layers of at least min_rows rows on the NPU; everything else on the CPU
+// (kernels::PartialBackend forwards it).
+class NpuBackend final : public kernels::PartialBackend {
  public:
   NpuBackend(std::unique_ptr<TileRunner> runner, std::unique_ptr<kernels::Backend> cpu,
              NpuOptions options)
-      : runner_(std::move(runner)),
-        cpu_(std::move(cpu)),
+      : PartialBackend(std::move(cpu)),
+        runner_(std::move(runner)),
         options_(options),
         packed_(std::size_t{4} << 30) {}
 
   [[nodiscard]] std::string_view name() const override { return "npu"; }
   [[nodiscard]] std::string describe() const override {
     return "npu " + runner_->describe() + " for products of " + std::to_string(options_.min_rows) +
-           "+ rows; " + cpu_->describe() + " for the rest";
+           "+ rows; " + fallback().describe() + " for the rest";
   }
+
+  [[nodiscard]] bool supports(kernels::Op op) const override { return op == kernels::Op::kLinear; }
 
   void linear(MatrixView x, MatrixView weight, std::span<const float> bias,
               MutableMatrixView y) override {
     if (x.rows < options_.min_rows) {
-      cpu_->linear(x, weight, bias, y);
+      fallback().linear(x, weight, bias, y);
       return;
     }
     const std::size_t bytes =
@@ -52,47 +57,8 @@ class NpuBackend final : public kernels::Backend {
     if (failure) throw DeviceError("NPU result check failed: " + *failure);
   }
 
-  void matmul(MatrixView a, MatrixView b, bool transpose_b, float alpha, float beta,
-              MutableMatrixView c) override {
-    cpu_->matmul(a, b, transpose_b, alpha, beta, c);
-  }
-  void linear_int8(MatrixView x, const kernels::Int8Matrix& weight, std::span<const float> bias,
-                   MutableMatrixView y) override {
-    cpu_->linear_int8(x, weight, bias, y);
-  }
-  void attention(MatrixView q, MatrixView k, MatrixView v, int n_heads, float scale,
-                 int causal_offset, MutableMatrixView out) override {
-    cpu_->attention(q, k, v, n_heads, scale, causal_offset, out);
-  }
-  void attention_many(std::span<const kernels::AttentionProblem> problems, int n_heads,
-                      float scale) override {
-    cpu_->attention_many(problems, n_heads, scale);
-  }
-  void attention_reduced(MatrixView q, MatrixView k, MatrixView v, int n_heads, float scale,
-                         MutableMatrixView out) override {
-    cpu_->attention_reduced(q, k, v, n_heads, scale, out);
-  }
-  void attention_head_major(MatrixView q, const float* k, const float* v, int keys, int n_heads,
-                            float scale, MutableMatrixView out) override {
-    cpu_->attention_head_major(q, k, v, keys, n_heads, scale, out);
-  }
-  void attention_half_cache(MatrixView q, const kernels::HalfKeyValues& kv, float scale,
-                            MutableMatrixView out, std::span<float* const> head_scores) override {
-    cpu_->attention_half_cache(q, kv, scale, out, head_scores);
-  }
-  void layer_norm(MutableMatrixView x, std::span<const float> gamma, std::span<const float> beta,
-                  float epsilon) override {
-    cpu_->layer_norm(x, gamma, beta, epsilon);
-  }
-  void gelu(std::span<float> x) override { cpu_->gelu(x); }
-  void softmax_rows(MutableMatrixView x, int causal_offset) override {
-    cpu_->softmax_rows(x, causal_offset);
-  }
-  void add(std::span<const float> x, std::span<float> y) override { cpu_->add(x, y); }
-
  private:
   std::unique_ptr<TileRunner> runner_;
-  std::unique_ptr<kernels::Backend> cpu_;
   NpuOptions options_;
   WeightCache<PackedWeight> packed_;
   std::mutex mutex_;
