@@ -83,12 +83,14 @@ nlohmann::json options_json(const BenchArguments& args) {
 
 // A device backend's traffic per decoder step (the host's waits, bytes each way), with the
 // totals it comes from.
+double per_decoder_step(std::int64_t total, const Timings& stats) {
+  return stats.decoder_calls > 0
+             ? static_cast<double>(total) / static_cast<double>(stats.decoder_calls)
+             : 0.0;
+}
+
 nlohmann::json device_traffic_json(const Timings& stats) {
-  const auto per_step = [&](std::int64_t total) {
-    return stats.decoder_calls > 0
-               ? static_cast<double>(total) / static_cast<double>(stats.decoder_calls)
-               : 0.0;
-  };
+  const auto per_step = [&](std::int64_t total) { return per_decoder_step(total, stats); };
   return {{"syncs_per_decoder_step", per_step(stats.decoder_device_syncs)},
           {"host_to_device_bytes_per_decoder_step", per_step(stats.decoder_host_to_device_bytes)},
           {"device_to_host_bytes_per_decoder_step", per_step(stats.decoder_device_to_host_bytes)},
@@ -190,11 +192,10 @@ void print_table(const BenchArguments& args, const std::string& backend, double 
       per_second(total.audio_seconds, total.wall_seconds), stats.encoder_seconds,
       stats.decoder_seconds, static_cast<long long>(stats.decoder_calls), load_seconds);
   if (stats.device_traffic && stats.decoder_calls > 0) {
-    const auto steps = static_cast<double>(stats.decoder_calls);
     std::printf("device per decoder step: %.1f syncs, %.1f KiB to the device, %.1f KiB back\n",
-                static_cast<double>(stats.decoder_device_syncs) / steps,
-                static_cast<double>(stats.decoder_host_to_device_bytes) / steps / 1024.0,
-                static_cast<double>(stats.decoder_device_to_host_bytes) / steps / 1024.0);
+                per_decoder_step(stats.decoder_device_syncs, stats),
+                per_decoder_step(stats.decoder_host_to_device_bytes, stats) / 1024.0,
+                per_decoder_step(stats.decoder_device_to_host_bytes, stats) / 1024.0);
   }
   std::printf("model %s, %s, compute type %s, beam size %d, language %s\n%s\n",
               args.model.path.string().c_str(), backend.c_str(), args.model.compute_type.c_str(),

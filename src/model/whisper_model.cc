@@ -1,7 +1,5 @@
 #include "model/whisper_model.h"
 
-#include <array>
-#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <string>
@@ -71,22 +69,20 @@ class Timer {
 // time, as benchmarks run.)
 class StepTraffic {
  public:
-  StepTraffic(const kernels::Backend& backend, std::array<std::atomic<std::int64_t>, 3>& totals)
+  StepTraffic(const kernels::Backend& backend, kernels::TrafficCounter& totals)
       : backend_(backend), totals_(totals), before_(backend.traffic()) {}
   ~StepTraffic() {
     if (!before_) return;
     auto during = backend_.traffic().value_or(*before_);
     during -= *before_;
-    totals_[0] += during.syncs;
-    totals_[1] += during.host_to_device_bytes;
-    totals_[2] += during.device_to_host_bytes;
+    totals_.add(during);
   }
   StepTraffic(const StepTraffic&) = delete;
   StepTraffic& operator=(const StepTraffic&) = delete;
 
  private:
   const kernels::Backend& backend_;
-  std::array<std::atomic<std::int64_t>, 3>& totals_;
+  kernels::TrafficCounter& totals_;
   std::optional<kernels::DeviceTraffic> before_;
 };
 
@@ -109,12 +105,7 @@ ModelStats WhisperModel::stats() const {
   s.batched_calls = counters_->batched_calls.load();
   s.batched_states = counters_->batched_states.load();
   s.batched_tokens = counters_->batched_tokens.load();
-  if (backend_->traffic()) {
-    const auto& t = counters_->decoder_traffic;
-    s.decoder_traffic = kernels::DeviceTraffic{.syncs = t[0].load(),
-                                               .host_to_device_bytes = t[1].load(),
-                                               .device_to_host_bytes = t[2].load()};
-  }
+  if (backend_->traffic()) s.decoder_traffic = counters_->decoder_traffic.totals();
   return s;
 }
 

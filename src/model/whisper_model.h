@@ -1,7 +1,6 @@
 // Whisper's encoder and decoder on top of a kernels::Backend.
 #pragma once
 
-#include <array>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -12,6 +11,7 @@
 #include <vector>
 
 #include "kernels/backend.h"
+#include "kernels/traffic_counter.h"
 #include "model/whisper_weights.h"
 
 namespace amanuensis::model {
@@ -177,8 +177,7 @@ class WhisperModel {
     std::atomic<std::int64_t> batched_calls{0};
     std::atomic<std::int64_t> batched_states{0};
     std::atomic<std::int64_t> batched_tokens{0};
-    // Syncs, bytes to the device and bytes back during decoder steps (StepTraffic).
-    std::array<std::atomic<std::int64_t>, 3> decoder_traffic{};
+    kernels::TrafficCounter decoder_traffic;  // a device backend's, during decoder steps
   };
   // Where each step's rows lie in the rows of a decode_batch.
   struct StepRows {

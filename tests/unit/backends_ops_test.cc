@@ -449,14 +449,10 @@ TEST_P(OpsTest, DeviceTrafficCountsWhatCrossesTheBus) {
   constexpr int kRows = 12;
   constexpr int kIn = 40;
   constexpr int kOut = 24;
-  std::mt19937 rng(31);
-  std::uniform_real_distribution<float> value(-1.0F, 1.0F);
-  std::vector<float> x(kRows * kIn);
-  std::vector<float> w(kOut * kIn);
-  std::vector<float> bias(kOut);
+  const auto x = random_values(kRows * kIn, 1.0F, 31);
+  const auto w = random_values(kOut * kIn, 0.1F, 32);
+  const auto bias = random_values(kOut, 1.0F, 33);
   std::vector<float> y(kRows * kOut);
-  for (auto* v : {&x, &w, &bias})
-    for (auto& e : *v) e = value(rng);
   const auto linear = [&] {
     backend_->linear({x.data(), kRows, kIn, kIn}, {w.data(), kOut, kIn, kIn}, bias,
                      {y.data(), kRows, kOut, kOut});
@@ -516,13 +512,9 @@ TEST(PartialBackendTest, RunsItsOwnOpsAndLeavesTheRestToItsFallback) {
   EXPECT_FALSE(partial.supports(kernels::Op::kLinear));
   EXPECT_FALSE(partial.supports(kernels::Op::kAttentionHalfCache));
   EXPECT_TRUE(cpu->supports(kernels::Op::kLinear));
-  std::mt19937 rng(5);
-  std::uniform_real_distribution<float> value(-2.0F, 2.0F);
-  std::vector<float> x(6 * 8);
-  std::vector<float> w(5 * 8);
-  std::vector<float> bias(5);
-  for (auto* v : {&x, &w, &bias})
-    for (auto& e : *v) e = value(rng);
+  const auto x = random_values(6 * 8, 1.0F, 34);
+  const auto w = random_values(5 * 8, 0.5F, 35);
+  const auto bias = random_values(5, 1.0F, 36);
   std::vector<float> got(6 * 5);
   std::vector<float> want(6 * 5);
   partial.linear({x.data(), 6, 8, 8}, {w.data(), 5, 8, 8}, bias, {got.data(), 6, 5, 5});

@@ -12,6 +12,8 @@
 #include <utility>
 #include <vector>
 
+#include "support/random_values.h"
+
 namespace amanuensis::decoding {
 namespace {
 
@@ -74,12 +76,11 @@ double least_cost(const std::vector<float>& cost, int rows, int cols) {
 TEST(DynamicTimeWarpingTest, RandomMatricesGiveAConnectedPathOfLeastCost) {
   std::mt19937 random(11);
   std::uniform_int_distribution<int> size(1, 24);
-  std::uniform_real_distribution<float> value(-1.0F, 1.0F);
   for (int trial = 0; trial < 200; ++trial) {
     const int rows = size(random);
     const int cols = size(random) + rows;  // more frames than tokens, as in a window
-    std::vector<float> cost(static_cast<std::size_t>(rows) * cols);
-    for (auto& c : cost) c = value(random);
+    const auto cost = test_support::random_values(static_cast<std::size_t>(rows) * cols, 1.0F,
+                                                  static_cast<unsigned>(trial));
     const auto path = dynamic_time_warping(cost, rows, cols);
     ASSERT_FALSE(path.empty());
     EXPECT_EQ(path.front(), std::make_pair(0, 0));

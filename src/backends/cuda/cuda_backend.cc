@@ -11,8 +11,8 @@
 
 #include "backends/cuda/cublas_loader.h"
 #include "backends/provider.h"
-#include "backends/traffic_counter.h"
 #include "backends/weight_cache.h"
+#include "kernels/traffic_counter.h"
 
 namespace amanuensis::backends::cuda {
 
@@ -71,7 +71,7 @@ class DeviceMemory {
   std::size_t bytes_ = 0;
 };
 
-DeviceMemory upload_bytes(TrafficCounter& traffic, const void* host, std::size_t bytes) {
+DeviceMemory upload_bytes(kernels::TrafficCounter& traffic, const void* host, std::size_t bytes) {
   DeviceMemory memory(bytes);
   check(cudaMemcpy(memory.get(), host, bytes, cudaMemcpyHostToDevice), "cudaMemcpy (weights)");
   traffic.sent(bytes);
@@ -480,7 +480,7 @@ class CudaBackend final : public kernels::Backend {
   WeightCache<DeviceMemory> weights_;
   WeightCache<DeviceMemory> half_weights_;
   WeightCache<Int8Weights> int8_weights_;
-  TrafficCounter traffic_;
+  kernels::TrafficCounter traffic_;
   WeightCache<DeviceMemory> window_constants_{std::size_t{512} << 20};
 };
 

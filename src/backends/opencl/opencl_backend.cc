@@ -12,8 +12,8 @@
 
 #include "backends/opencl/opencl_kernels.h"
 #include "backends/provider.h"
-#include "backends/traffic_counter.h"
 #include "backends/weight_cache.h"
+#include "kernels/traffic_counter.h"
 
 namespace amanuensis::backends::opencl {
 
@@ -538,7 +538,7 @@ class OpenClBackend final : public kernels::Backend {
   WeightCache<Memory> float_weights_;
   WeightCache<Int8Weights> int8_weights_;
   WeightCache<Memory> window_constants_{std::size_t{512} << 20};
-  TrafficCounter traffic_;
+  kernels::TrafficCounter traffic_;
 };
 
 }  // namespace

@@ -1,6 +1,6 @@
-// The OpenCL and CUDA backends' count of their bus traffic and waits (kernels::DeviceTraffic),
-// kept with relaxed atomics: ops of several threads add to it, and readers want totals, not an
-// order between them.
+// A running DeviceTraffic (kernels/backend.h) that several threads add to: the OpenCL and CUDA
+// backends' own count, and the model's sum over its decoder steps. Relaxed atomics: readers want
+// totals, not an order between them.
 #pragma once
 
 #include <atomic>
@@ -9,15 +9,20 @@
 
 #include "kernels/backend.h"
 
-namespace amanuensis::backends {
+namespace amanuensis::kernels {
 
 class TrafficCounter {
  public:
   void sent(std::size_t bytes) { add(host_to_device_, bytes); }
   void received(std::size_t bytes) { add(device_to_host_, bytes); }
   void waited() { syncs_.fetch_add(1, std::memory_order_relaxed); }
+  void add(const DeviceTraffic& traffic) {
+    syncs_.fetch_add(traffic.syncs, std::memory_order_relaxed);
+    host_to_device_.fetch_add(traffic.host_to_device_bytes, std::memory_order_relaxed);
+    device_to_host_.fetch_add(traffic.device_to_host_bytes, std::memory_order_relaxed);
+  }
 
-  [[nodiscard]] kernels::DeviceTraffic totals() const {
+  [[nodiscard]] DeviceTraffic totals() const {
     return {.syncs = syncs_.load(std::memory_order_relaxed),
             .host_to_device_bytes = host_to_device_.load(std::memory_order_relaxed),
             .device_to_host_bytes = device_to_host_.load(std::memory_order_relaxed)};
@@ -33,4 +38,4 @@ class TrafficCounter {
   std::atomic<std::int64_t> device_to_host_{0};
 };
 
-}  // namespace amanuensis::backends
+}  // namespace amanuensis::kernels
