@@ -6,7 +6,7 @@ log-probability, language and its probability, info's durations. Covered: greedy
 word timestamps on 12 dev clips, vad_filter and clip_timestamps on a NumPy waveform with silence,
 BatchedInferencePipeline, detect_language and empty audio, language detection over several windows,
 token-id prompts, decode_audio(split_stereo=True), multilingual on code-switched speech. Then files=, revision and log_progress; behaviour: the generator is lazy and
-streams, closing it stops the work, 4 threads share one model, memory stays flat over 200 calls,
+streams, closing it stops the work, 4 threads share one model, memory stays flat over 120 calls,
 bad arguments raise, and faster-whisper's README examples run with only the import changed.
 """
 
@@ -93,8 +93,10 @@ def assert_same(ours, fw, words=False, batched=False):
                [c for c, _ in f_info.all_language_probs[:3]]
 
 
+# Greedy is opt-in (`slow`, CI leaves it out for time): beam 5 with word timestamps goes through
+# the same binding and compares more, and the CLI's tests compare greedy transcripts on every clip.
 @pytest.mark.parametrize("kwargs", [
-    {"beam_size": 1, "temperature": 0},
+    pytest.param({"beam_size": 1, "temperature": 0}, marks=pytest.mark.slow),
     {"beam_size": 5, "word_timestamps": True},
 ], ids=["greedy", "beam5-words"])
 def test_dev_clips_match_faster_whisper(models, clips, kwargs):
@@ -293,7 +295,7 @@ def test_multilingual_decodes_each_window_in_its_language(models, code_switched,
     assert [s.language for s in segments if s.start % 30 < 1] == expected
     assert all(s.language == expected[int(s.start // 30)] for s in segments)
     assert ours_result[1].transcription_options.multilingual is True
-    with_prompt, _ = ours.transcribe(code_switched, multilingual=True, beam_size=5)
+    with_prompt, _ = ours.transcribe(code_switched, multilingual=True, beam_size=1)
     assert [s.language for s in with_prompt if s.start % 30 < 1] == expected
     # The batched pipeline: each chunk in its own language. (faster-whisper's pipeline gathers
     # all five clips' speech into one 30-second chunk, decoded in one language: ours cuts chunks
@@ -440,15 +442,16 @@ def rss_mib() -> float:
     return 0.0
 
 
-def test_memory_stays_flat_over_200_calls(tiny, amanuensis_pkg, clips):
+def test_memory_stays_flat_over_120_calls(tiny, amanuensis_pkg, clips):
     audio = amanuensis_pkg.decode_audio(str(clips[1]))[: 3 * 16000]
     for _ in range(20):
         list(tiny.transcribe(audio, beam_size=1, temperature=0)[0])
     before = rss_mib()
-    for _ in range(200):
+    for _ in range(120):
         list(tiny.transcribe(audio, beam_size=1, temperature=0)[0])
     grown = rss_mib() - before
-    assert grown < 20, f"RSS grew by {grown:.1f} MiB over 200 calls"
+    # Flat: under 100 KiB a call on average.
+    assert grown < 12, f"RSS grew by {grown:.1f} MiB over 120 calls"
 
 
 def test_faster_whisper_readme_examples_run_with_the_import_changed(amanuensis, model_dirs, jfk,
