@@ -22,7 +22,7 @@ amanuensis_layer(amanuensis_backends backends
   src/backends/registry.cc
   src/backends/self_test.cc
   src/backends/system_info.cc
-  src/backends/weight_cache.cc
+  src/backends/resident_copies.cc
 )
 target_link_libraries(amanuensis_backends PUBLIC amanuensis_kernels PRIVATE amanuensis_util)
 

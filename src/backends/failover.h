@@ -77,6 +77,11 @@ class FailoverBackend final : public kernels::Backend {
   [[nodiscard]] std::optional<kernels::DeviceTraffic> traffic() const override {
     return device_->traffic();
   }
+  // The device keeps the copies; the CPU, when it runs an op instead, reads host memory.
+  void make_resident(const void* data, std::size_t bytes) override {
+    device_->make_resident(data, bytes);
+  }
+  void release_resident(const void* data) override { device_->release_resident(data); }
 
   void matmul(kernels::MatrixView a, kernels::MatrixView b, bool transpose_b, float alpha,
               float beta, kernels::MutableMatrixView c) override;

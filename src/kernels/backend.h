@@ -97,6 +97,15 @@ class Backend {
   // over every thread; nullopt for one that computes in host memory (the CPU). Thread-safe.
   [[nodiscard]] virtual std::optional<DeviceTraffic> traffic() const { return std::nullopt; }
 
+  // Host memory that stays unchanged until release_resident(data): a model's weights for its life,
+  // a window's cross-attention keys and values while it is decoded. A backend with memory of its
+  // own keeps a copy of what ops read from a resident range, made the first time, and sends it
+  // again only after release_resident; what lies outside every resident range is sent on each call.
+  // The owner releases a range before it changes or frees that memory. Nothing on the CPU.
+  // Thread-safe, but a range is not released while an op reads it.
+  virtual void make_resident(const void* /*data*/, std::size_t /*bytes*/) {}
+  virtual void release_resident(const void* /*data*/) {}
+
   // c = alpha * a * op(b) + beta * c, where op(b) is b or its transpose.
   virtual void matmul(MatrixView a, MatrixView b, bool transpose_b, float alpha, float beta,
                       MutableMatrixView c) = 0;

@@ -18,6 +18,11 @@ class PartialBackend : public Backend {
   // Whether this backend runs `op` itself rather than its fallback.
   [[nodiscard]] bool supports(Op op) const override = 0;
   [[nodiscard]] Backend& fallback() const { return *fallback_; }
+  // Told to the fallback too; a subclass that keeps copies of its own extends these.
+  void make_resident(const void* data, std::size_t bytes) override {
+    fallback_->make_resident(data, bytes);
+  }
+  void release_resident(const void* data) override { fallback_->release_resident(data); }
 
   void matmul(MatrixView a, MatrixView b, bool transpose_b, float alpha, float beta,
               MutableMatrixView c) override;

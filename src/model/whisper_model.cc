@@ -94,7 +94,20 @@ WhisperModel::WhisperModel(WhisperWeights weights, std::unique_ptr<kernels::Back
       precision_(precision.value_or(weights_.weight_type == WeightType::kInt8
                                         ? AttentionPrecision::kReduced
                                         : AttentionPrecision::kFloat32)),
-      backend_(std::move(backend)) {}
+      backend_(std::move(backend)) {
+  // The weights stay put for the model's life: a device backend keeps its copies of them. The
+  // backend goes with the model, so nothing is released.
+  for_each_buffer(
+      weights_, [&](const void* data, std::size_t bytes) { backend_->make_resident(data, bytes); });
+  cache_pool_->backend = backend_.get();
+}
+
+WhisperModel::~WhisperModel() {
+  // Caches still held elsewhere release nothing from here on: the backend is about to go.
+  if (cache_pool_ == nullptr) return;  // moved from
+  const std::lock_guard lock(cache_pool_->mutex);
+  cache_pool_->backend = nullptr;
+}
 
 ModelStats WhisperModel::stats() const {
   ModelStats s;
@@ -327,6 +340,21 @@ void DecoderState::reorder(std::span<const int> order) {
   sequences = std::move(reordered);
 }
 
+namespace {
+
+// Calls visit(data, bytes) for each layer's keys and values of `cache` in its precision.
+template <typename Visit>
+void for_each_cache_buffer(const CrossAttentionCache& cache, const Visit& visit) {
+  for (const auto* layers : {&cache.keys, &cache.values}) {
+    for (const auto& layer : *layers) visit(layer.data(), layer.size() * sizeof(float));
+  }
+  for (const auto* layers : {&cache.half_keys, &cache.half_values}) {
+    for (const auto& layer : *layers) visit(layer.data(), layer.size() * sizeof(std::uint16_t));
+  }
+}
+
+}  // namespace
+
 std::shared_ptr<const CrossAttentionCache> WhisperModel::cross_attention_cache(
     std::span<const float> encoder_output) const {
   const Timer timer(counters_->encoder_ns);
@@ -378,13 +406,21 @@ std::shared_ptr<const CrossAttentionCache> WhisperModel::cross_attention_cache(
       }
     }
   }
-  // The last holder hands the storage back to the pool, or frees it once the model is gone.
+  // Unchanged while sequences decode against it: resident on the backend until the last holder
+  // releases it and hands the storage back to the pool (or frees it once the model is gone).
+  for_each_cache_buffer(
+      *cache, [&](const void* data, std::size_t bytes) { backend_->make_resident(data, bytes); });
   constexpr std::size_t kSpareCaches = 4;
   return {cache.release(),
           [pool = std::weak_ptr<CachePool>(cache_pool_)](CrossAttentionCache* released) {
             std::unique_ptr<CrossAttentionCache> owned(released);
             if (const auto alive = pool.lock()) {
               const std::lock_guard lock(alive->mutex);
+              if (alive->backend != nullptr) {
+                for_each_cache_buffer(*owned, [&](const void* data, std::size_t /*bytes*/) {
+                  alive->backend->release_resident(data);
+                });
+              }
               if (alive->spare.size() < kSpareCaches) alive->spare.push_back(std::move(owned));
             }
           }};

@@ -125,6 +125,12 @@ class WhisperModel {
   // Without a precision: kReduced for int8 weights, kFloat32 for float32 weights.
   WhisperModel(WhisperWeights weights, std::unique_ptr<kernels::Backend> backend,
                std::optional<AttentionPrecision> precision = std::nullopt);
+  ~WhisperModel();
+  WhisperModel(const WhisperModel&) = delete;
+  WhisperModel& operator=(const WhisperModel&) = delete;
+  // A move keeps the weights' and caches' memory where it is, so what is resident stays valid.
+  WhisperModel(WhisperModel&&) noexcept = default;
+  WhisperModel& operator=(WhisperModel&&) = delete;
 
   [[nodiscard]] const WhisperWeights& weights() const { return weights_; }
   [[nodiscard]] kernels::Backend& backend() const { return *backend_; }
@@ -224,10 +230,13 @@ class WhisperModel {
   std::unique_ptr<Counters> counters_ = std::make_unique<Counters>();
   // Cross-attention caches of finished windows, kept for the next ones (37 MiB each for base in
   // float32, 18.5 MiB in float16):
-  // reusing them spares every window the page faults of fresh memory.
+  // reusing them spares every window the page faults of fresh memory. A cache in use is resident
+  // on the backend (kernels::Backend::make_resident); the last holder releases it through
+  // `backend`, which the model's destructor clears before the backend goes.
   struct CachePool {
     std::mutex mutex;
     std::vector<std::unique_ptr<CrossAttentionCache>> spare;
+    kernels::Backend* backend = nullptr;
   };
   std::shared_ptr<CachePool> cache_pool_ = std::make_shared<CachePool>();
 };

@@ -171,6 +171,71 @@ WhisperWeights load_whisper_weights(const ModelSource& source, WeightType weight
   return w;
 }
 
+namespace {
+
+using Visit = std::function<void(const void*, std::size_t)>;
+
+template <typename T>
+void visit_vector(const std::vector<T>& values, const Visit& visit) {
+  if (!values.empty()) visit(values.data(), values.size() * sizeof(T));
+}
+
+void visit_int8(const kernels::Int8Matrix& m, const Visit& visit) {
+  visit_vector(m.packed, visit);
+  visit_vector(m.scales, visit);
+  visit_vector(m.sums, visit);
+  visit_vector(m.block_scales, visit);
+  visit_vector(m.block_sums, visit);
+}
+
+void visit_linear(const Linear& layer, const Visit& visit) {
+  visit_vector(layer.weight, visit);
+  visit_int8(layer.int8, visit);
+  visit_vector(layer.bias, visit);
+}
+
+void visit_norm(const LayerNorm& norm, const Visit& visit) {
+  visit_vector(norm.gamma, visit);
+  visit_vector(norm.beta, visit);
+}
+
+void visit_self_attention(const SelfAttention& layer, const Visit& visit) {
+  visit_norm(layer.norm, visit);
+  visit_linear(layer.query_key_value, visit);
+  visit_linear(layer.output, visit);
+}
+
+void visit_feed_forward(const FeedForward& layer, const Visit& visit) {
+  visit_norm(layer.norm, visit);
+  visit_linear(layer.up, visit);
+  visit_linear(layer.down, visit);
+}
+
+}  // namespace
+
+void for_each_buffer(const WhisperWeights& weights, const Visit& visit) {
+  visit_linear(weights.conv1, visit);
+  visit_linear(weights.conv2, visit);
+  visit_vector(weights.encoder_positions, visit);
+  for (const auto& layer : weights.encoder_layers) {
+    visit_self_attention(layer.attention, visit);
+    visit_feed_forward(layer.feed_forward, visit);
+  }
+  visit_norm(weights.encoder_norm, visit);
+  visit_vector(weights.token_embedding, visit);
+  visit_int8(weights.token_embedding_int8, visit);
+  visit_vector(weights.decoder_positions, visit);
+  for (const auto& layer : weights.decoder_layers) {
+    visit_self_attention(layer.self_attention, visit);
+    visit_norm(layer.cross_attention.norm, visit);
+    visit_linear(layer.cross_attention.query, visit);
+    visit_linear(layer.cross_attention.key_value, visit);
+    visit_linear(layer.cross_attention.output, visit);
+    visit_feed_forward(layer.feed_forward, visit);
+  }
+  visit_norm(weights.decoder_norm, visit);
+}
+
 WhisperWeights load_whisper_weights(const std::filesystem::path& path, WeightType weight_type) {
   return load_whisper_weights(*open_model_source(path), weight_type);
 }

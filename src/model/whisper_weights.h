@@ -2,7 +2,9 @@
 // dense layers' weights as int8 (per output channel scales) for WeightType::kInt8.
 #pragma once
 
+#include <cstddef>
 #include <filesystem>
+#include <functional>
 #include <span>
 #include <string_view>
 #include <utility>
@@ -98,6 +100,12 @@ struct WhisperWeights {
 
   WhisperConfig config;
 };
+
+// Calls visit(data, bytes) for every buffer of `weights` that is not empty: each float32 and
+// int8 matrix, scale, bias, norm, embedding and position table (what a device backend may keep a
+// copy of for the model's life: kernels::Backend::make_resident).
+void for_each_buffer(const WhisperWeights& weights,
+                     const std::function<void(const void*, std::size_t)>& visit);
 
 // Reads the weights of a model in any format (model_source.h) into memory. Throws
 // amanuensis::Error naming the file and the problem for a missing, truncated or corrupt file,

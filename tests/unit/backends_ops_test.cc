@@ -452,27 +452,52 @@ TEST_P(OpsTest, DeviceTrafficCountsWhatCrossesTheBus) {
   const auto x = random_values(kRows * kIn, 1.0F, 31);
   const auto w = random_values(kOut * kIn, 0.1F, 32);
   const auto bias = random_values(kOut, 1.0F, 33);
+  auto w_mutable = w;
   std::vector<float> y(kRows * kOut);
   const auto linear = [&] {
-    backend_->linear({x.data(), kRows, kIn, kIn}, {w.data(), kOut, kIn, kIn}, bias,
+    backend_->linear({x.data(), kRows, kIn, kIn}, {w_mutable.data(), kOut, kIn, kIn}, bias,
                      {y.data(), kRows, kOut, kOut});
   };
-  linear();  // uploads the weights and the bias, which stay on the device
-  const auto first = *backend_->traffic();
-  auto up_first = first;
-  up_first -= *before;
-  EXPECT_GE(up_first.host_to_device_bytes, (kRows * kIn + kOut * kIn + kOut) * 4);
+  const auto since = [&](const kernels::DeviceTraffic& start) {
+    auto now = *backend_->traffic();
+    now -= start;
+    return now;
+  };
+  const std::int64_t activations = kRows * kIn * 4;
+  const std::int64_t constants = (kOut * kIn + kOut) * 4;
+  // Not resident: the weights and the bias cross with every call.
   linear();
-  auto second = *backend_->traffic();
-  second -= first;
+  auto start = *backend_->traffic();
+  linear();
+  EXPECT_GE(since(start).host_to_device_bytes, activations + constants);
+  // Resident: they cross once, then only the activations do.
+  backend_->make_resident(w_mutable.data(), w_mutable.size() * sizeof(float));
+  backend_->make_resident(bias.data(), bias.size() * sizeof(float));
+  start = *backend_->traffic();
+  linear();
+  EXPECT_GE(since(start).host_to_device_bytes, activations + constants);
+  start = *backend_->traffic();
+  linear();
+  const auto steady = since(start);
   if (name == "opencl") {  // exactly the activations each way, and one wait for the result
-    EXPECT_EQ(second.host_to_device_bytes, kRows * kIn * 4);
-    EXPECT_EQ(second.device_to_host_bytes, kRows * kOut * 4);
-    EXPECT_EQ(second.syncs, 1);
+    EXPECT_EQ(steady.host_to_device_bytes, activations);
+    EXPECT_EQ(steady.device_to_host_bytes, kRows * kOut * 4);
+    EXPECT_EQ(steady.syncs, 1);
   } else {
-    EXPECT_GE(second.device_to_host_bytes, kRows * kOut * 4);
-    EXPECT_GE(second.syncs, 1);
+    EXPECT_LT(steady.host_to_device_bytes, activations + constants);
+    EXPECT_GE(steady.device_to_host_bytes, kRows * kOut * 4);
+    EXPECT_GE(steady.syncs, 1);
   }
+  // Released and rewritten in place: the next call reads the new weights, never the old copy.
+  backend_->release_resident(w_mutable.data());
+  for (auto& value : w_mutable) value = -value;
+  linear();
+  std::vector<float> want(y.size());
+  reference_->linear({x.data(), kRows, kIn, kIn}, {w_mutable.data(), kOut, kIn, kIn}, bias,
+                     {want.data(), kRows, kOut, kOut});
+  for (std::size_t i = 0; i < y.size(); ++i)
+    ASSERT_NEAR(y[i], want[i], 1e-4 * (1.0 + std::abs(want[i]))) << "after release, at " << i;
+  backend_->release_resident(bias.data());
 }
 
 TEST_P(OpsTest, LogMelSpectrogram) {

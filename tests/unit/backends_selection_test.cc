@@ -14,8 +14,8 @@
 #include "backends/failover.h"
 #include "backends/fault_injection.h"
 #include "backends/registry.h"
+#include "backends/resident_copies.h"
 #include "backends/self_test.h"
-#include "backends/weight_cache.h"
 
 namespace amanuensis::backends {
 namespace {
@@ -352,23 +352,60 @@ TEST(Failover, CpuSelectionRunsRequestsDirectly) {
   EXPECT_EQ(runs, 1);
 }
 
-TEST(WeightCache, FindsWeightsAgainAndNoticesNewContents) {
-  WeightCache<int> cache(1000);
+TEST(ResidentCopies, KeepsCopiesOfResidentDataOnlyUntilReleased) {
+  ResidentRanges ranges;
+  ResidentCopies<int> copies(ranges);
   std::vector<float> w(100, 1.0F);
   int uploads = 0;
   const auto upload = [&] { return ++uploads; };
   const auto bytes = w.size() * sizeof(float);
-  EXPECT_EQ(*cache.get(w.data(), bytes, 10, 10, 10, upload), 1);
-  EXPECT_EQ(*cache.get(w.data(), bytes, 10, 10, 10, upload), 1);
-  w[50] = 2.0F;  // a sampled value changes
-  EXPECT_EQ(*cache.get(w.data(), bytes, 10, 10, 10, upload), 2);
-  EXPECT_EQ(*cache.get(w.data(), bytes, 5, 20, 20, upload), 3);  // another shape: another entry
-  EXPECT_EQ(cache.used_bytes(), 2 * bytes);
-  std::vector<float> big(200, 3.0F);
-  EXPECT_EQ(*cache.get(big.data(), big.size() * sizeof(float), 1, 200, 200, upload),
-            4);  // over budget: reset
-  EXPECT_EQ(cache.used_bytes(), big.size() * sizeof(float));
-  EXPECT_NE(fingerprint(w.data(), bytes), fingerprint(big.data(), bytes));
+  // Not resident: every call sends it, nothing is kept, whatever the memory holds next.
+  EXPECT_EQ(*copies.get(w.data(), bytes, 10, 10, 10, upload), 1);
+  EXPECT_EQ(*copies.get(w.data(), bytes, 10, 10, 10, upload), 2);
+  EXPECT_EQ(copies.size(), 0U);
+  // Resident: one copy per shape, found again by address, also for a part of the range.
+  ranges.add(w.data(), bytes);
+  EXPECT_EQ(*copies.get(w.data(), bytes, 10, 10, 10, upload), 3);
+  EXPECT_EQ(*copies.get(w.data(), bytes, 10, 10, 10, upload), 3);
+  EXPECT_EQ(*copies.get(w.data(), bytes, 5, 20, 20, upload), 4);
+  EXPECT_EQ(*copies.get(w.data() + 50, bytes / 2, 5, 10, 10, upload), 5);
+  EXPECT_EQ(*copies.get(w.data() + 50, bytes / 2, 5, 10, 10, upload), 5);
+  EXPECT_EQ(copies.size(), 3U);
+  EXPECT_EQ(copies.used_bytes(), 2 * bytes + bytes / 2);
+  // Reaching past the range is not resident.
+  EXPECT_FALSE(ranges.contains(w.data() + 50, bytes));
+  EXPECT_EQ(*copies.get(w.data() + 50, bytes, 10, 10, 10, upload), 6);
+  // Released, the owner may write new values: the next use sends them.
+  const auto range = ranges.remove(w.data());
+  ASSERT_TRUE(range.has_value());
+  copies.drop(range->first, range->second);
+  EXPECT_EQ(copies.size(), 0U);
+  EXPECT_EQ(copies.used_bytes(), 0U);
+  EXPECT_FALSE(ranges.remove(w.data()).has_value());  // twice is harmless
+  w[3] = 2.0F;
+  ranges.add(w.data(), bytes);
+  EXPECT_EQ(*copies.get(w.data(), bytes, 10, 10, 10, upload), 7);
+}
+
+TEST(ResidentCopies, NeighbouringRangesStayApart) {
+  ResidentRanges ranges;
+  std::vector<float> memory(300, 0.0F);
+  ranges.add(memory.data(), 100 * sizeof(float));
+  ranges.add(memory.data() + 100, 100 * sizeof(float));
+  EXPECT_TRUE(ranges.contains(memory.data() + 100, 100 * sizeof(float)));
+  EXPECT_FALSE(ranges.contains(memory.data() + 50, 100 * sizeof(float)));  // spans two ranges
+  EXPECT_FALSE(ranges.contains(memory.data() + 200, sizeof(float)));
+  EXPECT_FALSE(ranges.contains(memory.data() - 1, sizeof(float)));
+  ResidentCopies<int> copies(ranges);
+  int uploads = 0;
+  const auto upload = [&] { return ++uploads; };
+  (void)copies.get(memory.data(), 400, 1, 100, 100, upload);
+  (void)copies.get(memory.data() + 100, 400, 1, 100, 100, upload);
+  const auto first = ranges.remove(memory.data());
+  copies.drop(first->first, first->second);
+  EXPECT_EQ(copies.size(), 1U);  // the second range's copy stays
+  EXPECT_EQ(*copies.get(memory.data() + 100, 400, 1, 100, 100, upload), 2);
+  EXPECT_EQ(ranges.size(), 1U);
 }
 
 }  // namespace

@@ -11,7 +11,7 @@
 
 #include "backends/cuda/cublas_loader.h"
 #include "backends/provider.h"
-#include "backends/weight_cache.h"
+#include "backends/resident_copies.h"
 #include "kernels/traffic_counter.h"
 
 namespace amanuensis::backends::cuda {
@@ -116,12 +116,7 @@ struct Lane {
 
 class CudaBackend final : public kernels::Backend {
  public:
-  CudaBackend(int device, GemmPrecision precision)
-      : device_(device),
-        precision_(precision),
-        weights_(free_memory_budget()),
-        half_weights_(free_memory_budget() / 2),
-        int8_weights_(free_memory_budget() / 4) {
+  CudaBackend(int device, GemmPrecision precision) : device_(device), precision_(precision) {
     cudaDeviceProp properties{};
     check(cudaGetDeviceProperties(&properties, device), "cudaGetDeviceProperties");
     name_ = properties.name;
@@ -132,6 +127,15 @@ class CudaBackend final : public kernels::Backend {
 
   [[nodiscard]] std::optional<kernels::DeviceTraffic> traffic() const override {
     return traffic_.totals();
+  }
+
+  void make_resident(const void* data, std::size_t bytes) override { resident_.add(data, bytes); }
+  void release_resident(const void* data) override {
+    const auto range = resident_.remove(data);
+    if (!range) return;
+    for (auto* copies : {&weights_, &half_weights_, &window_constants_})
+      copies->drop(range->first, range->second);
+    int8_weights_.drop(range->first, range->second);
   }
 
   [[nodiscard]] std::string describe() const override {
@@ -236,7 +240,7 @@ class CudaBackend final : public kernels::Backend {
   }
 
   // Cross-attention: keys and values head by head, the same for every decoding step of a window,
-  // so they are cached on the device like weights (see WeightCache for how they are found again).
+  // which the model makes resident while it decodes it: they cross the bus once per window.
   void attention_head_major(MatrixView q, const float* k, const float* v, int keys, int n_heads,
                             float scale, MutableMatrixView out) override {
     if (q.rows == 0) return;
@@ -356,14 +360,6 @@ class CudaBackend final : public kernels::Backend {
     free_lanes_.push_back(std::move(lane));
   }
 
-  std::size_t free_memory_budget() const {
-    std::size_t free_bytes = 0;
-    std::size_t total_bytes = 0;
-    check(cudaSetDevice(device_), "cudaSetDevice");
-    check(cudaMemGetInfo(&free_bytes, &total_bytes), "cudaMemGetInfo");
-    return free_bytes / 2;
-  }
-
   HalfType half_type() const {
     return precision_ == GemmPrecision::kFloat16 ? HalfType::kFloat16 : HalfType::kBFloat16;
   }
@@ -477,11 +473,12 @@ class CudaBackend final : public kernels::Backend {
   std::string name_;
   std::mutex lanes_mutex_;
   std::vector<std::unique_ptr<Lane>> free_lanes_;
-  WeightCache<DeviceMemory> weights_;
-  WeightCache<DeviceMemory> half_weights_;
-  WeightCache<Int8Weights> int8_weights_;
+  ResidentRanges resident_;
+  ResidentCopies<DeviceMemory> weights_{resident_};
+  ResidentCopies<DeviceMemory> half_weights_{resident_};
+  ResidentCopies<Int8Weights> int8_weights_{resident_};
+  ResidentCopies<DeviceMemory> window_constants_{resident_};
   kernels::TrafficCounter traffic_;
-  WeightCache<DeviceMemory> window_constants_{std::size_t{512} << 20};
 };
 
 }  // namespace

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "backends/provider.h"
-#include "backends/weight_cache.h"
+#include "backends/resident_copies.h"
 #include "kernels/partial_backend.h"
 
 namespace amanuensis::backends::npu {
@@ -23,10 +23,7 @@ class NpuBackend final : public kernels::PartialBackend {
  public:
   NpuBackend(std::unique_ptr<TileRunner> runner, std::unique_ptr<kernels::Backend> cpu,
              NpuOptions options)
-      : PartialBackend(std::move(cpu)),
-        runner_(std::move(runner)),
-        options_(options),
-        packed_(std::size_t{4} << 30) {}
+      : PartialBackend(std::move(cpu)), runner_(std::move(runner)), options_(options) {}
 
   [[nodiscard]] std::string_view name() const override { return "npu"; }
   [[nodiscard]] std::string describe() const override {
@@ -35,6 +32,16 @@ class NpuBackend final : public kernels::PartialBackend {
   }
 
   [[nodiscard]] bool supports(kernels::Op op) const override { return op == kernels::Op::kLinear; }
+
+  // Weights made resident are packed for the tiles once; others are packed per call.
+  void make_resident(const void* data, std::size_t bytes) override {
+    resident_.add(data, bytes);
+    PartialBackend::make_resident(data, bytes);
+  }
+  void release_resident(const void* data) override {
+    if (const auto range = resident_.remove(data)) packed_.drop(range->first, range->second);
+    PartialBackend::release_resident(data);
+  }
 
   void linear(MatrixView x, MatrixView weight, std::span<const float> bias,
               MutableMatrixView y) override {
@@ -60,7 +67,8 @@ class NpuBackend final : public kernels::PartialBackend {
  private:
   std::unique_ptr<TileRunner> runner_;
   NpuOptions options_;
-  WeightCache<PackedWeight> packed_;
+  ResidentRanges resident_;
+  ResidentCopies<PackedWeight> packed_{resident_};
   std::mutex mutex_;
   std::atomic<std::uint64_t> checks_{0};
 };

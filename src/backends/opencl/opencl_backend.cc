@@ -12,7 +12,7 @@
 
 #include "backends/opencl/opencl_kernels.h"
 #include "backends/provider.h"
-#include "backends/weight_cache.h"
+#include "backends/resident_copies.h"
 #include "kernels/traffic_counter.h"
 
 namespace amanuensis::backends::opencl {
@@ -57,10 +57,7 @@ struct Int8Weights {
 
 class OpenClBackend final : public kernels::Backend {
  public:
-  explicit OpenClBackend(DeviceInfo device)
-      : device_(std::move(device)),
-        float_weights_(device_.global_memory / 2),
-        int8_weights_(device_.global_memory / 4) {
+  explicit OpenClBackend(DeviceInfo device) : device_(std::move(device)) {
     std::size_t max_group = 0;
     check(clGetDeviceInfo(device_.id, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof max_group, &max_group,
                           nullptr),
@@ -96,6 +93,15 @@ class OpenClBackend final : public kernels::Backend {
 
   [[nodiscard]] std::optional<kernels::DeviceTraffic> traffic() const override {
     return traffic_.totals();
+  }
+
+  void make_resident(const void* data, std::size_t bytes) override { resident_.add(data, bytes); }
+  void release_resident(const void* data) override {
+    const auto range = resident_.remove(data);
+    if (!range) return;
+    float_weights_.drop(range->first, range->second);
+    int8_weights_.drop(range->first, range->second);
+    window_constants_.drop(range->first, range->second);
   }
 
   [[nodiscard]] std::string describe() const override {
@@ -190,7 +196,7 @@ class OpenClBackend final : public kernels::Backend {
   }
 
   // Cross-attention: keys and values head by head, the same for every decoding step of a window,
-  // so they are cached on the device like weights (see WeightCache for how they are found again).
+  // which the model makes resident while it decodes it: they cross the bus once per window.
   void attention_head_major(MatrixView q, const float* k, const float* v, int keys, int n_heads,
                             float scale, MutableMatrixView out) override {
     if (q.rows == 0) return;
@@ -337,7 +343,7 @@ class OpenClBackend final : public kernels::Backend {
     });
   }
 
-  // Biases, gammas and betas: model constants, cached like weights.
+  // Biases, gammas and betas: model constants, kept like weights when resident.
   std::shared_ptr<Memory> constant_buffer(std::span<const float> values) {
     const int n = static_cast<int>(values.size());
     return float_weights_.get(values.data(), values.size_bytes(), 1, n, n,
@@ -535,9 +541,10 @@ class OpenClBackend final : public kernels::Backend {
   Program program_;
   Kernel layer_norm_, softmax_, gelu_, add_, bias_rows_, quantize_rows_, int8_gemm_;
   std::array<Scratch, 5> scratch_;
-  WeightCache<Memory> float_weights_;
-  WeightCache<Int8Weights> int8_weights_;
-  WeightCache<Memory> window_constants_{std::size_t{512} << 20};
+  ResidentRanges resident_;
+  ResidentCopies<Memory> float_weights_{resident_};
+  ResidentCopies<Int8Weights> int8_weights_{resident_};
+  ResidentCopies<Memory> window_constants_{resident_};
   kernels::TrafficCounter traffic_;
 };
 
