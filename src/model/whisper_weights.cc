@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <initializer_list>
 #include <string>
 
 #include "amanuensis/amanuensis.h"
@@ -194,21 +195,12 @@ void visit_linear(const Linear& layer, const Visit& visit) {
   visit_vector(layer.bias, visit);
 }
 
-void visit_norm(const LayerNorm& norm, const Visit& visit) {
+// A layer norm and the dense layers that read what it normalises.
+void visit_block(const LayerNorm& norm, std::initializer_list<const Linear*> layers,
+                 const Visit& visit) {
   visit_vector(norm.gamma, visit);
   visit_vector(norm.beta, visit);
-}
-
-void visit_self_attention(const SelfAttention& layer, const Visit& visit) {
-  visit_norm(layer.norm, visit);
-  visit_linear(layer.query_key_value, visit);
-  visit_linear(layer.output, visit);
-}
-
-void visit_feed_forward(const FeedForward& layer, const Visit& visit) {
-  visit_norm(layer.norm, visit);
-  visit_linear(layer.up, visit);
-  visit_linear(layer.down, visit);
+  for (const auto* layer : layers) visit_linear(*layer, visit);
 }
 
 }  // namespace
@@ -218,22 +210,21 @@ void for_each_buffer(const WhisperWeights& weights, const Visit& visit) {
   visit_linear(weights.conv2, visit);
   visit_vector(weights.encoder_positions, visit);
   for (const auto& layer : weights.encoder_layers) {
-    visit_self_attention(layer.attention, visit);
-    visit_feed_forward(layer.feed_forward, visit);
+    const auto& [attention, feed_forward] = layer;
+    visit_block(attention.norm, {&attention.query_key_value, &attention.output}, visit);
+    visit_block(feed_forward.norm, {&feed_forward.up, &feed_forward.down}, visit);
   }
-  visit_norm(weights.encoder_norm, visit);
+  visit_block(weights.encoder_norm, {}, visit);
   visit_vector(weights.token_embedding, visit);
   visit_int8(weights.token_embedding_int8, visit);
   visit_vector(weights.decoder_positions, visit);
   for (const auto& layer : weights.decoder_layers) {
-    visit_self_attention(layer.self_attention, visit);
-    visit_norm(layer.cross_attention.norm, visit);
-    visit_linear(layer.cross_attention.query, visit);
-    visit_linear(layer.cross_attention.key_value, visit);
-    visit_linear(layer.cross_attention.output, visit);
-    visit_feed_forward(layer.feed_forward, visit);
+    const auto& [self, cross, feed_forward] = layer;
+    visit_block(self.norm, {&self.query_key_value, &self.output}, visit);
+    visit_block(cross.norm, {&cross.query, &cross.key_value, &cross.output}, visit);
+    visit_block(feed_forward.norm, {&feed_forward.up, &feed_forward.down}, visit);
   }
-  visit_norm(weights.decoder_norm, visit);
+  visit_block(weights.decoder_norm, {}, visit);
 }
 
 WhisperWeights load_whisper_weights(const std::filesystem::path& path, WeightType weight_type) {
