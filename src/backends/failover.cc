@@ -109,6 +109,27 @@ void FailoverBackend::call(const Op& op) {
   }
 }
 
+void FailoverBackend::make_resident_weight(kernels::MatrixView weight) {
+  prepare([&] { device_->make_resident_weight(weight); });
+}
+
+void FailoverBackend::make_resident_int8_weight(const kernels::Int8Matrix& weight) {
+  prepare([&] { device_->make_resident_int8_weight(weight); });
+}
+
+template <typename Upload>
+void FailoverBackend::prepare(const Upload& upload) {
+  if (monitor_->disabled()) return;
+  try {
+    upload();
+  } catch (const std::exception& e) {
+    monitor_->record_failure(e.what());
+    log_line(std::string("backend ") + std::string(device_->name()) +
+                 ": weights not uploaded at load (" + e.what() + "); they go at first use",
+             LogLevel::kWarning);
+  }
+}
+
 void FailoverBackend::matmul(kernels::MatrixView a, kernels::MatrixView b, bool transpose_b,
                              float alpha, float beta, kernels::MutableMatrixView c) {
   call([&](kernels::Backend& backend) { backend.matmul(a, b, transpose_b, alpha, beta, c); });

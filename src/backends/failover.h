@@ -82,6 +82,10 @@ class FailoverBackend final : public kernels::Backend {
     device_->make_resident(data, bytes);
   }
   void release_resident(const void* data) override { device_->release_resident(data); }
+  // A device that cannot take the weights now (out of memory, say) is not an error here: the
+  // failure is recorded, and ops that need them fail over as any other.
+  void make_resident_weight(kernels::MatrixView weight) override;
+  void make_resident_int8_weight(const kernels::Int8Matrix& weight) override;
 
   void matmul(kernels::MatrixView a, kernels::MatrixView b, bool transpose_b, float alpha,
               float beta, kernels::MutableMatrixView c) override;
@@ -107,6 +111,9 @@ class FailoverBackend final : public kernels::Backend {
   void add(std::span<const float> x, std::span<float> y) override;
 
  private:
+  // Runs a make_resident_*weight upload on the device, recording a failure instead of throwing.
+  template <typename Upload>
+  void prepare(const Upload& upload);
   template <typename Op>
   void call(const Op& op);
 

@@ -105,6 +105,17 @@ class Backend {
   // Thread-safe, but a range is not released while an op reads it.
   virtual void make_resident(const void* /*data*/, std::size_t /*bytes*/) {}
   virtual void release_resident(const void* /*data*/) {}
+  // make_resident() for a dense layer's weights, as linear() or linear_int8() reads them: a device
+  // backend copies them now, in the layout it computes with, rather than at their first use. By
+  // default only the range is made resident.
+  virtual void make_resident_weight(MatrixView weight) {
+    make_resident(
+        weight.data,
+        (static_cast<std::size_t>(weight.rows - 1) * weight.ld + weight.cols) * sizeof(float));
+  }
+  virtual void make_resident_int8_weight(const Int8Matrix& weight) {
+    make_resident(weight.packed.data(), weight.packed.size());
+  }
 
   // c = alpha * a * op(b) + beta * c, where op(b) is b or its transpose.
   virtual void matmul(MatrixView a, MatrixView b, bool transpose_b, float alpha, float beta,

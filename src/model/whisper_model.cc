@@ -95,10 +95,23 @@ WhisperModel::WhisperModel(WhisperWeights weights, std::unique_ptr<kernels::Back
                                         ? AttentionPrecision::kReduced
                                         : AttentionPrecision::kFloat32)),
       backend_(std::move(backend)) {
-  // The weights stay put for the model's life: a device backend keeps its copies of them. The
-  // backend goes with the model, so nothing is released.
+  // The weights stay put for the model's life: a device backend keeps its copies of them, the
+  // dense layers' uploaded now. The backend goes with the model, so nothing is released.
   for_each_buffer(
       weights_, [&](const void* data, std::size_t bytes) { backend_->make_resident(data, bytes); });
+  for_each_linear(weights_, [&](const Linear& layer) {
+    if (!layer.int8.empty()) {
+      backend_->make_resident_int8_weight(layer.int8);
+    } else if (!layer.weight.empty()) {
+      backend_->make_resident_weight(layer.view());
+    }
+  });
+  const int d = weights_.n_state;
+  if (!weights_.token_embedding_int8.empty()) {
+    backend_->make_resident_int8_weight(weights_.token_embedding_int8);
+  } else if (!weights_.token_embedding.empty()) {
+    backend_->make_resident_weight({weights_.token_embedding.data(), weights_.n_vocab, d, d});
+  }
   cache_pool_->backend = backend_.get();
 }
 

@@ -195,36 +195,46 @@ void visit_linear(const Linear& layer, const Visit& visit) {
   visit_vector(layer.bias, visit);
 }
 
-// A layer norm and the dense layers that read what it normalises.
-void visit_block(const LayerNorm& norm, std::initializer_list<const Linear*> layers,
-                 const Visit& visit) {
+void visit_norm(const LayerNorm& norm, const Visit& visit) {
   visit_vector(norm.gamma, visit);
   visit_vector(norm.beta, visit);
-  for (const auto* layer : layers) visit_linear(*layer, visit);
 }
 
 }  // namespace
 
-void for_each_buffer(const WhisperWeights& weights, const Visit& visit) {
-  visit_linear(weights.conv1, visit);
-  visit_linear(weights.conv2, visit);
-  visit_vector(weights.encoder_positions, visit);
-  for (const auto& layer : weights.encoder_layers) {
-    const auto& [attention, feed_forward] = layer;
-    visit_block(attention.norm, {&attention.query_key_value, &attention.output}, visit);
-    visit_block(feed_forward.norm, {&feed_forward.up, &feed_forward.down}, visit);
+void for_each_linear(const WhisperWeights& weights,
+                     const std::function<void(const Linear&)>& visit) {
+  visit(weights.conv1);
+  visit(weights.conv2);
+  for (const auto& [attention, feed_forward] : weights.encoder_layers) {
+    for (const auto* layer :
+         {&attention.query_key_value, &attention.output, &feed_forward.up, &feed_forward.down}) {
+      visit(*layer);
+    }
   }
-  visit_block(weights.encoder_norm, {}, visit);
+  for (const auto& [self, cross, feed_forward] : weights.decoder_layers) {
+    for (const auto* layer : {&self.query_key_value, &self.output, &cross.query, &cross.key_value,
+                              &cross.output, &feed_forward.up, &feed_forward.down}) {
+      visit(*layer);
+    }
+  }
+}
+
+void for_each_buffer(const WhisperWeights& weights, const Visit& visit) {
+  for_each_linear(weights, [&](const Linear& layer) { visit_linear(layer, visit); });
+  for (const auto& [attention, feed_forward] : weights.encoder_layers) {
+    visit_norm(attention.norm, visit);
+    visit_norm(feed_forward.norm, visit);
+  }
+  for (const auto& [self, cross, feed_forward] : weights.decoder_layers) {
+    for (const auto* norm : {&self.norm, &cross.norm, &feed_forward.norm}) visit_norm(*norm, visit);
+  }
+  visit_norm(weights.encoder_norm, visit);
+  visit_norm(weights.decoder_norm, visit);
+  visit_vector(weights.encoder_positions, visit);
   visit_vector(weights.token_embedding, visit);
   visit_int8(weights.token_embedding_int8, visit);
   visit_vector(weights.decoder_positions, visit);
-  for (const auto& layer : weights.decoder_layers) {
-    const auto& [self, cross, feed_forward] = layer;
-    visit_block(self.norm, {&self.query_key_value, &self.output}, visit);
-    visit_block(cross.norm, {&cross.query, &cross.key_value, &cross.output}, visit);
-    visit_block(feed_forward.norm, {&feed_forward.up, &feed_forward.down}, visit);
-  }
-  visit_block(weights.decoder_norm, {}, visit);
 }
 
 WhisperWeights load_whisper_weights(const std::filesystem::path& path, WeightType weight_type) {

@@ -101,6 +101,11 @@ struct WhisperWeights {
   WhisperConfig config;
 };
 
+// Calls visit(layer) for every dense layer: the two convolutions, then each encoder layer's and
+// each decoder layer's projections (the tied output projection, token_embedding, is not one).
+void for_each_linear(const WhisperWeights& weights,
+                     const std::function<void(const Linear&)>& visit);
+
 // Calls visit(data, bytes) for every buffer of `weights` that is not empty: each float32 and
 // int8 matrix, scale, bias, norm, embedding and position table (what a device backend may keep a
 // copy of for the model's life: kernels::Backend::make_resident).

@@ -488,6 +488,16 @@ TEST_P(OpsTest, DeviceTrafficCountsWhatCrossesTheBus) {
     EXPECT_GE(steady.device_to_host_bytes, kRows * kOut * 4);
     EXPECT_GE(steady.syncs, 1);
   }
+  // make_resident_weight: the weights cross now, in the device's layout, and not with the call.
+  const auto w2 = random_values(kOut * kIn, 0.1F, 34);
+  start = *backend_->traffic();
+  backend_->make_resident_weight({w2.data(), kOut, kIn, kIn});
+  EXPECT_GE(since(start).host_to_device_bytes, kOut * kIn * 4);
+  start = *backend_->traffic();
+  backend_->linear({x.data(), kRows, kIn, kIn}, {w2.data(), kOut, kIn, kIn}, bias,
+                   {y.data(), kRows, kOut, kOut});
+  EXPECT_LT(since(start).host_to_device_bytes, activations + constants);
+  backend_->release_resident(w2.data());
   // Released and rewritten in place: the next call reads the new weights, never the old copy.
   backend_->release_resident(w_mutable.data());
   for (auto& value : w_mutable) value = -value;

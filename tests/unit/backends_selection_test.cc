@@ -98,6 +98,7 @@ class FakeDevice final : public kernels::Backend {
     tick();
     cpu_->add(x, y);
   }
+  void make_resident_weight(MatrixView /*weight*/) override { tick(); }
 
  private:
   void tick() {
@@ -340,6 +341,19 @@ TEST(Failover, ForcedRunFailureStartsAtTheGivenCall) {
     EXPECT_NE(e.reason().find("AMANUENSIS_FAIL_BACKEND=fake:run"), std::string::npos) << e.reason();
   }
   EXPECT_EQ(y[0], 2.0F);
+}
+
+TEST(Failover, WeightsTheDeviceCannotTakeAtLoadAreAFailureNotAnError) {
+  auto monitor = std::make_shared<BackendMonitor>(fake_selection(), "fake");
+  FailoverBackend backend(std::make_unique<FakeDevice>(1), kernels::make_cpu_backend(1), monitor,
+                          {});
+  const std::vector<float> w(16, 1.0F);
+  EXPECT_NO_THROW(backend.make_resident_weight({w.data(), 4, 4, 4}));
+  const auto reports = monitor->reports();
+  const auto& report = report_of(reports, "fake");
+  EXPECT_EQ(detail(report, "run_failures"), "1");
+  EXPECT_EQ(detail(report, "last_failure"), "fake device lost");
+  EXPECT_TRUE(report.selected);  // a request decides whether the device still works
 }
 
 TEST(Failover, CpuSelectionRunsRequestsDirectly) {

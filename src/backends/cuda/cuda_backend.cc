@@ -137,6 +137,20 @@ class CudaBackend final : public kernels::Backend {
       copies->drop(range->first, range->second);
     int8_weights_.drop(range->first, range->second);
   }
+  // Weights cross at load, in the precision linear() multiplies them in.
+  void make_resident_weight(MatrixView weight) override {
+    resident_.add(weight.data, view_bytes(weight));
+    if (precision_ == GemmPrecision::kFloat32) {
+      (void)float_weight(weight);
+      return;
+    }
+    Lease lane(*this);
+    (void)half_weight(weight, lane);
+  }
+  void make_resident_int8_weight(const kernels::Int8Matrix& weight) override {
+    resident_.add(weight.packed.data(), weight.packed.size());
+    (void)int8_weight(weight);
+  }
 
   [[nodiscard]] std::string describe() const override {
     const char* gemm = precision_ == GemmPrecision::kFloat32   ? "fp32"

@@ -103,6 +103,17 @@ class OpenClBackend final : public kernels::Backend {
     int8_weights_.drop(range->first, range->second);
     window_constants_.drop(range->first, range->second);
   }
+  // Weights cross at load, dense (float) or as plain rows with a scale each (int8).
+  void make_resident_weight(MatrixView weight) override {
+    resident_.add(
+        weight.data,
+        (static_cast<std::size_t>(weight.rows - 1) * weight.ld + weight.cols) * sizeof(float));
+    (void)weight_buffer(weight);
+  }
+  void make_resident_int8_weight(const kernels::Int8Matrix& weight) override {
+    resident_.add(weight.packed.data(), weight.packed.size());
+    (void)int8_weight_buffers(weight);
+  }
 
   [[nodiscard]] std::string describe() const override {
     return "opencl " + device_.name + " (" + device_.platform_name + "), clblast sgemm";
