@@ -231,8 +231,9 @@ def test_bench_reports_device_traffic_per_decoder_step(amanuensis, tiny_model, j
     assert "device" not in bench_json(amanuensis, tiny_model, jfk, "cpu")
 
 
-@pytest.mark.xfail(strict=True, reason="issue 18: device-resident decoding is not built yet; "
-                                       "every op still copies its operands and waits")
+@pytest.mark.xfail(strict=True, reason="issue 18: weights and cross-attention caches are resident, "
+                                       "but activations and self-attention caches still cross "
+                                       "with every op, which waits for its result")
 def test_a_decoder_step_syncs_at_most_twice_and_moves_little(amanuensis, tiny_model, jfk,
                                                              opencl_present):
     """Issue 18's bounds (there for base; tiny.en's logits are the same size): at most 2
