@@ -26,6 +26,11 @@ struct MatrixView {
   int ld;  // elements between the starts of consecutive rows
 };
 
+// The bytes a view spans in memory, from its first element to its last (row strides included).
+inline std::size_t view_bytes(MatrixView m) {
+  return (static_cast<std::size_t>(m.rows - 1) * m.ld + m.cols) * sizeof(float);
+}
+
 struct MutableMatrixView {
   float* data;
   int rows;
@@ -109,9 +114,7 @@ class Backend {
   // backend copies them now, in the layout it computes with, rather than at their first use. By
   // default only the range is made resident.
   virtual void make_resident_weight(MatrixView weight) {
-    make_resident(
-        weight.data,
-        (static_cast<std::size_t>(weight.rows - 1) * weight.ld + weight.cols) * sizeof(float));
+    make_resident(weight.data, view_bytes(weight));
   }
   virtual void make_resident_int8_weight(const Int8Matrix& weight) {
     make_resident(weight.packed.data(), weight.packed.size());

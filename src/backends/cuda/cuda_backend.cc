@@ -139,7 +139,7 @@ class CudaBackend final : public kernels::Backend {
   }
   // Weights cross at load, in the precision linear() multiplies them in.
   void make_resident_weight(MatrixView weight) override {
-    resident_.add(weight.data, view_bytes(weight));
+    Backend::make_resident_weight(weight);  // the range
     if (precision_ == GemmPrecision::kFloat32) {
       (void)float_weight(weight);
       return;
@@ -148,7 +148,7 @@ class CudaBackend final : public kernels::Backend {
     (void)half_weight(weight, lane);
   }
   void make_resident_int8_weight(const kernels::Int8Matrix& weight) override {
-    resident_.add(weight.packed.data(), weight.packed.size());
+    Backend::make_resident_int8_weight(weight);
     (void)int8_weight(weight);
   }
 
@@ -417,19 +417,15 @@ class CudaBackend final : public kernels::Backend {
     return out;
   }
 
-  static std::size_t view_bytes(MatrixView w) {
-    return (static_cast<std::size_t>(w.rows - 1) * w.ld + w.cols) * sizeof(float);
-  }
-
   std::shared_ptr<DeviceMemory> float_weight(MatrixView w) {
-    return weights_.get(w.data, view_bytes(w), w.rows, w.cols, w.ld, [&] {
+    return weights_.get(w.data, kernels::view_bytes(w), w.rows, w.cols, w.ld, [&] {
       const auto host = dense_copy(w);
       return upload_bytes(traffic_, host.data(), host.size() * sizeof(float));
     });
   }
 
   std::shared_ptr<DeviceMemory> half_weight(MatrixView w, Lease& lane) {
-    return half_weights_.get(w.data, view_bytes(w), w.rows, w.cols, w.ld, [&] {
+    return half_weights_.get(w.data, kernels::view_bytes(w), w.rows, w.cols, w.ld, [&] {
       const auto host = dense_copy(w);
       const auto staging = upload_bytes(traffic_, host.data(), host.size() * sizeof(float));
       DeviceMemory half(host.size() * 2);

@@ -49,10 +49,9 @@ class NpuBackend final : public kernels::PartialBackend {
       fallback().linear(x, weight, bias, y);
       return;
     }
-    const std::size_t bytes =
-        (static_cast<std::size_t>(weight.rows - 1) * weight.ld + weight.cols) * sizeof(float);
-    const auto packed = packed_.get(weight.data, bytes, weight.rows, weight.cols, weight.ld,
-                                    [&] { return pack_weight(weight, runner_->shape()); });
+    const auto packed =
+        packed_.get(weight.data, kernels::view_bytes(weight), weight.rows, weight.cols, weight.ld,
+                    [&] { return pack_weight(weight, runner_->shape()); });
     {
       // One set of device buffers: products take turns (the CPU keeps working meanwhile).
       const std::lock_guard lock(mutex_);

@@ -105,13 +105,11 @@ class OpenClBackend final : public kernels::Backend {
   }
   // Weights cross at load, dense (float) or as plain rows with a scale each (int8).
   void make_resident_weight(MatrixView weight) override {
-    resident_.add(
-        weight.data,
-        (static_cast<std::size_t>(weight.rows - 1) * weight.ld + weight.cols) * sizeof(float));
+    Backend::make_resident_weight(weight);  // the range
     (void)weight_buffer(weight);
   }
   void make_resident_int8_weight(const kernels::Int8Matrix& weight) override {
-    resident_.add(weight.packed.data(), weight.packed.size());
+    Backend::make_resident_int8_weight(weight);
     (void)int8_weight_buffers(weight);
   }
 
@@ -341,8 +339,7 @@ class OpenClBackend final : public kernels::Backend {
   }
 
   std::shared_ptr<Memory> weight_buffer(MatrixView w) {
-    const std::size_t bytes =
-        (static_cast<std::size_t>(w.rows - 1) * w.ld + w.cols) * sizeof(float);
+    const std::size_t bytes = kernels::view_bytes(w);
     return float_weights_.get(w.data, bytes, w.rows, w.cols, w.ld, [&] {
       if (w.ld == w.cols) return new_buffer(w.data, bytes);
       std::vector<float> dense(dense_floats(w));
