@@ -215,7 +215,9 @@ struct TranscribeOptions {
   /// Detect the language of every 30-second window (or batched chunk) and decode it in that
   /// language, for speech that switches language (faster-whisper's `multilingual`). A window
   /// whose likeliest language is not above `language_detection_threshold` keeps the language it
-  /// would have had. Each segment then carries its `language`.
+  /// would have had. Each segment then carries its `language`. Each window's features are floored
+  /// by its own loudest frame, not the recording's (faster-whisper's), so that a window decodes as
+  /// it would alone.
   bool multilingual = false;
   /// Fill each segment's `logprobs`: every text token with its log-probability (OpenAI's
   /// include[]=logprobs).

@@ -274,7 +274,11 @@ void transcribe_sequential(model::DecodeBatcher& decoder, const model::Tokenizer
                            const std::stop_token& stop, Transcription& result) {
   const auto& model = decoder.model();
   const auto& weights = model.weights();
-  const auto mel = features::compute_log_mel(audio, weights.n_mels, model.backend());
+  // With multilingual, each window is heard as if alone (features::Floor::kEachWindow): a window
+  // in one language then decodes as that stretch would by itself, whatever is loud elsewhere.
+  const auto floor = options.multilingual && is_multilingual(weights) ? features::Floor::kEachWindow
+                                                                      : features::Floor::kRecording;
+  const auto mel = features::compute_log_mel(audio, weights.n_mels, model.backend(), floor);
   const int content_frames = mel.n_frames - 1;
   const int window_frames = chunk_frames(options, model);
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <limits>
 #include <numbers>
 
 #include "amanuensis/amanuensis.h"
@@ -14,6 +15,12 @@ namespace {
 constexpr int kBins = kFftSize / 2 + 1;
 // Frames transformed per matrix product: bounds memory for hour-long audio.
 constexpr int kFramesPerBlock = 2048;
+
+// Whisper's scaling of log10 energies whose maximum is `ceiling`: floored 8 below it, then
+// (x + 4) / 4.
+void scale_features(std::span<float> values, float ceiling) {
+  for (float& v : values) v = (std::max(v, ceiling - 8.0F) + 4.0F) / 4.0F;
+}
 
 // numpy's "reflect" padding, applied as often as needed for very short inputs.
 std::size_t reflect_index(std::ptrdiff_t i, std::ptrdiff_t n) {
@@ -73,7 +80,8 @@ std::vector<float> mel_filters(int n_mels) {
   return filters;
 }
 
-LogMel compute_log_mel(std::span<const float> audio, int n_mels, kernels::Backend& backend) {
+LogMel compute_log_mel(std::span<const float> audio, int n_mels, kernels::Backend& backend,
+                       Floor floor) {
   if (audio.empty()) throw Error("cannot compute features of empty audio");
   static const std::vector<float> basis = windowed_dft_basis();
   const auto filters = mel_filters(n_mels);
@@ -87,7 +95,8 @@ LogMel compute_log_mel(std::span<const float> audio, int n_mels, kernels::Backen
     return j < audio.size() ? audio[j] : 0.0F;
   };
 
-  LogMel mel{n_mels, n_frames, std::vector<float>(static_cast<std::size_t>(n_mels) * n_frames)};
+  LogMel mel{n_mels, n_frames, std::vector<float>(static_cast<std::size_t>(n_mels) * n_frames),
+             floor};
   std::vector<float> frames(static_cast<std::size_t>(kFramesPerBlock) * kFftSize);
   std::vector<float> spectrum(static_cast<std::size_t>(kFramesPerBlock) * 2 * kBins);
   std::vector<float> power(static_cast<std::size_t>(kFramesPerBlock) * kBins);
@@ -118,8 +127,8 @@ LogMel compute_log_mel(std::span<const float> audio, int n_mels, kernels::Backen
       }
     }
   }
-  const float ceiling = *std::max_element(mel.values.begin(), mel.values.end());
-  for (float& v : mel.values) v = (std::max(v, ceiling - 8.0F) + 4.0F) / 4.0F;
+  if (floor == Floor::kRecording)
+    scale_features(mel.values, *std::max_element(mel.values.begin(), mel.values.end()));
   return mel;
 }
 
@@ -130,6 +139,18 @@ std::vector<float> window(const LogMel& mel, int start, int count, int window_fr
     const auto source = mel.values.begin() + static_cast<std::ptrdiff_t>(m) * mel.n_frames + start;
     std::copy(source, source + copied,
               out.begin() + static_cast<std::ptrdiff_t>(m) * window_frames);
+  }
+  if (mel.floor == Floor::kEachWindow && copied > 0) {
+    float ceiling = -std::numeric_limits<float>::infinity();
+    for (int m = 0; m < mel.n_mels; ++m) {
+      const auto row = out.begin() + static_cast<std::ptrdiff_t>(m) * window_frames;
+      ceiling = std::max(ceiling, *std::max_element(row, row + copied));
+    }
+    for (int m = 0; m < mel.n_mels; ++m) {
+      scale_features({out.data() + static_cast<std::size_t>(m) * window_frames,
+                      static_cast<std::size_t>(copied)},
+                     ceiling);
+    }
   }
   return out;
 }
