@@ -458,6 +458,26 @@ DecoderState WhisperModel::start_decoding(std::shared_ptr<const CrossAttentionCa
   return state;
 }
 
+void WhisperModel::make_shared_resident(DecoderState& state) const {
+  const auto bytes =
+      static_cast<std::size_t>(state.shared_length) * state.row_width * sizeof(float);
+  std::vector<const void*> buffers;
+  for (const auto* layers : {&state.shared.keys, &state.shared.values}) {
+    for (const auto& layer : *layers) {
+      backend_->make_resident(layer.data(), bytes);
+      buffers.push_back(layer.data());
+    }
+  }
+  state.shared_resident =
+      ResidentRelease([pool = std::weak_ptr<CachePool>(cache_pool_), buffers = std::move(buffers)] {
+        const auto alive = pool.lock();
+        if (alive == nullptr) return;
+        const std::lock_guard lock(alive->mutex);
+        if (alive->backend == nullptr) return;
+        for (const void* data : buffers) alive->backend->release_resident(data);
+      });
+}
+
 void WhisperModel::decoder_self_attention(const SelfAttention& layer, int layer_index,
                                           std::vector<float>& x, std::span<DecodeStep> steps,
                                           std::span<const StepRows> layout) const {
@@ -473,6 +493,7 @@ void WhisperModel::decoder_self_attention(const SelfAttention& layer, int layer_
   problems.clear();
   for (std::size_t s = 0; s < steps.size(); ++s) {
     auto& state = *steps[s].state;
+    if (state.shared_length > 0 && !state.shared_resident.held()) make_shared_resident(state);
     const int offset = state.length;
     const int own = offset - state.shared_length;  // rows in each sequence's own cache
     const int new_tokens = layout[s].new_tokens;

@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -60,6 +61,34 @@ struct CrossAttentionCache {
   }
 };
 
+// Releases host ranges made resident on a backend (kernels::Backend::make_resident) when it goes,
+// through the function it was given. Move-only, so that one release runs once.
+class ResidentRelease {
+ public:
+  ResidentRelease() = default;
+  explicit ResidentRelease(std::function<void()> release) : release_(std::move(release)) {}
+  ResidentRelease(ResidentRelease&& other) noexcept
+      : release_(std::exchange(other.release_, nullptr)) {}
+  ResidentRelease& operator=(ResidentRelease&& other) noexcept {
+    if (this != &other) {
+      reset();
+      release_ = std::exchange(other.release_, nullptr);
+    }
+    return *this;
+  }
+  ResidentRelease(const ResidentRelease&) = delete;
+  ResidentRelease& operator=(const ResidentRelease&) = delete;
+  ~ResidentRelease() { reset(); }
+
+  void reset() {
+    if (release_) std::exchange(release_, nullptr)();
+  }
+  [[nodiscard]] bool held() const { return static_cast<bool>(release_); }
+
+ private:
+  std::function<void()> release_;
+};
+
 // One sequence's self-attention cache: one row per token fed so far; rows past the state's
 // length are unset.
 struct SequenceCache {
@@ -78,6 +107,10 @@ struct DecoderState {
   // row i >= shared_length of a sequence is row i - shared_length of its own cache.
   int shared_length = 0;
   SequenceCache shared;
+  // Held while `shared`'s rows are resident on the model's backend, which the model makes them
+  // the first time it decodes them: they stay unchanged until the state goes. Declared after
+  // `shared`, so that it releases them before their storage is freed.
+  ResidentRelease shared_resident;
 
   // Keeps sequence order[i] as the new sequence i (beam search's reordering). A sequence kept
   // once is moved, not copied; a duplicate copies only its own rows filled so far, into the
@@ -196,6 +229,8 @@ class WhisperModel {
   void encoder_self_attention(const SelfAttention& layer, std::vector<float>& x, int windows) const;
   // conv1, conv2 (GELU after each) and the positions: x gets [windows * n_audio_ctx, n_state].
   void encoder_stem(std::span<const std::vector<float>> mels, std::vector<float>& x) const;
+  // Makes `state`'s shared rows resident on the backend until the state goes.
+  void make_shared_resident(DecoderState& state) const;
   void decoder_self_attention(const SelfAttention& layer, int layer_index, std::vector<float>& x,
                               std::span<DecodeStep> steps, std::span<const StepRows> layout) const;
   void cross_attention(const CrossAttention& layer, int layer_index, std::vector<float>& x,

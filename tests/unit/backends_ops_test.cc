@@ -510,6 +510,74 @@ TEST_P(OpsTest, DeviceTrafficCountsWhatCrossesTheBus) {
   backend_->release_resident(bias.data());
 }
 
+// Beams sharing a prompt (AttentionProblem::shared_k and shared_v): the results of the prompt's
+// rows stacked in front of each beam's own. Once the prompt is resident, OpenCL sends each call
+// only the queries and the beams' own rows; released and rewritten, the new prompt is read.
+TEST_P(OpsTest, AttentionManyOverASharedPrompt) {
+  const int heads = 6;
+  const int d = heads * 64;
+  const int prompt = 37;
+  const float scale = 0.125F;
+  auto shared_k = random_values(static_cast<std::size_t>(prompt) * d, 1.0F, 61);
+  const auto shared_v = random_values(static_cast<std::size_t>(prompt) * d, 1.0F, 62);
+  std::vector<std::vector<float>> q, k, v, got, want;
+  std::vector<AttentionProblem> problems;
+  std::int64_t per_call = 0;  // bytes of the queries and the beams' own rows
+  for (int beam = 0; beam < 3; ++beam) {
+    const int own = 4 + beam;
+    q.push_back(random_values(static_cast<std::size_t>(d), 1.0F, 63 + 3 * beam));
+    k.push_back(random_values(static_cast<std::size_t>(own) * d, 1.0F, 64 + 3 * beam));
+    v.push_back(random_values(static_cast<std::size_t>(own) * d, 1.0F, 65 + 3 * beam));
+    got.emplace_back(d, -1.0F);
+    per_call += static_cast<std::int64_t>(1 + 2 * own) * d * 4;
+  }
+  for (int beam = 0; beam < 3; ++beam) {
+    const int own = 4 + beam;
+    problems.push_back({.q = {q[beam].data(), 1, d, d},
+                        .k = {k[beam].data(), own, d, d},
+                        .v = {v[beam].data(), own, d, d},
+                        .causal_offset = prompt + own - 1,
+                        .out = {got[beam].data(), 1, d, d},
+                        .shared_k = {shared_k.data(), prompt, d, d},
+                        .shared_v = {shared_v.data(), prompt, d, d}});
+  }
+  const auto check = [&](const char* when) {
+    std::vector<float> stacked_k, stacked_v, want_row(d);
+    for (int beam = 0; beam < 3; ++beam) {
+      const int keys = prompt + 4 + beam;
+      stacked_k.assign(shared_k.begin(), shared_k.end());
+      stacked_k.insert(stacked_k.end(), k[beam].begin(), k[beam].end());
+      stacked_v.assign(shared_v.begin(), shared_v.end());
+      stacked_v.insert(stacked_v.end(), v[beam].begin(), v[beam].end());
+      reference_->attention({q[beam].data(), 1, d, d}, {stacked_k.data(), keys, d, d},
+                            {stacked_v.data(), keys, d, d}, heads, scale, keys - 1,
+                            {want_row.data(), 1, d, d});
+      expect_close(got[beam], want_row, std::vector<double>(d, 1.0), GetParam().product_tolerance,
+                   1e-6, when);
+    }
+  };
+  backend_->attention_many(problems, heads, scale);
+  check("prompt on the host");
+  const auto bytes = shared_k.size() * sizeof(float);
+  backend_->make_resident(shared_k.data(), bytes);
+  backend_->make_resident(shared_v.data(), bytes);
+  backend_->attention_many(problems, heads, scale);  // the prompt's copy is made here
+  check("prompt resident");
+  const auto before = backend_->traffic();
+  backend_->attention_many(problems, heads, scale);
+  check("prompt resident, again");
+  if (GetParam().name == "opencl") {
+    auto sent = *backend_->traffic();
+    sent -= *before;
+    EXPECT_EQ(sent.host_to_device_bytes, per_call) << "the prompt crosses once, not per call";
+  }
+  backend_->release_resident(shared_k.data());
+  backend_->release_resident(shared_v.data());
+  for (auto& value : shared_k) value = -value;
+  backend_->attention_many(problems, heads, scale);
+  check("prompt released and rewritten");
+}
+
 TEST_P(OpsTest, LogMelSpectrogram) {
   std::vector<float> audio(16000 * 2);
   std::mt19937 rng(26);

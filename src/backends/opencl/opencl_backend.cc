@@ -204,6 +204,34 @@ class OpenClBackend final : public kernels::Backend {
            n_heads, scale, causal_offset, out);
   }
 
+  // The beams of a window share their prompt's keys and values (AttentionProblem::shared_k),
+  // which the model makes resident while it decodes the window: they cross the bus once, and
+  // each beam's keys are then that device copy followed by the beam's own rows, sent per call.
+  // Problems whose shared rows are not resident, or whose rows are not dense, are stacked on the
+  // host (the base class's way).
+  void attention_many(std::span<const kernels::AttentionProblem> problems, int n_heads,
+                      float scale) override {
+    for (const auto& p : problems) {
+      if (p.shared_k.rows == 0 || !shared_on_device(p.shared_k) || !shared_on_device(p.shared_v) ||
+          p.k.ld != p.k.cols || p.v.ld != p.v.cols) {
+        Backend::attention_many({&p, 1}, n_heads, scale);
+        continue;
+      }
+      if (p.q.rows == 0) continue;
+      const std::lock_guard lock(mutex_);
+      const FinishOnThrow finish(queue_.get());
+      const int keys = p.shared_k.rows + p.k.rows;
+      const auto d = static_cast<std::size_t>(p.k.cols);
+      cl_mem dk = scratch(1, keys * d);
+      cl_mem dv = scratch(3, keys * d);
+      stack_on_device(p.shared_k, p.k, dk);
+      stack_on_device(p.shared_v, p.v, dv);
+      const std::size_t head_dim = d / n_heads;
+      attend(p.q, {dk, d, head_dim}, {dv, d, head_dim}, static_cast<std::size_t>(keys), n_heads,
+             scale, p.causal_offset, p.out);
+    }
+  }
+
   // Cross-attention: keys and values head by head, the same for every decoding step of a window,
   // which the model makes resident while it decodes it: they cross the bus once per window.
   void attention_head_major(MatrixView q, const float* k, const float* v, int keys, int n_heads,
@@ -505,6 +533,26 @@ class OpenClBackend final : public kernels::Backend {
           "weighted values");
     }
     download(dout, out);
+  }
+
+  // Whether `shared` (dense rows) lies in a resident range, so that its device copy may be kept.
+  [[nodiscard]] bool shared_on_device(MatrixView shared) const {
+    return shared.ld == shared.cols && resident_.contains(shared.data, kernels::view_bytes(shared));
+  }
+
+  // Into `buffer`: the device copy of resident `shared` (made once), then `own`'s dense rows, sent.
+  void stack_on_device(MatrixView shared, MatrixView own, cl_mem buffer) {
+    const auto copy = window_constant(shared.data, shared.rows, shared.cols);
+    const std::size_t shared_bytes = kernels::view_bytes(shared);
+    check(clEnqueueCopyBuffer(queue_.get(), copy->get(), buffer, 0, 0, shared_bytes, 0, nullptr,
+                              nullptr),
+          "clEnqueueCopyBuffer");
+    if (own.rows == 0) return;
+    const std::size_t own_bytes = dense_floats(own) * sizeof(float);
+    check(clEnqueueWriteBuffer(queue_.get(), buffer, CL_FALSE, shared_bytes, own_bytes, own.data, 0,
+                               nullptr, nullptr),
+          "clEnqueueWriteBuffer");
+    traffic_.sent(own_bytes);
   }
 
   std::shared_ptr<Memory> window_constant(const float* data, int rows, int cols) {
