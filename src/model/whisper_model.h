@@ -109,7 +109,7 @@ struct DecoderState {
   SequenceCache shared;
   // Held while `shared`'s rows are resident on the model's backend, which the model makes them
   // the first time it decodes them: they stay unchanged until the state goes. Declared after
-  // `shared`, so that it releases them before their storage is freed.
+  // `shared`, so that a state going releases them before their storage is freed.
   ResidentRelease shared_resident;
 
   // Keeps sequence order[i] as the new sequence i (beam search's reordering). A sequence kept
