@@ -44,6 +44,7 @@ if(AMANUENSIS_WITH_OPENCL)
     src/backends/opencl/opencl_backend.cc
     src/backends/opencl/opencl_kernels.cc
     src/backends/opencl/opencl_provider.cc
+    src/backends/opencl/opencl_row_mirrors.cc
     src/backends/opencl/opencl_runtime.cc)
   target_compile_definitions(amanuensis_backends PRIVATE CL_TARGET_OPENCL_VERSION=120)
   target_link_libraries(amanuensis_backends PRIVATE OpenCL::OpenCL clblast)

@@ -82,6 +82,12 @@ class FailoverBackend final : public kernels::Backend {
     device_->make_resident(data, bytes);
   }
   void release_resident(const void* data) override { device_->release_resident(data); }
+  void make_resident_rows(const float* data, std::size_t capacity) override {
+    device_->make_resident_rows(data, capacity);
+  }
+  void copy_resident_rows(const float* from, const float* to, std::size_t floats) override {
+    device_->copy_resident_rows(from, to, floats);
+  }
   // A device that cannot take the weights now (out of memory, say) is not an error here: the
   // failure is recorded, and ops that need them fail over as any other.
   void make_resident_weight(kernels::MatrixView weight) override;

@@ -110,6 +110,17 @@ class Backend {
   // Thread-safe, but a range is not released while an op reads it.
   virtual void make_resident(const void* /*data*/, std::size_t /*bytes*/) {}
   virtual void release_resident(const void* /*data*/) {}
+  // Host rows that only grow: a decoder's self-attention cache of `capacity` floats, appended to
+  // row by row. The owner promises that what an op has read from it stays unchanged until
+  // release_resident(data), except through copy_resident_rows. A backend with memory of its own
+  // keeps a device copy that grows as ops read further, so that each row crosses once; what lies
+  // beyond the rows read so far is sent when an op first reads it. Nothing on the CPU.
+  virtual void make_resident_rows(const float* /*data*/, std::size_t /*capacity*/) {}
+  // The owner has copied the first `floats` values of resident rows `from` over those of `to`
+  // (beam search duplicating a beam): a backend copies its device rows alongside, on the device.
+  // Never throws: a copy that fails leaves `to` to be sent again when it is next read.
+  virtual void copy_resident_rows(const float* /*from*/, const float* /*to*/,
+                                  std::size_t /*floats*/) {}
   // make_resident() for a dense layer's weights, as linear() or linear_int8() reads them: a device
   // backend copies them now, in the layout it computes with, rather than at their first use. By
   // default only the range is made resident.

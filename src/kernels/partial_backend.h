@@ -23,6 +23,12 @@ class PartialBackend : public Backend {
     fallback_->make_resident(data, bytes);
   }
   void release_resident(const void* data) override { fallback_->release_resident(data); }
+  void make_resident_rows(const float* data, std::size_t capacity) override {
+    fallback_->make_resident_rows(data, capacity);
+  }
+  void copy_resident_rows(const float* from, const float* to, std::size_t floats) override {
+    fallback_->copy_resident_rows(from, to, floats);
+  }
 
   void matmul(MatrixView a, MatrixView b, bool transpose_b, float alpha, float beta,
               MutableMatrixView c) override;

@@ -315,8 +315,10 @@ void DecoderState::reorder(std::span<const int> order) {
   if (sequences.size() == 1 && order.size() > 1 && shared_length == 0 && length > 0) {
     // Every new sequence is a copy of the one: its rows become the shared ones.
     shared = std::move(sequences[0]);
+    shared.resident.reset();  // its rows become resident as a whole (shared_resident)
     shared_length = length;
-    sequences.assign(order.size(), SequenceCache{});
+    sequences.clear();
+    sequences.resize(order.size());
     for (auto& sequence : sequences) size_like(shared, sequence);
     return;
   }
@@ -338,6 +340,7 @@ void DecoderState::reorder(std::span<const int> order) {
       std::copy(from.keys[l].begin(), from.keys[l].begin() + filled, to.keys[l].begin());
       std::copy(from.values[l].begin(), from.values[l].begin() + filled, to.values[l].begin());
     }
+    if (on_copy) on_copy(from, to, static_cast<std::size_t>(filled));
     return to;
   };
   std::vector<SequenceCache> reordered;
@@ -455,7 +458,40 @@ DecoderState WhisperModel::start_decoding(std::shared_ptr<const CrossAttentionCa
       sequence.values[l].resize(cache_size);
     }
   }
+  state.on_copy = [pool = std::weak_ptr<CachePool>(cache_pool_)](
+                      const SequenceCache& from, SequenceCache& to, std::size_t floats) {
+    const auto alive = pool.lock();
+    if (alive == nullptr) return;
+    if (!to.resident.held()) make_rows_resident(alive, to);
+    const std::lock_guard lock(alive->mutex);
+    if (alive->backend == nullptr) return;
+    for (std::size_t l = 0; l < from.keys.size(); ++l) {
+      alive->backend->copy_resident_rows(from.keys[l].data(), to.keys[l].data(), floats);
+      alive->backend->copy_resident_rows(from.values[l].data(), to.values[l].data(), floats);
+    }
+  };
   return state;
+}
+
+void WhisperModel::make_rows_resident(const std::shared_ptr<CachePool>& pool,
+                                      SequenceCache& sequence) {
+  const std::lock_guard lock(pool->mutex);
+  if (pool->backend == nullptr) return;
+  std::vector<const void*> buffers;
+  for (auto* layers : {&sequence.keys, &sequence.values}) {
+    for (auto& layer : *layers) {
+      pool->backend->make_resident_rows(layer.data(), layer.size());
+      buffers.push_back(layer.data());
+    }
+  }
+  sequence.resident =
+      ResidentRelease([pool = std::weak_ptr<CachePool>(pool), buffers = std::move(buffers)] {
+        const auto alive = pool.lock();
+        if (alive == nullptr) return;
+        const std::lock_guard lock(alive->mutex);
+        if (alive->backend == nullptr) return;
+        for (const void* data : buffers) alive->backend->release_resident(data);
+      });
 }
 
 void WhisperModel::make_shared_resident(DecoderState& state) const {
@@ -504,6 +540,7 @@ void WhisperModel::decoder_self_attention(const SelfAttention& layer, int layer_
         state.shared_length > 0 ? state.shared.values[layer_index].data() : nullptr,
         state.shared_length, d, d};
     for (std::size_t b = 0; b < state.sequences.size(); ++b) {
+      if (!state.sequences[b].resident.held()) make_rows_resident(cache_pool_, state.sequences[b]);
       auto& keys = state.sequences[b].keys[layer_index];
       auto& values = state.sequences[b].values[layer_index];
       const auto first = static_cast<std::size_t>(layout[s].first) + b * new_tokens;

@@ -94,6 +94,10 @@ class ResidentRelease {
 struct SequenceCache {
   std::vector<UninitializedFloats> keys;    // per layer: [n_text_ctx, n_state]
   std::vector<UninitializedFloats> values;  // per layer: [n_text_ctx, n_state]
+  // Held while the buffers are resident rows on the model's backend (Backend::make_resident_rows),
+  // which the model makes them when it first decodes them. A move keeps the buffers, and so their
+  // device copies; declared last, so that the rows are released before their storage is freed.
+  ResidentRelease resident;
 };
 
 // Decoder state for a batch of sequences of equal length (the beams of a beam search, say).
@@ -111,6 +115,9 @@ struct DecoderState {
   // the first time it decodes them: they stay unchanged until the state goes. Declared after
   // `shared`, so that a state going releases them before their storage is freed.
   ResidentRelease shared_resident;
+  // Told when reorder() copies a sequence's rows over another's (from, to, floats per layer), so
+  // that the model's backend copies its device rows too; set by WhisperModel::start_decoding.
+  std::function<void(const SequenceCache&, SequenceCache&, std::size_t)> on_copy;
 
   // Keeps sequence order[i] as the new sequence i (beam search's reordering). A sequence kept
   // once is moved, not copied; a duplicate copies only its own rows filled so far, into the
@@ -231,6 +238,10 @@ class WhisperModel {
   void encoder_stem(std::span<const std::vector<float>> mels, std::vector<float>& x) const;
   // Makes `state`'s shared rows resident on the backend until the state goes.
   void make_shared_resident(DecoderState& state) const;
+  struct CachePool;
+  // Makes `sequence`'s buffers resident rows on the pool's backend, released through the pool (so
+  // that a sequence outliving its model releases nothing).
+  static void make_rows_resident(const std::shared_ptr<CachePool>& pool, SequenceCache& sequence);
   void decoder_self_attention(const SelfAttention& layer, int layer_index, std::vector<float>& x,
                               std::span<DecodeStep> steps, std::span<const StepRows> layout) const;
   void cross_attention(const CrossAttention& layer, int layer_index, std::vector<float>& x,

@@ -1,6 +1,6 @@
-// Residency on the backends (kernels::Backend::make_resident): what crosses the bus, what is
-// kept, and that memory rewritten after its release is read again. Same fixture and cases as
-// backends_ops_test.cc, which instantiates them.
+// Residency on the backends (kernels::Backend::make_resident, make_resident_rows): what crosses
+// the bus, what is kept, and that memory rewritten after its release is read again. Same fixture
+// and cases as backends_ops_test.cc, which instantiates them.
 #include "unit/backends_ops_test.h"
 
 namespace amanuensis::backends::ops_test {
@@ -157,6 +157,92 @@ TEST_P(OpsTest, AttentionManyOverASharedPrompt) {
   for (auto& value : shared_k) value = -value;
   backend_->attention_many(problems, heads, scale);
   check("prompt released and rewritten");
+}
+
+// A beam's own self-attention rows, resident rows (Backend::make_resident_rows): appended one per
+// step, each sent once; a beam duplicated by beam search copies its rows on the device; rows
+// released and rewritten at the same address are read again.
+TEST_P(OpsTest, ResidentRowsCrossOnceAndFollowTheirCopies) {
+  const int heads = 6;
+  const int d = heads * 64;
+  const int capacity = 16;
+  const int prompt = 9;
+  const float scale = 0.125F;
+  const auto floats = static_cast<std::size_t>(capacity) * d;
+  const auto shared_k = random_values(static_cast<std::size_t>(prompt) * d, 1.0F, 71);
+  const auto shared_v = random_values(static_cast<std::size_t>(prompt) * d, 1.0F, 72);
+  std::vector<float> k0 = random_values(floats, 1.0F, 73), v0 = random_values(floats, 1.0F, 74);
+  std::vector<float> k1(floats), v1(floats);
+  const auto q = random_values(static_cast<std::size_t>(d), 1.0F, 75);
+  std::vector<float> got(d), want(d);
+  const bool counts = GetParam().name == "opencl";
+  // Attention of q over the prompt (when `with_prompt`) then rows [0, rows) of k, v: checks the
+  // result, and returns the bytes sent.
+  const auto step = [&](std::vector<float>& k, std::vector<float>& v, int rows, bool with_prompt,
+                        const char* when) {
+    const int shared = with_prompt ? prompt : 0;
+    const AttentionProblem problem{
+        .q = {q.data(), 1, d, d},
+        .k = {k.data(), rows, d, d},
+        .v = {v.data(), rows, d, d},
+        .causal_offset = shared + rows - 1,
+        .out = {got.data(), 1, d, d},
+        .shared_k = {with_prompt ? shared_k.data() : nullptr, shared, d, d},
+        .shared_v = {with_prompt ? shared_v.data() : nullptr, shared, d, d}};
+    const auto before = backend_->traffic();
+    backend_->attention_many({&problem, 1}, heads, scale);
+    std::int64_t sent = 0;
+    if (counts) {
+      auto after = *backend_->traffic();
+      after -= *before;
+      sent = after.host_to_device_bytes;
+    }
+    const auto stack = [&](const std::vector<float>& head, const std::vector<float>& own) {
+      std::vector<float> all(head.begin(), head.begin() + static_cast<std::ptrdiff_t>(shared) * d);
+      all.insert(all.end(), own.begin(), own.begin() + static_cast<std::ptrdiff_t>(rows) * d);
+      return all;
+    };
+    const auto all_k = stack(shared_k, k), all_v = stack(shared_v, v);
+    reference_->attention({q.data(), 1, d, d}, {all_k.data(), shared + rows, d, d},
+                          {all_v.data(), shared + rows, d, d}, heads, scale, shared + rows - 1,
+                          {want.data(), 1, d, d});
+    expect_close(got, want, std::vector<double>(d, 1.0), GetParam().product_tolerance, 1e-6, when);
+    return sent;
+  };
+  const std::int64_t query = static_cast<std::int64_t>(d) * 4;
+  const std::int64_t row = static_cast<std::int64_t>(d) * 4 * 2;  // a key row and a value row
+  for (auto* buffer : {&k0, &v0, &k1, &v1}) backend_->make_resident_rows(buffer->data(), floats);
+  const auto first = step(k0, v0, 3, false, "three rows");
+  if (counts) EXPECT_EQ(first, query + 3 * row) << "every row crosses the first time";
+  for (int rows = 4; rows <= 6; ++rows) {
+    const auto sent = step(k0, v0, rows, false, "one row more");
+    if (counts) EXPECT_EQ(sent, query + row) << "only the new row crosses, at " << rows << " rows";
+  }
+  // Beam search duplicates beam 0 into beam 1's storage: the copy stays on the device.
+  std::copy(k0.begin(), k0.begin() + 6 * d, k1.begin());
+  std::copy(v0.begin(), v0.begin() + 6 * d, v1.begin());
+  backend_->copy_resident_rows(k0.data(), k1.data(), static_cast<std::size_t>(6) * d);
+  backend_->copy_resident_rows(v0.data(), v1.data(), static_cast<std::size_t>(6) * d);
+  std::fill(k1.begin() + 6 * d, k1.begin() + 7 * d, 0.5F);
+  const auto copied = step(k1, v1, 7, false, "a copied beam, one row more");
+  if (counts) EXPECT_EQ(copied, query + row) << "the copied rows do not cross again";
+  // With a resident prompt in front: the prompt crosses once, the own rows as before.
+  backend_->make_resident(shared_k.data(), shared_k.size() * sizeof(float));
+  backend_->make_resident(shared_v.data(), shared_v.size() * sizeof(float));
+  (void)step(k1, v1, 8, true, "behind a prompt");
+  const auto behind = step(k1, v1, 9, true, "behind a prompt, one row more");
+  if (counts) EXPECT_EQ(behind, query + row) << "neither the prompt nor the old rows cross";
+  backend_->release_resident(shared_k.data());
+  backend_->release_resident(shared_v.data());
+  // Released, rewritten at the same address and made resident again: read anew.
+  backend_->release_resident(k0.data());
+  backend_->release_resident(v0.data());
+  for (auto& value : k0) value = -value;
+  backend_->make_resident_rows(k0.data(), floats);
+  backend_->make_resident_rows(v0.data(), floats);
+  const auto again = step(k0, v0, 6, false, "released and rewritten");
+  if (counts) EXPECT_EQ(again, query + 6 * row) << "a released mirror is not read again";
+  for (auto* buffer : {&k0, &v0, &k1, &v1}) backend_->release_resident(buffer->data());
 }
 
 }  // namespace

@@ -191,7 +191,11 @@ TEST_P(DecodeBatchTest, ForkedBeamsShareTheirPromptAndDecodeAsCopiesWould) {
   auto forked = started(0, 1, prompt);
   auto copies = started(0, 1, prompt);
   forked.reorder(std::vector<int>(5, 0));
-  copies.sequences.resize(5, copies.sequences[0]);
+  copies.sequences.resize(5);
+  for (std::size_t b = 1; b < 5; ++b) {
+    copies.sequences[b].keys = copies.sequences[0].keys;
+    copies.sequences[b].values = copies.sequences[0].values;
+  }
   EXPECT_EQ(forked.shared_length, static_cast<int>(prompt.size()));
   EXPECT_EQ(copies.shared_length, 0);
   const std::vector<std::vector<int>> steps = {

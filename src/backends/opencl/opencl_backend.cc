@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "backends/opencl/opencl_kernels.h"
+#include "backends/opencl/opencl_row_mirrors.h"
 #include "backends/provider.h"
 #include "backends/resident_copies.h"
 #include "kernels/traffic_counter.h"
@@ -97,11 +98,23 @@ class OpenClBackend final : public kernels::Backend {
 
   void make_resident(const void* data, std::size_t bytes) override { resident_.add(data, bytes); }
   void release_resident(const void* data) override {
+    {
+      const std::lock_guard lock(mutex_);
+      row_mirrors_.remove(data);
+    }
     const auto range = resident_.remove(data);
     if (!range) return;
     float_weights_.drop(range->first, range->second);
     int8_weights_.drop(range->first, range->second);
     window_constants_.drop(range->first, range->second);
+  }
+  void make_resident_rows(const float* data, std::size_t capacity) override {
+    const std::lock_guard lock(mutex_);
+    row_mirrors_.add(data, capacity);
+  }
+  void copy_resident_rows(const float* from, const float* to, std::size_t floats) override {
+    const std::lock_guard lock(mutex_);
+    row_mirrors_.copy(context_.get(), queue_.get(), from, to, floats);
   }
   // Weights cross at load, dense (float) or as plain rows with a scale each (int8).
   void make_resident_weight(MatrixView weight) override {
@@ -205,15 +218,17 @@ class OpenClBackend final : public kernels::Backend {
   }
 
   // The beams of a window share their prompt's keys and values (AttentionProblem::shared_k),
-  // which the model makes resident while it decodes the window: they cross the bus once, and
-  // each beam's keys are then that device copy followed by the beam's own rows, sent per call.
+  // which the model makes resident while it decodes the window: they cross the bus once. Each
+  // beam's own rows, which the model makes resident rows, grow a device copy of their own (each
+  // row sent once). A problem's keys are then the prompt's device copy followed by the beam's.
   // Problems whose shared rows are not resident, or whose rows are not dense, are stacked on the
-  // host (the base class's way).
+  // host (the base class's way); own rows that are not resident are sent per call.
   void attention_many(std::span<const kernels::AttentionProblem> problems, int n_heads,
                       float scale) override {
     for (const auto& p : problems) {
-      if (p.shared_k.rows == 0 || !shared_on_device(p.shared_k) || !shared_on_device(p.shared_v) ||
-          p.k.ld != p.k.cols || p.v.ld != p.v.cols) {
+      const bool shared_resident =
+          p.shared_k.rows == 0 || (shared_on_device(p.shared_k) && shared_on_device(p.shared_v));
+      if (!shared_resident || p.k.ld != p.k.cols || p.v.ld != p.v.cols) {
         Backend::attention_many({&p, 1}, n_heads, scale);
         continue;
       }
@@ -222,10 +237,8 @@ class OpenClBackend final : public kernels::Backend {
       const FinishOnThrow finish(queue_.get());
       const int keys = p.shared_k.rows + p.k.rows;
       const auto d = static_cast<std::size_t>(p.k.cols);
-      cl_mem dk = scratch(1, keys * d);
-      cl_mem dv = scratch(3, keys * d);
-      stack_on_device(p.shared_k, p.k, dk);
-      stack_on_device(p.shared_v, p.v, dv);
+      cl_mem dk = keys_on_device(p.shared_k, p.k, 1);
+      cl_mem dv = keys_on_device(p.shared_v, p.v, 3);
       const std::size_t head_dim = d / n_heads;
       attend(p.q, {dk, d, head_dim}, {dv, d, head_dim}, static_cast<std::size_t>(keys), n_heads,
              scale, p.causal_offset, p.out);
@@ -540,19 +553,36 @@ class OpenClBackend final : public kernels::Backend {
     return shared.ld == shared.cols && resident_.contains(shared.data, kernels::view_bytes(shared));
   }
 
-  // Into `buffer`: the device copy of resident `shared` (made once), then `own`'s dense rows, sent.
-  void stack_on_device(MatrixView shared, MatrixView own, cl_mem buffer) {
-    const auto copy = window_constant(shared.data, shared.rows, shared.cols);
-    const std::size_t shared_bytes = kernels::view_bytes(shared);
-    check(clEnqueueCopyBuffer(queue_.get(), copy->get(), buffer, 0, 0, shared_bytes, 0, nullptr,
-                              nullptr),
-          "clEnqueueCopyBuffer");
-    if (own.rows == 0) return;
-    const std::size_t own_bytes = dense_floats(own) * sizeof(float);
+  // The device rows of resident `shared` (copied once) followed by `own`'s dense rows (from their
+  // mirror, or sent): own's mirror itself when nothing is shared, else both stacked in scratch
+  // `slot`.
+  cl_mem keys_on_device(MatrixView shared, MatrixView own, int slot) {
+    const std::size_t own_floats = dense_floats(own);
+    cl_mem mirror = own.rows == 0 ? nullptr
+                                  : row_mirrors_.sync(context_.get(), queue_.get(), own.data,
+                                                      own_floats, traffic_);
+    if (shared.rows == 0 && mirror != nullptr) return mirror;
+    const std::size_t shared_bytes = shared.rows == 0 ? 0 : kernels::view_bytes(shared);
+    cl_mem buffer = scratch(slot, shared_bytes / sizeof(float) + own_floats);
+    if (shared.rows > 0) {
+      const auto copy = window_constant(shared.data, shared.rows, shared.cols);
+      check(clEnqueueCopyBuffer(queue_.get(), copy->get(), buffer, 0, 0, shared_bytes, 0, nullptr,
+                                nullptr),
+            "clEnqueueCopyBuffer");
+    }
+    if (own.rows == 0) return buffer;
+    const std::size_t own_bytes = own_floats * sizeof(float);
+    if (mirror != nullptr) {
+      check(clEnqueueCopyBuffer(queue_.get(), mirror, buffer, 0, shared_bytes, own_bytes, 0,
+                                nullptr, nullptr),
+            "clEnqueueCopyBuffer");
+      return buffer;
+    }
     check(clEnqueueWriteBuffer(queue_.get(), buffer, CL_FALSE, shared_bytes, own_bytes, own.data, 0,
                                nullptr, nullptr),
           "clEnqueueWriteBuffer");
     traffic_.sent(own_bytes);
+    return buffer;
   }
 
   std::shared_ptr<Memory> window_constant(const float* data, int rows, int cols) {
@@ -601,6 +631,7 @@ class OpenClBackend final : public kernels::Backend {
   ResidentCopies<Memory> float_weights_{resident_};
   ResidentCopies<Int8Weights> int8_weights_{resident_};
   ResidentCopies<Memory> window_constants_{resident_};
+  RowMirrors row_mirrors_;  // under mutex_
   kernels::TrafficCounter traffic_;
 };
 

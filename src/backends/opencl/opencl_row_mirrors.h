@@ -1,0 +1,47 @@
+// Growing device copies of host rows that only grow (kernels::Backend::make_resident_rows): a
+// decoder's self-attention cache, one per beam and layer. Each row crosses the bus once, when an
+// op first reads it; a beam duplicated by beam search copies its rows on the device.
+#pragma once
+
+#include <cstddef>
+#include <map>
+
+#include "backends/opencl/opencl_runtime.h"
+#include "kernels/traffic_counter.h"
+
+namespace amanuensis::backends::opencl {
+
+// Not thread-safe: the backend calls it under its own lock.
+class RowMirrors {
+ public:
+  // `data` holds `capacity` floats, appended to; a new mirror holds none of them yet.
+  void add(const float* data, std::size_t capacity);
+  // Forgets the mirror of `data`, if any; the device memory goes once queued work is done.
+  void remove(const void* data);
+  [[nodiscard]] bool contains(const float* data) const { return mirrors_.contains(data); }
+
+  // The device copy of data[0, floats), after sending what it did not yet hold; nullptr when
+  // `data` has no mirror or `floats` exceeds its capacity (the caller then sends the rows).
+  cl_mem sync(cl_context context, cl_command_queue queue, const float* data, std::size_t floats,
+              kernels::TrafficCounter& traffic);
+
+  // The host copied from[0, floats) over to[0, floats): `to`'s mirror copies from `from`'s on the
+  // device what that one holds of it. Never throws; after a failure `to` holds nothing, and its
+  // rows are sent again when next read.
+  void copy(cl_context context, cl_command_queue queue, const float* from, const float* to,
+            std::size_t floats) noexcept;
+
+  [[nodiscard]] std::size_t size() const { return mirrors_.size(); }
+
+ private:
+  struct Mirror {
+    Memory memory;  // made on first use
+    std::size_t capacity = 0;
+    std::size_t valid = 0;  // floats [0, valid) are on the device
+  };
+  static void allocate(cl_context context, Mirror& mirror);
+
+  std::map<const void*, Mirror> mirrors_;
+};
+
+}  // namespace amanuensis::backends::opencl
