@@ -476,7 +476,7 @@ void check_concurrent(const std::string& model_name, const std::string& compute_
   // Whether the requests' decoding overlaps depends on the scheduler (one may finish before
   // another's encoder does): a few tries, each of which must give the same transcripts.
   std::int64_t merged = 0;
-  for (int attempt = 0; attempt < 3 && merged == 0; ++attempt) {
+  for (int attempt = 0; attempt < 6 && merged == 0; ++attempt) {
     const auto before = model.timings();
     std::vector<Transcription> together(clips.size());
     const auto errors = on_threads(static_cast<int>(clips.size()), [&](int i) {

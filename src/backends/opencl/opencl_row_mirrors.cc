@@ -6,7 +6,10 @@ namespace amanuensis::backends::opencl {
 
 void RowMirrors::add(const float* data, std::size_t capacity) {
   auto& mirror = mirrors_[data];
-  if (mirror.capacity != capacity) mirror = Mirror{.capacity = capacity};
+  if (mirror.capacity != capacity) {
+    mirror.memory.reset();
+    mirror.capacity = capacity;
+  }
   mirror.valid = 0;
 }
 
