@@ -115,7 +115,7 @@ ActivationForm activation_form(CpuIsa isa) {
     case CpuIsa::kAvxVnni:
       return ActivationForm::kBiased;
     case CpuIsa::kAvx2:
-      return ActivationForm::kMagnitudeSign;
+      return ActivationForm::kBiased7;
     default:
       return ActivationForm::kSigned;
   }
@@ -126,8 +126,8 @@ int QuantizedRows::value(int row, int col) const {
   switch (form) {
     case ActivationForm::kBiased:
       return static_cast<int>(static_cast<std::uint8_t>(data[i])) - 128;
-    case ActivationForm::kMagnitudeSign:
-      return signs[i] != 0 ? -data[i] : data[i];
+    case ActivationForm::kBiased7:
+      return static_cast<int>(static_cast<std::uint8_t>(data[i])) - 64;
     default:
       return data[i];
   }
@@ -135,38 +135,19 @@ int QuantizedRows::value(int row, int col) const {
 
 namespace {
 
-// Splits signed row r of out.data into |q| (kept in data) and its sign mask (in signs), and sums
-// |q| over the negative values: the AVX2 kernel's form (int8_gemm.h).
-void split_magnitude_and_sign(QuantizedRows& out, int r) {
-  const std::size_t begin = static_cast<std::size_t>(r) * out.padded_cols;
-  std::int8_t* q = out.data.data() + begin;
-  std::int8_t* s = out.signs.data() + begin;
-#if defined(__x86_64__)
-  if (out.padded_cols % 32 == 0 && cpu_supports(CpuIsa::kAvx2)) {
-    out.negative_sums[r] = int8_detail::split_magnitude_and_sign_avx2(q, s, out.padded_cols);
-    return;
-  }
-#endif
-  std::int32_t negative = 0;
-  for (int c = 0; c < out.padded_cols; ++c) {
-    const std::int8_t mask = q[c] < 0 ? -1 : 0;
-    s[c] = mask;
-    negative += mask & -q[c];
-    q[c] = static_cast<std::int8_t>(q[c] < 0 ? -q[c] : q[c]);
-  }
-  out.negative_sums[r] = negative;
-}
-
-// Row r's sums of |q| over q < 0 per 32 columns, from the split form.
-void block_negative_sums(QuantizedRows& out, int r) {
-  const int blocks = out.padded_cols / kInt8BlockColumns;
-  const std::size_t begin = static_cast<std::size_t>(r) * out.padded_cols;
-  for (int b = 0; b < blocks; ++b) {
-    std::int32_t negative = 0;
-    for (int c = b * kInt8BlockColumns; c < (b + 1) * kInt8BlockColumns; ++c) {
-      negative += out.signs[begin + c] & out.data[begin + c];
-    }
-    out.block_negative_sums[static_cast<std::size_t>(r) * blocks + b] = negative;
+// The largest |q| and the zero point of a form's stored activations.
+struct FormRange {
+  float top;
+  std::uint8_t zero;
+};
+FormRange range_of(ActivationForm form) {
+  switch (form) {
+    case ActivationForm::kBiased:
+      return {127.0F, 128};
+    case ActivationForm::kBiased7:
+      return {63.0F, 64};
+    default:
+      return {127.0F, 0};
   }
 }
 
@@ -179,30 +160,21 @@ void quantize_rows_prepare(CpuIsa isa, int m, const Int8Matrix& w, QuantizedRows
   out.form = activation_form(isa);
   out.data.resize(static_cast<std::size_t>(m) * padded_cols);
   out.scales.resize(m);
-  if (out.form == ActivationForm::kMagnitudeSign) {
-    out.signs.resize(out.data.size());
-    out.negative_sums.resize(m);
-    out.block_negative_sums.resize(w.blocked() ? out.data.size() / kInt8BlockColumns : 0);
-  }
 }
 
 void quantize_row_range(const float* x, int r0, int r1, int k, int ldx, QuantizedRows& out) {
   const int padded_cols = out.padded_cols;
-  const std::uint8_t flip = out.form == ActivationForm::kBiased ? 0x80 : 0x00;
+  const auto [top, zero] = range_of(out.form);
   for (int r = r0; r < r1; ++r) {
     const float* row = x + static_cast<std::size_t>(r) * ldx;
     auto* q = reinterpret_cast<std::uint8_t*>(out.data.data() +
                                               static_cast<std::size_t>(r) * padded_cols);
     const float max_value = max_abs(row, static_cast<std::size_t>(k));
-    const float inverse = max_value > 0.0F ? 127.0F / max_value : 0.0F;
-    quantize_row(row, static_cast<std::size_t>(k), inverse, flip,
+    const float inverse = max_value > 0.0F ? top / max_value : 0.0F;
+    quantize_row(row, static_cast<std::size_t>(k), inverse, zero,
                  reinterpret_cast<std::int8_t*>(q));
-    for (int c = k; c < padded_cols; ++c) q[c] = flip;
-    out.scales[r] = max_value / 127.0F;
-    if (out.form == ActivationForm::kMagnitudeSign) {
-      split_magnitude_and_sign(out, r);
-      if (!out.block_negative_sums.empty()) block_negative_sums(out, r);
-    }
+    for (int c = k; c < padded_cols; ++c) q[c] = zero;
+    out.scales[r] = max_value / top;
   }
 }
 
@@ -216,26 +188,23 @@ namespace {
 
 // The portable kernel, one output at a time; the value of a stored activation byte per form.
 template <ActivationForm kForm>
-int activation(std::int8_t stored, std::int8_t sign) {
+int activation(std::int8_t stored) {
   if constexpr (kForm == ActivationForm::kBiased) {
     return static_cast<int>(static_cast<std::uint8_t>(stored)) - 128;
-  } else if constexpr (kForm == ActivationForm::kMagnitudeSign) {
-    return sign != 0 ? -stored : stored;
+  } else if constexpr (kForm == ActivationForm::kBiased7) {
+    return static_cast<int>(static_cast<std::uint8_t>(stored)) - 64;
   } else {
     return stored;
   }
 }
 
-// The exact dot product of activation row q (signs s) and packed weight channel wp over the
-// groups of 4 columns [kk0, kk1).
+// The exact dot product of activation row q and packed weight channel wp over the groups of 4
+// columns [kk0, kk1).
 template <ActivationForm kForm>
-std::int32_t dot_columns(const std::int8_t* q, const std::int8_t* s, const std::int8_t* wp, int kk0,
-                         int kk1) {
+std::int32_t dot_columns(const std::int8_t* q, const std::int8_t* wp, int kk0, int kk1) {
   std::int32_t dot = 0;
   for (int kk = kk0; kk < kk1; ++kk) {
-    for (int j = 0; j < 4; ++j) {
-      dot += activation<kForm>(q[kk * 4 + j], s[kk * 4 + j]) * wp[kk * 64 + j];
-    }
+    for (int j = 0; j < 4; ++j) dot += activation<kForm>(q[kk * 4 + j]) * wp[kk * 64 + j];
   }
   return dot;
 }
@@ -250,7 +219,6 @@ void gemm_generic(const QuantizedRows& a, int r0, int r1, const Int8Matrix& w, i
   for (int r = r0; r < r1; ++r) {
     const std::size_t row = static_cast<std::size_t>(r) * a.padded_cols;
     const std::int8_t* q = a.data.data() + row;
-    const std::int8_t* s = kForm == ActivationForm::kMagnitudeSign ? a.signs.data() + row : q;
     for (int n = n0; n < n_end; ++n) {
       const std::int8_t* wp =
           w.packed.data() + static_cast<std::size_t>(n / 16) * k4 * 64 + (n % 16) * 4;
@@ -259,14 +227,13 @@ void gemm_generic(const QuantizedRows& a, int r0, int r1, const Int8Matrix& w, i
       if (w.blocked()) {
         float sum = 0.0F;
         for (int kb = 0; kb < w.column_blocks(); ++kb) {
-          const auto dot = dot_columns<kForm>(q, s, wp, kb * kBlockGroups, (kb + 1) * kBlockGroups);
+          const auto dot = dot_columns<kForm>(q, wp, kb * kBlockGroups, (kb + 1) * kBlockGroups);
           sum = int8_detail::add_scaled_block(dot, w.scale(n, kb * kInt8BlockColumns), sum);
         }
         value = int8_detail::finish_blocks(sum, a.scales[r], b);
       } else {
-        value = int8_detail::scale_dot(int8_detail::Rounding::kFused,
-                                       dot_columns<kForm>(q, s, wp, 0, k4), a.scales[r],
-                                       w.scales[n], b);
+        value =
+            int8_detail::scale_dot(dot_columns<kForm>(q, wp, 0, k4), a.scales[r], w.scales[n], b);
       }
       y[static_cast<std::size_t>(r) * ldy + n] = value;
     }
@@ -277,16 +244,15 @@ int8_detail::GemmFn generic_for(ActivationForm form) {
   switch (form) {
     case ActivationForm::kBiased:
       return gemm_generic<ActivationForm::kBiased>;
-    case ActivationForm::kMagnitudeSign:
-      return gemm_generic<ActivationForm::kMagnitudeSign>;
+    case ActivationForm::kBiased7:
+      return gemm_generic<ActivationForm::kBiased7>;
     default:
       return gemm_generic<ActivationForm::kSigned>;
   }
 }
 
-// The kernel for `isa` when it can take the activations' form (for block-mode weights, avx2's
-// also needs the activations' block sums); else the portable one.
-int8_detail::GemmFn kernel_for(CpuIsa isa, const QuantizedRows& a, [[maybe_unused]] bool blocked) {
+// The kernel for `isa` when it can take the activations' form; else the portable one.
+int8_detail::GemmFn kernel_for(CpuIsa isa, const QuantizedRows& a) {
   if (a.form != activation_form(isa)) return generic_for(a.form);
 #if defined(__x86_64__)
   switch (isa) {
@@ -295,8 +261,7 @@ int8_detail::GemmFn kernel_for(CpuIsa isa, const QuantizedRows& a, [[maybe_unuse
     case CpuIsa::kAvxVnni:
       return int8_detail::gemm_avx_vnni;
     case CpuIsa::kAvx2:
-      if (!blocked || !a.block_negative_sums.empty()) return int8_detail::gemm_avx2;
-      break;
+      return int8_detail::gemm_avx2;
     default:
       break;
   }
@@ -319,7 +284,7 @@ int8_detail::GemmFn kernel_for(CpuIsa isa, const QuantizedRows& a, [[maybe_unuse
 
 void int8_gemm(CpuIsa isa, const QuantizedRows& a, int r0, int r1, const Int8Matrix& w, int n0,
                int n1, const float* bias, float* y, int ldy) {
-  kernel_for(isa, a, w.blocked())(a, r0, r1, w, n0, n1, bias, y, ldy);
+  kernel_for(isa, a)(a, r0, r1, w, n0, n1, bias, y, ldy);
 }
 
 }  // namespace amanuensis::kernels

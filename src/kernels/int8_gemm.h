@@ -3,35 +3,25 @@
 //
 //   avx512    vpdpbusd zmm, 8 rows x 32 channels per tile          (int8_gemm_avx512.cc)
 //   avx_vnni  {vex} vpdpbusd ymm, 6 rows x 16 channels             (int8_gemm_avx_vnni.cc)
-//   avx2      vpxor + vpmaddubsw + vpmaddwd + vpaddd, 5 x 16       (int8_gemm_avx2.cc)
+//   avx2      vpmaddubsw + vpmaddwd + vpaddd, 5 x 16              (int8_gemm_avx2.cc)
 //   generic   portable C++                                         (int8_gemm.cc)
 //
 // Every path computes the exact int32 dot product of the quantised values (no saturation), then
-// scales it with the rounding its kernel has always used (int8_detail::Rounding): fused,
-// fma(float(dot), a_scale * w_scale, bias), on avx512 and the new avx_vnni; separate, the product
-// rounded before the bias is added, on avx2. (generic, which used to round three times, now
-// fuses too.) Keeping avx2's rounding is what let its kernel be rewritten without changing a
-// transcript: a fused avx2 epilogue changed 7 of the 35 dev transcripts, and transcripts differ
-// between CPUs anyway, through the float kernels' Highway and OpenBLAS targets. The kernel tests
-// check every path bit for bit against the scalar reference.
+// scales it as fma(float(dot), a_scale * w_scale, bias) (int8_detail::scale_dot). The kernel
+// tests check every path bit for bit against the scalar reference.
 //
-// Exactness on AVX2. vpmaddubsw multiplies unsigned by signed bytes and adds pairs into int16
-// with saturation. Unsigned activations with a zero point (q + 128, as the VNNI paths and oneDNN
-// store them) reach 255 * 127 * 2 = 64770 per pair and saturate. Measured on Whisper base, int8,
-// beam 5, the 35 dev clips (bench/README.md, "int8 GEMM per path"): 0.03 % (encoder fc2) to 2.2 %
-// (encoder fc1) of a layer's outputs come out wrong, by up to 37761 in the int32 dot product
-// (whose mean magnitude there is 30474); 9 of 35 transcripts change and the WER goes from 6.84 %
-// to 7.41 %. That form would run about 15 % faster than this one on Zen 4: not worth giving up
-// identical transcripts on every path.
-//
-// The classic exact form, |a| * (w * sign a) through vpsignb, stays within 127 * 127 * 2, but on
-// Zen 4 vpsignb runs on the same two pipes as the multiplies (3 of its 4 instructions there: at
-// most 21 products per cycle instead of 32). Instead the avx2 kernel stores |a| and a sign mask s
-// (0xFF where a < 0) and multiplies |a| by w xor s: where a < 0 that is ~w = -w - 1, so
-//   sum |a| (w xor s) = sum a w - sum_{a<0} |a|,
-// exact once the per-row constant sum_{a<0} |a| (QuantizedRows::negative_sums) is added back.
-// Pairs stay within 127 * 128 * 2 = 32512 < 32767, and vpxor runs on any of the four vector
-// pipes: two multiply-pipe instructions per 32 products, the same limit as the inexact form.
+// Activations are quantised per row to [-127, 127] on every path but avx2, which takes [-63, 63].
+// vpmaddubsw multiplies unsigned by signed bytes and adds pairs into int16 with saturation: with
+// 8-bit activations stored unsigned with a zero point (q + 128, as the VNNI paths and oneDNN store
+// them) a pair reaches 255 * 127 * 2 = 64770 and saturates (on Whisper base 0.03 % to 2.2 % of a
+// layer's outputs came out wrong, and 9 of the 35 dev transcripts changed: bench/README.md). With
+// 7-bit activations stored + 64, a pair stays within 127 * 128 * 2 = 32512 < 32767: exact, as
+// oneDNN does on CPUs without VNNI (it gives up the bit on the weights instead). The exact 8-bit
+// form the avx2 path had before (|a| times w xor sign(a), plus a per-row correction) needs a
+// fourth vector instruction per 32 products, vpxor: on Intel, which issues vector instructions on
+// three ports, that costs a quarter of the speed. The bit the activations give up changed base's
+// WER on the dev set from 7.03 to 7.41 % and on the long file from 5.01 to 4.44 % (bench/README.md,
+// round 9): within the noise of one word in a few hundred.
 #pragma once
 
 #include <cstddef>
@@ -100,11 +90,11 @@ Int8Matrix pack_int8_blocks(const std::int8_t* q, const float* block_scales, int
 // and CUDA backends). A per-row matrix comes back as it is.
 Int8Matrix per_row_int8(const Int8Matrix& w);
 
-// How a path's kernel wants the quantised activations q in [-127, 127] stored.
+// How a path's kernel wants the quantised activations stored.
 enum class ActivationForm {
-  kSigned,         // q (generic)
-  kBiased,         // q + 128 as unsigned bytes (VNNI: vpdpbusd takes unsigned x signed)
-  kMagnitudeSign,  // |q| in data, 0xFF / 0x00 for q < 0 / q >= 0 in signs (AVX2, see above)
+  kSigned,   // q in [-127, 127] (generic)
+  kBiased,   // q + 128 as unsigned bytes, q in [-127, 127] (VNNI: vpdpbusd takes u8 x s8)
+  kBiased7,  // q + 64 as unsigned bytes, q in [-63, 63] (AVX2, see above)
 };
 ActivationForm activation_form(CpuIsa isa);
 
@@ -112,10 +102,6 @@ ActivationForm activation_form(CpuIsa isa);
 // `scales` [m] (x ~= q * scale).
 struct QuantizedRows {
   std::vector<std::int8_t> data;
-  std::vector<std::int8_t> signs;           // kMagnitudeSign only
-  std::vector<std::int32_t> negative_sums;  // kMagnitudeSign only: sum of |q| over q < 0, per row
-  // kMagnitudeSign for block-mode weights only: the same per 32 columns, [rows][padded_cols / 32].
-  std::vector<std::int32_t> block_negative_sums;
   std::vector<float> scales;
   int rows = 0;
   int padded_cols = 0;
@@ -126,8 +112,7 @@ struct QuantizedRows {
 };
 
 // Quantises x[m, k] (row stride ldx) for `isa`'s kernel and the weights `w` it will multiply
-// (their padded width; for block-mode weights also the per-block sums the avx2 form needs),
-// reusing `out`'s storage.
+// (their padded width), reusing `out`'s storage.
 void quantize_rows(CpuIsa isa, const float* x, int m, int k, int ldx, const Int8Matrix& w,
                    QuantizedRows& out);
 // The same in parts, for threads to share: sizes `out` for m rows, then rows [r0, r1) of x
@@ -135,7 +120,7 @@ void quantize_rows(CpuIsa isa, const float* x, int m, int k, int ldx, const Int8
 void quantize_rows_prepare(CpuIsa isa, int m, const Int8Matrix& w, QuantizedRows& out);
 void quantize_row_range(const float* x, int r0, int r1, int k, int ldx, QuantizedRows& out);
 
-// y[r, n] = (sum_k q_a[r, k] q_w[n, k]) * a.scale[r] * w.scale[n] + bias[n] (rounded as above);
+// y[r, n] = fma(sum_k q_a[r, k] q_w[n, k], a.scale[r] * w.scale[n], bias[n]);
 // for block-mode w, y[r, n] = fma(s, a.scale[r], bias[n]) with s accumulated over the column
 // blocks b in order as s = fma(float(dot_b), block_scale[n, b], s) from 0 (int8_detail::
 // add_scaled_block and finish_blocks), the same on every path;

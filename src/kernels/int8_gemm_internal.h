@@ -10,25 +10,10 @@
 
 namespace amanuensis::kernels::int8_detail {
 
-// How a path rounds the scaling of the exact int32 dot product (int8_gemm.h): fused,
-// fma(dot, a_scale * w_scale, bias), or separate, the product rounded before the bias is added.
-// avx2 keeps the separate rounding its kernel always had, so that its rewrite changed no
-// transcript; avx512 (as always), avx_vnni and the portable kernel fuse.
-enum class Rounding { kFused, kSeparate };
-
-constexpr Rounding rounding_of(CpuIsa isa) {
-  return isa == CpuIsa::kAvx2 ? Rounding::kSeparate : Rounding::kFused;
-}
-
-// The scalar form of each rounding: the portable kernel and the tests use it, the vector kernels
-// do the same lane by lane.
-inline float scale_dot(Rounding rounding, std::int32_t dot, float a_scale, float w_scale,
-                       float bias) {
-  const float scale = a_scale * w_scale;
-  if (rounding == Rounding::kFused) return std::fma(static_cast<float>(dot), scale, bias);
-  // volatile: rounded here, whatever -ffp-contract would otherwise fuse.
-  const volatile float product = static_cast<float>(dot) * scale;
-  return product + bias;
+// The scaling of the exact int32 dot product (int8_gemm.h), fma(dot, a_scale * w_scale, bias):
+// the portable kernel and the tests use it, the vector kernels do the same lane by lane.
+inline float scale_dot(std::int32_t dot, float a_scale, float w_scale, float bias) {
+  return std::fma(static_cast<float>(dot), a_scale * w_scale, bias);
 }
 
 // Block-mode weights (int8_gemm.h): each column block's exact dot product is scaled on its own
@@ -72,9 +57,6 @@ using GemmFn = void (*)(const QuantizedRows& a, int r0, int r1, const Int8Matrix
                         const float* bias, float* y, int ldy);
 void gemm_avx2(const QuantizedRows& a, int r0, int r1, const Int8Matrix& w, int n0, int n1,
                const float* bias, float* y, int ldy);
-// The avx2 form's split of n quantized activations q (n a multiple of 32): q becomes |q|, signs
-// 0xFF where q < 0 (else 0); returns the sum of |q| over the negative ones. x86-64 with AVX2 only.
-std::int32_t split_magnitude_and_sign_avx2(std::int8_t* q, std::int8_t* signs, int n);
 void gemm_avx_vnni(const QuantizedRows& a, int r0, int r1, const Int8Matrix& w, int n0, int n1,
                    const float* bias, float* y, int ldy);
 // The avx_vnni kernel compiled with the EVEX encoding of the same 256-bit vpdpbusd (AVX-512 VNNI
@@ -93,17 +75,17 @@ void gemm_neon_i8mm(const QuantizedRows& a, int r0, int r1, const Int8Matrix& w,
                     const float* bias, float* y, int ldy);
 
 // Writes y[r, n + c] for r < mr, c < valid (<= 16) from acc[mr][16] (int32, row-major) with
-//   dot = acc[r][c] + offsets.rows[r] - (offsets.cols[c] << offsets.col_shift)
-// (either offsets may be null), scaled as scale_dot(rounding, dot, a_scales[r], w_scales[c],
-// bias[c]) (bias null: 0). AVX2 + FMA; the 256-bit kernels' epilogue, run once per tile.
+//   dot = acc[r][c] - (offsets.cols[c] << offsets.col_shift)
+// (the activations' zero point times each channel's sum of w), scaled as scale_dot(dot,
+// a_scales[r], w_scales[c], bias[c]) (bias null: 0). AVX2 + FMA; the 256-bit kernels' epilogue,
+// run once per tile.
 struct TileOffsets {
-  const std::int32_t* rows = nullptr;
   const std::int32_t* cols = nullptr;
   int col_shift = 0;
 };
 void store_tile_ymm(const std::int32_t* acc, int mr, int valid, const float* a_scales,
-                    TileOffsets offsets, Rounding rounding, const float* w_scales,
-                    const float* bias, float* y, int ldy);
+                    TileOffsets offsets, const float* w_scales, const float* bias, float* y,
+                    int ldy);
 
 // Block mode's x86 epilogue (AVX2 + FMA), after a tile's float sums over every column block
 // (sums[r * 16 + c], r < mr): y[r, c] = finish_blocks(sums[r * 16 + c], a_scales[r], bias[c])

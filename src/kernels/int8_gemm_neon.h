@@ -10,10 +10,11 @@
 //
 // Every kernel computes the exact int32 dot product (weights and activations lie in [-127, 127],
 // so no step saturates), then scales it with one rounding, fma(float(dot), a_scale * w_scale,
-// bias), the same on every ARM path (Rounding::kFused): the tests check each bit for bit against
-// that scalar form, and the integer dot products exactly against the generic path's. Block-mode
-// weights (Int8Matrix::blocked) go through the same kernels one 32-column block at a time, each
-// block's dot products scaled into float sums (int8_gemm.h), bit for bit as on every path.
+// bias), the same on every ARM path (int8_detail::scale_dot): the tests check each bit for bit
+// against that scalar form, and the integer dot products exactly against the generic path's.
+// Block-mode weights (Int8Matrix::blocked) go through the same kernels one 32-column block at a
+// time, each block's dot products scaled into float sums (int8_gemm.h), bit for bit as on every
+// path.
 #pragma once
 
 #include <cstdint>

@@ -5,19 +5,28 @@
 //                                 _mm256_dpbusd_epi32 (EVEX, AVX-512 VNNI + VL)
 //   AMANUENSIS_VNNI256_GEMM       the entry point's name (int8_gemm_internal.h)
 //   AMANUENSIS_VNNI256_TARGET     the target attribute of the functions that use the intrinsics
+//   AMANUENSIS_VNNI256_MAX_ROWS   rows per tile: 6 with vpdpbusd; 5 with its AVX2 emulation,
+//                                 which needs two more registers (the int16 ones, a temporary)
+//   AMANUENSIS_VNNI256_BIAS_SHIFT log2 of the activations' zero point: 7 (q + 128), 6 (q + 64)
 //
-// Tile: up to 6 rows x 16 channels: 12 accumulators, the panel's two vectors and the row's
-// broadcast activations, 15 of the 16 ymm registers. One vpdpbusd per 4 values of k, row and 8
-// channels (32 multiply-adds); Golden Cove and Zen 5 issue two per cycle with a latency of 5,
-// which 12 independent accumulators cover. Activations are stored + 128 (unsigned), so each dot
-// product is corrected by - 128 * sum(w) in the epilogue: exact, vpdpbusd does not saturate.
+// The avx2 path compiles it too (int8_gemm_avx2.cc), with vpmaddubsw + vpmaddwd + vpaddd for
+// vpdpbusd and 7-bit activations stored + 64, whose pairs of products fit vpmaddubsw's int16.
+//
+// Tile: up to 6 rows x 16 channels (5 on avx2): 12 accumulators, the panel's two vectors and the
+// row's broadcast activations, 15 of the 16 ymm registers. One vpdpbusd per 4 values of k, row and
+// 8 channels (32 multiply-adds); Golden Cove and Zen 5 issue two per cycle with a latency of 5,
+// which 12 independent accumulators cover. Activations are stored + 128 (unsigned; avx2: + 64), so
+// each dot product is corrected by - 128 * sum(w) (- 64 * sum(w)) in the epilogue: exact, vpdpbusd
+// does not saturate (nor do avx2's 7-bit pairs).
 
 namespace amanuensis::kernels::int8_detail::AMANUENSIS_VNNI256_NAMESPACE {
 
-constexpr int kMaxRows = 6;
+constexpr int kMaxRows = AMANUENSIS_VNNI256_MAX_ROWS;
 
-// acc[r][0..15] = sum over k of (a[r] + 128) * w for one panel; see accumulate in
-// int8_gemm_avx2.cc for why it is its own function and what kPrefetch does.
+// acc[r][0..15] = sum over k of (a[r] + bias) * w for one panel. Its own function, apart from the
+// epilogue, so that GCC keeps the accumulators in registers (with both in one function GCC 12
+// spilled them on every k step of the AVX-512 kernel). With kPrefetch, also pulls the next panel
+// (`next`) into L1 one line per k step, during the last row tile of this one.
 template <int kRowTile, bool kPrefetch>
 AMANUENSIS_VNNI256_TARGET __attribute__((noinline)) void accumulate(const std::int8_t* a, int lda,
                                                                     const std::int8_t* panel,
@@ -53,25 +62,16 @@ using AccumulateFn = void (*)(const std::int8_t*, int, const std::int8_t*, const
 
 template <bool kPrefetch>
 AccumulateFn accumulate_for(int mr) {
-  switch (mr) {
-    case 1:
-      return accumulate<1, kPrefetch>;
-    case 2:
-      return accumulate<2, kPrefetch>;
-    case 3:
-      return accumulate<3, kPrefetch>;
-    case 4:
-      return accumulate<4, kPrefetch>;
-    case 5:
-      return accumulate<5, kPrefetch>;
-    default:
-      return accumulate<6, kPrefetch>;
-  }
+  static constexpr AccumulateFn kByRows[] = {accumulate<1, kPrefetch>, accumulate<2, kPrefetch>,
+                                             accumulate<3, kPrefetch>, accumulate<4, kPrefetch>,
+                                             accumulate<5, kPrefetch>, accumulate<6, kPrefetch>};
+  static_assert(kMaxRows <= 6);
+  return kByRows[std::min(mr, kMaxRows) - 1];
 }
 
 // Block-mode weights (int8_gemm.h): as accumulate, but each 32-column block's products (less
-// 128 times the block's sum of w) are scaled by the block's scales into the float sums out[r * 16
-// + c] (zeroed here). Tiles are as tall as accumulate's, 6 rows: 12 int32 accumulators cover
+// the zero point times the block's sum of w) are scaled by the block's scales into the float sums
+// out[r * 16 + c] (zeroed here). Tiles are as tall as accumulate's: 12 int32 accumulators cover
 // vpdpbusd's latency; the float sums live in `out` (L1), read and written once per block.
 constexpr int kMaxBlockRows = kMaxRows;
 
@@ -106,7 +106,8 @@ AMANUENSIS_VNNI256_TARGET __attribute__((noinline)) void accumulate_blocks(
       const auto at = static_cast<std::ptrdiff_t>(kb) * 16 + h * 8;
       const __m256 scale = _mm256_loadu_ps(scales + at);
       const __m256i correction =
-          _mm256_slli_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(sums + at)), 7);
+          _mm256_slli_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(sums + at)),
+                            AMANUENSIS_VNNI256_BIAS_SHIFT);
 #pragma GCC unroll 8
       for (int r = 0; r < kRowTile; ++r) {
         float* total = out + r * 16 + h * 8;
@@ -122,20 +123,10 @@ using AccumulateBlocksFn = void (*)(const std::int8_t*, int, const std::int8_t*,
                                     const std::int32_t*, float*);
 
 inline AccumulateBlocksFn accumulate_blocks_for(int mr) {
-  switch (mr) {
-    case 1:
-      return accumulate_blocks<1>;
-    case 2:
-      return accumulate_blocks<2>;
-    case 3:
-      return accumulate_blocks<3>;
-    case 4:
-      return accumulate_blocks<4>;
-    case 5:
-      return accumulate_blocks<5>;
-    default:
-      return accumulate_blocks<6>;
-  }
+  static constexpr AccumulateBlocksFn kByRows[] = {accumulate_blocks<1>, accumulate_blocks<2>,
+                                                   accumulate_blocks<3>, accumulate_blocks<4>,
+                                                   accumulate_blocks<5>, accumulate_blocks<6>};
+  return kByRows[std::min(mr, kMaxRows) - 1];
 }
 
 inline void gemm_blocks(const QuantizedRows& a, int r0, int r1, const Int8Matrix& w, int n0, int n1,
@@ -178,8 +169,9 @@ void AMANUENSIS_VNNI256_GEMM(const QuantizedRows& a, int r0, int r1, const Int8M
                                                        : kernel::accumulate_for<false>(mr);
       accumulate_fn(a.data.data() + static_cast<std::ptrdiff_t>(r) * a.padded_cols, a.padded_cols,
                     panel, panel + panel_bytes, k4, tile);
-      store_tile_ymm(tile, mr, valid, a.scales.data() + r, {nullptr, w.sums.data() + n, 7},
-                     Rounding::kFused, w.scales.data() + n, bias == nullptr ? nullptr : bias + n,
+      store_tile_ymm(tile, mr, valid, a.scales.data() + r,
+                     {w.sums.data() + n, AMANUENSIS_VNNI256_BIAS_SHIFT}, w.scales.data() + n,
+                     bias == nullptr ? nullptr : bias + n,
                      y + static_cast<std::ptrdiff_t>(r) * ldy + n, ldy);
     });
   }

@@ -79,21 +79,22 @@ float MaxAbs(const float* HWY_RESTRICT x, std::size_t n) {
   return result;
 }
 
-void QuantizeRow(const float* HWY_RESTRICT x, std::size_t n, float inverse, std::uint8_t flip,
+void QuantizeRow(const float* HWY_RESTRICT x, std::size_t n, float inverse, std::uint8_t zero,
                  std::int8_t* HWY_RESTRICT q) {
   const hn::ScalableTag<float> d;
   const hn::Rebind<std::int8_t, decltype(d)> d8;
   const std::size_t lanes = hn::Lanes(d);
   const auto scale = hn::Set(d, inverse);
-  const auto flip_bits = hn::Set(d8, static_cast<std::int8_t>(flip));
+  const auto zero_point = hn::Set(d8, static_cast<std::int8_t>(zero));
   std::size_t i = 0;
   for (; i + lanes <= n; i += lanes) {
     const auto rounded = hn::NearestInt(hn::Mul(hn::LoadU(d, x + i), scale));
-    hn::StoreU(hn::Xor(hn::DemoteTo(d8, rounded), flip_bits), d8, q + i);
+    // Wraps modulo 256: q + 128 lands in [1, 255], q + 64 in [1, 127].
+    hn::StoreU(hn::Add(hn::DemoteTo(d8, rounded), zero_point), d8, q + i);
   }
   for (; i < n; ++i) {
     const auto rounded = static_cast<std::int32_t>(std::nearbyint(x[i] * inverse));
-    q[i] = static_cast<std::int8_t>(static_cast<std::uint8_t>(rounded) ^ flip);
+    q[i] = static_cast<std::int8_t>(static_cast<std::uint8_t>(rounded + zero));
   }
 }
 
@@ -241,8 +242,8 @@ void layer_norm_row(float* row, const float* gamma, const float* beta, int n, fl
 }
 void add(const float* x, float* y, std::size_t n) { HWY_DYNAMIC_DISPATCH(Add)(x, y, n); }
 float max_abs(const float* x, std::size_t n) { return HWY_DYNAMIC_DISPATCH(MaxAbs)(x, n); }
-void quantize_row(const float* x, std::size_t n, float inverse, std::uint8_t flip, std::int8_t* q) {
-  HWY_DYNAMIC_DISPATCH(QuantizeRow)(x, n, inverse, flip, q);
+void quantize_row(const float* x, std::size_t n, float inverse, std::uint8_t zero, std::int8_t* q) {
+  HWY_DYNAMIC_DISPATCH(QuantizeRow)(x, n, inverse, zero, q);
 }
 float max_value(const float* x, std::size_t n) { return HWY_DYNAMIC_DISPATCH(MaxValue)(x, n); }
 double sum_exp(const float* x, std::size_t n, float shift) {

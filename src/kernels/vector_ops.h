@@ -22,9 +22,10 @@ void layer_norm_row(float* row, const float* gamma, const float* beta, int n, fl
 void add(const float* x, float* y, std::size_t n);
 // max |x[i]| (0 for n == 0).
 float max_abs(const float* x, std::size_t n);
-// q[i] = round(x[i] * inverse), halves to even (as CTranslate2 rounds), with its bits xor
-// `flip`; the products must lie within [-127, 127].
-void quantize_row(const float* x, std::size_t n, float inverse, std::uint8_t flip, std::int8_t* q);
+// q[i] = round(x[i] * inverse) + zero (modulo 256: a zero point of 128 or 64 stores the value
+// unsigned), rounding halves to even (as CTranslate2 rounds); the products must lie within
+// [-127, 127].
+void quantize_row(const float* x, std::size_t n, float inverse, std::uint8_t zero, std::int8_t* q);
 // max x[i] (-inf for n == 0).
 float max_value(const float* x, std::size_t n);
 // sum of exp(x[i] - shift) (exp in float, accurate to about 1 ulp; -inf terms add 0), in double.

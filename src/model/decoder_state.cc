@@ -50,7 +50,11 @@ void DecoderState::reorder(std::span<const int> order) {
       std::copy(from.keys[l].begin(), from.keys[l].begin() + filled, to.keys[l].begin());
       std::copy(from.values[l].begin(), from.values[l].begin() + filled, to.values[l].begin());
     }
-    if (on_copy) on_copy(from, to, static_cast<std::size_t>(filled));
+    if (on_copy) {
+      on_copy(from, to, static_cast<std::size_t>(filled));
+    } else {
+      to.resident.reset();  // nobody to tell: its rows are read anew when it is next made resident
+    }
     return to;
   };
   std::vector<SequenceCache> reordered;

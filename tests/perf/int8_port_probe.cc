@@ -61,8 +61,8 @@ void add_chain(std::uint64_t n) {
   "vpmaddwd %%ymm11, %%ymm" #t ", %%ymm" #t   \
   "\n\t"                                      \
   "vpaddd %%ymm" #t ", %%ymm" #acc ", %%ymm" #acc "\n\t"
-// The xor-sign form (the avx2 kernel, int8_gemm.h): |a| (ymm10) times w (ymm8) xor the sign
-// mask of a (ymm9).
+// The xor-sign form (the avx2 kernel before its 7-bit activations, int8_gemm.h): |a| (ymm10)
+// times w (ymm8) xor the sign mask of a (ymm9).
 #define XOR_STEP(acc, t)                      \
   "vpxor %%ymm9, %%ymm8, %%ymm" #t            \
   "\n\t"                                      \
@@ -71,7 +71,8 @@ void add_chain(std::uint64_t n) {
   "vpmaddwd %%ymm11, %%ymm" #t ", %%ymm" #t   \
   "\n\t"                                      \
   "vpaddd %%ymm" #t ", %%ymm" #acc ", %%ymm" #acc "\n\t"
-// The unsigned form: a + 128 (ymm10) times w (ymm8), no sign step.
+// The unsigned form (the avx2 kernel: a + 64, int8_gemm.h): a (ymm10) times w (ymm8), no sign
+// step.
 #define UNSIGNED_STEP(acc, t)               \
   "vpmaddubsw %%ymm8, %%ymm10, %%ymm" #t    \
   "\n\t"                                    \
@@ -199,7 +200,7 @@ double peak_gops(const PortProbe& p, kernels::CpuIsa isa) {
   double macs = 0;
   switch (isa) {
     case kernels::CpuIsa::kAvx2:
-      macs = p.avx2_xor;
+      macs = p.avx2_unsigned;
       break;
     case kernels::CpuIsa::kAvxVnni:
       macs = p.vnni_ymm_vex;

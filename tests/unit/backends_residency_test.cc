@@ -213,10 +213,14 @@ TEST_P(OpsTest, ResidentRowsCrossOnceAndFollowTheirCopies) {
   const std::int64_t row = static_cast<std::int64_t>(d) * 4 * 2;  // a key row and a value row
   for (auto* buffer : {&k0, &v0, &k1, &v1}) backend_->make_resident_rows(buffer->data(), floats);
   const auto first = step(k0, v0, 3, false, "three rows");
-  if (counts) EXPECT_EQ(first, query + 3 * row) << "every row crosses the first time";
+  if (counts) {
+    EXPECT_EQ(first, query + 3 * row) << "every row crosses the first time";
+  }
   for (int rows = 4; rows <= 6; ++rows) {
     const auto sent = step(k0, v0, rows, false, "one row more");
-    if (counts) EXPECT_EQ(sent, query + row) << "only the new row crosses, at " << rows << " rows";
+    if (counts) {
+      EXPECT_EQ(sent, query + row) << "only the new row crosses, at " << rows << " rows";
+    }
   }
   // Beam search duplicates beam 0 into beam 1's storage: the copy stays on the device.
   std::copy(k0.begin(), k0.begin() + 6 * d, k1.begin());
@@ -225,13 +229,17 @@ TEST_P(OpsTest, ResidentRowsCrossOnceAndFollowTheirCopies) {
   backend_->copy_resident_rows(v0.data(), v1.data(), static_cast<std::size_t>(6) * d);
   std::fill(k1.begin() + 6 * d, k1.begin() + 7 * d, 0.5F);
   const auto copied = step(k1, v1, 7, false, "a copied beam, one row more");
-  if (counts) EXPECT_EQ(copied, query + row) << "the copied rows do not cross again";
+  if (counts) {
+    EXPECT_EQ(copied, query + row) << "the copied rows do not cross again";
+  }
   // With a resident prompt in front: the prompt crosses once, the own rows as before.
   backend_->make_resident(shared_k.data(), shared_k.size() * sizeof(float));
   backend_->make_resident(shared_v.data(), shared_v.size() * sizeof(float));
   (void)step(k1, v1, 8, true, "behind a prompt");
   const auto behind = step(k1, v1, 9, true, "behind a prompt, one row more");
-  if (counts) EXPECT_EQ(behind, query + row) << "neither the prompt nor the old rows cross";
+  if (counts) {
+    EXPECT_EQ(behind, query + row) << "neither the prompt nor the old rows cross";
+  }
   backend_->release_resident(shared_k.data());
   backend_->release_resident(shared_v.data());
   // Released, rewritten at the same address and made resident again: read anew.
@@ -241,7 +249,9 @@ TEST_P(OpsTest, ResidentRowsCrossOnceAndFollowTheirCopies) {
   backend_->make_resident_rows(k0.data(), floats);
   backend_->make_resident_rows(v0.data(), floats);
   const auto again = step(k0, v0, 6, false, "released and rewritten");
-  if (counts) EXPECT_EQ(again, query + 6 * row) << "a released mirror is not read again";
+  if (counts) {
+    EXPECT_EQ(again, query + 6 * row) << "a released mirror is not read again";
+  }
   for (auto* buffer : {&k0, &v0, &k1, &v1}) backend_->release_resident(buffer->data());
 }
 

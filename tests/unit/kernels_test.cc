@@ -531,13 +531,12 @@ std::vector<float> extreme_values(std::size_t n, unsigned seed) {
   return v;
 }
 
-float int8_reference(CpuIsa isa, const QuantizedRows& a, int r, const Int8Matrix& w, int n,
-                     const float* bias) {
+float int8_reference(const QuantizedRows& a, int r, const Int8Matrix& w, int n, const float* bias) {
   std::int64_t dot = 0;
   for (int i = 0; i < w.cols; ++i) dot += static_cast<std::int64_t>(a.value(r, i)) * w.q(n, i);
   EXPECT_EQ(dot, static_cast<std::int32_t>(dot));
-  return int8_detail::scale_dot(int8_detail::rounding_of(isa), static_cast<std::int32_t>(dot),
-                                a.scales[r], w.scales[n], bias != nullptr ? bias[n] : 0.0F);
+  return int8_detail::scale_dot(static_cast<std::int32_t>(dot), a.scales[r], w.scales[n],
+                                bias != nullptr ? bias[n] : 0.0F);
 }
 
 // Runs `gemm` over all of an m x n product and then over a part (rows [r0, r1), channels [n0, n1),
@@ -578,9 +577,8 @@ void check_int8_case(CpuIsa isa, const Int8Case& c, const Gemm& gemm) {
   QuantizedRows a;
   quantize_rows(isa, x.data(), c.m, c.k, c.k, w, a);
   ASSERT_EQ(a.form, activation_form(isa));
-  ASSERT_TRUE(a.block_negative_sums.empty());  // per-row weights: no per-block work
   check_whole_and_part(a, w, bias, c.m, c.n, gemm,
-                       [&](int r, int n) { return int8_reference(isa, a, r, w, n, bias); });
+                       [&](int r, int n) { return int8_reference(a, r, w, n, bias); });
 }
 
 class Int8PathTest : public ::testing::TestWithParam<CpuIsa> {};
@@ -670,9 +668,7 @@ void check_block_case(CpuIsa isa, const BlockCase& c, const Gemm& gemm) {
   const float* bias = c.bias ? bias_values.data() : nullptr;
   QuantizedRows a;
   quantize_rows(isa, x.data(), c.m, c.k, c.k, w, a);
-  // The avx2 form carries the per-block sums its block kernel needs (without them int8_gemm
-  // would fall back to the portable kernel, and this test would not reach the avx2 one).
-  ASSERT_EQ(a.block_negative_sums.empty(), a.form != ActivationForm::kMagnitudeSign);
+  ASSERT_EQ(a.form, activation_form(isa));  // else int8_gemm falls back to the portable kernel
   check_whole_and_part(a, w, bias, c.m, c.n, gemm,
                        [&](int r, int n) { return int8_block_reference(a, r, w, n, bias); });
 }
