@@ -101,6 +101,17 @@ DecoderState WhisperModel::start_decoding(std::shared_ptr<const CrossAttentionCa
   return state;
 }
 
+ResidentRelease WhisperModel::release_through(const std::shared_ptr<CachePool>& pool,
+                                              std::vector<const void*> buffers) {
+  return ResidentRelease([pool = std::weak_ptr<CachePool>(pool), buffers = std::move(buffers)] {
+    const auto alive = pool.lock();
+    if (alive == nullptr) return;
+    const std::lock_guard lock(alive->mutex);
+    if (alive->backend == nullptr) return;
+    for (const void* data : buffers) alive->backend->release_resident(data);
+  });
+}
+
 void WhisperModel::make_rows_resident(const std::shared_ptr<CachePool>& pool,
                                       SequenceCache& sequence) {
   const std::lock_guard lock(pool->mutex);
@@ -112,14 +123,7 @@ void WhisperModel::make_rows_resident(const std::shared_ptr<CachePool>& pool,
       buffers.push_back(layer.data());
     }
   }
-  sequence.resident =
-      ResidentRelease([pool = std::weak_ptr<CachePool>(pool), buffers = std::move(buffers)] {
-        const auto alive = pool.lock();
-        if (alive == nullptr) return;
-        const std::lock_guard lock(alive->mutex);
-        if (alive->backend == nullptr) return;
-        for (const void* data : buffers) alive->backend->release_resident(data);
-      });
+  sequence.resident = release_through(pool, std::move(buffers));
 }
 
 void WhisperModel::make_shared_resident(DecoderState& state) const {
@@ -132,14 +136,7 @@ void WhisperModel::make_shared_resident(DecoderState& state) const {
       buffers.push_back(layer.data());
     }
   }
-  state.shared_resident =
-      ResidentRelease([pool = std::weak_ptr<CachePool>(cache_pool_), buffers = std::move(buffers)] {
-        const auto alive = pool.lock();
-        if (alive == nullptr) return;
-        const std::lock_guard lock(alive->mutex);
-        if (alive->backend == nullptr) return;
-        for (const void* data : buffers) alive->backend->release_resident(data);
-      });
+  state.shared_resident = release_through(cache_pool_, std::move(buffers));
 }
 
 }  // namespace amanuensis::model

@@ -242,6 +242,9 @@ class WhisperModel {
   // Makes `sequence`'s buffers resident rows on the pool's backend, released through the pool (so
   // that a sequence outliving its model releases nothing).
   static void make_rows_resident(const std::shared_ptr<CachePool>& pool, SequenceCache& sequence);
+  // Releases `buffers` on the pool's backend when it goes, if the pool and its backend still are.
+  static ResidentRelease release_through(const std::shared_ptr<CachePool>& pool,
+                                         std::vector<const void*> buffers);
   void decoder_self_attention(const SelfAttention& layer, int layer_index, std::vector<float>& x,
                               std::span<DecodeStep> steps, std::span<const StepRows> layout) const;
   void cross_attention(const CrossAttention& layer, int layer_index, std::vector<float>& x,
