@@ -8,6 +8,7 @@
 //   AMANUENSIS_VNNI256_MAX_ROWS   rows per tile: 6 with vpdpbusd; 5 with its AVX2 emulation,
 //                                 which needs two more registers (the int16 ones, a temporary)
 //   AMANUENSIS_VNNI256_BIAS_SHIFT log2 of the activations' zero point: 7 (q + 128), 6 (q + 64)
+// and undefined again at its end.
 //
 // The avx2 path compiles it too (int8_gemm_avx2.cc), with vpmaddubsw + vpmaddwd + vpaddd for
 // vpdpbusd and 7-bit activations stored + 64, whose pairs of products fit vpmaddubsw's int16.
@@ -178,3 +179,10 @@ void AMANUENSIS_VNNI256_GEMM(const QuantizedRows& a, int r0, int r1, const Int8M
 }
 
 }  // namespace amanuensis::kernels::int8_detail
+
+#undef AMANUENSIS_VNNI256_NAMESPACE
+#undef AMANUENSIS_VNNI256_DPBUSD
+#undef AMANUENSIS_VNNI256_GEMM
+#undef AMANUENSIS_VNNI256_TARGET
+#undef AMANUENSIS_VNNI256_MAX_ROWS
+#undef AMANUENSIS_VNNI256_BIAS_SHIFT

@@ -703,11 +703,13 @@ TEST(Int8, BlockScalesAreKeptNotRequantised) {
   const auto w = random_block_matrix(c, 21);
   const auto per_row = per_row_int8(w);
   ASSERT_FALSE(per_row.blocked());
-  // Integer activations with a 127 in every row: their quantisation is exact, so only the
-  // weights' form makes a difference.
+  // Integer activations with the path's largest level in every row (127; 63 on avx2, whose
+  // activations have 7 bits): their quantisation is exact, so only the weights' form makes a
+  // difference.
+  const float top = activation_form(cpu_isa()) == ActivationForm::kBiased7 ? 63.0F : 127.0F;
   auto x = random_values(static_cast<std::size_t>(c.m) * c.k, 1.0F, 22);
-  for (auto& v : x) v = std::clamp(std::round(v * 127.0F), -127.0F, 127.0F);
-  for (int r = 0; r < c.m; ++r) x[static_cast<std::size_t>(r) * c.k] = 127.0F;
+  for (auto& v : x) v = std::clamp(std::round(v * top), -top, top);
+  for (int r = 0; r < c.m; ++r) x[static_cast<std::size_t>(r) * c.k] = top;
   std::vector<float> dense(static_cast<std::size_t>(c.n) * c.k);
   for (int n = 0; n < c.n; ++n)
     w.dequantize_row(n, dense.data() + static_cast<std::size_t>(n) * c.k);

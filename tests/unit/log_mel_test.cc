@@ -95,7 +95,9 @@ TEST(LogMelTest, EachWindowFloorHearsAWindowAsIfAlone) {
     for (int f = kSkip; f < alone.n_frames - kSkip; ++f) {
       const auto at = static_cast<std::size_t>(m) * 3000 + f - kSkip;
       const float want = alone_window[static_cast<std::size_t>(m) * 3000 + f];
-      EXPECT_NEAR(each_window[at], want, 1e-4F) << "bin " << m << ", frame " << f;
+      // 1e-3: the two spectrograms' products round differently where OpenBLAS tiles them
+      // differently (1.1e-4 apart in the quietest bin at avx2); a floor ignored is 1e-2 and more.
+      EXPECT_NEAR(each_window[at], want, 1e-3F) << "bin " << m << ", frame " << f;
       differ_with_whole += std::abs(whole_window[at] - want) > 1e-2F ? 1 : 0;
       ++compared;
     }
