@@ -106,7 +106,16 @@ TEST_P(OpsTest, LinearInt8) {
     std::vector<float> got(static_cast<std::size_t>(m) * n);
     std::vector<float> want(got.size());
     backend_->linear_int8({x.data(), m, k, k}, wq, bias, {got.data(), m, n, n});
-    reference_->linear_int8({x.data(), m, k, k}, wq, bias, {want.data(), m, n, n});
+    if (quantises_in_8_bits()) {
+      // A device quantises activations to 8 bits; the CPU's avx2 path takes 7 (int8_gemm.h): the
+      // reference is then the portable 8-bit product.
+      kernels::QuantizedRows a;
+      kernels::quantize_rows(kernels::CpuIsa::kGeneric, x.data(), m, k, k, wq, a);
+      kernels::int8_gemm(kernels::CpuIsa::kGeneric, a, 0, m, wq, 0, wq.padded_rows, bias.data(),
+                         want.data(), n);
+    } else {
+      reference_->linear_int8({x.data(), m, k, k}, wq, bias, {want.data(), m, n, n});
+    }
     const auto mag = product_magnitude({x.data(), m, k, k}, {w.data(), n, k, k}, true, m, n);
     expect_close(got, want, mag, 1e-5, 1e-6, "int8");
   }
