@@ -122,36 +122,8 @@ ActivationForm activation_form(CpuIsa isa) {
 }
 
 int QuantizedRows::value(int row, int col) const {
-  const std::size_t i = static_cast<std::size_t>(row) * padded_cols + col;
-  switch (form) {
-    case ActivationForm::kBiased:
-      return static_cast<int>(static_cast<std::uint8_t>(data[i])) - 128;
-    case ActivationForm::kBiased7:
-      return static_cast<int>(static_cast<std::uint8_t>(data[i])) - 64;
-    default:
-      return data[i];
-  }
+  return int8_detail::stored_value(form, data[static_cast<std::size_t>(row) * padded_cols + col]);
 }
-
-namespace {
-
-// The largest |q| and the zero point of a form's stored activations.
-struct FormRange {
-  float top;
-  std::uint8_t zero;
-};
-FormRange range_of(ActivationForm form) {
-  switch (form) {
-    case ActivationForm::kBiased:
-      return {127.0F, 128};
-    case ActivationForm::kBiased7:
-      return {63.0F, 64};
-    default:
-      return {127.0F, 0};
-  }
-}
-
-}  // namespace
 
 void quantize_rows_prepare(CpuIsa isa, int m, const Int8Matrix& w, QuantizedRows& out) {
   const int padded_cols = w.padded_cols;
@@ -164,7 +136,8 @@ void quantize_rows_prepare(CpuIsa isa, int m, const Int8Matrix& w, QuantizedRows
 
 void quantize_row_range(const float* x, int r0, int r1, int k, int ldx, QuantizedRows& out) {
   const int padded_cols = out.padded_cols;
-  const auto [top, zero] = range_of(out.form);
+  const auto top = static_cast<float>(int8_detail::max_level(out.form));
+  const auto zero = static_cast<std::uint8_t>(int8_detail::zero_point(out.form));
   for (int r = r0; r < r1; ++r) {
     const float* row = x + static_cast<std::size_t>(r) * ldx;
     auto* q = reinterpret_cast<std::uint8_t*>(out.data.data() +
@@ -186,25 +159,14 @@ void quantize_rows(CpuIsa isa, const float* x, int m, int k, int ldx, const Int8
 
 namespace {
 
-// The portable kernel, one output at a time; the value of a stored activation byte per form.
-template <ActivationForm kForm>
-int activation(std::int8_t stored) {
-  if constexpr (kForm == ActivationForm::kBiased) {
-    return static_cast<int>(static_cast<std::uint8_t>(stored)) - 128;
-  } else if constexpr (kForm == ActivationForm::kBiased7) {
-    return static_cast<int>(static_cast<std::uint8_t>(stored)) - 64;
-  } else {
-    return stored;
-  }
-}
-
 // The exact dot product of activation row q and packed weight channel wp over the groups of 4
 // columns [kk0, kk1).
 template <ActivationForm kForm>
 std::int32_t dot_columns(const std::int8_t* q, const std::int8_t* wp, int kk0, int kk1) {
   std::int32_t dot = 0;
   for (int kk = kk0; kk < kk1; ++kk) {
-    for (int j = 0; j < 4; ++j) dot += activation<kForm>(q[kk * 4 + j]) * wp[kk * 64 + j];
+    for (int j = 0; j < 4; ++j)
+      dot += int8_detail::stored_value(kForm, q[kk * 4 + j]) * wp[kk * 64 + j];
   }
   return dot;
 }

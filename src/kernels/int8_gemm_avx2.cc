@@ -8,8 +8,11 @@
 // rows x 16 channels, 10 accumulators, the panel's two vectors, the row's activations, the int16
 // ones and one temporary: 15 of the 16 registers.
 #include <algorithm>
+#include <array>
+#include <bit>
 #include <cstdint>
 #include <cstring>
+#include <utility>
 
 #include "kernels/int8_gemm_internal.h"
 
@@ -90,7 +93,7 @@ AMANUENSIS_AVX2 inline __m256i dpbusd(__m256i acc, __m256i a, __m256i w) {
 #define AMANUENSIS_VNNI256_DPBUSD dpbusd
 #define AMANUENSIS_VNNI256_GEMM gemm_avx2
 #define AMANUENSIS_VNNI256_MAX_ROWS 5
-#define AMANUENSIS_VNNI256_BIAS_SHIFT 6
+#define AMANUENSIS_VNNI256_FORM ActivationForm::kBiased7
 #include "kernels/int8_gemm_vnni256-inl.h"
 
 #endif  // __x86_64__

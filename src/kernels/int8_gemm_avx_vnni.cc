@@ -2,8 +2,11 @@
 // twin for CPUs with AVX-512 VNNI only (int8_gemm_internal.h). One body (int8_gemm_vnni256-inl.h)
 // compiled twice; the two copies differ only in the encoding of that one instruction.
 #include <algorithm>
+#include <array>
+#include <bit>
 #include <cstdint>
 #include <cstring>
+#include <utility>
 
 #include "kernels/int8_gemm_internal.h"
 
@@ -20,7 +23,7 @@
 #define AMANUENSIS_VNNI256_DPBUSD _mm256_dpbusd_avx_epi32
 #define AMANUENSIS_VNNI256_GEMM gemm_avx_vnni
 #define AMANUENSIS_VNNI256_MAX_ROWS 6
-#define AMANUENSIS_VNNI256_BIAS_SHIFT 7
+#define AMANUENSIS_VNNI256_FORM ActivationForm::kBiased
 #include "kernels/int8_gemm_vnni256-inl.h"
 
 #define AMANUENSIS_VNNI256_TARGET __attribute__((target("avx2,fma,avx512f,avx512vl,avx512vnni")))
@@ -28,7 +31,7 @@
 #define AMANUENSIS_VNNI256_DPBUSD _mm256_dpbusd_epi32
 #define AMANUENSIS_VNNI256_GEMM gemm_avx_vnni_evex
 #define AMANUENSIS_VNNI256_MAX_ROWS 6
-#define AMANUENSIS_VNNI256_BIAS_SHIFT 7
+#define AMANUENSIS_VNNI256_FORM ActivationForm::kBiased
 #include "kernels/int8_gemm_vnni256-inl.h"
 
 #endif  // __x86_64__

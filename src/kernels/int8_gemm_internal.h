@@ -10,6 +10,25 @@
 
 namespace amanuensis::kernels::int8_detail {
 
+// What a form stores for an activation q in [-max_level, max_level]: q + zero_point, modulo 256
+// (a zero point of 0 keeps q signed).
+constexpr int zero_point(ActivationForm form) {
+  switch (form) {
+    case ActivationForm::kBiased:
+      return 128;
+    case ActivationForm::kBiased7:
+      return 64;
+    default:
+      return 0;
+  }
+}
+constexpr int max_level(ActivationForm form) { return form == ActivationForm::kBiased7 ? 63 : 127; }
+// The value q of a stored activation byte.
+constexpr int stored_value(ActivationForm form, std::int8_t stored) {
+  const int zero = zero_point(form);
+  return zero == 0 ? stored : static_cast<int>(static_cast<std::uint8_t>(stored)) - zero;
+}
+
 // The scaling of the exact int32 dot product (int8_gemm.h), fma(dot, a_scale * w_scale, bias):
 // the portable kernel and the tests use it, the vector kernels do the same lane by lane.
 inline float scale_dot(std::int32_t dot, float a_scale, float w_scale, float bias) {

@@ -7,7 +7,8 @@
 //   AMANUENSIS_VNNI256_TARGET     the target attribute of the functions that use the intrinsics
 //   AMANUENSIS_VNNI256_MAX_ROWS   rows per tile: 6 with vpdpbusd; 5 with its AVX2 emulation,
 //                                 which needs two more registers (the int16 ones, a temporary)
-//   AMANUENSIS_VNNI256_BIAS_SHIFT log2 of the activations' zero point: 7 (q + 128), 6 (q + 64)
+//   AMANUENSIS_VNNI256_FORM       the activations' form: ActivationForm::kBiased (q + 128) or
+//                                 kBiased7 (q + 64); the epilogue removes zero point * sum(w)
 // and undefined again at its end.
 //
 // The avx2 path compiles it too (int8_gemm_avx2.cc), with vpmaddubsw + vpmaddwd + vpaddd for
@@ -23,6 +24,10 @@
 namespace amanuensis::kernels::int8_detail::AMANUENSIS_VNNI256_NAMESPACE {
 
 constexpr int kMaxRows = AMANUENSIS_VNNI256_MAX_ROWS;
+// log2 of the activations' zero point: the shift of the epilogue's correction.
+constexpr int kZeroShift =
+    std::countr_zero(static_cast<unsigned>(zero_point(AMANUENSIS_VNNI256_FORM)));
+static_assert(1 << kZeroShift == zero_point(AMANUENSIS_VNNI256_FORM));
 
 // acc[r][0..15] = sum over k of (a[r] + bias) * w for one panel. Its own function, apart from the
 // epilogue, so that GCC keeps the accumulators in registers (with both in one function GCC 12
@@ -61,12 +66,13 @@ AMANUENSIS_VNNI256_TARGET __attribute__((noinline)) void accumulate(const std::i
 using AccumulateFn = void (*)(const std::int8_t*, int, const std::int8_t*, const std::int8_t*, int,
                               std::int32_t*);
 
+// The kernel for tiles of mr rows (at most kMaxRows; no taller one is compiled).
 template <bool kPrefetch>
 AccumulateFn accumulate_for(int mr) {
-  static constexpr AccumulateFn kByRows[] = {accumulate<1, kPrefetch>, accumulate<2, kPrefetch>,
-                                             accumulate<3, kPrefetch>, accumulate<4, kPrefetch>,
-                                             accumulate<5, kPrefetch>, accumulate<6, kPrefetch>};
-  static_assert(kMaxRows <= 6);
+  static constexpr auto kByRows = []<int... kRows>(std::integer_sequence<int, kRows...>) {
+    return std::array<AccumulateFn, kMaxRows>{accumulate<kRows + 1, kPrefetch>...};
+  }
+  (std::make_integer_sequence<int, kMaxRows>{});
   return kByRows[std::min(mr, kMaxRows) - 1];
 }
 
@@ -106,9 +112,8 @@ AMANUENSIS_VNNI256_TARGET __attribute__((noinline)) void accumulate_blocks(
     for (int h = 0; h < 2; ++h) {
       const auto at = static_cast<std::ptrdiff_t>(kb) * 16 + h * 8;
       const __m256 scale = _mm256_loadu_ps(scales + at);
-      const __m256i correction =
-          _mm256_slli_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(sums + at)),
-                            AMANUENSIS_VNNI256_BIAS_SHIFT);
+      const __m256i correction = _mm256_slli_epi32(
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(sums + at)), kZeroShift);
 #pragma GCC unroll 8
       for (int r = 0; r < kRowTile; ++r) {
         float* total = out + r * 16 + h * 8;
@@ -124,10 +129,11 @@ using AccumulateBlocksFn = void (*)(const std::int8_t*, int, const std::int8_t*,
                                     const std::int32_t*, float*);
 
 inline AccumulateBlocksFn accumulate_blocks_for(int mr) {
-  static constexpr AccumulateBlocksFn kByRows[] = {accumulate_blocks<1>, accumulate_blocks<2>,
-                                                   accumulate_blocks<3>, accumulate_blocks<4>,
-                                                   accumulate_blocks<5>, accumulate_blocks<6>};
-  return kByRows[std::min(mr, kMaxRows) - 1];
+  static constexpr auto kByRows = []<int... kRows>(std::integer_sequence<int, kRows...>) {
+    return std::array<AccumulateBlocksFn, kMaxBlockRows>{accumulate_blocks<kRows + 1>...};
+  }
+  (std::make_integer_sequence<int, kMaxBlockRows>{});
+  return kByRows[std::min(mr, kMaxBlockRows) - 1];
 }
 
 inline void gemm_blocks(const QuantizedRows& a, int r0, int r1, const Int8Matrix& w, int n0, int n1,
@@ -170,9 +176,8 @@ void AMANUENSIS_VNNI256_GEMM(const QuantizedRows& a, int r0, int r1, const Int8M
                                                        : kernel::accumulate_for<false>(mr);
       accumulate_fn(a.data.data() + static_cast<std::ptrdiff_t>(r) * a.padded_cols, a.padded_cols,
                     panel, panel + panel_bytes, k4, tile);
-      store_tile_ymm(tile, mr, valid, a.scales.data() + r,
-                     {w.sums.data() + n, AMANUENSIS_VNNI256_BIAS_SHIFT}, w.scales.data() + n,
-                     bias == nullptr ? nullptr : bias + n,
+      store_tile_ymm(tile, mr, valid, a.scales.data() + r, {w.sums.data() + n, kernel::kZeroShift},
+                     w.scales.data() + n, bias == nullptr ? nullptr : bias + n,
                      y + static_cast<std::ptrdiff_t>(r) * ldy + n, ldy);
     });
   }
@@ -185,4 +190,4 @@ void AMANUENSIS_VNNI256_GEMM(const QuantizedRows& a, int r0, int r1, const Int8M
 #undef AMANUENSIS_VNNI256_GEMM
 #undef AMANUENSIS_VNNI256_TARGET
 #undef AMANUENSIS_VNNI256_MAX_ROWS
-#undef AMANUENSIS_VNNI256_BIAS_SHIFT
+#undef AMANUENSIS_VNNI256_FORM

@@ -18,7 +18,6 @@ class RowMirrors {
   void add(const float* data, std::size_t capacity);
   // Forgets the mirror of `data`, if any; the device memory goes once queued work is done.
   void remove(const void* data);
-  [[nodiscard]] bool contains(const float* data) const { return mirrors_.contains(data); }
 
   // The device copy of data[0, floats), after sending what it did not yet hold; nullptr when
   // `data` has no mirror or `floats` exceeds its capacity (the caller then sends the rows).
@@ -30,8 +29,6 @@ class RowMirrors {
   // rows are sent again when next read.
   void copy(cl_context context, cl_command_queue queue, const float* from, const float* to,
             std::size_t floats) noexcept;
-
-  [[nodiscard]] std::size_t size() const { return mirrors_.size(); }
 
  private:
   struct Mirror {
