@@ -41,9 +41,12 @@ if(AMANUENSIS_WITH_OPENCL)
                         "(Debian: ocl-icd-opencl-dev opencl-headers libclblast-dev)")
   endif()
   target_sources(amanuensis_backends PRIVATE
+    src/backends/opencl/opencl_attention.cc
     src/backends/opencl/opencl_backend.cc
+    src/backends/opencl/opencl_device_data.cc
     src/backends/opencl/opencl_kernels.cc
     src/backends/opencl/opencl_provider.cc
+    src/backends/opencl/opencl_kept.cc
     src/backends/opencl/opencl_row_mirrors.cc
     src/backends/opencl/opencl_runtime.cc)
   target_compile_definitions(amanuensis_backends PRIVATE CL_TARGET_OPENCL_VERSION=120)

@@ -13,6 +13,8 @@ namespace {
 
 // > 0 while this thread re-runs a failed request: every op goes to the CPU.
 thread_local int cpu_only_depth = 0;
+// Steps of this thread whose activations a device keeps (FailoverBackend::keep_on_device).
+thread_local int kept_on_device_depth = 0;
 
 class CpuOnlyScope {
  public:
@@ -95,6 +97,10 @@ std::string FailoverBackend::describe() const {
 template <typename Op>
 void FailoverBackend::call(const Op& op) {
   if (cpu_only_depth > 0 || monitor_->disabled()) {
+    if (cpu_only_depth == 0 && kept_on_device_depth > 0) {
+      throw BackendFailed(std::string(device_->name()),
+                          "taken out of use while this thread's activations were on it");
+    }
     op(*cpu_);
     return;
   }
@@ -109,12 +115,44 @@ void FailoverBackend::call(const Op& op) {
   }
 }
 
+void FailoverBackend::keep_on_device(std::span<const std::span<float>> ranges) {
+  if (cpu_only_depth > 0 || monitor_->disabled()) return;
+  try {
+    device_->keep_on_device(ranges);
+  } catch (const std::exception& e) {
+    monitor_->record_failure(e.what());
+    throw BackendFailed(std::string(device_->name()), e.what());
+  }
+  ++kept_on_device_depth;
+}
+
+void FailoverBackend::end_keep_on_device(std::span<const std::span<float>> ranges) noexcept {
+  if (kept_on_device_depth == 0) return;  // kept nowhere (the CPU ran this thread's ops)
+  --kept_on_device_depth;
+  device_->end_keep_on_device(ranges);
+}
+
+void FailoverBackend::copy_rows(kernels::MatrixView from, kernels::MutableMatrixView to) {
+  call([&](kernels::Backend& backend) { backend.copy_rows(from, to); });
+}
+
 void FailoverBackend::make_resident_weight(kernels::MatrixView weight) {
   prepare([&] { device_->make_resident_weight(weight); });
 }
 
 void FailoverBackend::make_resident_int8_weight(const kernels::Int8Matrix& weight) {
   prepare([&] { device_->make_resident_int8_weight(weight); });
+}
+
+void FailoverBackend::make_resident_head_major(const float* k, const float* v, int keys,
+                                               int n_heads, int head_dim) {
+  device_->kernels::Backend::make_resident_head_major(k, v, keys, n_heads, head_dim);
+  prepare([&] { device_->make_resident_head_major(k, v, keys, n_heads, head_dim); });
+}
+
+void FailoverBackend::make_resident_half_cache(const kernels::HalfKeyValues& kv) {
+  device_->kernels::Backend::make_resident_half_cache(kv);
+  prepare([&] { device_->make_resident_half_cache(kv); });
 }
 
 template <typename Upload>
@@ -125,7 +163,7 @@ void FailoverBackend::prepare(const Upload& upload) {
   } catch (const std::exception& e) {
     monitor_->record_failure(e.what());
     log_line(std::string("backend ") + std::string(device_->name()) +
-                 ": weights not uploaded at load (" + e.what() + "); they go at first use",
+                 ": data not uploaded ahead of use (" + e.what() + "); it goes at first use",
              LogLevel::kWarning);
   }
 }

@@ -88,10 +88,18 @@ class FailoverBackend final : public kernels::Backend {
   void copy_resident_rows(const float* from, const float* to, std::size_t floats) override {
     device_->copy_resident_rows(from, to, floats);
   }
+  // A step's activations are kept on the device only while the device runs this thread's ops;
+  // if it is taken out of use meanwhile, the step's next op fails (BackendFailed), since the CPU
+  // cannot read what is only on the device.
+  void keep_on_device(std::span<const std::span<float>> ranges) override;
+  void end_keep_on_device(std::span<const std::span<float>> ranges) noexcept override;
   // A device that cannot take the weights now (out of memory, say) is not an error here: the
   // failure is recorded, and ops that need them fail over as any other.
   void make_resident_weight(kernels::MatrixView weight) override;
   void make_resident_int8_weight(const kernels::Int8Matrix& weight) override;
+  void make_resident_head_major(const float* k, const float* v, int keys, int n_heads,
+                                int head_dim) override;
+  void make_resident_half_cache(const kernels::HalfKeyValues& kv) override;
 
   void matmul(kernels::MatrixView a, kernels::MatrixView b, bool transpose_b, float alpha,
               float beta, kernels::MutableMatrixView c) override;
@@ -115,6 +123,7 @@ class FailoverBackend final : public kernels::Backend {
   void gelu(std::span<float> x) override;
   void softmax_rows(kernels::MutableMatrixView x, int causal_offset) override;
   void add(std::span<const float> x, std::span<float> y) override;
+  void copy_rows(kernels::MatrixView from, kernels::MutableMatrixView to) override;
 
  private:
   // Runs a make_resident_*weight upload on the device, recording a failure instead of throwing.

@@ -1,9 +1,17 @@
 #include "kernels/backend.h"
 
 #include <algorithm>
+#include <cstddef>
 #include <vector>
 
 namespace amanuensis::kernels {
+
+void Backend::copy_rows(MatrixView from, MutableMatrixView to) {
+  for (int r = 0; r < from.rows; ++r) {
+    const float* row = from.data + static_cast<std::ptrdiff_t>(r) * from.ld;
+    std::copy(row, row + from.cols, to.data + static_cast<std::ptrdiff_t>(r) * to.ld);
+  }
+}
 
 void Backend::attention_half_cache(MatrixView q, const HalfKeyValues& kv, float scale,
                                    MutableMatrixView out, std::span<float* const> head_scores) {

@@ -68,6 +68,7 @@ enum class Op {
   kGelu,
   kSoftmaxRows,
   kAdd,
+  kCopyRows,
 };
 
 // What a device backend has moved across the bus and waited for since it was made: the cost of
@@ -130,6 +131,36 @@ class Backend {
   virtual void make_resident_int8_weight(const Int8Matrix& weight) {
     make_resident(weight.packed.data(), weight.packed.size());
   }
+  // make_resident() for a window's cross-attention keys and values as attention_head_major
+  // (float32, head by head: `keys` rows of head_dim per head) or attention_half_cache (float16)
+  // read them: a device backend copies them now, in its layout, rather than at the window's first
+  // decoder step. By default only the ranges are made resident.
+  virtual void make_resident_head_major(const float* k, const float* v, int keys, int n_heads,
+                                        int head_dim) {
+    const auto bytes = static_cast<std::size_t>(keys) * n_heads * head_dim * sizeof(float);
+    make_resident(k, bytes);
+    make_resident(v, bytes);
+  }
+  virtual void make_resident_half_cache(const HalfKeyValues& kv) {
+    make_resident(kv.keys, kv.key_elements() * sizeof(std::uint16_t));
+    make_resident(kv.values, kv.value_elements() * sizeof(std::uint16_t));
+  }
+
+  // A decoder step's activations, kept on a device between the step's ops. From
+  // keep_on_device(ranges) until end_keep_on_device(ranges), a backend with memory of its own
+  // keeps a device copy of each host range: ops that write into a range write only that copy,
+  // and ops that read from one read it, so that nothing of them crosses the bus or is waited for.
+  // The host memory of the ranges is meanwhile stale: the host puts rows in and takes them out
+  // with copy_rows only. Rows that copy_rows puts from a kept range into resident rows
+  // (make_resident_rows) are likewise only on the device, until those rows are released.
+  // The ranges are the calling thread's scratch: they do not overlap, and stay allocated and the
+  // same size until end_keep_on_device. Nothing on the CPU (host memory is the only copy).
+  virtual void keep_on_device(std::span<const std::span<float>> /*ranges*/) {}
+  virtual void end_keep_on_device(std::span<const std::span<float>> /*ranges*/) noexcept {}
+
+  // to = from, row by row (the same shape): rows moved between buffers through the backend, so
+  // that rows on a device (keep_on_device) are copied there. By default on the host.
+  virtual void copy_rows(MatrixView from, MutableMatrixView to);
 
   // c = alpha * a * op(b) + beta * c, where op(b) is b or its transpose.
   virtual void matmul(MatrixView a, MatrixView b, bool transpose_b, float alpha, float beta,

@@ -24,8 +24,8 @@ void size_like(const SequenceCache& from, SequenceCache& to) {
 void DecoderState::reorder(std::span<const int> order) {
   if (sequences.size() == 1 && order.size() > 1 && shared_length == 0 && length > 0) {
     // Every new sequence is a copy of the one: its rows become the shared ones.
+    // Its rows stay resident rows (a device may hold them only there), read as the shared ones.
     shared = std::move(sequences[0]);
-    shared.resident.reset();  // its rows become resident as a whole (shared_resident)
     shared_length = length;
     sequences.clear();
     sequences.resize(order.size());

@@ -12,6 +12,23 @@ namespace amanuensis::model {
 namespace {
 
 using detail::kLayerNormEpsilon;
+
+// A decoder step's activations kept on the backend's device for the step
+// (kernels::Backend::keep_on_device).
+class KeptOnDevice {
+ public:
+  KeptOnDevice(kernels::Backend& backend, std::vector<std::span<float>> ranges)
+      : backend_(backend), ranges_(std::move(ranges)) {
+    backend_.keep_on_device(ranges_);
+  }
+  ~KeptOnDevice() { backend_.end_keep_on_device(ranges_); }
+  KeptOnDevice(const KeptOnDevice&) = delete;
+  KeptOnDevice& operator=(const KeptOnDevice&) = delete;
+
+ private:
+  kernels::Backend& backend_;
+  std::vector<std::span<float>> ranges_;
+};
 using detail::StepTraffic;
 using detail::Timer;
 using detail::workspace;
@@ -86,8 +103,14 @@ std::shared_ptr<const CrossAttentionCache> WhisperModel::cross_attention_cache(
   }
   // Unchanged while sequences decode against it: resident on the backend until the last holder
   // releases it and hands the storage back to the pool (or frees it once the model is gone).
-  for_each_cache_buffer(
-      *cache, [&](const void* data, std::size_t bytes) { backend_->make_resident(data, bytes); });
+  for (std::size_t l = 0; l < layers; ++l) {
+    if (half) {
+      backend_->make_resident_half_cache(cache->half_layer(l));
+    } else {
+      backend_->make_resident_head_major(cache->keys[l].data(), cache->values[l].data(), n_keys,
+                                         n_heads, head_dim);
+    }
+  }
   constexpr std::size_t kSpareCaches = 4;
   return {cache.release(),
           [pool = std::weak_ptr<CachePool>(cache_pool_)](CrossAttentionCache* released) {
@@ -119,7 +142,9 @@ void WhisperModel::decoder_self_attention(const SelfAttention& layer, int layer_
   problems.clear();
   for (std::size_t s = 0; s < steps.size(); ++s) {
     auto& state = *steps[s].state;
-    if (state.shared_length > 0 && !state.shared_resident.held()) make_shared_resident(state);
+    // Shared rows that were a beam's keep that beam's resident rows; others become resident.
+    if (state.shared_length > 0 && !state.shared.resident.held() && !state.shared_resident.held())
+      make_shared_resident(state);
     const int offset = state.length;
     const int own = offset - state.shared_length;  // rows in each sequence's own cache
     const int new_tokens = layout[s].new_tokens;
@@ -135,13 +160,11 @@ void WhisperModel::decoder_self_attention(const SelfAttention& layer, int layer_
       auto& values = state.sequences[b].values[layer_index];
       const auto first = static_cast<std::size_t>(layout[s].first) + b * new_tokens;
       const float* block = ws.qkv.data() + first * 3 * d;
-      for (int r = 0; r < new_tokens; ++r) {
-        const float* source = block + static_cast<std::size_t>(r) * 3 * d;
-        std::copy(source + d, source + 2 * d,
-                  keys.begin() + static_cast<std::ptrdiff_t>(own + r) * d);
-        std::copy(source + 2 * d, source + 3 * d,
-                  values.begin() + static_cast<std::ptrdiff_t>(own + r) * d);
-      }
+      // The new rows join the caches through the backend, which may hold them on its device.
+      const auto at = static_cast<std::size_t>(own) * d;
+      backend_->copy_rows({block + d, new_tokens, d, 3 * d}, {keys.data() + at, new_tokens, d, d});
+      backend_->copy_rows({block + 2 * d, new_tokens, d, 3 * d},
+                          {values.data() + at, new_tokens, d, d});
       problems.push_back({.q = {block, new_tokens, d, 3 * d},
                           .k = {keys.data(), own + new_tokens, d, d},
                           .v = {values.data(), own + new_tokens, d, d},
@@ -290,12 +313,16 @@ void WhisperModel::embed_steps(std::span<DecodeStep> steps, std::span<const Step
                                std::vector<float>& x) const {
   const auto& w = weights_;
   const int d = w.n_state;
+  const int rows = layout.back().first + layout.back().rows;
+  // Made on the host, then handed to the backend's copy of x (which a device may keep).
+  thread_local std::vector<float> embedded;
+  embedded.resize(static_cast<std::size_t>(rows) * d);
   for (std::size_t s = 0; s < steps.size(); ++s) {
     const auto& step = steps[s];
     const int offset = step.state->length;
     for (int r = 0; r < layout[s].rows; ++r) {
       const int token = step.tokens[r];
-      float* out = x.data() + static_cast<std::size_t>(layout[s].first + r) * d;
+      float* out = embedded.data() + static_cast<std::size_t>(layout[s].first + r) * d;
       if (w.token_embedding_int8.empty()) {
         const float* embedding = w.token_embedding.data() + static_cast<std::size_t>(token) * d;
         std::copy(embedding, embedding + d, out);
@@ -312,6 +339,7 @@ void WhisperModel::embed_steps(std::span<DecodeStep> steps, std::span<const Step
           0.0F);
     }
   }
+  backend_->copy_rows({embedded.data(), rows, d, d}, {x.data(), rows, d, d});
 }
 
 void WhisperModel::step_logits(std::span<DecodeStep> steps, std::span<const StepRows> layout,
@@ -321,11 +349,12 @@ void WhisperModel::step_logits(std::span<DecodeStep> steps, std::span<const Step
   // Only the requested rows reach the final norm and the vocabulary product, all in one.
   auto& selected = workspace().normed;
   selected.resize(static_cast<std::size_t>(n_out) * d);
-  auto into = selected.begin();
+  float* into = selected.data();
   for (std::size_t s = 0; s < steps.size(); ++s) {
     for (const int position : steps[s].positions) {
-      const auto row = x.begin() + static_cast<std::ptrdiff_t>(layout[s].first + position) * d;
-      into = std::copy(row, row + d, into);
+      const float* row = x.data() + static_cast<std::size_t>(layout[s].first + position) * d;
+      backend_->copy_rows({row, 1, d, d}, {into, 1, d, d});
+      into += d;
     }
   }
   backend_->layer_norm({selected.data(), n_out, d, d}, w.decoder_norm.gamma, w.decoder_norm.beta,
@@ -387,7 +416,7 @@ void WhisperModel::decode_batch(std::span<DecodeStep> steps) const {
     counters_->batched_tokens += rows;
   }
   auto& x = workspace().x;
-  x.resize(static_cast<std::size_t>(rows) * w.n_state);
+  const KeptOnDevice kept(*backend_, step_buffers(rows));
   embed_steps(steps, layout, x);
   for (std::size_t l = 0; l < w.decoder_layers.size(); ++l) {
     const auto& layer = w.decoder_layers[l];
@@ -402,6 +431,22 @@ void WhisperModel::decode_batch(std::span<DecodeStep> steps) const {
     return;
   }
   step_logits(steps, layout, x, n_out);
+}
+
+std::vector<std::span<float>> WhisperModel::step_buffers(int rows) const {
+  const auto& w = weights_;
+  const auto width = static_cast<std::size_t>(rows) * w.n_state;
+  const auto hidden = static_cast<std::size_t>(rows) * w.decoder_layers.front().feed_forward.up.out;
+  auto& ws = workspace();
+  // Sized once for the whole step: the ops resize them within these sizes, so that they never
+  // move while a device keeps them.
+  ws.x.resize(width);
+  ws.normed.resize(width);
+  ws.qkv.resize(3 * width);
+  ws.context.resize(width);
+  ws.projected.resize(width);
+  ws.hidden.resize(hidden);
+  return {ws.x, ws.normed, ws.qkv, ws.context, ws.projected, ws.hidden};
 }
 
 std::vector<float> WhisperModel::decode(DecoderState& state, std::span<const int> tokens,

@@ -93,7 +93,8 @@ void WhisperModel::normalized(const LayerNorm& norm, const std::vector<float>& x
                               std::vector<float>& out) const {
   const auto n = static_cast<std::size_t>(rows) * weights_.n_state;
   out.resize(n);
-  std::copy(x.begin(), x.begin() + static_cast<std::ptrdiff_t>(n), out.begin());
+  backend_->copy_rows({x.data(), rows, weights_.n_state, weights_.n_state},
+                      {out.data(), rows, weights_.n_state, weights_.n_state});
   backend_->layer_norm({out.data(), rows, weights_.n_state, weights_.n_state}, norm.gamma,
                        norm.beta, kLayerNormEpsilon);
 }

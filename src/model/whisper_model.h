@@ -112,8 +112,10 @@ struct DecoderState {
   int shared_length = 0;
   SequenceCache shared;
   // Held while `shared`'s rows are resident on the model's backend, which the model makes them
-  // the first time it decodes them: they stay unchanged until the state goes. Declared after
-  // `shared`, so that a state going releases them before their storage is freed.
+  // the first time it decodes them: they stay unchanged until the state goes. Not needed when
+  // `shared` was a sequence, whose resident rows it keeps (shared.resident), as a device may
+  // hold them only there. Declared after `shared`, so that a state going releases them before
+  // their storage is freed.
   ResidentRelease shared_resident;
   // Told when reorder() copies a sequence's rows over another's (from, to, floats per layer), so
   // that the model's backend copies its device rows too; set by WhisperModel::start_decoding.
@@ -256,6 +258,9 @@ class WhisperModel {
   // decode_batch's first and last steps: x [rows, n_state] gets each step's token embeddings plus
   // positions (and a capture's scores are sized); the rows of x that steps ask for, normalised,
   // give their logits (n_out rows in all).
+  // Sizes this thread's workspace for a decoder step of `rows` rows and returns its activation
+  // buffers, which a device may keep for the step.
+  [[nodiscard]] std::vector<std::span<float>> step_buffers(int rows) const;
   void embed_steps(std::span<DecodeStep> steps, std::span<const StepRows> layout,
                    std::vector<float>& x) const;
   void step_logits(std::span<DecodeStep> steps, std::span<const StepRows> layout,

@@ -356,6 +356,37 @@ TEST(Failover, WeightsTheDeviceCannotTakeAtLoadAreAFailureNotAnError) {
   EXPECT_TRUE(report.selected);  // a request decides whether the device still works
 }
 
+// A step whose activations the device keeps cannot go on on the CPU, which has not got them: if
+// the device is taken out of use meanwhile (another request's failures), the step's next op fails
+// the request, which run_with_failover then reruns on the CPU. Once the step ends, ops go to the
+// CPU as before.
+TEST(Failover, ADeviceTakenOutOfUseMidStepFailsTheStepNotItsResults) {
+  auto monitor = std::make_shared<BackendMonitor>(fake_selection(), "fake");
+  FailoverBackend backend(std::make_unique<FakeDevice>(), kernels::make_cpu_backend(1), monitor,
+                          {});
+  std::vector<float> x(4, 1.0F);
+  std::vector<float> y(4, 0.0F);
+  const std::vector<std::span<float>> kept{y};
+  backend.keep_on_device(kept);
+  backend.add(x, y);
+  for (int i = 0; i < kDisableAfterFailures; ++i) monitor->record_retry();  // others' requests
+  ASSERT_TRUE(monitor->disabled());
+  try {
+    backend.add(x, y);
+    FAIL() << "the step went on on the CPU without its activations";
+  } catch (const BackendFailed& e) {
+    EXPECT_NE(e.reason().find("taken out of use"), std::string::npos) << e.reason();
+  }
+  backend.end_keep_on_device(kept);
+  backend.add(x, y);  // on the CPU, with host memory
+  EXPECT_EQ(y[0], 2.0F);
+  // While the device is out of use, no step keeps anything on it.
+  backend.keep_on_device(kept);
+  EXPECT_NO_THROW(backend.add(x, y));
+  backend.end_keep_on_device(kept);
+  EXPECT_EQ(y[0], 3.0F);
+}
+
 TEST(Failover, CpuSelectionRunsRequestsDirectly) {
   auto monitor = std::make_shared<BackendMonitor>(std::vector<BackendReport>{}, "cpu");
   int runs = 0;
