@@ -171,14 +171,10 @@ class OpenClBackend final : public kernels::Backend {
 
   std::shared_ptr<Int8Weights> int8_weight_buffers(const kernels::Int8Matrix& w);
 
-  void write(cl_mem buffer, const float* data, std::size_t floats);
-
-  void read(cl_mem buffer, float* data, std::size_t floats);
-
   // Host view (any row stride) -> dense device matrix.
   void upload(cl_mem buffer, MatrixView m);
 
-  // Dense device matrix -> host view; the host's columns beyond m.cols are left alone.
+  // Dense device matrix -> host view (waiting); the host's columns beyond m.cols are left alone.
   void download(cl_mem buffer, MutableMatrixView m);
 
   void fill_bias_rows(std::span<const float> bias, cl_mem y, int rows, int cols);

@@ -84,55 +84,15 @@ std::shared_ptr<Int8Weights> OpenClBackend::int8_weight_buffers(const kernels::I
   });
 }
 
-void OpenClBackend::write(cl_mem buffer, const float* data, std::size_t floats) {
-  check(clEnqueueWriteBuffer(queue_.get(), buffer, CL_FALSE, 0, floats * sizeof(float), data, 0,
-                             nullptr, nullptr),
-        "clEnqueueWriteBuffer");
-  traffic_.sent(floats * sizeof(float));
-}
-
-void OpenClBackend::read(cl_mem buffer, float* data, std::size_t floats) {
-  check(clEnqueueReadBuffer(queue_.get(), buffer, CL_TRUE, 0, floats * sizeof(float), data, 0,
-                            nullptr, nullptr),
-        "clEnqueueReadBuffer");
-  traffic_.received(floats * sizeof(float));
-  traffic_.waited();  // a blocking read: everything queued before it is done
-  pending_ = false;
-}
-
 // Host view (any row stride) -> dense device matrix.
 void OpenClBackend::upload(cl_mem buffer, MatrixView m) {
-  if (m.ld == m.cols || m.rows == 1) {
-    write(buffer, m.data, dense_floats(m));
-    return;
-  }
-  const std::size_t origin[3] = {0, 0, 0};
-  const std::size_t region[3] = {static_cast<std::size_t>(m.cols) * sizeof(float),
-                                 static_cast<std::size_t>(m.rows), 1};
-  check(clEnqueueWriteBufferRect(queue_.get(), buffer, CL_FALSE, origin, origin, region,
-                                 static_cast<std::size_t>(m.cols) * sizeof(float), 0,
-                                 static_cast<std::size_t>(m.ld) * sizeof(float), 0, m.data, 0,
-                                 nullptr, nullptr),
-        "clEnqueueWriteBufferRect");
-  traffic_.sent(dense_floats(m) * sizeof(float));
+  write_to_device(queue_.get(), m, {buffer, 0, static_cast<std::size_t>(m.cols)}, traffic_);
 }
 
-// Dense device matrix -> host view; the host's columns beyond m.cols are left alone.
+// Dense device matrix -> host view; the host's columns beyond m.cols are left alone. A blocking
+// read: everything queued before it is done.
 void OpenClBackend::download(cl_mem buffer, MutableMatrixView m) {
-  if (m.ld == m.cols || m.rows == 1) {
-    read(buffer, m.data, static_cast<std::size_t>(m.rows) * m.cols);
-    return;
-  }
-  const std::size_t origin[3] = {0, 0, 0};
-  const std::size_t region[3] = {static_cast<std::size_t>(m.cols) * sizeof(float),
-                                 static_cast<std::size_t>(m.rows), 1};
-  check(clEnqueueReadBufferRect(queue_.get(), buffer, CL_TRUE, origin, origin, region,
-                                static_cast<std::size_t>(m.cols) * sizeof(float), 0,
-                                static_cast<std::size_t>(m.ld) * sizeof(float), 0, m.data, 0,
-                                nullptr, nullptr),
-        "clEnqueueReadBufferRect");
-  traffic_.received(static_cast<std::size_t>(m.rows) * m.cols * sizeof(float));
-  traffic_.waited();
+  read_to_host(queue_.get(), {buffer, 0, static_cast<std::size_t>(m.cols)}, m, traffic_);
   pending_ = false;
 }
 
