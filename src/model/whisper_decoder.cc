@@ -17,11 +17,14 @@ using detail::kLayerNormEpsilon;
 // (kernels::Backend::keep_on_device).
 class KeptOnDevice {
  public:
-  KeptOnDevice(kernels::Backend& backend, std::vector<std::span<float>> ranges)
-      : backend_(backend), ranges_(std::move(ranges)) {
-    backend_.keep_on_device(ranges_);
+  // Nothing is kept unless `keep`.
+  KeptOnDevice(kernels::Backend& backend, std::vector<std::span<float>> ranges, bool keep)
+      : backend_(backend), ranges_(keep ? std::move(ranges) : std::vector<std::span<float>>{}) {
+    if (!ranges_.empty()) backend_.keep_on_device(ranges_);
   }
-  ~KeptOnDevice() { backend_.end_keep_on_device(ranges_); }
+  ~KeptOnDevice() {
+    if (!ranges_.empty()) backend_.end_keep_on_device(ranges_);
+  }
   KeptOnDevice(const KeptOnDevice&) = delete;
   KeptOnDevice& operator=(const KeptOnDevice&) = delete;
 
@@ -416,7 +419,10 @@ void WhisperModel::decode_batch(std::span<DecodeStep> steps) const {
     counters_->batched_tokens += rows;
   }
   auto& x = workspace().x;
-  const KeptOnDevice kept(*backend_, step_buffers(rows));
+  // A step of one decoding keeps its activations on a device. Steps that several requests'
+  // decodings share (DecodeBatcher) run op by op as before: with a second thread using the device
+  // meanwhile, keeping them gave wrong first tokens on PoCL (issue 18 names this as open).
+  const KeptOnDevice kept(*backend_, step_buffers(rows), steps.size() == 1);
   embed_steps(steps, layout, x);
   for (std::size_t l = 0; l < w.decoder_layers.size(); ++l) {
     const auto& layer = w.decoder_layers[l];

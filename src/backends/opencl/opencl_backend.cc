@@ -63,12 +63,14 @@ void OpenClBackend::end_keep_on_device(std::span<const std::span<float>> ranges)
 void OpenClBackend::make_resident_head_major(const float* k, const float* v, int keys, int n_heads,
                                              int head_dim) {
   Backend::make_resident_head_major(k, v, keys, n_heads, head_dim);  // the ranges
+  const std::lock_guard lock(mutex_);
   (void)window_constant(k, n_heads * keys, head_dim);
   (void)window_constant(v, n_heads * keys, head_dim);
 }
 
 void OpenClBackend::make_resident_half_cache(const kernels::HalfKeyValues& kv) {
   Backend::make_resident_half_cache(kv);
+  const std::lock_guard lock(mutex_);
   (void)half_window_constant(kv, /*keys=*/true);
   (void)half_window_constant(kv, /*keys=*/false);
 }
