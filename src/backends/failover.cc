@@ -146,12 +146,10 @@ void FailoverBackend::make_resident_int8_weight(const kernels::Int8Matrix& weigh
 
 void FailoverBackend::make_resident_head_major(const float* k, const float* v, int keys,
                                                int n_heads, int head_dim) {
-  device_->kernels::Backend::make_resident_head_major(k, v, keys, n_heads, head_dim);
   prepare([&] { device_->make_resident_head_major(k, v, keys, n_heads, head_dim); });
 }
 
 void FailoverBackend::make_resident_half_cache(const kernels::HalfKeyValues& kv) {
-  device_->kernels::Backend::make_resident_half_cache(kv);
   prepare([&] { device_->make_resident_half_cache(kv); });
 }
 

@@ -23,8 +23,8 @@ void size_like(const SequenceCache& from, SequenceCache& to) {
 
 void DecoderState::reorder(std::span<const int> order) {
   if (sequences.size() == 1 && order.size() > 1 && shared_length == 0 && length > 0) {
-    // Every new sequence is a copy of the one: its rows become the shared ones.
-    // Its rows stay resident rows (a device may hold them only there), read as the shared ones.
+    // Every new sequence is a copy of the one: its rows become the shared ones, and stay its
+    // resident rows (a device may hold them only there).
     shared = std::move(sequences[0]);
     shared_length = length;
     sequences.clear();
@@ -124,19 +124,6 @@ void WhisperModel::make_rows_resident(const std::shared_ptr<CachePool>& pool,
     }
   }
   sequence.resident = release_through(pool, std::move(buffers));
-}
-
-void WhisperModel::make_shared_resident(DecoderState& state) const {
-  const auto bytes =
-      static_cast<std::size_t>(state.shared_length) * state.row_width * sizeof(float);
-  std::vector<const void*> buffers;
-  for (const auto* layers : {&state.shared.keys, &state.shared.values}) {
-    for (const auto& layer : *layers) {
-      backend_->make_resident(layer.data(), bytes);
-      buffers.push_back(layer.data());
-    }
-  }
-  state.shared_resident = release_through(cache_pool_, std::move(buffers));
 }
 
 }  // namespace amanuensis::model

@@ -12,6 +12,9 @@ namespace amanuensis::model {
 namespace {
 
 using detail::kLayerNormEpsilon;
+using detail::StepTraffic;
+using detail::Timer;
+using detail::workspace;
 
 // A decoder step's activations kept on the backend's device for the step
 // (kernels::Backend::keep_on_device).
@@ -32,9 +35,6 @@ class KeptOnDevice {
   kernels::Backend& backend_;
   std::vector<std::span<float>> ranges_;
 };
-using detail::StepTraffic;
-using detail::Timer;
-using detail::workspace;
 
 }  // namespace
 
@@ -145,9 +145,6 @@ void WhisperModel::decoder_self_attention(const SelfAttention& layer, int layer_
   problems.clear();
   for (std::size_t s = 0; s < steps.size(); ++s) {
     auto& state = *steps[s].state;
-    // Shared rows that were a beam's keep that beam's resident rows; others become resident.
-    if (state.shared_length > 0 && !state.shared.resident.held() && !state.shared_resident.held())
-      make_shared_resident(state);
     const int offset = state.length;
     const int own = offset - state.shared_length;  // rows in each sequence's own cache
     const int new_tokens = layout[s].new_tokens;

@@ -108,15 +108,10 @@ struct DecoderState {
   std::vector<SequenceCache> sequences;
   // The first shared_length rows are the same in every sequence (the prompt, fed to one
   // sequence before the beams or samples fork from it): they are kept once, in `shared`, and
-  // row i >= shared_length of a sequence is row i - shared_length of its own cache.
+  // row i >= shared_length of a sequence is row i - shared_length of its own cache. The rows stay
+  // the resident rows of the sequence they were (shared.resident), until the state goes.
   int shared_length = 0;
   SequenceCache shared;
-  // Held while `shared`'s rows are resident on the model's backend, which the model makes them
-  // the first time it decodes them: they stay unchanged until the state goes. Not needed when
-  // `shared` was a sequence, whose resident rows it keeps (shared.resident), as a device may
-  // hold them only there. Declared after `shared`, so that a state going releases them before
-  // their storage is freed.
-  ResidentRelease shared_resident;
   // Told when reorder() copies a sequence's rows over another's (from, to, floats per layer), so
   // that the model's backend copies its device rows too; set by WhisperModel::start_decoding.
   std::function<void(const SequenceCache&, SequenceCache&, std::size_t)> on_copy;
@@ -238,8 +233,6 @@ class WhisperModel {
   void encoder_self_attention(const SelfAttention& layer, std::vector<float>& x, int windows) const;
   // conv1, conv2 (GELU after each) and the positions: x gets [windows * n_audio_ctx, n_state].
   void encoder_stem(std::span<const std::vector<float>> mels, std::vector<float>& x) const;
-  // Makes `state`'s shared rows resident on the backend until the state goes.
-  void make_shared_resident(DecoderState& state) const;
   struct CachePool;
   // Makes `sequence`'s buffers resident rows on the pool's backend, released through the pool (so
   // that a sequence outliving its model releases nothing).

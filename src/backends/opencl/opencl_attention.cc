@@ -32,18 +32,16 @@ void OpenClBackend::attention(MatrixView q, MatrixView k, MatrixView v, int n_he
 void OpenClBackend::attention_many(std::span<const kernels::AttentionProblem> problems, int n_heads,
                                    float scale) {
   for (const auto& p : problems) {
-    bool shared_resident = p.shared_k.rows == 0;
-    if (!shared_resident) {
+    bool on_host = p.k.ld != p.k.cols || p.v.ld != p.v.cols;
+    {
       const std::lock_guard lock(mutex_);
-      shared_resident = shared_on_device(p.shared_k) && shared_on_device(p.shared_v);
-    }
-    if (!shared_resident || p.k.ld != p.k.cols || p.v.ld != p.v.cols) {
-      bool ahead = false;
-      {
-        const std::lock_guard lock(mutex_);
-        ahead = rows_ahead_of_host(p);
+      on_host = on_host || (p.shared_k.rows > 0 &&
+                            !(shared_on_device(p.shared_k) && shared_on_device(p.shared_v)));
+      if (on_host && rows_ahead_of_host(p)) {
+        throw DeviceError("OpenCL: decoder cache rows are only on the device");
       }
-      if (ahead) throw DeviceError("OpenCL: decoder cache rows are only on the device");
+    }
+    if (on_host) {
       Backend::attention_many({&p, 1}, n_heads, scale);
       continue;
     }

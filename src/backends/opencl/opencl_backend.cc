@@ -210,8 +210,7 @@ void OpenClBackend::copy_rows(MatrixView from, MutableMatrixView to) {
                                     static_cast<std::size_t>(to.ld), traffic_);
       }
       if (!place) {
-        read_to_host(queue_.get(), *source, to, traffic_);
-        pending_ = false;
+        download(*source, to);
         return;
       }
       copy_on_device(queue_.get(), *source, *place, rows, cols);

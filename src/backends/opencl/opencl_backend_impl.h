@@ -174,8 +174,9 @@ class OpenClBackend final : public kernels::Backend {
   // Host view (any row stride) -> dense device matrix.
   void upload(cl_mem buffer, MatrixView m);
 
-  // Dense device matrix -> host view (waiting); the host's columns beyond m.cols are left alone.
-  void download(cl_mem buffer, MutableMatrixView m);
+  // Device place -> host view, waiting (so everything queued before is done); the host's columns
+  // beyond m.cols are left alone.
+  void download(DevicePlace from, MutableMatrixView m);
 
   void fill_bias_rows(std::span<const float> bias, cl_mem y, int rows, int cols);
 

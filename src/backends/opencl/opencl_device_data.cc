@@ -89,10 +89,9 @@ void OpenClBackend::upload(cl_mem buffer, MatrixView m) {
   write_to_device(queue_.get(), m, {buffer, 0, static_cast<std::size_t>(m.cols)}, traffic_);
 }
 
-// Dense device matrix -> host view; the host's columns beyond m.cols are left alone. A blocking
-// read: everything queued before it is done.
-void OpenClBackend::download(cl_mem buffer, MutableMatrixView m) {
-  read_to_host(queue_.get(), {buffer, 0, static_cast<std::size_t>(m.cols)}, m, traffic_);
+// A blocking read: everything queued before it is done, so no kept work is pending.
+void OpenClBackend::download(DevicePlace from, MutableMatrixView m) {
+  read_to_host(queue_.get(), from, m, traffic_);
   pending_ = false;
 }
 
@@ -161,7 +160,7 @@ void OpenClBackend::deliver(cl_mem buffer, MutableMatrixView m) {
     pending_ = true;
     return;
   }
-  download(buffer, m);
+  download({buffer, 0, static_cast<std::size_t>(m.cols)}, m);
 }
 
 void OpenClBackend::clblast_check(clblast::StatusCode status, const char* what) {
